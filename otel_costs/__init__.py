@@ -1,0 +1,28 @@
+"""otel-costs: what each feature, customer and user of an AI product costs, from OTel spans.
+
+The public API is exactly ``__all__``; everything else is private and may change.
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .attribution import Attribution, attribute_to, current_attribution
+from .pricing import PriceOverrides, PriceOverridesError, PricingStatus
+from .processor import CostSpanProcessor
+from .record import record_usage
+
+try:
+    __version__ = _version("otel-costs")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Attribution",
+    "CostSpanProcessor",
+    "PriceOverrides",
+    "PriceOverridesError",
+    "PricingStatus",
+    "__version__",
+    "attribute_to",
+    "current_attribution",
+    "record_usage",
+]

@@ -1,0 +1,371 @@
+"""Attribute names of every GenAI telemetry convention we read, and the reader.
+
+One table per convention, in one place: the processor (SDK side) and the collector's
+span→row mapping both read usage through :func:`read_usage`, so a span is understood the
+same way whichever side prices it.
+
+The hard part is cached input tokens. Conventions disagree on whether the input count
+includes cache reads and writes:
+
+* OTel GenAI semconv: ``gen_ai.usage.input_tokens`` SHOULD include cached tokens, and
+  ``cache_read`` / ``cache_creation`` are parts of it.
+* Provider APIs disagree: OpenAI's ``prompt_tokens`` include cached tokens, Anthropic's
+  ``input_tokens`` does not (cache reads and writes are reported beside it).
+* Instrumentations copy one or the other.
+
+Each table therefore says how its input count relates to its cache counts
+(:class:`InputCache`). We normalise to the semconv meaning (input *includes* cache), which
+is also what genai-prices' ``Usage.input_tokens`` expects, so every token is priced once at
+its own rate. Where a table says "inclusive" but the cache parts exceed the input, the only
+consistent reading is "exclusive"; we use it and say so in ``TokenUsage.input_semantics``.
+
+Pure functions over a ``Mapping[str, value]``; no I/O, thread-safe.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Mapping
+
+__all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "InputCache",
+    "MAX_TOKENS",
+    "Provenance",
+    "TokenUsage",
+    "UsageError",
+    "USAGE_ATTRIBUTE_NAMES",
+    "read_usage",
+]
+
+#: A token count above this is treated as corrupt, not billed (10^10 tokens would cost
+#: tens of thousands of dollars in one call; real calls are below 10^7).
+MAX_TOKENS = 10_000_000_000
+
+
+class InputCache(Enum):
+    """How a convention's input-token count relates to its cache-token counts."""
+
+    INCLUSIVE = "inclusive"  # input already counts cache reads/writes (semconv, OpenAI)
+    EXCLUSIVE = "exclusive"  # cache reads/writes are reported beside input (Anthropic API)
+    BY_PROVIDER = "by_provider"  # copied from the provider's API: see _EXCLUSIVE_PROVIDERS
+
+
+# Providers whose API reports input tokens *without* cache reads/writes.
+_EXCLUSIVE_PROVIDERS = frozenset({"anthropic"})
+
+
+@dataclass(frozen=True)
+class Convention:
+    """Attribute names one instrumentation family writes. Each field lists names, first wins."""
+
+    name: str
+    input: tuple[str, ...]
+    output: tuple[str, ...]
+    input_cache: InputCache
+    cache_read: tuple[str, ...] = ()
+    cache_write: tuple[str, ...] = ()
+    reasoning: tuple[str, ...] = ()
+    request_model: tuple[str, ...] = ()
+    response_model: tuple[str, ...] = ()
+    provider: tuple[str, ...] = ()
+    operation: tuple[str, ...] = ()
+    #: Names whose presence identifies this convention; defaults to input + output.
+    signature: tuple[str, ...] = ()
+
+    def detect_names(self) -> tuple[str, ...]:
+        return self.signature or (self.input + self.output)
+
+    def token_names(self) -> tuple[str, ...]:
+        return self.input + self.output + self.cache_read + self.cache_write + self.reasoning
+
+
+# The normalised usage otel_costs itself writes (input inclusive of cache), read first so a
+# span priced by the SDK is read back exactly as it was priced.
+OTEL_COSTS = Convention(
+    name="otel_costs",
+    input=("otel_costs.usage.input_tokens",),
+    output=("otel_costs.usage.output_tokens",),
+    cache_read=("otel_costs.usage.cache_read_tokens",),
+    cache_write=("otel_costs.usage.cache_write_tokens",),
+    reasoning=("otel_costs.usage.reasoning_tokens",),
+    input_cache=InputCache.INCLUSIVE,
+    request_model=("gen_ai.request.model", "llm.model_name", "ai.model.id"),
+    response_model=("gen_ai.response.model", "llm.model_name", "ai.response.model"),
+    provider=("otel_costs.pricing.provider", "gen_ai.provider.name", "gen_ai.system"),
+    operation=("gen_ai.operation.name",),
+)
+
+# OpenInference (Arize Phoenix): prompt counts include cache reads/writes.
+OPENINFERENCE = Convention(
+    name="openinference",
+    input=("llm.token_count.prompt",),
+    output=("llm.token_count.completion",),
+    cache_read=("llm.token_count.prompt_details.cache_read",),
+    cache_write=("llm.token_count.prompt_details.cache_write",),
+    reasoning=("llm.token_count.completion_details.reasoning",),
+    input_cache=InputCache.INCLUSIVE,
+    request_model=("llm.model_name",),
+    response_model=("llm.model_name",),
+    provider=("llm.provider", "llm.system"),
+    operation=("openinference.span.kind",),
+)
+
+# Vercel AI SDK v5 (inputTokens/cachedInputTokens) and <= v4 (promptTokens). Its usage
+# object is copied from the provider API, so cache inclusion follows the provider.
+VERCEL_AI = Convention(
+    name="vercel_ai",
+    input=("ai.usage.inputTokens", "ai.usage.promptTokens"),
+    output=("ai.usage.outputTokens", "ai.usage.completionTokens"),
+    cache_read=("ai.usage.cachedInputTokens",),
+    reasoning=("ai.usage.reasoningTokens",),
+    input_cache=InputCache.BY_PROVIDER,
+    request_model=("gen_ai.request.model", "ai.model.id"),
+    response_model=("gen_ai.response.model", "ai.response.model"),
+    provider=("gen_ai.system", "ai.model.provider"),
+    operation=("ai.operationId",),
+)
+
+# OpenLLMetry (Traceloop): underscore cache names and llm.usage.total_tokens; its input
+# count includes cache reads/writes.
+OPENLLMETRY = Convention(
+    name="openllmetry",
+    input=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+    output=("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+    cache_read=("gen_ai.usage.cache_read_input_tokens",),
+    cache_write=("gen_ai.usage.cache_creation_input_tokens",),
+    reasoning=("gen_ai.usage.reasoning_tokens",),
+    input_cache=InputCache.INCLUSIVE,
+    request_model=("gen_ai.request.model",),
+    response_model=("gen_ai.response.model",),
+    provider=("gen_ai.provider.name", "gen_ai.system"),
+    operation=("llm.request.type", "gen_ai.operation.name"),
+    signature=(
+        "llm.usage.total_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+    ),
+)
+
+# OpenLIT: semconv token names plus gen_ai.usage.reasoning_tokens and its own float cost;
+# input counts are copied from the provider API.
+OPENLIT = Convention(
+    name="openlit",
+    input=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+    output=("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+    cache_read=("gen_ai.usage.cache_read.input_tokens",),
+    cache_write=("gen_ai.usage.cache_creation.input_tokens",),
+    reasoning=("gen_ai.usage.reasoning_tokens",),
+    input_cache=InputCache.BY_PROVIDER,
+    request_model=("gen_ai.request.model",),
+    response_model=("gen_ai.response.model",),
+    provider=("gen_ai.provider.name", "gen_ai.system"),
+    operation=("gen_ai.operation.name",),
+    signature=("gen_ai.usage.reasoning_tokens", "gen_ai.usage.cost"),
+)
+
+# Current OTel GenAI semantic conventions (v1.37+): input includes cached tokens.
+GENAI_SEMCONV = Convention(
+    name="gen_ai",
+    input=("gen_ai.usage.input_tokens",),
+    output=("gen_ai.usage.output_tokens",),
+    cache_read=("gen_ai.usage.cache_read.input_tokens",),
+    cache_write=("gen_ai.usage.cache_creation.input_tokens",),
+    reasoning=("gen_ai.usage.reasoning.output_tokens",),
+    input_cache=InputCache.INCLUSIVE,
+    request_model=("gen_ai.request.model",),
+    response_model=("gen_ai.response.model",),
+    provider=("gen_ai.provider.name", "gen_ai.system"),
+    operation=("gen_ai.operation.name",),
+)
+
+# Older GenAI semconv (before v1.27): prompt/completion names, gen_ai.system.
+GENAI_SEMCONV_LEGACY = Convention(
+    name="gen_ai_legacy",
+    input=("gen_ai.usage.prompt_tokens",),
+    output=("gen_ai.usage.completion_tokens",),
+    input_cache=InputCache.INCLUSIVE,
+    request_model=("gen_ai.request.model",),
+    response_model=("gen_ai.response.model",),
+    provider=("gen_ai.system", "gen_ai.provider.name"),
+    operation=("gen_ai.operation.name",),
+)
+
+#: Tried in this order; the first whose identifying names are present reads the span.
+CONVENTIONS: tuple[Convention, ...] = (
+    OTEL_COSTS,
+    OPENINFERENCE,
+    VERCEL_AI,
+    OPENLLMETRY,
+    OPENLIT,
+    GENAI_SEMCONV,
+    GENAI_SEMCONV_LEGACY,
+)
+
+#: Every attribute name that marks a span as carrying GenAI usage (a cheap pre-check).
+USAGE_ATTRIBUTE_NAMES: frozenset[str] = frozenset(
+    name for conv in CONVENTIONS for name in conv.detect_names()
+)
+
+
+class Provenance(Enum):
+    """Where a span's input-vs-cache meaning came from."""
+
+    INCLUSIVE = "inclusive"
+    EXCLUSIVE = "exclusive"
+    EXCLUSIVE_INFERRED = "exclusive_inferred"  # said inclusive, but cache > input
+
+
+class UsageError(ValueError):
+    """A span's usage attributes cannot be read as token counts (wrong type, negative, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token usage of one call, normalised: ``input_tokens`` includes cache reads/writes,
+    ``output_tokens`` includes reasoning. Counts are non-negative ints."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    convention: str
+    input_semantics: Provenance
+    provider: str | None
+    request_model: str | None
+    response_model: str | None
+    operation: str | None
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        return self.input_tokens - self.cache_read_tokens - self.cache_write_tokens
+
+
+def detect(attributes: Mapping[str, Any]) -> Convention | None:
+    """The convention a span's attributes follow, or None for a span without GenAI usage."""
+    for conv in CONVENTIONS:
+        for name in conv.detect_names():
+            if name in attributes:
+                return conv
+    return None
+
+
+def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
+    """Read normalised token usage from span attributes.
+
+    Returns None when the span carries no GenAI usage. Raises :class:`UsageError` when it
+    does but a count is not a non-negative integer within :data:`MAX_TOKENS` (strings,
+    booleans, NaN, fractions, negatives, absurd sizes) or the parts exceed the whole.
+    """
+    conv = detect(attributes)
+    if conv is None:
+        return None
+    provider = _first_str(attributes, conv.provider)
+    input_tokens = _count(attributes, conv.input)
+    output_tokens = _count(attributes, conv.output)
+    cache_read = _count(attributes, conv.cache_read)
+    cache_write = _count(attributes, conv.cache_write)
+    reasoning = _count(attributes, conv.reasoning)
+
+    cache = cache_read + cache_write
+    mode = conv.input_cache
+    if mode is InputCache.BY_PROVIDER:
+        exclusive = provider is not None and _provider_family(provider) in _EXCLUSIVE_PROVIDERS
+        mode = InputCache.EXCLUSIVE if exclusive else InputCache.INCLUSIVE
+    if mode is InputCache.EXCLUSIVE:
+        semantics = Provenance.EXCLUSIVE
+        input_tokens += cache
+    elif cache > input_tokens:
+        semantics = Provenance.EXCLUSIVE_INFERRED
+        input_tokens += cache
+    else:
+        semantics = Provenance.INCLUSIVE
+    if input_tokens > MAX_TOKENS:
+        raise UsageError(f"input tokens {input_tokens} exceed {MAX_TOKENS}")
+    if reasoning > output_tokens:
+        # Reasoning is part of output in every convention we read; a larger value means
+        # the instrumentation reported it beside output (as Gemini's API does).
+        output_tokens += reasoning
+    return TokenUsage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        convention=conv.name,
+        input_semantics=semantics,
+        provider=provider,
+        request_model=_first_str(attributes, conv.request_model),
+        response_model=_first_str(attributes, conv.response_model),
+        operation=_first_str(attributes, conv.operation),
+    )
+
+
+def _provider_family(provider: str) -> str:
+    # "anthropic", "aws.bedrock" → family before the first dot, lower-cased.
+    return provider.strip().lower().split(".", 1)[0]
+
+
+def _first_str(attributes: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = attributes.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _count(attributes: Mapping[str, Any], names: tuple[str, ...]) -> int:
+    for name in names:
+        if name in attributes:
+            return _as_count(name, attributes[name])
+    return 0
+
+
+def _as_count(name: str, value: Any) -> int:
+    # bool is an int subclass; True tokens is a bug upstream, not a count.
+    if isinstance(value, bool):
+        raise UsageError(f"{name}: expected an integer token count, got a boolean")
+    if isinstance(value, int):
+        count = value
+    elif isinstance(value, float):
+        # JS SDKs send every number as a double; an integral double is a fine count.
+        if not math.isfinite(value) or not value.is_integer():
+            raise UsageError(f"{name}: expected an integer token count, got {value!r}")
+        count = int(value)
+    else:
+        raise UsageError(
+            f"{name}: expected an integer token count, got {type(value).__name__} {_short(value)}"
+        )
+    if count < 0:
+        raise UsageError(f"{name}: token count {count} is negative")
+    if count > MAX_TOKENS:
+        raise UsageError(f"{name}: token count {count} exceeds {MAX_TOKENS}")
+    return count
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# What otel_costs writes onto a priced span (documented in the README). Money is written
+# as exact decimal strings; gen_ai.usage.cost is the de-facto float others read.
+COST_TOTAL_FLOAT = "gen_ai.usage.cost"
+COST_TOTAL = "otel_costs.cost.total"
+COST_INPUT = "otel_costs.cost.input"
+COST_OUTPUT = "otel_costs.cost.output"
+COST_CACHE_READ = "otel_costs.cost.cache_read"
+COST_CACHE_WRITE = "otel_costs.cost.cache_write"
+COST_CURRENCY = "otel_costs.cost.currency"
+PRICING_STATUS = "otel_costs.pricing.status"
+PRICING_SOURCE = "otel_costs.pricing.source"
+PRICING_VERSION = "otel_costs.pricing.version"
+PRICING_PROVIDER = "otel_costs.pricing.provider"
+PRICING_MODEL = "otel_costs.pricing.model"
+PRICING_ERROR = "otel_costs.pricing.error"
+USAGE_CONVENTION = "otel_costs.usage.convention"
+USAGE_INPUT_SEMANTICS = "otel_costs.usage.input_semantics"

@@ -1,0 +1,88 @@
+"""``record_usage``: a costed GenAI span for calls no instrumentation sees.
+
+Background jobs, batch APIs, or a provider without an instrumentation: call
+``record_usage`` after the call and a GenAI span (current semconv names) is emitted under
+the current attribution; the ``CostSpanProcessor`` on the tracer provider prices it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+
+from .conventions import MAX_TOKENS
+
+__all__ = ["record_usage"]
+
+_SCOPE = "otel_costs"
+
+
+def _tokens(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"record_usage: {name} must be an int, got {type(value).__name__}")
+    if value < 0 or value > MAX_TOKENS:
+        raise ValueError(f"record_usage: {name}={value} is outside 0..{MAX_TOKENS}")
+    return value
+
+
+def record_usage(
+    *,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    operation: str = "chat",
+    response_model: str | None = None,
+    start_time: int | None = None,
+    end_time: int | None = None,
+    error: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> None:
+    """Emit one GenAI span for a call that already happened.
+
+    Token counts follow the GenAI semconv: ``input_tokens`` *includes* the cache reads and
+    writes, ``output_tokens`` includes reasoning. ``provider`` is a ``gen_ai.provider.name``
+    (``openai``, ``anthropic``, ``gcp.gemini``, …). ``start_time``/``end_time`` are ns since
+    the epoch (default: now, a zero-length span). ``error`` marks the span failed with that
+    description. The span goes to ``tracer_provider`` (default: the global one).
+
+    Raises ValueError for a missing provider/model, a non-int or out-of-range count, or cache
+    parts larger than ``input_tokens``. Thread-safe.
+    """
+    for name, value in (("provider", provider), ("model", model), ("operation", operation)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"record_usage: {name} must be a non-empty string")
+    counts = {
+        "gen_ai.usage.input_tokens": _tokens("input_tokens", input_tokens),
+        "gen_ai.usage.output_tokens": _tokens("output_tokens", output_tokens),
+        "gen_ai.usage.cache_read.input_tokens": _tokens("cache_read_tokens", cache_read_tokens),
+        "gen_ai.usage.cache_creation.input_tokens": _tokens("cache_write_tokens", cache_write_tokens),
+        "gen_ai.usage.reasoning.output_tokens": _tokens("reasoning_tokens", reasoning_tokens),
+    }
+    if cache_read_tokens + cache_write_tokens > input_tokens:
+        raise ValueError(
+            "record_usage: input_tokens includes cached tokens, so cache_read_tokens + "
+            f"cache_write_tokens ({cache_read_tokens + cache_write_tokens}) cannot exceed it ({input_tokens})"
+        )
+    if reasoning_tokens > output_tokens:
+        raise ValueError("record_usage: output_tokens includes reasoning_tokens, so it cannot be smaller")
+    attrs: dict[str, Any] = dict(attributes or {})
+    attrs.update(counts)
+    attrs["gen_ai.provider.name"] = provider
+    attrs["gen_ai.request.model"] = model
+    attrs["gen_ai.operation.name"] = operation
+    if response_model:
+        attrs["gen_ai.response.model"] = response_model
+    tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(_SCOPE)
+    span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs,
+                             start_time=start_time)
+    if error:
+        span.set_attribute("error.type", error[:200])
+        span.set_status(Status(StatusCode.ERROR, error))
+    span.end(end_time=end_time if end_time is not None else start_time)
