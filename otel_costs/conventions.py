@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 __all__ = [
     "CONVENTIONS",
@@ -82,22 +82,6 @@ class Convention:
     def token_names(self) -> tuple[str, ...]:
         return self.input + self.output + self.cache_read + self.cache_write + self.reasoning
 
-
-# The normalised usage otel_costs itself writes (input inclusive of cache), read first so a
-# span priced by the SDK is read back exactly as it was priced.
-OTEL_COSTS = Convention(
-    name="otel_costs",
-    input=("otel_costs.usage.input_tokens",),
-    output=("otel_costs.usage.output_tokens",),
-    cache_read=("otel_costs.usage.cache_read_tokens",),
-    cache_write=("otel_costs.usage.cache_write_tokens",),
-    reasoning=("otel_costs.usage.reasoning_tokens",),
-    input_cache=InputCache.INCLUSIVE,
-    request_model=("gen_ai.request.model", "llm.model_name", "ai.model.id"),
-    response_model=("gen_ai.response.model", "llm.model_name", "ai.response.model"),
-    provider=("otel_costs.pricing.provider", "gen_ai.provider.name", "gen_ai.system"),
-    operation=("gen_ai.operation.name",),
-)
 
 # OpenInference (Arize Phoenix): prompt counts include cache reads/writes.
 OPENINFERENCE = Convention(
@@ -196,7 +180,6 @@ GENAI_SEMCONV_LEGACY = Convention(
 
 #: Tried in this order; the first whose identifying names are present reads the span.
 CONVENTIONS: tuple[Convention, ...] = (
-    OTEL_COSTS,
     OPENINFERENCE,
     VERCEL_AI,
     OPENLLMETRY,
@@ -205,10 +188,14 @@ CONVENTIONS: tuple[Convention, ...] = (
     GENAI_SEMCONV_LEGACY,
 )
 
+# Identifying name → priority of the first convention it identifies.
+_DETECT: dict[str, int] = {}
+for _i, _conv in enumerate(CONVENTIONS):
+    for _name in _conv.detect_names():
+        _DETECT.setdefault(_name, _i)
+
 #: Every attribute name that marks a span as carrying GenAI usage (a cheap pre-check).
-USAGE_ATTRIBUTE_NAMES: frozenset[str] = frozenset(
-    name for conv in CONVENTIONS for name in conv.detect_names()
-)
+USAGE_ATTRIBUTE_NAMES: frozenset[str] = frozenset(_DETECT)
 
 
 class Provenance(Enum):
@@ -223,8 +210,7 @@ class UsageError(ValueError):
     """A span's usage attributes cannot be read as token counts (wrong type, negative, …)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
+class TokenUsage(NamedTuple):
     """Token usage of one call, normalised: ``input_tokens`` includes cache reads/writes,
     ``output_tokens`` includes reasoning. Counts are non-negative ints."""
 
@@ -247,11 +233,13 @@ class TokenUsage:
 
 def detect(attributes: Mapping[str, Any]) -> Convention | None:
     """The convention a span's attributes follow, or None for a span without GenAI usage."""
-    for conv in CONVENTIONS:
-        for name in conv.detect_names():
-            if name in attributes:
-                return conv
-    return None
+    # One pass over the span's keys (usually ~10) beats probing every convention's names.
+    best = len(CONVENTIONS)
+    for name in attributes:
+        i = _DETECT.get(name, best)
+        if i < best:
+            best = i
+    return CONVENTIONS[best] if best < len(CONVENTIONS) else None
 
 
 def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
@@ -265,11 +253,19 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
     if conv is None:
         return None
     provider = _first_str(attributes, conv.provider)
-    input_tokens = _count(attributes, conv.input)
-    output_tokens = _count(attributes, conv.output)
-    cache_read = _count(attributes, conv.cache_read)
-    cache_write = _count(attributes, conv.cache_write)
-    reasoning = _count(attributes, conv.reasoning)
+    # Inlined: this runs once per GenAI span and function calls dominate its cost.
+    get = attributes.get
+    counts = [0, 0, 0, 0, 0]
+    for i, names in enumerate((conv.input, conv.output, conv.cache_read, conv.cache_write, conv.reasoning)):
+        for name in names:
+            value = get(name)
+            if value is not None:
+                if type(value) is int and 0 <= value <= MAX_TOKENS:
+                    counts[i] = value
+                else:
+                    counts[i] = _as_count(name, value)
+                break
+    input_tokens, output_tokens, cache_read, cache_write, reasoning = counts
 
     cache = cache_read + cache_write
     mode = conv.input_cache
@@ -291,17 +287,17 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         # the instrumentation reported it beside output (as Gemini's API does).
         output_tokens += reasoning
     return TokenUsage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=reasoning,
-        convention=conv.name,
-        input_semantics=semantics,
-        provider=provider,
-        request_model=_first_str(attributes, conv.request_model),
-        response_model=_first_str(attributes, conv.response_model),
-        operation=_first_str(attributes, conv.operation),
+        input_tokens,
+        output_tokens,
+        cache_read,
+        cache_write,
+        reasoning,
+        conv.name,
+        semantics,
+        provider,
+        _first_str(attributes, conv.request_model),
+        _first_str(attributes, conv.response_model),
+        _first_str(attributes, conv.operation),
     )
 
 
@@ -313,16 +309,11 @@ def _provider_family(provider: str) -> str:
 def _first_str(attributes: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
     for name in names:
         value = attributes.get(name)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+        if type(value) is str:
+            value = value.strip()
+            if value:
+                return value
     return None
-
-
-def _count(attributes: Mapping[str, Any], names: tuple[str, ...]) -> int:
-    for name in names:
-        if name in attributes:
-            return _as_count(name, attributes[name])
-    return 0
 
 
 def _as_count(name: str, value: Any) -> int:
@@ -362,10 +353,6 @@ COST_CACHE_READ = "otel_costs.cost.cache_read"
 COST_CACHE_WRITE = "otel_costs.cost.cache_write"
 COST_CURRENCY = "otel_costs.cost.currency"
 PRICING_STATUS = "otel_costs.pricing.status"
-PRICING_SOURCE = "otel_costs.pricing.source"
-PRICING_VERSION = "otel_costs.pricing.version"
-PRICING_PROVIDER = "otel_costs.pricing.provider"
-PRICING_MODEL = "otel_costs.pricing.model"
+PRICING_SOURCE = "otel_costs.pricing.source"  # "genai-prices 0.2.3", "overrides sha256:…"
+PRICING_MODEL = "otel_costs.pricing.model"  # the price-database model id that was used
 PRICING_ERROR = "otel_costs.pricing.error"
-USAGE_CONVENTION = "otel_costs.usage.convention"
-USAGE_INPUT_SEMANTICS = "otel_costs.usage.input_semantics"

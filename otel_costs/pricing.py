@@ -21,17 +21,18 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, getcontext, localcontext
 from enum import Enum
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import genai_prices
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
+from genai_prices.types import ModelInfo, ModelPrice, Tier, TieredPrices
 
 from .conventions import TokenUsage
 
@@ -50,7 +51,9 @@ PRICES_FILE_ENV = "OTEL_COSTS_PRICES_FILE"
 _MTOK = Decimal(1_000_000)
 _KCOUNT = Decimal(1_000)
 _ZERO = Decimal(0)
-# Our own context: an app that lowers decimal precision globally must not round our money.
+# Money is computed in the thread's decimal context (operators are 2x faster than
+# Context methods); an app that lowered its precision below this gets our own context.
+_MIN_PREC = 28
 _CTX = Context(prec=40)
 _GENAI_PRICES_VERSION = genai_prices.__version__
 
@@ -83,14 +86,13 @@ class PricingStatus(str, Enum):
     INVALID_USAGE = "invalid_usage"  # token attributes unreadable: cost unknown, not 0
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
     """The cost of one call in USD. Parts are ``None`` unless the status is priced or
-    overridden. ``input`` is the uncached input; ``output`` includes reasoning."""
+    overridden. ``input`` is the uncached input; ``output`` includes reasoning.
+    ``source`` names the price source and its version ("genai-prices 0.2.3")."""
 
     status: PricingStatus
     source: str
-    version: str
     provider: str | None = None
     model: str | None = None
     input: Decimal | None = None
@@ -102,70 +104,82 @@ class Cost:
     currency: str = "USD"
 
 
-@dataclass(frozen=True, slots=True)
 class _Table:
-    """A compiled price table: price per token-million (or per request-thousand)."""
+    """A compiled price table: USD per token (or per request), exact ``Decimal``s.
 
-    input: Price
-    output: Price
-    cache_read: Price
-    cache_write: Price
-    reasoning: Price
-    per_kilo_requests: Price
-    tiered: bool
+    Flat prices are divided by their unit once here, so a call costs one multiplication
+    per priced part. Tiered prices stay as genai-prices ``TieredPrices``.
+    """
+
+    __slots__ = ("input", "output", "cache_read", "cache_write", "reasoning", "per_request", "tiered")
+
+    def __init__(self, input: Price, output: Price, cache_read: Price = None, cache_write: Price = None,
+                 reasoning: Price = None, per_kilo_requests: Price = None):
+        parts = (input, output, cache_read, cache_write, reasoning)
+        self.tiered = any(isinstance(p, TieredPrices) for p in (*parts, per_kilo_requests))
+        self.input, self.output, self.cache_read, self.cache_write, self.reasoning = (
+            _per_unit(p, _MTOK) for p in parts
+        )
+        self.per_request = _per_unit(per_kilo_requests, _KCOUNT)
 
     @classmethod
     def of(cls, mp: ModelPrice) -> "_Table":
         get = mp.__dict__.get
-        prices = (
-            get("input_mtok"),
-            get("output_mtok"),
-            get("cache_read_mtok"),
-            get("cache_write_mtok"),
-            get("output_reasoning_mtok"),
-            get("requests_kcount"),
-        )
-        return cls(*prices, tiered=any(isinstance(p, TieredPrices) for p in prices))
+        return cls(get("input_mtok"), get("output_mtok"), get("cache_read_mtok"),
+                   get("cache_write_mtok"), get("output_reasoning_mtok"), get("requests_kcount"))
 
     def cost(self, u: TokenUsage) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        """(input, output, cache_read, cache_write) in USD for one call."""
+        """(input, output, cache_read, cache_write) in USD for one call.
+
+        Raises ValueError when priced cache parts exceed the input tokens. Uses the
+        thread's decimal context, which the caller has checked is precise enough.
+        """
         total_in = u.input_tokens if self.tiered else 0
         uncached = u.input_tokens
         cache_read = cache_write = _ZERO
         if self.cache_read is not None:
             uncached -= u.cache_read_tokens
-            cache_read = _unit(self.cache_read, u.cache_read_tokens, total_in, _MTOK)
+            cache_read = _times(self.cache_read, u.cache_read_tokens, total_in)
         if self.cache_write is not None:
             uncached -= u.cache_write_tokens
-            cache_write = _unit(self.cache_write, u.cache_write_tokens, total_in, _MTOK)
+            cache_write = _times(self.cache_write, u.cache_write_tokens, total_in)
         if uncached < 0:
             raise ValueError(
                 f"cache tokens ({u.cache_read_tokens} read + {u.cache_write_tokens} written) "
                 f"exceed input tokens ({u.input_tokens})"
             )
-        inp = _unit(self.input, uncached, total_in, _MTOK)
+        inp = _times(self.input, uncached, total_in)
         out_tokens = u.output_tokens
         out = _ZERO
         if self.reasoning is not None:
             out_tokens -= u.reasoning_tokens
-            out = _unit(self.reasoning, u.reasoning_tokens, total_in, _MTOK)
-        out = _CTX.add(out, _unit(self.output, out_tokens, total_in, _MTOK))
-        if self.per_kilo_requests is not None:
-            inp = _CTX.add(inp, _unit(self.per_kilo_requests, 1, total_in, _KCOUNT))
+            out = _times(self.reasoning, u.reasoning_tokens, total_in)
+        out = out + _times(self.output, out_tokens, total_in)
+        if self.per_request is not None:
+            inp = inp + _times(self.per_request, 1, total_in)
         return inp, out, cache_read, cache_write
 
 
-def _unit(price: Price, count: int, total_input: int, per: Decimal) -> Decimal:
-    if price is None or not count:
-        return _ZERO
+def _per_unit(price: Price, per: Decimal) -> Price:
+    if price is None:
+        return None
     if isinstance(price, TieredPrices):
-        rate = price.base
-        for tier in reversed(price.tiers):
+        return TieredPrices(base=price.base / per, tiers=[Tier(t.start, t.price / per) for t in price.tiers])
+    return price / per  # exact: a division by a power of ten
+
+
+def _times(rate: Price, count: int, total_input: int) -> Decimal:
+    """``rate`` × ``count``; a tiered rate switches on the call's total input tokens."""
+    if not count or rate is None:
+        return _ZERO
+    if type(rate) is TieredPrices:
+        applied = rate.base
+        for tier in reversed(rate.tiers):
             if total_input > tier.start:
-                rate = tier.price
+                applied = tier.price
                 break
-        price = rate
-    return _CTX.divide(_CTX.multiply(price, count), per)
+        return applied * count
+    return rate * count
 
 
 class PriceOverridesError(ValueError):
@@ -263,7 +277,8 @@ class PriceOverrides:
             if prices["input"] is None or prices["output"] is None:
                 problems.append(f"{where}: 'input_per_mtok' and 'output_per_mtok' are required")
                 continue
-            table = _Table(**prices, tiered=False)
+            table = _Table(prices["input"], prices["output"], prices["cache_read"],
+                           prices["cache_write"], prices["reasoning"], prices["per_kilo_requests"])
             entries.append(_Override(provider.strip().lower(), model.strip().lower(), table))
         if problems:
             raise PriceOverridesError(f"{origin}: invalid price overrides:\n  " + "\n  ".join(problems))
@@ -305,16 +320,20 @@ class Pricer:
     ``OTEL_COSTS_PRICES_FILE`` (unset: no overrides). Raises PriceOverridesError.
     """
 
+    #: Source label of genai-prices results.
+    source = f"genai-prices {_GENAI_PRICES_VERSION}"
+
     def __init__(self, overrides: PriceOverrides | str | os.PathLike[str] | None = None):
         if overrides is None:
-            env = os.environ.get(PRICES_FILE_ENV, "").strip()
-            overrides = env or None
+            overrides = os.environ.get(PRICES_FILE_ENV, "").strip() or None
         if overrides is not None and not isinstance(overrides, PriceOverrides):
             overrides = PriceOverrides.load(overrides)
         self.overrides: PriceOverrides | None = overrides
-        self._models: dict[tuple[str | None, str], tuple[str, ModelInfo] | str] = {}
+        self._override_source = f"overrides {overrides.version}" if overrides else ""
+        self._models: dict[tuple[str | None, str], tuple[ModelInfo, ...] | str] = {}
         self._tables: dict[int, tuple[ModelPrice, _Table]] = {}
         self._override_hits: dict[tuple[str | None, str], _Table | None] = {}
+        self._by_minute: dict[tuple[int, int], tuple[ModelInfo, _Table]] = {}
 
     def price(self, usage: TokenUsage, at_ns: int | None = None) -> Cost:
         """Cost of ``usage`` at the price in force at ``at_ns`` (ns since epoch; None: now).
@@ -322,43 +341,38 @@ class Pricer:
         The response model (often a dated snapshot) is priced before the request model.
         Never raises: problems come back as an UNPRICED or INVALID_USAGE cost with ``error``.
         """
-        models = [m for m in (usage.response_model, usage.request_model) if m]
-        if not models:
-            return self._unpriced(usage, None, "no model name on the span")
-        if self.overrides is not None:
-            for model in models:
-                table = self._override(usage.provider, model)
+        provider = usage.provider
+        error = "no model name on the span"
+        for model in (usage.response_model, usage.request_model):
+            if not model:
+                continue
+            if self.overrides is not None:
+                table = self._override(provider, model)
                 if table is not None:
-                    return self._cost(
-                        table, usage, PricingStatus.OVERRIDDEN, "overrides",
-                        self.overrides.version, usage.provider, model,
-                    )
-        error = ""
-        for model in models:
-            found = self._model(usage.provider, model)
+                    return self._cost(table, usage, PricingStatus.OVERRIDDEN,
+                                      self._override_source, model)
+            found = self._model(provider, model)
             if isinstance(found, str):
                 error = found
                 continue
-            provider_id, info = found
-            table = self._table(info, at_ns)
-            return self._cost(
-                table, usage, PricingStatus.PRICED, "genai-prices",
-                _GENAI_PRICES_VERSION, provider_id, info.id,
-            )
-        return self._unpriced(usage, models[0], error)
+            return self._cost(self._table(found[0], at_ns), usage, PricingStatus.PRICED,
+                              self.source, found[0].id)
+        model = usage.response_model or usage.request_model
+        return Cost(PricingStatus.UNPRICED, self.source, provider, model, error=error)
 
-    def _cost(self, table: _Table, usage: TokenUsage, status: PricingStatus,
-              source: str, version: str, provider: str | None, model: str) -> Cost:
+    def _cost(self, table: _Table, usage: TokenUsage, status: PricingStatus, source: str,
+              model: str) -> Cost:
         try:
-            inp, out, cr, cw = table.cost(usage)
+            if getcontext().prec >= _MIN_PREC:
+                inp, out, cr, cw = table.cost(usage)
+                total = inp + out + cr + cw
+            else:
+                with localcontext(_CTX):
+                    inp, out, cr, cw = table.cost(usage)
+                    total = inp + out + cr + cw
         except ValueError as exc:
-            return Cost(PricingStatus.INVALID_USAGE, source, version, provider, model, error=str(exc))
-        total = _CTX.add(_CTX.add(inp, out), _CTX.add(cr, cw))
-        return Cost(status, source, version, provider, model, inp, out, cr, cw, total)
-
-    def _unpriced(self, usage: TokenUsage, model: str | None, error: str) -> Cost:
-        return Cost(PricingStatus.UNPRICED, "genai-prices", _GENAI_PRICES_VERSION,
-                    usage.provider, model, error=error)
+            return Cost(PricingStatus.INVALID_USAGE, source, usage.provider, model, error=str(exc))
+        return Cost(status, source, usage.provider, model, inp, out, cr, cw, total)
 
     def _override(self, provider: str | None, model: str) -> _Table | None:
         key = (provider, model)
@@ -369,31 +383,43 @@ class Pricer:
             hit = self._override_hits[key] = self.overrides.match(provider, model)
             return hit
 
-    def _model(self, provider: str | None, model: str) -> tuple[str, ModelInfo] | str:
+    def _model(self, provider: str | None, model: str) -> tuple[ModelInfo] | str:
+        """The genai-prices model for (provider, model), or why there is none. Cached."""
         key = (provider, model)
-        try:
-            return self._models[key]
-        except KeyError:
-            pass
+        found = self._models.get(key)
+        if found is not None:
+            return found  # type: ignore[return-value]
         provider_id = None
         if provider is not None:
             provider_id = _PROVIDER_IDS.get(provider.lower(), provider)
         try:
-            prov, info = get_snapshot().find_provider_model(model, None, provider_id, None)
-            found: tuple[str, ModelInfo] | str = (prov.id, info)
+            _, info = get_snapshot().find_provider_model(model, None, provider_id, None)
+            found = (info,)
         except LookupError as exc:
             found = str(exc)
         except Exception as exc:  # a price-database bug must not break the app
             found = f"price lookup failed: {type(exc).__name__}: {exc}"
         self._models[key] = found
-        return found
+        return found  # type: ignore[return-value]
 
     def _table(self, info: ModelInfo, at_ns: int | None) -> _Table:
         if isinstance(info.prices, ModelPrice):
-            mp = info.prices  # no price history: skip the timestamp conversion
-        else:
-            at = datetime.now(timezone.utc) if at_ns is None else datetime.fromtimestamp(at_ns / 1e9, timezone.utc)
-            mp = info.get_prices(at)
+            return self._compiled(info.prices)  # no price history
+        # Price history: genai-prices' constraints switch at dates or times of day, all on
+        # whole minutes, so the table in force is cached per model and minute.
+        if at_ns is None:
+            at_ns = time.time_ns()
+        key = (id(info), at_ns // 60_000_000_000)
+        hit = self._by_minute.get(key)
+        if hit is not None and hit[0] is info:
+            return hit[1]
+        table = self._compiled(info.get_prices(datetime.fromtimestamp(at_ns / 1e9, timezone.utc)))
+        if len(self._by_minute) > 4096:
+            self._by_minute.clear()
+        self._by_minute[key] = (info, table)
+        return table
+
+    def _compiled(self, mp: ModelPrice) -> _Table:
         cached = self._tables.get(id(mp))
         if cached is not None and cached[0] is mp:
             return cached[1]

@@ -16,17 +16,22 @@ import os
 from typing import Any, Mapping
 
 from opentelemetry import baggage
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from . import conventions as cv
-from .attribution import attribution_from_baggage
+from .attribution import MAX_VALUE_LENGTH, attribution_from_baggage
 from .pricing import Cost, PriceOverrides, Pricer, PricingStatus
 
 __all__ = ["CostSpanProcessor", "FORWARD_ENV", "DEFAULT_FORWARD", "DEFAULT_EXPORT_DELAY_MS"]
 
 _log = logging.getLogger("otel_costs")
+
+try:
+    from opentelemetry.baggage import _BAGGAGE_KEY
+except ImportError:  # a future API without it: fall back to baggage.get_all()
+    _BAGGAGE_KEY = None
 
 #: Which spans go downstream: "genai" (spans with GenAI usage) or "all".
 FORWARD_ENV = "OTEL_COSTS_FORWARD"
@@ -38,75 +43,91 @@ _MAX_LOGGED_ERRORS = 10
 
 
 class _CostedSpan(ReadableSpan):
-    """A read-only copy of a finished span with cost attributes added."""
+    """A read-only copy of a finished GenAI span whose attributes include its cost.
 
-    def __init__(self, span: ReadableSpan, attributes: dict[str, Any]):
-        super().__init__(
-            name=span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=attributes,
-            events=span.events,
-            links=span.links,
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
-        # The copy holds plain tuples/dicts; keep the original's drop counts for exporters.
-        self._dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
+    The cost is computed when the attributes are first read: by the exporter, on the
+    BatchSpanProcessor's worker thread, not on the app's thread that ended the span.
+    Computing twice from two threads gives equal results, so no lock is needed.
+    """
+
+    _source: Mapping[str, Any]
+    _pricer: Pricer
+    _priced: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, span: ReadableSpan, source: Mapping[str, Any], pricer: Pricer) -> ReadableSpan:
+        state = getattr(span, "__dict__", None)
+        if state is not None and "_attributes" in state:
+            # Copying the finished span's state is ~10x cheaper than ReadableSpan(...);
+            # events and links are shared, which is safe once a span has ended.
+            copy = cls.__new__(cls)
+            copy.__dict__.update(state)
+            del copy.__dict__["_attributes"]
+        else:
+            copy = cls(
+                name=span.name, context=span.context, parent=span.parent,
+                resource=span.resource, events=span.events, links=span.links,
+                kind=span.kind, status=span.status, start_time=span.start_time,
+                end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+            )
+        copy._source = source
+        copy._pricer = pricer
+        copy._priced = None
+        copy._dropped_attributes = span.dropped_attributes
+        return copy
+
+    @property
+    def _attributes(self) -> dict[str, Any]:  # type: ignore[override]
+        priced = self._priced
+        if priced is None:
+            priced = dict(self._source)
+            try:
+                extra = price_attributes(priced, self._start_time, self._pricer)
+            except Exception as exc:  # an exporter thread must not die on our bug
+                _log.exception("otel_costs: pricing failed")
+                extra = {cv.PRICING_STATUS: PricingStatus.UNPRICED.value,
+                         cv.PRICING_ERROR: f"pricing failed: {type(exc).__name__}"}
+            priced.update(extra or {})
+            self._priced = priced
+        return priced
+
+    @_attributes.setter
+    def _attributes(self, value: Mapping[str, Any] | None) -> None:
+        # ReadableSpan.__init__ assigns it; we only ever read through the property.
+        self.__dict__["_source"] = value or {}
 
     @property
     def dropped_attributes(self) -> int:
-        return self._dropped[0]
-
-    @property
-    def dropped_events(self) -> int:
-        return self._dropped[1]
-
-    @property
-    def dropped_links(self) -> int:
-        return self._dropped[2]
+        # Our attributes are a plain dict; report what the original span dropped.
+        return self._dropped_attributes
 
 
-def cost_attributes(usage: cv.TokenUsage | None, cost: Cost) -> dict[str, Any]:
-    """The attributes written onto a span for ``cost`` (names in :mod:`conventions`)."""
+def cost_attributes(cost: Cost) -> dict[str, Any]:
+    """The attributes written onto a span for ``cost`` (names in :mod:`conventions`).
+
+    Kept short on purpose: every attribute is encoded and shipped with every GenAI span.
+    Zero cache parts are left out (absent means zero).
+    """
     out: dict[str, Any] = {
         cv.PRICING_STATUS: cost.status.value,
         cv.PRICING_SOURCE: cost.source,
-        cv.PRICING_VERSION: cost.version,
     }
-    if cost.provider:
-        out[cv.PRICING_PROVIDER] = cost.provider
     if cost.model:
         out[cv.PRICING_MODEL] = cost.model
     if cost.error:
         out[cv.PRICING_ERROR] = cost.error[:500]
-    if cost.total is not None:
-        out[cv.COST_TOTAL_FLOAT] = float(cost.total)
-        out[cv.COST_TOTAL] = _money(cost.total)
-        out[cv.COST_INPUT] = _money(cost.input)
-        out[cv.COST_OUTPUT] = _money(cost.output)
-        out[cv.COST_CACHE_READ] = _money(cost.cache_read)
-        out[cv.COST_CACHE_WRITE] = _money(cost.cache_write)
+    total = cost.total
+    if total is not None:
+        out[cv.COST_TOTAL_FLOAT] = float(total)
+        out[cv.COST_TOTAL] = str(total)
+        out[cv.COST_INPUT] = str(cost.input)
+        out[cv.COST_OUTPUT] = str(cost.output)
+        if cost.cache_read:
+            out[cv.COST_CACHE_READ] = str(cost.cache_read)
+        if cost.cache_write:
+            out[cv.COST_CACHE_WRITE] = str(cost.cache_write)
         out[cv.COST_CURRENCY] = cost.currency
-    if usage is not None:
-        n = cv.OTEL_COSTS
-        out[n.input[0]] = usage.input_tokens
-        out[n.output[0]] = usage.output_tokens
-        out[n.cache_read[0]] = usage.cache_read_tokens
-        out[n.cache_write[0]] = usage.cache_write_tokens
-        out[n.reasoning[0]] = usage.reasoning_tokens
-        out[cv.USAGE_CONVENTION] = usage.convention
-        out[cv.USAGE_INPUT_SEMANTICS] = usage.input_semantics.value
     return out
-
-
-def _money(value: Any) -> str:
-    # Fixed-point, never "3.15E-4": readers parse this as Decimal.
-    return format(value, "f")
 
 
 def price_attributes(attributes: Mapping[str, Any], start_ns: int | None, pricer: Pricer) -> dict[str, Any] | None:
@@ -117,10 +138,10 @@ def price_attributes(attributes: Mapping[str, Any], start_ns: int | None, pricer
     try:
         usage = cv.read_usage(attributes)
     except cv.UsageError as exc:
-        return cost_attributes(None, Cost(PricingStatus.INVALID_USAGE, "otel_costs", "", error=str(exc)))
+        return cost_attributes(Cost(PricingStatus.INVALID_USAGE, pricer.source, error=str(exc)))
     if usage is None:
         return None
-    return cost_attributes(usage, pricer.price(usage, start_ns))
+    return cost_attributes(pricer.price(usage, start_ns))
 
 
 class CostSpanProcessor(SpanProcessor):
@@ -156,6 +177,9 @@ class CostSpanProcessor(SpanProcessor):
             _as_processor(d) for d in downstream
         ) or (_default_processor(),)
         self._errors = 0
+        # (baggage dict, its attribution attributes); the strong reference keeps the
+        # identity check sound. Swapped as one tuple, so threads never see a torn pair.
+        self._last_baggage: tuple[object, dict[str, str]] = (None, {})
 
     @property
     def pricer(self) -> Pricer:
@@ -163,25 +187,28 @@ class CostSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            entries = baggage.get_all(parent_context)
-            if entries:
-                attrs = attribution_from_baggage(entries)
-                if attrs:
-                    span.set_attributes(attrs)
+            bag = _baggage_of(parent_context)
+            if not bag:
+                return
+            # Every span in an attribute_to scope shares one baggage dict: filter it once.
+            last = self._last_baggage
+            if last[0] is bag:
+                attrs = last[1]
+            else:
+                attrs = attribution_from_baggage(bag)
+                self._last_baggage = (bag, attrs)
+            if attrs:
+                _add_attributes(span, attrs)
         except Exception:  # never into the app
             self._error("on_start")
 
     def on_end(self, span: ReadableSpan) -> None:
         out: ReadableSpan = span
         try:
-            attrs = span.attributes
+            attrs = _raw_attributes(span)
             if attrs and not cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attrs):
-                plain = dict(attrs)
-                if cv.PRICING_STATUS not in plain:  # already priced upstream: keep it
-                    extra = price_attributes(plain, span.start_time, self._pricer)
-                    if extra is not None:
-                        plain.update(extra)
-                        out = _CostedSpan(span, plain)
+                if cv.PRICING_STATUS not in attrs:  # already priced upstream: keep it
+                    out = _CostedSpan.of(span, attrs, self._pricer)
             elif not self._forward_all:
                 return
         except Exception:
@@ -214,6 +241,44 @@ class CostSpanProcessor(SpanProcessor):
         if self._errors <= _MAX_LOGGED_ERRORS:
             _log.exception("otel_costs: %s failed (logged %d of at most %d)", where,
                            self._errors, _MAX_LOGGED_ERRORS)
+
+
+def _add_attributes(span: Span, attrs: dict[str, str]) -> None:
+    """Add validated string attributes to a span that is being started.
+
+    ``set_attributes`` re-validates each value under the span's lock (~1 µs an attribute
+    here, most of what BaggageSpanProcessor costs). In ``on_start`` the span is not yet
+    visible to any other thread and our values are already-checked short strings, so
+    they go straight into the attribute dict when the SDK's limits allow it.
+    """
+    bounded = getattr(span, "_attributes", None)
+    inner = getattr(bounded, "_dict", None)
+    if type(inner) is dict and getattr(bounded, "_immutable", True) is False:
+        maxlen = getattr(bounded, "maxlen", 0)
+        max_value_len = getattr(bounded, "max_value_len", 0)
+        if (maxlen is None or len(inner) + len(attrs) <= maxlen) and (
+            max_value_len is None or max_value_len >= MAX_VALUE_LENGTH
+        ):
+            inner.update(attrs)
+            return
+    span.set_attributes(attrs)
+
+
+def _raw_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    # span.attributes is a MappingProxy over BoundedAttributes over a dict: reading through
+    # both layers costs ~5 µs a span. Reach the dict where the SDK's layout allows it.
+    inner = getattr(span, "_attributes", None)
+    inner = getattr(inner, "_dict", inner)
+    return inner if isinstance(inner, dict) else (span.attributes or {})
+
+
+def _baggage_of(ctx: Context | None) -> Mapping[str, object] | None:
+    # baggage.get_all() wraps the dict in a new proxy per call, which defeats the identity
+    # cache in on_start; read the context value itself where the SDK lets us.
+    if _BAGGAGE_KEY is None:
+        return baggage.get_all(ctx)
+    value = get_value(_BAGGAGE_KEY, ctx)
+    return value if isinstance(value, dict) else None
 
 
 def _as_processor(item: SpanProcessor | SpanExporter) -> SpanProcessor:

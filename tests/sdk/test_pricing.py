@@ -1,0 +1,233 @@
+"""Exact prices: our compiled tables against genai-prices' own calc_price, overrides."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from datetime import datetime, timezone
+from decimal import Decimal, localcontext
+
+import pytest
+from genai_prices import Usage, calc_price
+from genai_prices.data import providers
+
+from otel_costs import PriceOverrides, PriceOverridesError, PricingStatus
+from otel_costs.conventions import Provenance, TokenUsage
+from otel_costs.pricing import Pricer
+
+
+def usage(provider, model, inp, out, cache_read=0, cache_write=0, reasoning=0, response_model=None):
+    return TokenUsage(inp, out, cache_read, cache_write, reasoning, "test", Provenance.INCLUSIVE,
+                      provider, model, response_model, "chat")
+
+
+def ns(dt: datetime) -> int:
+    return int(dt.timestamp()) * 1_000_000_000
+
+
+def reference(provider, model, inp, out, cr, cw, at):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # genai-prices warns on keys some models lack
+        return calc_price(Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cr,
+                                cache_write_tokens=cw), model, provider_id=provider,
+                          genai_request_timestamp=at)
+
+
+AT = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "provider, model, inp, out, cr, cw",
+    [
+        ("openai", "gpt-4o-mini", 1200, 300, 1024, 0),  # cached input at its own rate
+        ("openai", "gpt-4o-2024-08-06", 5000, 800, 0, 0),  # dated snapshot
+        ("anthropic", "claude-sonnet-4-5", 12000, 300, 10000, 1500),  # cache read + write
+        ("anthropic", "claude-sonnet-4-5", 250_000, 1000, 100_000, 0),  # above the 200k tier
+        ("anthropic", "claude-3-5-haiku-latest", 900, 50, 0, 800),
+        ("google", "gemini-2.5-pro", 300_000, 2000, 50_000, 0),  # tiered, long context
+        ("google", "gemini-2.5-flash", 10_000, 500, 0, 0),
+        ("deepseek", "deepseek-chat", 10_000, 500, 2000, 0),
+        ("mistral", "mistral-large-latest", 3000, 400, 0, 0),
+    ],
+)
+def test_matches_genai_prices_exactly(provider, model, inp, out, cr, cw):
+    cost = Pricer().price(usage(provider, model, inp, out, cr, cw), ns(AT))
+    ref = reference(provider, model, inp, out, cr, cw, AT)
+    assert cost.status is PricingStatus.PRICED
+    assert cost.total == ref.total_price
+    assert cost.input + cost.cache_read + cost.cache_write == ref.input_price
+    assert cost.output == ref.output_price
+    assert cost.model == ref.model.id
+    assert cost.source.startswith("genai-prices ")
+
+
+def test_breakdown_prices_cache_at_its_own_rate_never_twice():
+    # gpt-4o-mini: input $0.15/M, cached input $0.075/M, output $0.60/M.
+    cost = Pricer().price(usage("openai", "gpt-4o-mini", 1200, 300, 1000), ns(AT))
+    assert cost.input == Decimal("0.15") * 200 / 1_000_000
+    assert cost.cache_read == Decimal("0.075") * 1000 / 1_000_000
+    assert cost.output == Decimal("0.60") * 300 / 1_000_000
+    assert cost.total == Decimal("0.000285")
+
+
+def test_every_model_of_the_major_providers_matches():
+    """Sweep: random usage on every model of these providers, against calc_price."""
+    rng = random.Random(20261122)
+    pricer = Pricer()
+    checked = 0
+    for provider in providers:
+        if provider.id not in {"openai", "anthropic", "google", "aws", "azure", "mistral", "deepseek", "x-ai", "groq"}:
+            continue
+        for model in provider.models:
+            inp = rng.choice([0, 1, 999, 150_000, 210_000, 1_100_000])
+            cr = rng.randint(0, inp)
+            cw = rng.randint(0, inp - cr)
+            out = rng.randint(0, 8000)
+            at = datetime(2025, rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), tzinfo=timezone.utc)
+            try:
+                ref = reference(provider.id, model.id, inp, out, cr, cw, at)
+            except (ValueError, LookupError):
+                continue  # usage genai-prices itself cannot price (e.g. modality splits)
+            cost = pricer.price(usage(provider.id, model.id, inp, out, cr, cw), ns(at))
+            assert (cost.total, cost.model) == (ref.total_price, ref.model.id), (provider.id, model.id)
+            checked += 1
+    assert checked > 300
+
+
+@pytest.mark.parametrize(
+    "model, when",
+    [
+        ("o3", datetime(2025, 6, 1, tzinfo=timezone.utc)),  # before the June 2025 price cut
+        ("o3", datetime(2025, 7, 1, tzinfo=timezone.utc)),  # after
+    ],
+)
+def test_price_history_uses_the_span_start_time(model, when):
+    cost = Pricer().price(usage("openai", model, 10_000, 1000), ns(when))
+    assert cost.total == reference("openai", model, 10_000, 1000, 0, 0, when).total_price
+
+
+def test_price_history_changes_the_cost():
+    pricer = Pricer()
+    before = pricer.price(usage("openai", "o3", 10_000, 1000), ns(datetime(2025, 6, 1, tzinfo=timezone.utc)))
+    after = pricer.price(usage("openai", "o3", 10_000, 1000), ns(datetime(2025, 7, 1, tzinfo=timezone.utc)))
+    assert before.total > after.total
+
+
+@pytest.mark.parametrize("hour", [2, 18])
+def test_time_of_day_prices(hour):
+    at = datetime(2026, 3, 3, hour, 15, tzinfo=timezone.utc)
+    cost = Pricer().price(usage("deepseek", "deepseek-chat", 10_000, 1000), ns(at))
+    assert cost.total == reference("deepseek", "deepseek-chat", 10_000, 1000, 0, 0, at).total_price
+
+
+def test_response_model_is_priced_before_request_model():
+    cost = Pricer().price(usage("openai", "gpt-4o", 1000, 100, response_model="gpt-4o-mini-2024-07-18"), ns(AT))
+    assert cost.model == "gpt-4o-mini"
+    unknown_snapshot = Pricer().price(usage("openai", "gpt-4o-mini", 1000, 100, response_model="acme-ft-xyz"), ns(AT))
+    assert (unknown_snapshot.status, unknown_snapshot.model) == (PricingStatus.PRICED, "gpt-4o-mini")
+
+
+@pytest.mark.parametrize(
+    "provider, model",
+    [("openai", "no-such-model-9000"), ("my-vllm", "llama-3-8b-custom"), ("openai", None)],
+)
+def test_unknown_model_is_unpriced_not_zero(provider, model):
+    cost = Pricer().price(usage(provider, model, 1000, 100), ns(AT))
+    assert cost.status is PricingStatus.UNPRICED
+    assert cost.total is None and cost.error
+
+
+def test_cache_larger_than_input_is_invalid_usage():
+    cost = Pricer().price(usage("openai", "gpt-4o-mini", 100, 10, cache_read=500), ns(AT))
+    assert cost.status is PricingStatus.INVALID_USAGE
+    assert "exceed input tokens" in cost.error
+
+
+def test_low_app_decimal_precision_does_not_round_our_money():
+    with localcontext() as ctx:
+        ctx.prec = 3
+        cost = Pricer().price(usage("anthropic", "claude-sonnet-4-5", 123_457, 9_876, 1_234), ns(AT))
+    assert cost.total == reference("anthropic", "claude-sonnet-4-5", 123_457, 9_876, 1_234, 0, AT).total_price
+
+
+OVERRIDES = """
+[[model]]
+provider = "openai"
+model = "ft:gpt-4o-mini:acme:*"
+input_per_mtok = "0.30"
+output_per_mtok = 1.2
+cache_read_per_mtok = "0.15"
+
+[[model]]
+model = "llama-3-8b-custom"
+input_per_mtok = 0
+output_per_mtok = "0.05"
+per_thousand_requests = "0.4"
+
+[[model]]
+provider = "openai"
+model = "gpt-4o-mini"
+input_per_mtok = "0.10"
+output_per_mtok = "0.40"
+"""
+
+
+@pytest.fixture
+def overrides_file(tmp_path):
+    path = tmp_path / "prices.toml"
+    path.write_text(OVERRIDES)
+    return path
+
+
+def test_overrides_win_and_are_exact(overrides_file):
+    pricer = Pricer(overrides_file)
+    ft = pricer.price(usage("openai", "ft:gpt-4o-mini:acme:abc123", 2000, 100, cache_read=1000), ns(AT))
+    assert ft.status is PricingStatus.OVERRIDDEN
+    assert ft.total == (Decimal("0.30") * 1000 + Decimal("0.15") * 1000 + Decimal("1.2") * 100) / 1_000_000
+    assert ft.source.startswith("overrides sha256:")
+    selfhosted = pricer.price(usage("my-vllm", "llama-3-8b-custom", 1000, 1000), ns(AT))
+    assert selfhosted.total == Decimal("0.05") * 1000 / 1_000_000 + Decimal("0.4") / 1000
+    negotiated = pricer.price(usage("openai", "gpt-4o-mini", 1000, 1000), ns(AT))
+    assert negotiated.total == Decimal("0.0005")
+    other = pricer.price(usage("openai", "gpt-4o", 1000, 1000), ns(AT))
+    assert other.status is PricingStatus.PRICED
+
+
+def test_overrides_from_env(overrides_file, monkeypatch):
+    monkeypatch.setenv("OTEL_COSTS_PRICES_FILE", str(overrides_file))
+    assert Pricer().price(usage("x", "llama-3-8b-custom", 1, 1), ns(AT)).status is PricingStatus.OVERRIDDEN
+
+
+def test_invalid_overrides_report_every_problem(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("""
+extra = 1
+[[model]]
+model = "a"
+input_per_mtok = "-1"
+output_per_mtok = "abc"
+colour = "red"
+[[model]]
+input_per_mtok = 1
+output_per_mtok = 1
+[[model]]
+model = "b"
+input_per_mtok = true
+output_per_mtok = "inf"
+""")
+    with pytest.raises(PriceOverridesError) as err:
+        Pricer(path)
+    message = str(err.value)
+    for expected in ["unknown top-level keys ['extra']", "input_per_mtok: '-1'", "'abc' is not a decimal",
+                     "unknown keys ['colour']", "#2: 'model' must be a non-empty string",
+                     "must be a number or a decimal string, got bool", "'inf' must be a finite"]:
+        assert expected in message
+
+
+@pytest.mark.parametrize("content, message", [("[[model]\n", "not valid TOML"), (None, "cannot read")])
+def test_unreadable_overrides(tmp_path, content, message):
+    path = tmp_path / "p.toml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(PriceOverridesError, match=message):
+        PriceOverrides.load(path)
