@@ -134,8 +134,9 @@ OPENLLMETRY = Convention(
     ),
 )
 
-# OpenLIT: semconv token names plus gen_ai.usage.reasoning_tokens and its own float cost;
-# input counts are copied from the provider API.
+# OpenLIT: semconv token names plus gen_ai.usage.reasoning_tokens (and its own float
+# gen_ai.usage.cost, which we write too, so it must not identify OpenLIT); input counts are
+# copied from the provider API.
 OPENLIT = Convention(
     name="openlit",
     input=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
@@ -148,7 +149,7 @@ OPENLIT = Convention(
     response_model=("gen_ai.response.model",),
     provider=("gen_ai.provider.name", "gen_ai.system"),
     operation=("gen_ai.operation.name",),
-    signature=("gen_ai.usage.reasoning_tokens", "gen_ai.usage.cost"),
+    signature=("gen_ai.usage.reasoning_tokens",),
 )
 
 # Current OTel GenAI semantic conventions (v1.37+): input includes cached tokens.
