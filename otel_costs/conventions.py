@@ -357,3 +357,34 @@ PRICING_STATUS = "otel_costs.pricing.status"
 PRICING_SOURCE = "otel_costs.pricing.source"  # "genai-prices 0.2.3", "overrides sha256:…"
 PRICING_MODEL = "otel_costs.pricing.model"  # the price-database model id that was used
 PRICING_ERROR = "otel_costs.pricing.error"
+
+
+# Attribution as other tools write it, read by the collector for spans that did not come
+# through attribute_to (other languages, Langfuse or OpenLLMetry users). First name wins;
+# our own keys come first. Span attributes are read before resource attributes.
+ATTRIBUTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "user_id": (
+        "user.id",  # ours and OpenInference
+        "enduser.id",  # older OTel semconv
+        "langfuse.user.id",
+        "traceloop.association.properties.user_id",
+        "ai.telemetry.metadata.userId",  # Vercel AI SDK metadata
+    ),
+    "tenant_id": (
+        "tenant.id",
+        "langfuse.trace.metadata.tenant_id",
+        "traceloop.association.properties.tenant_id",
+        "ai.telemetry.metadata.tenantId",
+    ),
+    "feature": (
+        "feature.name",
+        "langfuse.trace.name",
+        "traceloop.association.properties.feature",
+        "traceloop.workflow.name",
+        "ai.telemetry.functionId",
+    ),
+}
+#: Prefixes whose entries become free tags (prefix stripped).
+TAG_PREFIXES: tuple[str, ...] = ("otel_costs.tag.", "traceloop.association.properties.")
+#: OpenInference keeps free-form metadata as one JSON object string.
+METADATA_JSON = "metadata"

@@ -1,0 +1,114 @@
+"""Batches rows by size and age in front of a plain ``write(rows)``.
+
+Receivers ``submit`` the rows of one request with a completion callback; a single writer
+thread merges pending submissions and flushes when ``max_rows`` are pending or the oldest
+has waited ``max_age`` seconds, then calls every callback with ``None`` (stored) or the
+exception. Under load batches grow large (one insert per flush), at idle a span waits at
+most ``max_age``. Memory is bounded: past ``max_queued_rows`` ``submit`` raises
+:class:`Overloaded` and the receiver tells the client to retry later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from .mapping import Columns
+
+__all__ = ["Batcher", "Overloaded"]
+
+_log = logging.getLogger("otel_costs.collector")
+Done = Callable[[BaseException | None], None]
+
+
+class Overloaded(Exception):
+    """The queue is full; retry later."""
+
+
+class Batcher:
+    """Thread-safe ``submit``; one background writer thread."""
+
+    def __init__(self, write: Callable[[Columns], None], *, max_rows: int, max_age: float,
+                 max_queued_rows: int, on_flush: Callable[[int, float, BaseException | None], None] | None = None):
+        self._write = write
+        self._max_rows = max_rows
+        self._max_age = max_age
+        self._max_queued = max_queued_rows
+        self._on_flush = on_flush
+        self._cond = threading.Condition()
+        self._pending: list[tuple[Columns, Done]] = []
+        self._pending_rows = 0
+        self._oldest = 0.0
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="otel-costs-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued_rows(self) -> int:
+        return self._pending_rows
+
+    def submit(self, rows: Columns, done: Done) -> None:
+        """Queue rows; ``done`` is called from the writer thread. Raises Overloaded."""
+        n = len(rows)
+        with self._cond:
+            if self._closing:
+                raise Overloaded("collector is shutting down")
+            if self._pending_rows and self._pending_rows + n > self._max_queued:
+                raise Overloaded(f"{self._pending_rows} rows queued; limit {self._max_queued}")
+            first = not self._pending
+            if first:
+                self._oldest = time.monotonic()
+            self._pending.append((rows, done))
+            self._pending_rows += n
+            if first or self._pending_rows >= self._max_rows:
+                self._cond.notify()  # start the age timer, or flush a full batch now
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush what is pending and stop the writer thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _take(self) -> list[tuple[Columns, Done]] | None:
+        with self._cond:
+            while True:
+                if self._pending:
+                    due = self._oldest + self._max_age
+                    now = time.monotonic()
+                    if self._closing or self._pending_rows >= self._max_rows or now >= due:
+                        break
+                    self._cond.wait(due - now)
+                elif self._closing:
+                    return None
+                else:
+                    self._cond.wait()
+            taken, self._pending, self._pending_rows = self._pending, [], 0
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if taken is None:
+                return
+            merged = taken[0][0]
+            if len(taken) > 1:
+                merged = Columns()
+                for rows, _ in taken:
+                    merged.extend(rows)
+            started = time.monotonic()
+            error: BaseException | None = None
+            try:
+                self._write(merged)
+            except Exception as exc:
+                error = exc
+                _log.error("writing %d rows failed: %s", len(merged), exc)
+            if self._on_flush is not None:
+                self._on_flush(len(merged), time.monotonic() - started, error)
+            for _, done in taken:
+                try:
+                    done(error)
+                except Exception:
+                    _log.exception("completion callback failed")

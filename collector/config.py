@@ -1,0 +1,145 @@
+"""The collector's one typed config: flag, then environment variable, then default.
+
+``CollectorConfig.load(flags)`` resolves every field; ``validate()`` reports every problem
+at once (raising :class:`ConfigError` with all of them), so a bad deployment is fixed in
+one round.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from .storage import StorageTarget, parse_storage
+
+__all__ = ["CollectorConfig", "ConfigError", "DEFAULTS"]
+
+DEFAULT_STORAGE = "./otel-costs-data"
+DEFAULT_DATABASE = "otel_costs"
+DEFAULT_HOST = "127.0.0.1"  # loopback unless told otherwise, like the OTel Collector
+DEFAULT_GRPC_PORT = 4317
+DEFAULT_HTTP_PORT = 4318
+DEFAULT_BATCH_MAX_ROWS = 20_000
+DEFAULT_BATCH_MAX_AGE_MS = 1_000
+DEFAULT_MAX_QUEUED_ROWS = 500_000
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+DEFAULT_RAW_TTL_DAYS = 90
+DEFAULT_LOG_FORMAT = "json"
+
+#: field → (environment variable, default)
+DEFAULTS: dict[str, tuple[str, Any]] = {
+    "storage": ("OTEL_COSTS_STORAGE", DEFAULT_STORAGE),
+    "database": ("OTEL_COSTS_DATABASE", None),
+    "host": ("OTEL_COSTS_HOST", DEFAULT_HOST),
+    "grpc_port": ("OTEL_COSTS_GRPC_PORT", DEFAULT_GRPC_PORT),
+    "http_port": ("OTEL_COSTS_HTTP_PORT", DEFAULT_HTTP_PORT),
+    "batch_max_rows": ("OTEL_COSTS_BATCH_MAX_ROWS", DEFAULT_BATCH_MAX_ROWS),
+    "batch_max_age_ms": ("OTEL_COSTS_BATCH_MAX_AGE_MS", DEFAULT_BATCH_MAX_AGE_MS),
+    "max_queued_rows": ("OTEL_COSTS_MAX_QUEUED_ROWS", DEFAULT_MAX_QUEUED_ROWS),
+    "max_request_bytes": ("OTEL_COSTS_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+    "raw_ttl_days": ("OTEL_COSTS_RAW_TTL_DAYS", DEFAULT_RAW_TTL_DAYS),
+    "cluster": ("OTEL_COSTS_CLUSTER", None),
+    "prices_file": ("OTEL_COSTS_PRICES_FILE", None),
+    "log_format": ("OTEL_COSTS_LOG_FORMAT", DEFAULT_LOG_FORMAT),
+}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; ``problems`` lists every one."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid collector configuration:\n  " + "\n  ".join(problems))
+
+
+@dataclass
+class CollectorConfig:
+    storage: str = DEFAULT_STORAGE
+    database: str | None = None  # None: from the storage URL, else "otel_costs"
+    host: str = DEFAULT_HOST
+    grpc_port: Any = DEFAULT_GRPC_PORT  # 0 picks a free port (tests)
+    http_port: Any = DEFAULT_HTTP_PORT
+    batch_max_rows: Any = DEFAULT_BATCH_MAX_ROWS
+    batch_max_age_ms: Any = DEFAULT_BATCH_MAX_AGE_MS
+    max_queued_rows: Any = DEFAULT_MAX_QUEUED_ROWS
+    max_request_bytes: Any = DEFAULT_MAX_REQUEST_BYTES
+    raw_ttl_days: Any = DEFAULT_RAW_TTL_DAYS
+    cluster: str | None = None
+    prices_file: str | None = None
+    log_format: str = DEFAULT_LOG_FORMAT
+
+    @classmethod
+    def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
+        """Resolve each field: a non-None flag, else the env variable, else the default.
+        Values are not checked here: call :meth:`validate`."""
+        flags = flags or {}
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, (var, default) in DEFAULTS.items():
+            if flags.get(name) is not None:
+                values[name] = flags[name]
+            elif env.get(var, "").strip():
+                values[name] = env[var].strip()
+            else:
+                values[name] = default
+        return cls(**values)
+
+    def validate(self) -> "CollectorConfig":
+        """Check and normalise every field; raises ConfigError listing all problems."""
+        problems: list[str] = []
+        ints = {
+            "grpc_port": (0, 65535), "http_port": (0, 65535),
+            "batch_max_rows": (1, 10_000_000), "batch_max_age_ms": (10, 60_000),
+            "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
+            "raw_ttl_days": (1, 36_500),
+        }
+        for name, (low, high) in ints.items():
+            raw = getattr(self, name)
+            var = DEFAULTS[name][0]
+            try:
+                value = int(raw)
+                if isinstance(raw, float) or isinstance(raw, bool):
+                    raise ValueError
+            except (TypeError, ValueError):
+                problems.append(f"{name} ({var}): {raw!r} is not an integer")
+                continue
+            if not low <= value <= high:
+                problems.append(f"{name} ({var}): {value} is outside {low}..{high}")
+            setattr(self, name, value)
+        if (isinstance(self.grpc_port, int) and self.grpc_port and self.grpc_port == self.http_port):
+            problems.append(f"grpc_port and http_port are both {self.grpc_port}")
+        try:
+            target = parse_storage(str(self.storage))
+        except ValueError as exc:
+            problems.append(f"storage (OTEL_COSTS_STORAGE): {exc}")
+            target = None
+        if self.database is None:
+            self.database = (target.database if target else None) or DEFAULT_DATABASE
+        if not _NAME.match(str(self.database)):
+            problems.append(f"database (OTEL_COSTS_DATABASE): {self.database!r} is not a valid name")
+        if self.cluster is not None and not _NAME.match(str(self.cluster)):
+            problems.append(f"cluster (OTEL_COSTS_CLUSTER): {self.cluster!r} is not a valid name")
+        if self.cluster and target is not None and target.kind == "chdb":
+            problems.append("cluster is set but storage is embedded chDB; a cluster needs a ClickHouse server URL")
+        if self.log_format not in ("json", "text"):
+            problems.append(f"log_format (OTEL_COSTS_LOG_FORMAT): {self.log_format!r} is not 'json' or 'text'")
+        if self.prices_file is not None and not os.path.isfile(str(self.prices_file)):
+            problems.append(f"prices_file (OTEL_COSTS_PRICES_FILE): {self.prices_file} does not exist")
+        if not str(self.host).strip():
+            problems.append("host (OTEL_COSTS_HOST) must not be empty")
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    @property
+    def target(self) -> StorageTarget:
+        return parse_storage(str(self.storage))
+
+    def describe(self) -> dict[str, Any]:
+        """For the start-up log: storage without credentials."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["storage"] = self.target.describe()
+        return out

@@ -1,0 +1,260 @@
+"""OTLP spans → rows of the ``genai_spans`` table. Pure: proto in, columns out, no I/O.
+
+Reuses the SDK's convention tables and pricing, so a span is read and priced the same way
+whether it was priced in a Python app or arrives bare from another language or through an
+OTel Collector. Spans that already carry an otel-costs price keep it.
+
+Per-span Python work is what limits a collector, so the mapping appends straight into
+column lists (the writer inserts them column-oriented) and only builds an attribute dict
+for spans whose keys show GenAI usage.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from otel_costs import conventions as cv
+from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
+from otel_costs.pricing import Pricer, PricingStatus
+
+__all__ = ["COLUMNS", "Columns", "MapResult", "map_request"]
+
+#: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql).
+COLUMNS: tuple[str, ...] = (
+    "timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id", "service",
+    "span_name", "provider", "request_model", "response_model", "operation",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "reasoning_tokens", "cost_input", "cost_output", "cost_cache_read", "cost_cache_write",
+    "cost_total", "pricing_status", "pricing_source", "pricing_model", "pricing_error",
+    "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
+)
+_ZERO = Decimal(0)
+_STATUS = {0: "unset", 1: "ok", 2: "error"}
+_MAX_ERROR = 500
+# Storage is Decimal(38, 18): finer amounts would be rounded by ClickHouse.
+_MIN_EXPONENT = -18
+
+
+class Columns:
+    """Rows held column-wise: one list per name in :data:`COLUMNS`. Not thread-safe."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: list[list[Any]] = [[] for _ in COLUMNS]
+
+    def __len__(self) -> int:
+        return len(self.data[0])
+
+    def extend(self, other: "Columns") -> None:
+        for mine, theirs in zip(self.data, other.data):
+            mine.extend(theirs)
+
+    def column(self, name: str) -> list[Any]:
+        return self.data[COLUMNS.index(name)]
+
+
+class MapResult:
+    """What one request became: rows, and counts for the OTLP answer and metrics."""
+
+    __slots__ = ("rows", "received", "non_genai", "rejected", "errors")
+
+    def __init__(self) -> None:
+        self.rows = Columns()
+        self.received = 0
+        self.non_genai = 0
+        self.rejected = 0
+        self.errors: list[str] = []
+
+    def reject(self, message: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < 5:  # enough to diagnose, bounded for huge bad requests
+            self.errors.append(message)
+
+
+def value_of(v: AnyValue) -> Any:
+    """A Python value for an OTLP AnyValue (arrays → tuples, kvlists → dicts)."""
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "int_value":
+        return v.int_value
+    if kind == "double_value":
+        return v.double_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "array_value":
+        return tuple(value_of(x) for x in v.array_value.values)
+    if kind == "kvlist_value":
+        return {kv.key: value_of(kv.value) for kv in v.kvlist_value.values}
+    if kind == "bytes_value":
+        return v.bytes_value
+    return None
+
+
+def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
+    return {kv.key: value_of(kv.value) for kv in kvs}
+
+
+def map_request(request: ExportTraceServiceRequest, pricer: Pricer) -> MapResult:
+    """Rows for the GenAI spans of one OTLP request.
+
+    Non-GenAI spans are counted in ``non_genai`` and dropped. A span that cannot be stored
+    (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
+    are kept. Unreadable usage or an unknown model gives a *marked* row (pricing_status),
+    never a crash and never a silent $0. Never raises for any parsed request.
+    """
+    result = MapResult()
+    usage_names = cv.USAGE_ATTRIBUTE_NAMES
+    for resource_spans in request.resource_spans:
+        resource: dict[str, Any] | None = None
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                result.received += 1
+                # Cheap test on keys alone: most spans of a mixed stream are not GenAI.
+                if usage_names.isdisjoint([kv.key for kv in span.attributes]):
+                    result.non_genai += 1
+                    continue
+                if resource is None:
+                    resource = _attributes(resource_spans.resource.attributes)
+                try:
+                    _map_span(span, resource, pricer, result)
+                except Exception as exc:  # a mapping bug must cost one span, not the batch
+                    result.reject(f"span {span.span_id.hex() or '?'}: internal error {type(exc).__name__}: {exc}")
+    return result
+
+
+def _map_span(span: Any, resource: dict[str, Any], pricer: Pricer, result: MapResult) -> None:
+    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+        result.reject(f"span {span.span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
+        return
+    start = span.start_time_unix_nano
+    if not start:
+        result.reject(f"span {span.span_id.hex()}: start_time_unix_nano is missing")
+        return
+    attrs = _attributes(span.attributes)
+    status = PricingStatus.PRICED
+    error = ""
+    try:
+        usage = cv.read_usage(attrs)
+    except cv.UsageError as exc:
+        usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
+    costs, source, model, priced_by = (_ZERO,) * 5, "", "", "collector"
+    if usage is not None:
+        sdk = _sdk_cost(attrs)
+        if sdk is not None:
+            costs, status, source, model, error = sdk
+            priced_by = "sdk"
+        else:
+            cost = pricer.price(usage, start)
+            status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
+            if cost.total is not None:
+                costs = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
+            if cost.total is not None and any(_too_fine(c) for c in costs):
+                costs, status = (_ZERO,) * 5, PricingStatus.UNPRICED
+                error = "cost has more than 18 decimal places; storage would round it"
+    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+              usage.cache_write_tokens, usage.reasoning_tokens) if usage else (0, 0, 0, 0, 0)
+    user, tenant, feature, tags = _attribution(attrs, resource)
+    code = span.status.code
+    error_type = attrs.get("error.type")
+    if not isinstance(error_type, str):
+        error_type = span.status.message if code == 2 else ""
+    end = span.end_time_unix_nano
+    d = result.rows.data
+    for column, value in zip(d, (
+        start, max(0, end - start) if end else 0, span.trace_id.hex(), span.span_id.hex(),
+        span.parent_span_id.hex(), _str(resource.get("service.name")) or "unknown_service",
+        span.name[:MAX_VALUE_LENGTH],
+        (usage.provider if usage else _str(attrs.get("gen_ai.provider.name"))) or "",
+        (usage.request_model if usage else "") or "",
+        (usage.response_model if usage else "") or "",
+        (usage.operation if usage else "") or "",
+        *tokens, *costs, status.value, source, model, error[:_MAX_ERROR], priced_by,
+        user, tenant, feature, tags, _STATUS.get(code, "unset"), error_type[:_MAX_ERROR],
+    )):
+        column.append(value)
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _too_fine(amount: Decimal) -> bool:
+    return amount.as_tuple().exponent < _MIN_EXPONENT and amount != amount.quantize(Decimal(1).scaleb(_MIN_EXPONENT))
+
+
+_SDK_COST = (cv.COST_INPUT, cv.COST_OUTPUT, cv.COST_CACHE_READ, cv.COST_CACHE_WRITE, cv.COST_TOTAL)
+_SDK_STATUSES = {s.value: s for s in PricingStatus}
+
+
+def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:
+    """The price an otel-costs SDK already put on the span, if it is well-formed."""
+    status = _SDK_STATUSES.get(attrs.get(cv.PRICING_STATUS))  # type: ignore[arg-type]
+    if status is None:
+        return None
+    parts: list[Decimal] = []
+    if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
+        for name in _SDK_COST:
+            raw = attrs.get(name, "0")
+            try:
+                amount = Decimal(raw) if isinstance(raw, str) else None
+            except InvalidOperation:
+                amount = None
+            if amount is None or not amount.is_finite() or amount < 0 or _too_fine(amount):
+                return None  # malformed: price it here instead
+            parts.append(amount)
+        if parts[0] + parts[1] + parts[2] + parts[3] != parts[4]:
+            return None
+    else:
+        parts = [_ZERO] * 5
+    return (tuple(parts), status, _str(attrs.get(cv.PRICING_SOURCE)),
+            _str(attrs.get(cv.PRICING_MODEL)), _str(attrs.get(cv.PRICING_ERROR)))
+
+
+def _clean(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value).strip()
+    if not text or len(text) > MAX_VALUE_LENGTH or not text.isprintable():
+        return None
+    return text
+
+
+def _attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
+    found: dict[str, str] = {}
+    for field, names in cv.ATTRIBUTION_ALIASES.items():
+        for source in (attrs, resource):
+            value = next((v for n in names if (v := _clean(source.get(n))) is not None), None)
+            if value is not None:
+                found[field] = value
+                break
+    tags: dict[str, str] = {}
+    for source in (resource, attrs):  # span attributes win
+        for key, raw in source.items():
+            for prefix in cv.TAG_PREFIXES:
+                if key.startswith(prefix):
+                    name = key[len(prefix):]
+                    value = _clean(raw)
+                    if value is not None and name and len(name) <= 64 and name not in ("user_id", "tenant_id", "feature"):
+                        tags[name] = value
+                    break
+    metadata = attrs.get(cv.METADATA_JSON)
+    if isinstance(metadata, str) and metadata.startswith("{") and len(metadata) <= 16_384:
+        try:
+            parsed = json.loads(metadata)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            for key, raw in parsed.items():
+                value = _clean(raw)
+                if value is not None and isinstance(key, str) and 0 < len(key) <= 64:
+                    tags.setdefault(key, value)
+    if len(tags) > MAX_TAGS:
+        tags = dict(sorted(tags.items())[:MAX_TAGS])
+    return found.get("user_id", ""), found.get("tenant_id", ""), found.get("feature", ""), tags

@@ -1,0 +1,33 @@
+"""Prometheus metrics, served at ``GET /metrics`` on the HTTP port. One registry per
+collector, so several collectors (tests) in one process do not clash."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.spans_received = Counter("otel_costs_spans_received", "Spans received, by receiver.", ["receiver"], registry=r)
+        self.spans_non_genai = Counter("otel_costs_spans_dropped_non_genai", "Spans dropped as not GenAI.", registry=r)
+        self.spans_rejected = Counter("otel_costs_spans_rejected", "Spans rejected as invalid.", registry=r)
+        self.spans_written = Counter("otel_costs_spans_written", "GenAI span rows written to ClickHouse.", registry=r)
+        self.requests_failed = Counter("otel_costs_requests_failed", "Requests answered with an error, by reason.", ["reason"], registry=r)
+        self.batch_seconds = Histogram("otel_costs_batch_write_seconds", "Time to write one batch.", registry=r,
+                                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.batch_rows = Histogram("otel_costs_batch_rows", "Rows per written batch.", registry=r,
+                                    buckets=(1, 10, 100, 1000, 5000, 10000, 50000, 100000))
+        self.write_errors = Counter("otel_costs_write_errors", "Failed batch writes.", registry=r)
+        self.queue_rows = Gauge("otel_costs_queue_rows", "Rows waiting to be written.", registry=r)
+
+    def flushed(self, rows: int, seconds: float, error: BaseException | None) -> None:
+        self.batch_seconds.observe(seconds)
+        if error is None:
+            self.spans_written.inc(rows)
+            self.batch_rows.observe(rows)
+        else:
+            self.write_errors.inc()

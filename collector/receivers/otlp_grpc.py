@@ -1,0 +1,71 @@
+"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+
+Answers per the OTLP spec: success with ``partial_success`` for rejected spans (the client
+must not retry those); UNAVAILABLE with retry info when the queue is full or ClickHouse
+is down (a retry can help); RESOURCE_EXHAUSTED without retry info when a request is over
+the size limit (grpcio enforces ``max_receive_message_length``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from ..ingest import Ingest, Overloaded, StorageUnavailable
+
+__all__ = ["TraceService", "start_grpc"]
+
+_log = logging.getLogger("otel_costs.collector")
+_RETRY_AFTER_S = 1
+
+
+def _retry_info(seconds: int) -> tuple[tuple[str, bytes], ...]:
+    # google.rpc.RetryInfo{retry_delay: Duration{seconds}} in trailing metadata, which the
+    # Python OTLP exporter reads. Encoded by hand: field 1 (Duration), field 1 (seconds).
+    duration = b"\x08" + _varint(seconds)
+    return (("google.rpc.retryinfo-bin", b"\x0a" + _varint(len(duration)) + duration),)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, ingest: Ingest):
+        self._ingest = ingest
+
+    async def Export(self, request, context):  # noqa: N802 (gRPC method name)
+        try:
+            outcome = await self._ingest.handle(request, "grpc")
+        except (Overloaded, StorageUnavailable) as exc:
+            context.set_trailing_metadata(_retry_info(_RETRY_AFTER_S))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"try again later: {exc}")
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if outcome.rejected:
+            response.partial_success.rejected_spans = outcome.rejected
+            response.partial_success.error_message = outcome.message
+        return response
+
+
+async def start_grpc(ingest: Ingest, host: str, port: int, max_request_bytes: int) -> tuple[grpc.aio.Server, int]:
+    """Start serving; returns the server and the bound port. Raises if the port is taken."""
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", max_request_bytes),
+        ("grpc.so_reuseport", 0),
+    ])
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise OSError(f"cannot listen for gRPC on {host}:{port}")
+    await server.start()
+    return server, bound

@@ -1,0 +1,152 @@
+"""OTLP/HTTP receiver (``POST /v1/traces``, protobuf or JSON, gzip or not), plus
+``GET /healthz`` and ``GET /metrics``, on aiohttp.
+
+Answers per the OTLP spec: 200 with ``partial_success`` for rejected spans; 400 for a
+body that cannot be parsed (not retryable); 413 over the size limit; 415 for another
+content type; 503 with ``Retry-After`` when the queue is full or ClickHouse is down.
+The response uses the request's encoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import zlib
+from typing import Any, Callable
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..ingest import Ingest, Overloaded, StorageUnavailable
+from ..metrics import Metrics
+
+__all__ = ["build_app", "parse_otlp_json"]
+
+_log = logging.getLogger("otel_costs.collector")
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_RETRY_AFTER_S = "1"
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_otlp_json(body: bytes) -> ExportTraceServiceRequest:
+    """OTLP/JSON → proto. OTLP JSON differs from protobuf's JSON mapping in one way that
+    matters: trace and span ids are hex, not base64. Raises BadRequest."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"body is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BadRequest(400, "body must be a JSON object")
+    try:
+        for rs in doc.get("resourceSpans") or ():
+            for ss in rs.get("scopeSpans") or ():
+                for span in ss.get("spans") or ():
+                    _hex_ids_to_base64(span)
+                    for link in span.get("links") or ():
+                        _hex_ids_to_base64(link)
+        return json_format.ParseDict(doc, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except (json_format.ParseError, AttributeError, TypeError, ValueError) as exc:
+        raise BadRequest(400, f"not an OTLP ExportTraceServiceRequest: {exc}") from None
+
+
+def _hex_ids_to_base64(obj: dict[str, Any]) -> None:
+    for name in _ID_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, str) and value:
+            try:
+                obj[name] = base64.b64encode(bytes.fromhex(value)).decode()
+            except ValueError:
+                raise BadRequest(400, f"{name} {value[:40]!r} is not hex") from None
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(400, f"bad gzip body: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BadRequest(413, f"decompressed body is over the {limit}-byte limit")
+    return out
+
+
+def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
+              healthy: Callable[[], bool] = lambda: True) -> web.Application:
+    async def traces(request: web.Request) -> web.Response:
+        kind = (request.content_type or "").lower()
+        as_json = kind == JSON
+        try:
+            if kind not in (PROTOBUF, JSON):
+                raise BadRequest(415, f"content type must be {PROTOBUF} or {JSON}, got {kind or 'none'}")
+            if request.content_length is not None and request.content_length > max_request_bytes:
+                raise BadRequest(413, f"body is over the {max_request_bytes}-byte limit")
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise BadRequest(413, f"body is over the {max_request_bytes}-byte limit") from None
+            encoding = request.headers.get("Content-Encoding", "").lower()
+            if encoding == "gzip":
+                body = _gunzip(body, max_request_bytes)
+            elif encoding not in ("", "identity"):
+                raise BadRequest(415, f"content encoding {encoding!r} is not supported (use gzip)")
+            if as_json:
+                parsed = parse_otlp_json(body)
+            else:
+                parsed = ExportTraceServiceRequest()
+                try:
+                    parsed.ParseFromString(body)
+                except DecodeError as exc:
+                    raise BadRequest(400, f"body is not an OTLP protobuf message: {exc}") from None
+            outcome = await ingest.handle(parsed, "http")
+        except BadRequest as exc:
+            metrics.requests_failed.labels(str(exc.status)).inc()
+            return _status(exc.status, str(exc), as_json)
+        except (Overloaded, StorageUnavailable) as exc:
+            metrics.requests_failed.labels("503").inc()
+            return _status(503, f"try again later: {exc}", as_json, {"Retry-After": _RETRY_AFTER_S})
+        response = ExportTraceServiceResponse()
+        if outcome.rejected:
+            response.partial_success.rejected_spans = outcome.rejected
+            response.partial_success.error_message = outcome.message
+        return _message(200, response, as_json)
+
+    async def healthz(request: web.Request) -> web.Response:
+        ok = healthy()
+        return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
+
+    async def prometheus(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # aiohttp refuses bodies over client_max_size with 413 itself; leave room for gzip.
+    app = web.Application(client_max_size=max_request_bytes + 1)
+    app.router.add_post("/v1/traces", traces)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    return app
+
+
+def _message(status: int, message: Any, as_json: bool, headers: dict[str, str] | None = None) -> web.Response:
+    if as_json:
+        body = json_format.MessageToJson(message, indent=None).encode()
+        return web.Response(status=status, body=body, content_type=JSON, headers=headers)
+    return web.Response(status=status, body=message.SerializeToString(), content_type=PROTOBUF, headers=headers)
+
+
+def _status(code: int, text: str, as_json: bool, headers: dict[str, str] | None = None) -> web.Response:
+    from google.rpc import status_pb2
+
+    return _message(code, status_pb2.Status(message=text), as_json, headers)

@@ -1,0 +1,118 @@
+"""Wires the collector: storage → schema → writer → batcher → receivers, and stops it
+gracefully (stop accepting, flush, close)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+
+from otel_costs.pricing import Pricer
+
+from .batcher import Batcher
+from .config import CollectorConfig
+from .ingest import Ingest
+from .metrics import Metrics
+from .receivers.otlp_grpc import start_grpc
+from .receivers.otlp_http import build_app
+from .schema import migrate
+from .storage import open_client
+from .writer import ClickHouseWriter
+
+__all__ = ["Collector", "run", "configure_logging"]
+
+_log = logging.getLogger("otel_costs.collector")
+
+
+class Collector:
+    """One collector. ``await start()`` then ``await stop()``; not restartable.
+
+    After ``start``, ``grpc_port`` and ``http_port`` hold the bound ports and ``client``
+    the clickhouse-connect client (chDB: the only handle on the data in this process).
+    """
+
+    def __init__(self, config: CollectorConfig):
+        self.config = config.validate()
+        self.metrics = Metrics()
+        self.client: Any = None
+        self.grpc_port = 0
+        self.http_port = 0
+        self._grpc: Any = None
+        self._http: web.AppRunner | None = None
+        self._batcher: Batcher | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        pricer = Pricer(cfg.prices_file)
+        self.client = await asyncio.to_thread(open_client, cfg.target)
+        applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
+                                          raw_ttl_days=cfg.raw_ttl_days)
+        writer = ClickHouseWriter(self.client, cfg.database)
+        self._batcher = Batcher(writer.write, max_rows=cfg.batch_max_rows, max_age=cfg.batch_max_age_ms / 1000,
+                                max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
+        ingest = Ingest(self._batcher, pricer, self.metrics)
+        self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)
+        self._http = web.AppRunner(build_app(ingest, self.metrics, cfg.max_request_bytes), access_log=None,
+                                   handle_signals=False)
+        await self._http.setup()
+        site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True)
+        await site.start()
+        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        _log.info("collector started", extra={"fields": {
+            "grpc": f"{cfg.host}:{self.grpc_port}", "http": f"{cfg.host}:{self.http_port}",
+            "storage": cfg.target.describe(), "database": cfg.database, "migrations_applied": applied}})
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, let in-flight requests finish, flush, close storage."""
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        if self._http is not None:
+            await self._http.cleanup()
+        if self._batcher is not None:
+            await asyncio.to_thread(self._batcher.close)
+        if self.client is not None:
+            await asyncio.to_thread(self.client.close)
+            self.client = None
+        _log.info("collector stopped")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+                 "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("otel_costs")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+async def _serve(config: CollectorConfig) -> None:
+    collector = Collector(config)
+    await collector.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    _log.info("stopping: flushing queued spans")
+    await collector.stop()
+
+
+def run(config: CollectorConfig) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully."""
+    configure_logging(config.log_format)
+    asyncio.run(_serve(config))

@@ -1,0 +1,43 @@
+"""The plain ``write(rows)`` into ClickHouse. Batching, retries and spooling wrap it.
+
+One clickhouse-connect client for chDB and servers; one reused insert context per table
+(clickhouse-connect re-plans an insert otherwise); columnar data, which is ~25x faster than
+rows here. Insert settings are explicit: ClickHouse 26.x enables ``async_insert`` by default,
+but the collector batches itself and acknowledges spans only once an insert returned, so
+inserts are synchronous.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .mapping import COLUMNS, Columns
+
+__all__ = ["ClickHouseWriter", "INSERT_SETTINGS"]
+
+INSERT_SETTINGS = {
+    "async_insert": 0,
+    "wait_for_async_insert": 1,
+}
+
+
+class ClickHouseWriter:
+    """Writes :class:`Columns` into ``{db}.genai_spans``. Not thread-safe: one caller."""
+
+    def __init__(self, client: Any, database: str) -> None:
+        self._client = client
+        self._table = f"`{database}`.genai_spans"
+        self._context = None
+
+    def write(self, rows: Columns) -> None:
+        """Insert the rows; returns once ClickHouse accepted them. Raises on failure."""
+        if not len(rows):
+            return
+        if self._context is None:
+            self._context = self._client.create_insert_context(
+                self._table, column_names=list(COLUMNS), column_oriented=True,
+                settings=dict(INSERT_SETTINGS), data=rows.data,
+            )
+        else:
+            self._context.data = rows.data
+        self._client.insert(context=self._context)
