@@ -118,7 +118,9 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
 def _sync_ttl(client: Any, db: str, cluster: str | None, days: int) -> None:
     table = "genai_spans_local" if cluster else "genai_spans"
     create = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{db}' AND name = '{table}'")
-    if f"INTERVAL {int(days)} DAY" in str(create):
+    ddl = str(create)
+    # ClickHouse stores the TTL normalised as toIntervalDay(N).
+    if f"toIntervalDay({int(days)})" in ddl or f"INTERVAL {int(days)} DAY" in ddl:
         return
     on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
     # Not materialised now: rewriting every part would stall the collector; expired

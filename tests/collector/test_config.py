@@ -1,0 +1,46 @@
+"""CollectorConfig: flag, then env, then default; validate() reports every problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.config import DEFAULT_GRPC_PORT, CollectorConfig, ConfigError
+
+
+def test_defaults():
+    cfg = CollectorConfig.load({}, env={}).validate()
+    assert (cfg.grpc_port, cfg.http_port, cfg.database, cfg.host) == (DEFAULT_GRPC_PORT, 4318, "otel_costs", "127.0.0.1")
+    assert cfg.target.kind == "chdb" and cfg.target.location.endswith("otel-costs-data")
+
+
+def test_flag_beats_env_beats_default():
+    env = {"OTEL_COSTS_GRPC_PORT": "5317", "OTEL_COSTS_HTTP_PORT": "5318", "OTEL_COSTS_STORAGE": "http://ch:8123/costs"}
+    cfg = CollectorConfig.load({"grpc_port": 6317, "http_port": None}, env=env).validate()
+    assert (cfg.grpc_port, cfg.http_port) == (6317, 5318)
+    assert cfg.database == "costs"  # from the storage URL
+    cfg = CollectorConfig.load({"database": "other"}, env=env).validate()
+    assert cfg.database == "other"
+
+
+def test_validate_reports_every_problem_at_once():
+    env = {"OTEL_COSTS_GRPC_PORT": "eighty", "OTEL_COSTS_HTTP_PORT": "70000", "OTEL_COSTS_STORAGE": "ftp://x",
+           "OTEL_COSTS_DATABASE": "bad-name", "OTEL_COSTS_BATCH_MAX_AGE_MS": "0", "OTEL_COSTS_LOG_FORMAT": "xml",
+           "OTEL_COSTS_PRICES_FILE": "/nonexistent.toml", "OTEL_COSTS_RAW_TTL_DAYS": "1.5"}
+    with pytest.raises(ConfigError) as err:
+        CollectorConfig.load({}, env=env).validate()
+    problems = "\n".join(err.value.problems)
+    assert len(err.value.problems) == 8
+    for text in ["grpc_port (OTEL_COSTS_GRPC_PORT): 'eighty' is not an integer", "http_port (OTEL_COSTS_HTTP_PORT): 70000",
+                 "storage (OTEL_COSTS_STORAGE)", "'bad-name' is not a valid name", "batch_max_age_ms",
+                 "log_format", "/nonexistent.toml does not exist", "raw_ttl_days (OTEL_COSTS_RAW_TTL_DAYS): '1.5'"]:
+        assert text in problems
+
+
+def test_cluster_needs_a_server():
+    with pytest.raises(ConfigError, match="cluster needs a ClickHouse server"):
+        CollectorConfig.load({"cluster": "prod"}, env={}).validate()
+
+
+def test_same_ports_refused():
+    with pytest.raises(ConfigError, match="both 4000"):
+        CollectorConfig.load({"grpc_port": 4000, "http_port": 4000}, env={}).validate()

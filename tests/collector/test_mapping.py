@@ -1,0 +1,135 @@
+"""The pure span→row mapping: proto in, columns out."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector.mapping import COLUMNS, map_request
+from collector.receivers.otlp_http import parse_otlp_json
+from otel_costs import attribute_to
+from otel_costs.pricing import Pricer
+
+from .spans import SEMCONV, otlp_json, sdk_request
+
+# gpt-4o-mini: 200 uncached × $0.15/M + 1000 cached × $0.075/M + 300 × $0.60/M
+COST = Decimal("0.000285")
+
+
+def rows_of(request: ExportTraceServiceRequest, pricer: Pricer | None = None) -> tuple[list[dict], object]:
+    result = map_request(request, pricer or Pricer())
+    rows = [dict(zip(COLUMNS, values)) for values in zip(*result.rows.data)]
+    return rows, result
+
+
+def test_sdk_priced_span_keeps_its_cost_and_attribution():
+    with attribute_to(user_id="u1", tenant_id="acme", feature="chat", plan="pro"):
+        request = sdk_request([dict(SEMCONV)])
+    (row,), result = rows_of(request)
+    assert (result.received, result.non_genai, result.rejected) == (1, 0, 0)
+    assert row["priced_by"] == "sdk"
+    assert row["cost_total"] == COST
+    assert (row["cost_input"], row["cost_cache_read"], row["cost_output"]) == (
+        Decimal("0.00003"), Decimal("0.000075"), Decimal("0.00018"))
+    assert (row["user_id"], row["tenant_id"], row["feature"], row["tags"]) == ("u1", "acme", "chat", {"plan": "pro"})
+    assert (row["service"], row["provider"], row["request_model"], row["operation"]) == (
+        "chat-api", "openai", "gpt-4o-mini", "chat")
+    assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"]) == (1200, 300, 1000)
+    assert len(row["trace_id"]) == 32 and len(row["span_id"]) == 16
+
+
+def test_unpriced_span_is_priced_here_identically():
+    (sdk,), _ = rows_of(sdk_request([dict(SEMCONV)]))
+    (bare,), _ = rows_of(sdk_request([dict(SEMCONV)], priced=False))
+    assert bare["priced_by"] == "collector"
+    for column in ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_total",
+                   "pricing_status", "pricing_source", "pricing_model", "input_tokens"):
+        assert bare[column] == sdk[column], column
+
+
+def test_non_genai_spans_are_dropped_and_counted():
+    (row,), result = rows_of(sdk_request([{"http.request.method": "GET", "_name": "GET /"}, dict(SEMCONV),
+                                          {"db.system": "postgresql", "_name": "SELECT"}]))
+    assert (result.received, result.non_genai, len(result.rows)) == (3, 2, 1)
+
+
+def test_json_from_another_language_is_priced_with_aliases():
+    doc = otlp_json([{
+        "gen_ai.system": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.usage.input_tokens": 2000, "gen_ai.usage.output_tokens": 300,
+        "enduser.id": "u-node", "traceloop.association.properties.tenant_id": "globex",
+        "traceloop.association.properties.plan": "free", "ai.telemetry.functionId": "summarize",
+    }])
+    (row,), _ = rows_of(parse_otlp_json(json.dumps(doc).encode()))
+    assert row["cost_total"] == Decimal(2000 * 3 + 300 * 15) / 1_000_000
+    assert (row["user_id"], row["tenant_id"], row["feature"], row["tags"]) == ("u-node", "globex", "summarize", {"plan": "free"})
+    assert row["service"] == "checkout-node" and row["priced_by"] == "collector"
+
+
+def test_openinference_metadata_and_langfuse_user():
+    doc = otlp_json([{
+        "llm.provider": "openai", "llm.model_name": "gpt-4o", "llm.token_count.prompt": 100,
+        "llm.token_count.completion": 10, "langfuse.user.id": "lf-user",
+        "metadata": json.dumps({"tenant": "x", "region": "eu", "nested": {"no": 1}}),
+    }])
+    (row,), _ = rows_of(parse_otlp_json(json.dumps(doc).encode()))
+    assert row["user_id"] == "lf-user"
+    assert row["tags"] == {"tenant": "x", "region": "eu"}
+    assert row["pricing_status"] == "priced"
+
+
+@pytest.mark.parametrize(
+    "attrs, status, error",
+    [
+        ({**SEMCONV, "gen_ai.usage.input_tokens": "12"}, "invalid_usage", "got str"),
+        ({**SEMCONV, "gen_ai.usage.output_tokens": -3}, "invalid_usage", "negative"),
+        ({**SEMCONV, "gen_ai.usage.input_tokens": 2**62}, "invalid_usage", "exceeds"),
+        ({**SEMCONV, "gen_ai.request.model": "unheard-of-model"}, "unpriced", "Unable to find model"),
+    ],
+)
+def test_bad_usage_gives_a_marked_row_not_zero_cost(attrs, status, error):
+    (row,), result = rows_of(sdk_request([attrs], priced=False))
+    assert result.rejected == 0
+    assert row["pricing_status"] == status and error in row["pricing_error"]
+    assert row["cost_total"] == 0
+
+
+def test_malformed_sdk_cost_is_repriced():
+    attrs = {**SEMCONV, "otel_costs.pricing.status": "priced", "otel_costs.cost.total": "NaN",
+             "otel_costs.cost.input": "x"}
+    (row,), _ = rows_of(sdk_request([attrs], priced=False))
+    assert row["priced_by"] == "collector" and row["cost_total"] == COST
+
+
+def test_inconsistent_sdk_cost_is_repriced():
+    attrs = {**SEMCONV, "otel_costs.pricing.status": "priced", "otel_costs.cost.total": "5",
+             "otel_costs.cost.input": "1", "otel_costs.cost.output": "1"}
+    (row,), _ = rows_of(sdk_request([attrs], priced=False))
+    assert row["cost_total"] == COST
+
+
+def test_broken_spans_are_rejected_and_batch_mates_kept():
+    request = sdk_request([dict(SEMCONV), dict(SEMCONV), dict(SEMCONV)])
+    spans = request.resource_spans[0].scope_spans[0].spans
+    spans[0].trace_id = b"short"
+    spans[1].start_time_unix_nano = 0
+    rows, result = rows_of(request)
+    assert (len(rows), result.rejected) == (1, 2)
+    assert "trace_id must be 16 bytes" in result.errors[0] and "start_time" in result.errors[1]
+
+
+def test_oversized_attribution_values_are_not_stored():
+    (row,), _ = rows_of(sdk_request([{**SEMCONV, "user.id": "x" * 5000, "tenant.id": "ok",
+                                      "otel_costs.tag.big": "y" * 1_000_000}], priced=False))
+    assert (row["user_id"], row["tenant_id"], row["tags"]) == ("", "ok", {})
+
+
+def test_mapping_is_pure():
+    request = sdk_request([dict(SEMCONV)])
+    before = request.SerializeToString()
+    first, _ = rows_of(request)
+    second, _ = rows_of(request)
+    assert first == second and request.SerializeToString() == before
