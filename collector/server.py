@@ -28,6 +28,8 @@ from .writer import ClickHouseWriter
 __all__ = ["Collector", "run", "configure_logging"]
 
 _log = logging.getLogger("otel_costs.collector")
+#: How long a stop waits for in-flight requests before cancelling them.
+grace_seconds = 10.0
 
 
 class Collector:
@@ -59,7 +61,7 @@ class Collector:
         ingest = Ingest(self._batcher, pricer, self.metrics)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)
         self._http = web.AppRunner(build_app(ingest, self.metrics, cfg.max_request_bytes), access_log=None,
-                                   handle_signals=False)
+                                   handle_signals=False, shutdown_timeout=grace_seconds)
         await self._http.setup()
         site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True)
         await site.start()
@@ -69,13 +71,19 @@ class Collector:
             "storage": cfg.target.describe(), "database": cfg.database, "migrations_applied": applied}})
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting, let in-flight requests finish, flush, close storage."""
+        """Stop accepting, flush what is queued, answer in-flight requests, close storage.
+
+        The three run together: in-flight requests wait for the flush that the batcher's
+        close performs; requests arriving meanwhile are told to retry (UNAVAILABLE / 503).
+        """
+        steps = []
         if self._grpc is not None:
-            await self._grpc.stop(grace)
+            steps.append(self._grpc.stop(grace))
         if self._http is not None:
-            await self._http.cleanup()
+            steps.append(self._http.cleanup())
         if self._batcher is not None:
-            await asyncio.to_thread(self._batcher.close)
+            steps.append(asyncio.to_thread(self._batcher.close))
+        await asyncio.gather(*steps)
         if self.client is not None:
             await asyncio.to_thread(self.client.close)
             self.client = None
