@@ -1,10 +1,11 @@
 """Batches rows by size and age in front of a plain ``write(rows)``.
 
 Receivers ``submit`` the rows of one request with a completion callback; a single writer
-thread merges pending submissions and flushes when ``max_rows`` are pending or the oldest
-has waited ``max_age`` seconds, then calls every callback with ``None`` (stored) or the
-exception. Under load batches grow large (one insert per flush), at idle a span waits at
-most ``max_age``. Memory is bounded: past ``max_queued_rows`` ``submit`` raises
+thread merges pending submissions and flushes when ``min_rows`` are pending (group
+commit: while one insert runs the next batch gathers, so under load batches grow large)
+or the oldest has waited ``max_age`` seconds (a trickle of spans becomes about one insert
+per ``max_age``, as ClickHouse wants), then calls every callback with ``None`` (stored)
+or the exception. Memory is bounded: past ``max_queued_rows`` ``submit`` raises
 :class:`Overloaded` and the receiver tells the client to retry later.
 """
 
@@ -30,10 +31,10 @@ class Overloaded(Exception):
 class Batcher:
     """Thread-safe ``submit``; one background writer thread."""
 
-    def __init__(self, write: Callable[[Columns], None], *, max_rows: int, max_age: float,
+    def __init__(self, write: Callable[[Columns], None], *, min_rows: int, max_age: float,
                  max_queued_rows: int, on_flush: Callable[[int, float, BaseException | None], None] | None = None):
         self._write = write
-        self._max_rows = max_rows
+        self._min_rows = min_rows
         self._max_age = max_age
         self._max_queued = max_queued_rows
         self._on_flush = on_flush
@@ -62,7 +63,7 @@ class Batcher:
                 self._oldest = time.monotonic()
             self._pending.append((rows, done))
             self._pending_rows += n
-            if first or self._pending_rows >= self._max_rows:
+            if first or self._pending_rows >= self._min_rows:
                 self._cond.notify()  # start the age timer, or flush a full batch now
 
     def close(self, timeout: float = 30.0) -> None:
@@ -78,7 +79,7 @@ class Batcher:
                 if self._pending:
                     due = self._oldest + self._max_age
                     now = time.monotonic()
-                    if self._closing or self._pending_rows >= self._max_rows or now >= due:
+                    if self._closing or self._pending_rows >= self._min_rows or now >= due:
                         break
                     self._cond.wait(due - now)
                 elif self._closing:

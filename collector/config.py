@@ -21,7 +21,7 @@ DEFAULT_DATABASE = "otel_costs"
 DEFAULT_HOST = "127.0.0.1"  # loopback unless told otherwise, like the OTel Collector
 DEFAULT_GRPC_PORT = 4317
 DEFAULT_HTTP_PORT = 4318
-DEFAULT_BATCH_MAX_ROWS = 20_000
+DEFAULT_BATCH_MIN_ROWS = 4_096  # flush at once when this many rows wait
 DEFAULT_BATCH_MAX_AGE_MS = 1_000
 DEFAULT_MAX_QUEUED_ROWS = 500_000
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -35,7 +35,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "host": ("OTEL_COSTS_HOST", DEFAULT_HOST),
     "grpc_port": ("OTEL_COSTS_GRPC_PORT", DEFAULT_GRPC_PORT),
     "http_port": ("OTEL_COSTS_HTTP_PORT", DEFAULT_HTTP_PORT),
-    "batch_max_rows": ("OTEL_COSTS_BATCH_MAX_ROWS", DEFAULT_BATCH_MAX_ROWS),
+    "batch_min_rows": ("OTEL_COSTS_BATCH_MIN_ROWS", DEFAULT_BATCH_MIN_ROWS),
     "batch_max_age_ms": ("OTEL_COSTS_BATCH_MAX_AGE_MS", DEFAULT_BATCH_MAX_AGE_MS),
     "max_queued_rows": ("OTEL_COSTS_MAX_QUEUED_ROWS", DEFAULT_MAX_QUEUED_ROWS),
     "max_request_bytes": ("OTEL_COSTS_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
@@ -62,7 +62,7 @@ class CollectorConfig:
     host: str = DEFAULT_HOST
     grpc_port: Any = DEFAULT_GRPC_PORT  # 0 picks a free port (tests)
     http_port: Any = DEFAULT_HTTP_PORT
-    batch_max_rows: Any = DEFAULT_BATCH_MAX_ROWS
+    batch_min_rows: Any = DEFAULT_BATCH_MIN_ROWS
     batch_max_age_ms: Any = DEFAULT_BATCH_MAX_AGE_MS
     max_queued_rows: Any = DEFAULT_MAX_QUEUED_ROWS
     max_request_bytes: Any = DEFAULT_MAX_REQUEST_BYTES
@@ -92,7 +92,7 @@ class CollectorConfig:
         problems: list[str] = []
         ints = {
             "grpc_port": (0, 65535), "http_port": (0, 65535),
-            "batch_max_rows": (1, 10_000_000), "batch_max_age_ms": (10, 60_000),
+            "batch_min_rows": (1, 10_000_000), "batch_max_age_ms": (10, 60_000),
             "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
             "raw_ttl_days": (1, 36_500),
         }

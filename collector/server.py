@@ -56,7 +56,7 @@ class Collector:
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
                                           raw_ttl_days=cfg.raw_ttl_days)
         writer = ClickHouseWriter(self.client, cfg.database)
-        self._batcher = Batcher(writer.write, max_rows=cfg.batch_max_rows, max_age=cfg.batch_max_age_ms / 1000,
+        self._batcher = Batcher(writer.write, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
                                 max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
         ingest = Ingest(self._batcher, pricer, self.metrics)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)

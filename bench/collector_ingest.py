@@ -1,0 +1,172 @@
+"""Sustained OTLP/gRPC ingest into embedded ClickHouse, against the protobuf-parse ceiling.
+
+Starts ``otel-costs collector`` as its own process on a fresh chDB directory; this process
+is the client. It sends requests of 512 GenAI spans (made by the real SDK and
+CostSpanProcessor, with attribution, encoded by the real OTLP encoder) with a window of
+requests in flight, for a fixed time, and prints:
+
+* sustained spans/s acknowledged (an ack means written: inserts are synchronous);
+* the parse-only ceiling: ``ExportTraceServiceRequest.FromString`` on the same bytes;
+* freshness p50/p99: a probe span's end → its rows acknowledged (= visible to queries).
+  An app adds its exporter's batch delay (500 ms by default) on top.
+
+    python bench/collector_ingest.py [--seconds 20] [--inflight 16] [--unpriced]
+
+``--unpriced`` sends spans without cost attributes, priced by the collector (as from apps in
+other languages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+
+import grpc
+import httpx
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_costs import CostSpanProcessor, attribute_to
+
+SPANS_PER_REQUEST = 512
+MODELS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o")]
+
+
+def build_requests(n: int, priced: bool) -> list[bytes]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench-app"}))
+    downstream = SimpleSpanProcessor(memory)
+    provider.add_span_processor(CostSpanProcessor(downstream) if priced else downstream)
+    tracer = provider.get_tracer("bench")
+    out = []
+    for r in range(n):
+        for i in range(SPANS_PER_REQUEST):
+            provider_name, model = MODELS[i % len(MODELS)]
+            with attribute_to(user_id=f"u{i % 97}", tenant_id=f"t{i % 13}", feature=("chat", "search")[i % 2], plan="pro"):
+                with tracer.start_as_current_span(f"chat {model}") as span:
+                    span.set_attributes({
+                        "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider_name,
+                        "gen_ai.request.model": model, "gen_ai.usage.input_tokens": 1000 + i,
+                        "gen_ai.usage.output_tokens": 50 + r, "gen_ai.usage.cache_read.input_tokens": 512,
+                    })
+        out.append(encode_spans(memory.get_finished_spans()).SerializeToString())
+        memory.clear()
+    provider.shutdown()
+    return out
+
+
+def probe(now_ns: int) -> bytes:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(memory)))
+    span = provider.get_tracer("probe").start_span("probe", start_time=now_ns - 1000)
+    span.set_attributes({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+                         "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1})
+    span.end(end_time=now_ns)
+    return encode_spans(memory.get_finished_spans()).SerializeToString()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--inflight", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=40, help="distinct requests to cycle through")
+    ap.add_argument("--unpriced", action="store_true")
+    args = ap.parse_args(argv)
+
+    bodies = build_requests(args.requests, priced=not args.unpriced)
+    t0 = time.perf_counter()
+    reps = 0
+    while time.perf_counter() - t0 < 2:
+        for body in bodies:
+            trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        reps += 1
+    parse_rate = reps * len(bodies) * SPANS_PER_REQUEST / (time.perf_counter() - t0)
+
+    data = tempfile.mkdtemp(prefix="otel-costs-bench-")
+    grpc_port, http_port = free_port(), free_port()
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "collector", "--storage", data,
+         "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--log-format", "text"],
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise SystemExit("collector did not start")
+        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[
+            ("grpc.max_send_message_length", 64 << 20)])
+        export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
+        requests = [trace_service_pb2.ExportTraceServiceRequest.FromString(b) for b in bodies]
+        window: deque = deque()
+        freshness: list[float] = []
+        acked = 0
+        start = time.perf_counter()
+        next_probe = start
+        i = 0
+        while time.perf_counter() - start < args.seconds:
+            now = time.perf_counter()
+            if now >= next_probe:
+                sent_ns = time.time_ns()
+                window.append(("probe", sent_ns, export.future(
+                    trace_service_pb2.ExportTraceServiceRequest.FromString(probe(sent_ns)), timeout=60)))
+                next_probe = now + 0.25
+            window.append(("load", 0, export.future(requests[i % len(requests)], timeout=60)))
+            i += 1
+            while len(window) >= args.inflight:
+                kind, sent_ns, fut = window.popleft()
+                fut.result()
+                if kind == "probe":
+                    freshness.append((time.time_ns() - sent_ns) / 1e9)
+                else:
+                    acked += SPANS_PER_REQUEST
+        while window:
+            kind, sent_ns, fut = window.popleft()
+            fut.result()
+            if kind == "probe":
+                freshness.append((time.time_ns() - sent_ns) / 1e9)
+            else:
+                acked += SPANS_PER_REQUEST
+        elapsed = time.perf_counter() - start
+        channel.close()
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(60)
+    rate = acked / elapsed
+    freshness.sort()
+    p99 = freshness[min(len(freshness) - 1, int(len(freshness) * 0.99))]
+    print(f"spans: {'unpriced (priced by the collector)' if args.unpriced else 'priced by the SDK'}; "
+          f"{SPANS_PER_REQUEST}/request, {args.inflight} in flight, {elapsed:.1f} s")
+    print(f"sustained ingest : {rate:,.0f} spans/s ({acked:,} spans acknowledged = written)")
+    print(f"parse-only       : {parse_rate:,.0f} spans/s (ExportTraceServiceRequest.FromString)")
+    print(f"ratio            : {rate / parse_rate:.3f} of the parse ceiling")
+    print(f"freshness        : p50 {statistics.median(freshness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+          f"({len(freshness)} probes; span end → written)")
+    os.system(f"rm -rf {data}")
+
+
+if __name__ == "__main__":
+    main()
