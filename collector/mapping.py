@@ -34,7 +34,9 @@ COLUMNS: tuple[str, ...] = (
     "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
 )
 _ZERO = Decimal(0)
+_ZEROS = (_ZERO,) * 5
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _MAX_ERROR = 500
 # Storage is Decimal(38, 18): finer amounts would be rounded by ClickHouse.
 _MIN_EXPONENT = -18
@@ -111,40 +113,65 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer) -> MapResult
     """
     result = MapResult()
     usage_names = cv.USAGE_ATTRIBUTE_NAMES
+    rows: list[tuple[Any, ...]] = []
     for resource_spans in request.resource_spans:
-        resource: dict[str, Any] | None = None
+        resource: _Resource | None = None
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 result.received += 1
-                # Cheap test on keys alone: most spans of a mixed stream are not GenAI.
-                if usage_names.isdisjoint([kv.key for kv in span.attributes]):
+                # One pass over the attributes: reading upb submessages is the dominant
+                # per-span cost, so each is read once.
+                attrs = {}
+                for kv in span.attributes:
+                    v = kv.value
+                    kind = v.WhichOneof("value")
+                    attrs[kv.key] = getattr(v, kind) if kind in _SCALARS else value_of(v)
+                if usage_names.isdisjoint(attrs):
                     result.non_genai += 1
                     continue
                 if resource is None:
-                    resource = _attributes(resource_spans.resource.attributes)
+                    resource = _Resource(_attributes(resource_spans.resource.attributes))
                 try:
-                    _map_span(span, resource, pricer, result)
+                    row = _row(span, attrs, resource, pricer, result)
                 except Exception as exc:  # a mapping bug must cost one span, not the batch
                     result.reject(f"span {span.span_id.hex() or '?'}: internal error {type(exc).__name__}: {exc}")
+                    continue
+                if row is not None:
+                    rows.append(row)
+    if rows:
+        for column, values in zip(result.rows.data, zip(*rows)):
+            column.extend(values)
     return result
 
 
-def _map_span(span: Any, resource: dict[str, Any], pricer: Pricer, result: MapResult) -> None:
-    if len(span.trace_id) != 16 or len(span.span_id) != 8:
-        result.reject(f"span {span.span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
-        return
+class _Resource:
+    """A resource's attributes and what every span under it shares."""
+
+    __slots__ = ("attrs", "service", "tags")
+
+    def __init__(self, attrs: dict[str, Any]):
+        self.attrs = attrs
+        self.service = _str(attrs.get("service.name")) or "unknown_service"
+        self.tags = _tags(attrs)
+
+
+def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
+         result: MapResult) -> tuple[Any, ...] | None:
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or len(span_id) != 8:
+        result.reject(f"span {span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
+        return None
     start = span.start_time_unix_nano
     if not start:
-        result.reject(f"span {span.span_id.hex()}: start_time_unix_nano is missing")
-        return
-    attrs = _attributes(span.attributes)
+        result.reject(f"span {span_id.hex()}: start_time_unix_nano is missing")
+        return None
     status = PricingStatus.PRICED
     error = ""
     try:
         usage = cv.read_usage(attrs)
     except cv.UsageError as exc:
         usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
-    costs, source, model, priced_by = (_ZERO,) * 5, "", "", "collector"
+    costs, source, model, priced_by = _ZEROS, "", "", "collector"
     if usage is not None:
         sdk = _sdk_cost(attrs)
         if sdk is not None:
@@ -155,38 +182,43 @@ def _map_span(span: Any, resource: dict[str, Any], pricer: Pricer, result: MapRe
             status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
             if cost.total is not None:
                 costs = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
-            if cost.total is not None and any(_too_fine(c) for c in costs):
-                costs, status = (_ZERO,) * 5, PricingStatus.UNPRICED
-                error = "cost has more than 18 decimal places; storage would round it"
-    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-              usage.cache_write_tokens, usage.reasoning_tokens) if usage else (0, 0, 0, 0, 0)
-    user, tenant, feature, tags = _attribution(attrs, resource)
+                if any(_too_fine(c) for c in costs):
+                    costs, status = _ZEROS, PricingStatus.UNPRICED
+                    error = "cost has more than 18 decimal places; storage would round it"
+        provider = usage.provider or ""
+        request_model, response_model = usage.request_model or "", usage.response_model or ""
+        operation = usage.operation or ""
+        tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+                  usage.cache_write_tokens, usage.reasoning_tokens)
+    else:
+        provider, request_model, response_model, operation = _str(attrs.get("gen_ai.provider.name")), "", "", ""
+        tokens = (0, 0, 0, 0, 0)
+    user, tenant, feature = _attribution(attrs, resource.attrs)
+    tags = _tags(attrs, resource.tags)
     code = span.status.code
     error_type = attrs.get("error.type")
     if not isinstance(error_type, str):
         error_type = span.status.message if code == 2 else ""
     end = span.end_time_unix_nano
-    d = result.rows.data
-    for column, value in zip(d, (
-        start, max(0, end - start) if end else 0, span.trace_id.hex(), span.span_id.hex(),
-        span.parent_span_id.hex(), _str(resource.get("service.name")) or "unknown_service",
-        span.name[:MAX_VALUE_LENGTH],
-        (usage.provider if usage else _str(attrs.get("gen_ai.provider.name"))) or "",
-        (usage.request_model if usage else "") or "",
-        (usage.response_model if usage else "") or "",
-        (usage.operation if usage else "") or "",
+    return (
+        start, end - start if end > start else 0, trace_id.hex(), span_id.hex(),
+        span.parent_span_id.hex(), resource.service, span.name[:MAX_VALUE_LENGTH],
+        provider, request_model, response_model, operation,
         *tokens, *costs, status.value, source, model, error[:_MAX_ERROR], priced_by,
         user, tenant, feature, tags, _STATUS.get(code, "unset"), error_type[:_MAX_ERROR],
-    )):
-        column.append(value)
+    )
 
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+_QUANTUM = Decimal(1).scaleb(_MIN_EXPONENT)
+
+
 def _too_fine(amount: Decimal) -> bool:
-    return amount.as_tuple().exponent < _MIN_EXPONENT and amount != amount.quantize(Decimal(1).scaleb(_MIN_EXPONENT))
+    exponent = amount.as_tuple().exponent
+    return isinstance(exponent, int) and exponent < _MIN_EXPONENT and amount != amount.quantize(_QUANTUM)
 
 
 _SDK_COST = (cv.COST_INPUT, cv.COST_OUTPUT, cv.COST_CACHE_READ, cv.COST_CACHE_WRITE, cv.COST_TOTAL)
@@ -202,12 +234,18 @@ def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus
     if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
         for name in _SDK_COST:
             raw = attrs.get(name, "0")
-            try:
-                amount = Decimal(raw) if isinstance(raw, str) else None
-            except InvalidOperation:
-                amount = None
-            if amount is None or not amount.is_finite() or amount < 0 or _too_fine(amount):
+            if type(raw) is not str or len(raw) > 60:
                 return None  # malformed: price it here instead
+            try:
+                amount = Decimal(raw)
+            except InvalidOperation:
+                return None
+            if not amount.is_finite() or amount < 0:
+                return None
+            # Plain strings with <= 18 decimals fit Decimal(38, 18); check the rest exactly.
+            dot = raw.find(".")
+            if ("E" in raw or "e" in raw or (dot >= 0 and len(raw) - dot - 1 > 18)) and _too_fine(amount):
+                return None
             parts.append(amount)
         if parts[0] + parts[1] + parts[2] + parts[3] != parts[4]:
             return None
@@ -226,22 +264,39 @@ def _clean(value: Any) -> str | None:
     return text
 
 
-def _attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
-    found: dict[str, str] = {}
-    for field, names in cv.ATTRIBUTION_ALIASES.items():
+def _attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str]:
+    """(user, tenant, feature) from the first alias present, span before resource."""
+    found = ["", "", ""]
+    for i, names in enumerate(_ALIASES):
         for source in (attrs, resource):
-            value = next((v for n in names if (v := _clean(source.get(n))) is not None), None)
-            if value is not None:
-                found[field] = value
+            for name in names:
+                raw = source.get(name)
+                if raw is not None:
+                    value = _clean(raw)
+                    if value is not None:
+                        found[i] = value
+                        break
+            if found[i]:
                 break
-    tags: dict[str, str] = {}
-    for source in (resource, attrs):  # span attributes win
-        for key, raw in source.items():
-            for prefix in cv.TAG_PREFIXES:
+    return found[0], found[1], found[2]
+
+
+_ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"],
+            cv.ATTRIBUTION_ALIASES["feature"])
+_ALIAS_FIELDS = frozenset({"user_id", "tenant_id", "feature"})
+
+
+def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
+    """Free tags: our tag prefix, OpenLLMetry association properties, OpenInference metadata."""
+    tags = dict(inherited) if inherited else {}
+    prefixes = cv.TAG_PREFIXES
+    for key, raw in attrs.items():
+        if key.startswith(prefixes):
+            for prefix in prefixes:
                 if key.startswith(prefix):
                     name = key[len(prefix):]
                     value = _clean(raw)
-                    if value is not None and name and len(name) <= 64 and name not in ("user_id", "tenant_id", "feature"):
+                    if value is not None and name and len(name) <= 64 and name not in _ALIAS_FIELDS:
                         tags[name] = value
                     break
     metadata = attrs.get(cv.METADATA_JSON)
@@ -257,4 +312,4 @@ def _attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, 
                     tags.setdefault(key, value)
     if len(tags) > MAX_TAGS:
         tags = dict(sorted(tags.items())[:MAX_TAGS])
-    return found.get("user_id", ""), found.get("tenant_id", ""), found.get("feature", ""), tags
+    return tags
