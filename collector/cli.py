@@ -68,5 +68,94 @@ def migrate_cmd(**flags) -> None:
     click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
 
 
+_FILTER_FLAGS = ("tenant", "user", "feature", "model", "provider", "service")
+
+
+@main.command()
+@_storage
+@_database
+@click.option("--by", default="", help="Comma list of tenant, user, feature, model, provider, service, "
+              "operation, day, hour, tag:<key>.")
+@click.option("--since", help="Range up to now, like 24h, 7d, 4w (default 7d).")
+@click.option("--from", "from_", metavar="ISO", help="Start date or date-time (in --tz).")
+@click.option("--to", metavar="ISO", help="End date or date-time, exclusive (in --tz).")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone for days, hours and dates.")
+@click.option("--tenant")
+@click.option("--user")
+@click.option("--feature")
+@click.option("--model")
+@click.option("--provider")
+@click.option("--service")
+@click.option("--top", type=int, help="Only the N most expensive rows.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def report(storage, database, by, since, from_, to, tz, top, fmt, **filters) -> None:
+    """Cost by any dimension, exact to the last digit; unpriced calls always shown."""
+    from .query import ReportError, ReportQuery
+    from .report import ReportUnavailable, fetch_rows, render
+
+    cfg = _config(storage=storage, database=database)
+    params = {"by": by, "since": since, "from": from_, "to": to, "tz": tz, "top": top,
+              **{k: v for k, v in filters.items() if v is not None}}
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    try:
+        query = ReportQuery.parse({k: str(v) for k, v in params.items()})
+    except ReportError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        rows = fetch_rows(cfg.target, cfg.database, {k: str(v) for k, v in params.items()}, query)
+    except ReportUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(render(rows, query.by, fmt))
+
+
+@main.command()
+@_storage
+@click.option("--calls", type=int, default=2000, show_default=True, help="LLM calls to simulate.")
+@click.option("--days", type=int, default=14, show_default=True, help="Spread them over this many past days.")
+@click.option("--grpc-port", type=int, help="Port of the collector to start or use (default 4317).")
+@click.option("--http-port", type=int, help="HTTP port of the collector to start (default 4318).")
+def demo(storage, calls, days, grpc_port, http_port) -> None:
+    """Run a collector on embedded storage, send it realistic attributed LLM traffic
+    through the real SDK over OTLP, and print reports."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from .demo import send_demo_traffic
+    from .storage import running_owner
+
+    cfg = _config(storage=storage, grpc_port=grpc_port, http_port=http_port)
+    if cfg.target.kind != "chdb":
+        raise click.UsageError("demo runs on embedded storage; give a directory to --storage")
+    proc = None
+    if running_owner(cfg.target.location) is None:
+        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "collector", "--storage", cfg.target.location,
+                                 "--grpc-port", str(cfg.grpc_port), "--http-port", str(cfg.http_port),
+                                 "--log-format", "text"])
+        deadline = time.monotonic() + 120
+        while running_owner(cfg.target.location) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                click.echo(f"error: the collector did not start (is port {cfg.grpc_port} or {cfg.http_port} taken?)",
+                           err=True)
+                sys.exit(1)
+            time.sleep(0.3)
+        click.echo(f"collector started on gRPC :{cfg.grpc_port}, HTTP :{cfg.http_port} (data in {cfg.target.location})")
+    try:
+        click.echo(f"sending {calls} attributed LLM calls over the past {days} days through CostSpanProcessor…")
+        send_demo_traffic(f"127.0.0.1:{cfg.grpc_port}", calls=calls, days=days)
+        for by in ("feature", "tenant,tag:plan", "model,provider"):
+            click.echo(f"\n$ otel-costs report --by {by} --since {days + 1}d --top 10")
+            ctx = click.get_current_context()
+            ctx.invoke(report, storage=cfg.target.location, database=None, by=by, since=f"{days + 1}d", from_=None,
+                       to=None, tz="UTC", top=10, fmt="table")
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    click.echo("\nRun `otel-costs collector` to keep receiving spans, and `otel-costs report --help` to slice the data.")
+
+
 if __name__ == "__main__":
     main()

@@ -21,8 +21,9 @@ from .ingest import Ingest
 from .metrics import Metrics
 from .receivers.otlp_grpc import start_grpc
 from .receivers.otlp_http import build_app
+from .api import add_query_routes
 from .schema import migrate
-from .storage import open_client
+from .storage import clear_owner, open_client, write_owner
 from .writer import ClickHouseWriter
 
 __all__ = ["Collector", "run", "configure_logging"]
@@ -60,12 +61,15 @@ class Collector:
                                 max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
         ingest = Ingest(self._batcher, pricer, self.metrics)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)
-        self._http = web.AppRunner(build_app(ingest, self.metrics, cfg.max_request_bytes), access_log=None,
-                                   handle_signals=False, shutdown_timeout=grace_seconds)
+        app = build_app(ingest, self.metrics, cfg.max_request_bytes)
+        add_query_routes(app, lambda: self.client, cfg.database)
+        self._http = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace_seconds)
         await self._http.setup()
         site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True)
         await site.start()
         self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if cfg.target.kind == "chdb":
+            write_owner(cfg.target.location, cfg.host, self.http_port)
         _log.info("collector started", extra={"fields": {
             "grpc": f"{cfg.host}:{self.grpc_port}", "http": f"{cfg.host}:{self.http_port}",
             "storage": cfg.target.describe(), "database": cfg.database, "migrations_applied": applied}})
@@ -84,6 +88,8 @@ class Collector:
         if self._batcher is not None:
             steps.append(asyncio.to_thread(self._batcher.close))
         await asyncio.gather(*steps)
+        if self.config.target.kind == "chdb":
+            clear_owner(self.config.target.location)
         if self.client is not None:
             await asyncio.to_thread(self.client.close)
             self.client = None

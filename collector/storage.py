@@ -10,12 +10,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["StorageTarget", "parse_storage", "open_client"]
+__all__ = ["StorageTarget", "parse_storage", "open_client", "write_owner", "clear_owner", "running_owner"]
+
+# While a collector holds an embedded data directory it leaves this note in it, so that
+# `otel-costs report` knows to ask its query API instead of opening the engine.
+_OWNER_FILE = ".otel-costs-collector.json"
 
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -63,3 +68,27 @@ def open_client(target: StorageTarget):
         os.makedirs(target.location, exist_ok=True)
         return clickhouse_connect.get_client(interface="chdb", path=target.location)
     return clickhouse_connect.get_client(dsn=target.location)
+
+
+def write_owner(path: str, host: str, http_port: int) -> None:
+    connect = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    with open(os.path.join(path, _OWNER_FILE), "w", encoding="utf-8") as f:
+        json.dump({"pid": os.getpid(), "url": f"http://{connect}:{http_port}"}, f)
+
+
+def clear_owner(path: str) -> None:
+    try:
+        os.remove(os.path.join(path, _OWNER_FILE))
+    except FileNotFoundError:
+        pass
+
+
+def running_owner(path: str) -> str | None:
+    """The query URL of a live collector holding ``path``, or None."""
+    try:
+        with open(os.path.join(path, _OWNER_FILE), encoding="utf-8") as f:
+            note = json.load(f)
+        os.kill(int(note["pid"]), 0)  # raises if that process is gone
+        return str(note["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,44 @@
+"""The query API on the collector's HTTP port: ``GET /v1/costs``.
+
+Same parameters as ``otel-costs report`` (by, since or from/to, tz, filters, top) and the
+same JSON: an array of row objects. The storage read runs on a worker thread so the
+event loop keeps receiving spans; ``X-Otel-Costs-Source`` says whether rollups or raw rows
+answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from aiohttp import web
+
+from .query import ReportError, ReportQuery, run_report
+
+__all__ = ["add_query_routes"]
+
+_log = logging.getLogger("otel_costs.collector")
+
+
+def add_query_routes(app: web.Application, client: Callable[[], Any], database: str) -> None:
+    async def costs(request: web.Request) -> web.Response:
+        params = {k: v for k, v in request.query.items() if k != "format"}
+        if len(request.query.getall("by", [])) > 1:
+            return _error(400, "by: give one comma-separated list")
+        try:
+            query = ReportQuery.parse(params)
+        except ReportError as exc:
+            return _error(400, str(exc))
+        try:
+            rows = await asyncio.to_thread(run_report, client(), database, query)
+        except Exception as exc:
+            _log.error("report query failed: %s", exc)
+            return _error(503, "storage is unavailable; try again")
+        return web.json_response(rows, headers={"X-Otel-Costs-Source": query.source})
+
+    app.router.add_get("/v1/costs", costs)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

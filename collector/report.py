@@ -1,0 +1,98 @@
+"""``otel-costs report``: the same report through the collector's API or straight from
+storage, printed as a terminal table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from decimal import Decimal
+from typing import Any
+
+from .query import COLUMNS_OUT, ReportQuery, run_report
+from .storage import StorageTarget, open_client, running_owner
+
+__all__ = ["fetch_rows", "render"]
+
+
+class ReportUnavailable(Exception):
+    """Storage or the collector's API could not answer; the message says which."""
+
+
+def fetch_rows(target: StorageTarget, database: str, params: dict[str, Any], query: ReportQuery) -> list[dict[str, Any]]:
+    """Rows of the report: via the query API of a collector that holds embedded storage,
+    else from storage directly. Raises ReportUnavailable."""
+    if target.kind == "chdb":
+        url = running_owner(target.location)
+        if url is not None:
+            return _from_api(url, params)
+    try:
+        client = open_client(target)
+    except Exception as exc:
+        raise ReportUnavailable(f"cannot open storage {target.describe()}: {exc}") from None
+    try:
+        return run_report(client, database, query)
+    except Exception as exc:
+        raise ReportUnavailable(f"query failed on {target.describe()}: {exc}") from None
+    finally:
+        client.close()
+
+
+def _from_api(url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    try:
+        with urllib.request.urlopen(f"{url}/v1/costs?{query}", timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", str(exc))
+        except ValueError:
+            message = str(exc)
+        raise ReportUnavailable(f"collector at {url} answered {exc.code}: {message}") from None
+    except OSError as exc:
+        raise ReportUnavailable(f"a collector holds this storage but {url} is not answering: {exc}") from None
+
+
+def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
+    """Rows as ``table`` (with a totals row), ``csv`` (with a header) or ``json``."""
+    columns = [*by, *COLUMNS_OUT]
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+    totals: dict[str, Any] = {c: "" for c in by}
+    if by:
+        totals[by[0]] = "TOTAL"
+    totals["cost_usd"] = _plain(sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0)))
+    for c in COLUMNS_OUT[1:]:
+        totals[c] = sum(int(r[c]) for r in rows)
+    body = [[_cell(r.get(c)) for c in columns] for r in rows]
+    foot = [_cell(totals[c]) for c in columns]
+    widths = [max(len(c), *(len(row[i]) for row in [*body, foot])) for i, c in enumerate(columns)]
+    numeric = [c in COLUMNS_OUT for c in columns]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(cells, widths, numeric)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(columns), rule, *(line(r) for r in body), rule, line(foot)])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if value == "" :
+        return ""
+    return str(value) if not isinstance(value, int) else f"{value:,}"
+
+
+def _plain(amount: Decimal) -> str:
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
