@@ -37,8 +37,11 @@ def sdk_request(spans: list[dict[str, Any]], *, priced: bool = True, service: st
         provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("tests")
     for attrs in spans:
-        with tracer.start_as_current_span(attrs.pop("_name", "chat gpt-4o-mini"), attributes=attrs):
-            pass
+        name = attrs.pop("_name", "chat gpt-4o-mini")
+        start = attrs.pop("_start", None)
+        start_ns = int(start.timestamp() * 1e9) if start is not None else None
+        span = tracer.start_span(name, attributes=attrs, start_time=start_ns)
+        span.end(end_time=start_ns + 1_000_000 if start_ns else None)
     request = encode_spans(memory.get_finished_spans())
     provider.shutdown()
     return request

@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import httpx
+import pytest
 
 from tests.collector.spans import SEMCONV, sdk_request
 
@@ -85,3 +87,62 @@ def test_serve_then_sigterm_flushes_and_exits(tmp_path):
     logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert [e["msg"] for e in logs][-2:] == ["stopping: flushing queued spans", "collector stopped"]
     assert count_rows(data) == 5
+
+
+def start_collector(data: str) -> tuple[subprocess.Popen, int]:
+    grpc_port, http_port = free_port(), free_port()
+    proc = subprocess.Popen(CLI + ["collector", "--storage", data, "--grpc-port", str(grpc_port),
+                                   "--http-port", str(http_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code == 200:
+                return proc, http_port
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "collector did not start"
+        time.sleep(0.2)
+
+
+def report(data: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + ["report", "--storage", data, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
+    data = str(tmp_path / "data")
+    demo = subprocess.run(CLI + ["demo", "--storage", data, "--calls", "300", "--days", "5",
+                                 "--grpc-port", str(free_port()), "--http-port", str(free_port())],
+                          capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "otel-costs report --by feature" in demo.stdout and "TOTAL" in demo.stdout
+    assert "self-hosted" in demo.stdout  # the unpriced model is shown, not hidden
+
+    direct = report(data, "--by", "tenant,feature", "--since", "6d", "--format", "json")
+    assert direct.returncode == 0, direct.stderr
+    rows = json.loads(direct.stdout)
+    assert sum(r["calls"] for r in rows) == 300
+    assert sum(r["unpriced_calls"] for r in rows) > 0
+
+    proc, _ = start_collector(data)
+    try:
+        via_api = report(data, "--by", "tenant,feature", "--since", "6d", "--format", "json")
+        csv_out = report(data, "--by", "tenant", "--since", "6d", "--format", "csv")
+        table = report(data, "--by", "feature", "--since", "6d")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert via_api.returncode == 0 and json.loads(via_api.stdout) == rows
+    assert csv_out.stdout.splitlines()[0] == ("tenant,cost_usd,calls,input_tokens,output_tokens,"
+                                              "cache_read_tokens,cache_write_tokens,unpriced_calls")
+    total = sum(Decimal(r["cost_usd"]) for r in rows)
+    assert table.stdout.splitlines()[-1].split()[:2] == ["TOTAL", format(total.normalize(), "f")]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--by", "tenant;drop"], "unknown dimension"), (["--since", "yesterday"], "not like 24h"),
+     (["--from", "2026-99-01"], "not an ISO date"), (["--tz", "Nowhere"], "unknown time zone")],
+)
+def test_report_bad_parameters_exit_2_without_traceback(tmp_path, args, message):
+    out = report(str(tmp_path / "data"), *args)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

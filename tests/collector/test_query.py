@@ -1,0 +1,137 @@
+"""Reports: parameters, rollups vs raw rows, the HTTP query API, injection attempts."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from collector.query import ReportError, ReportQuery, run_report
+
+from .spans import sdk_request
+
+NOW = datetime.now(timezone.utc)
+TENANTS = ["acme", "globex", "initech"]
+FEATURES = ["chat", "search"]
+MODELS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")]
+
+
+def load(collector, n=300, seed=1):
+    """n SDK-priced spans over the last 3 days, sent over HTTP; returns what was sent."""
+    rng = random.Random(seed)
+    spans = []
+    for _ in range(n):
+        provider, model = rng.choice(MODELS)
+        inp = rng.randint(100, 20_000)
+        spans.append({
+            "gen_ai.provider.name": provider, "gen_ai.request.model": model, "gen_ai.operation.name": "chat",
+            "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": rng.randint(1, 900),
+            "gen_ai.usage.cache_read.input_tokens": rng.choice([0, inp // 3]),
+            "tenant.id": rng.choice(TENANTS), "user.id": f"u{rng.randint(1, 5)}",
+            "feature.name": rng.choice(FEATURES), "otel_costs.tag.plan": rng.choice(["free", "pro"]),
+            "_start": NOW - timedelta(seconds=rng.randint(0, 3 * 86400)),
+        })
+    request = sdk_request([dict(s) for s in spans])
+    r = httpx.post(collector.http_url + "/v1/traces", content=request.SerializeToString(),
+                   headers={"Content-Type": "application/x-protobuf"}, timeout=60)
+    assert r.status_code == 200
+    return spans
+
+
+QUESTIONS = [
+    {"by": "tenant", "since": "7d"},
+    {"by": "feature,day", "since": "7d"},
+    {"by": "model,provider", "since": "4d", "tenant": "acme"},
+    {"by": "user,tenant,feature", "since": "7d", "feature": "chat"},
+    {"by": "hour", "since": "48h"},
+    {"by": "day", "since": "7d", "tz": "America/New_York"},
+    {"by": "", "since": "7d"},
+]
+
+
+@pytest.mark.parametrize("params", QUESTIONS, ids=[q["by"] or "total" for q in QUESTIONS])
+def test_rollups_and_raw_rows_give_identical_answers(collector, params):
+    load(collector)
+    query = ReportQuery.parse(params)
+    assert query.source == "rollup"
+    client = collector.collector.client
+    from_rollup = run_report(client, collector.db, query, "rollup")
+    from_raw = run_report(client, collector.db, query, "raw")
+    assert from_rollup and from_rollup == from_raw
+
+
+def test_total_equals_the_exact_sum_of_span_costs(collector):
+    load(collector)
+    (row,) = run_report(collector.collector.client, collector.db, ReportQuery.parse({"since": "7d"}))
+    exact = collector.query("SELECT sum(cost_total), count() FROM {db}.genai_spans")[0]
+    assert (Decimal(row["cost_usd"]), row["calls"]) == exact
+    assert row["unpriced_calls"] == 0
+
+
+@pytest.mark.parametrize(
+    "params, source",
+    [({"by": "tag:plan"}, "raw"), ({"by": "tenant", "from": "2026-11-01T10:30", "to": "2026-11-02"}, "raw"),
+     ({"by": "day", "tz": "Asia/Kolkata"}, "raw"), ({"by": "tenant", "tz": "Asia/Kolkata"}, "rollup"),
+     ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/Berlin"}, "rollup")],
+)
+def test_source_choice(params, source):
+    assert ReportQuery.parse(params).source == source
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"by": "tenant;DROP TABLE x"}, "unknown dimension"),
+        ({"by": "tag:a'b"}, "unknown dimension"),
+        ({"by": "tenant,tenant"}, "repeated"),
+        ({"since": "7 days"}, "not like 24h"),
+        ({"from": "yesterday"}, "not an ISO date"),
+        ({"from": "2026-11-05", "to": "2026-11-01"}, "before to"),
+        ({"to": "2026-11-05"}, "from: required"),
+        ({"since": "7d", "from": "2026-11-01"}, "either since or from/to"),
+        ({"tz": "Mars/Olympus"}, "unknown time zone"),
+        ({"top": "0"}, "top"),
+        ({"top": "many"}, "top"),
+        ({"tenant": "x" * 300}, "at most 256"),
+        ({"colour": "red"}, "unknown parameter"),
+    ],
+)
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises(ReportError, match=message):
+        ReportQuery.parse(params)
+
+
+def test_query_api_over_http_matches_direct_query(collector):
+    load(collector)
+    r = httpx.get(collector.http_url + "/v1/costs", params={"by": "tenant,tag:plan", "since": "7d"})
+    assert r.status_code == 200 and r.headers["X-Otel-Costs-Source"] == "raw"
+    direct = run_report(collector.collector.client, collector.db, ReportQuery.parse({"by": "tenant,tag:plan", "since": "7d"}))
+    assert r.json() == direct
+    assert set(r.json()[0]) == {"tenant", "tag:plan", "cost_usd", "calls", "input_tokens", "output_tokens",
+                                "cache_read_tokens", "cache_write_tokens", "unpriced_calls"}
+    assert sum(Decimal(x["cost_usd"]) for x in r.json()) == collector.query("SELECT sum(cost_total) FROM {db}.genai_spans")[0][0]
+
+
+@pytest.mark.parametrize("value", ["acme' OR '1'='1", "acme\\' --", "') UNION SELECT 1 --", "{tenant:String}"])
+def test_injection_attempts_are_plain_values(collector, value):
+    load(collector)
+    r = httpx.get(collector.http_url + "/v1/costs", params={"by": "tenant", "tenant": value, "since": "7d"})
+    assert r.status_code == 200 and r.json() == []
+
+
+@pytest.mark.parametrize("query", ["by=nope", "since=forever", "tz=Nowhere/Land", "top=-1", "by=tenant&by=user", "x=1"])
+def test_query_api_bad_parameters_get_400(collector, query):
+    r = httpx.get(f"{collector.http_url}/v1/costs?{query}")
+    assert r.status_code == 400 and r.json()["error"]
+
+
+def test_top_and_filters(collector):
+    sent = load(collector)
+    rows = httpx.get(collector.http_url + "/v1/costs", params={"by": "user", "tenant": "acme", "top": 2}).json()
+    assert len(rows) == 2
+    assert Decimal(rows[0]["cost_usd"]) >= Decimal(rows[1]["cost_usd"])
+    acme_users = {s["user.id"] for s in sent if s["tenant.id"] == "acme"}
+    assert {r["user"] for r in rows} <= acme_users
