@@ -4,9 +4,14 @@ Group-by dimensions and filters come from allowlists of fixed SQL fragments; eve
 a user gives (filter values, tag names, the time zone, the range) is a bound query
 parameter. No SQL is ever built from user text.
 
-A report reads the hourly rollups when its grouping, filters and range allow (no tags;
-range on whole UTC hours; a time zone whose days start on a UTC hour) and the raw spans
-otherwise. Both give identical totals for the same question (tested).
+A report reads the smallest table that can answer it, all giving identical totals for the
+same question (tested):
+
+* ``daily``: rollups by UTC day without the user, when there is no user, hour or tag in
+  the question and the range is whole UTC days;
+* ``hourly``: rollups by hour with the user, when there are no tags, the range is whole
+  UTC hours, and day/hour grouping is in a time zone whose hours start on UTC hours;
+* ``raw``: the spans, otherwise.
 """
 
 from __future__ import annotations
@@ -21,25 +26,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["DIMENSIONS", "FILTERS", "ReportError", "ReportQuery", "run_report", "COLUMNS_OUT"]
 
-# name → (raw-table expression, rollup expression or None when only raw rows have it)
-DIMENSIONS: dict[str, tuple[str, str | None]] = {
-    "tenant": ("tenant_id", "tenant_id"),
-    "user": ("user_id", "user_id"),
-    "feature": ("feature", "feature"),
-    "model": ("if(response_model != '', response_model, request_model)", "model"),
-    "provider": ("provider", "provider"),
-    "service": ("service", "service"),
-    "operation": ("operation", "operation"),
-    "day": ("toDate(timestamp, {tz:String})", "toDate(hour, {tz:String})"),
-    "hour": ("toStartOfHour(timestamp, {tz:String})", "toStartOfHour(hour, {tz:String})"),
+SOURCES = ("raw", "hourly", "daily")
+_MODEL = "if(response_model != '', response_model, request_model)"
+# name → expression in (raw spans, hourly rollups, daily rollups); None: not available there
+DIMENSIONS: dict[str, tuple[str, str | None, str | None]] = {
+    "tenant": ("tenant_id", "tenant_id", "tenant_id"),
+    "user": ("user_id", "user_id", None),
+    "feature": ("feature", "feature", "feature"),
+    "model": (_MODEL, "model", "model"),
+    "provider": ("provider", "provider", "provider"),
+    "service": ("service", "service", "service"),
+    "operation": ("operation", "operation", "operation"),
+    "day": ("toDate(timestamp, {tz:String})", "toDate(hour, {tz:String})", "day"),
+    "hour": ("toStartOfHour(timestamp, {tz:String})", "toStartOfHour(hour, {tz:String})", None),
 }
-FILTERS: dict[str, tuple[str, str]] = {
-    "tenant": ("tenant_id", "tenant_id"),
-    "user": ("user_id", "user_id"),
-    "feature": ("feature", "feature"),
-    "model": ("if(response_model != '', response_model, request_model)", "model"),
-    "provider": ("provider", "provider"),
-    "service": ("service", "service"),
+FILTERS: dict[str, tuple[str, str, str | None]] = {
+    "tenant": ("tenant_id", "tenant_id", "tenant_id"),
+    "user": ("user_id", "user_id", None),
+    "feature": ("feature", "feature", "feature"),
+    "model": (_MODEL, "model", "model"),
+    "provider": ("provider", "provider", "provider"),
+    "service": ("service", "service", "service"),
 }
 #: Columns every report row has besides its group keys, in order.
 COLUMNS_OUT = ("cost_usd", "calls", "input_tokens", "output_tokens", "cache_read_tokens",
@@ -64,7 +71,7 @@ class ReportQuery:
     tz: str = "UTC"
     filters: tuple[tuple[str, str], ...] = ()
     top: int | None = None
-    source: str = field(default="")  # "rollup" or "raw", decided by parse()
+    source: str = field(default="")  # "daily", "hourly" or "raw", decided by parse()
 
     @classmethod
     def parse(cls, params: Mapping[str, Any], now: datetime | None = None) -> "ReportQuery":
@@ -111,19 +118,25 @@ class ReportQuery:
             return "raw"
         if any(t.minute or t.second or t.microsecond for t in (self.start, self.end)):
             return "raw"
+        names = set(self.by) | {name for name, _ in self.filters}
+        utc_days = not (self.start.hour or self.end.hour)
+        if utc_days and all(DIMENSIONS.get(n, FILTERS.get(n, (None,) * 3))[2] for n in names) and (
+                "day" not in self.by or _same_day_start(tz, self.start, self.end)):
+            return "daily"
         if {"day", "hour"} & set(self.by):
             for t in (self.start, self.end - timedelta(microseconds=1)):
                 offset = t.astimezone(tz).utcoffset() or timedelta(0)
                 if offset.total_seconds() % 3600:
                     return "raw"
-        return "rollup"
+        return "hourly"
 
     def sql(self, db: str, source: str | None = None) -> tuple[str, dict[str, Any]]:
         """The SQL text and its bound parameters, reading ``source`` (default: the chosen one)."""
         source = source or self.source
-        raw = source == "raw"
-        params: dict[str, Any] = {"start": self.start.replace(tzinfo=None), "end": self.end.replace(tzinfo=None),
-                                  "tz": self.tz}
+        col = SOURCES.index(source)
+        start, end = self.start.replace(tzinfo=None), self.end.replace(tzinfo=None)
+        params: dict[str, Any] = {"start": start.date() if source == "daily" else start,
+                                  "end": end.date() if source == "daily" else end, "tz": self.tz}
         dims = []
         for i, name in enumerate(self.by):
             tag = _TAG.match(name)
@@ -131,23 +144,38 @@ class ReportQuery:
                 params[f"tag_{i}"] = tag.group(1)
                 expr = f"tags[{{tag_{i}:String}}]"
             else:
-                expr = DIMENSIONS[name][0 if raw else 1]
+                expr = DIMENSIONS[name][col]
+                if expr is None:
+                    raise ReportError(f"{name} is not in the {source} table")
             dims.append(f"{expr} AS d{i}")
         filters = []
         for i, (name, value) in enumerate(self.filters):
             params[f"f_{i}"] = value
-            filters.append(f"AND {FILTERS[name][0 if raw else 1]} = {{f_{i}:String}}")
-        template = _template("costs_raw" if raw else "costs_rollup")
-        text = template.format(
+            expr = FILTERS[name][col]
+            if expr is None:
+                raise ReportError(f"{name} is not in the {source} table")
+            filters.append(f"AND {expr} = {{f_{i}:String}}")
+        text = _template(f"costs_{source}").format(
             db=f"`{db}`",
             dims="".join(f"{d},\n    " for d in dims),
             filters=" ".join(filters),
             group_by=("GROUP BY " + ", ".join(f"d{i}" for i in range(len(dims)))) if dims else "",
             limit=f"LIMIT {int(self.top)}" if self.top else "",
-            start="{start:DateTime64(9, 'UTC')}" if raw else "{start:DateTime('UTC')}",
-            end="{end:DateTime64(9, 'UTC')}" if raw else "{end:DateTime('UTC')}",
+            start=_BOUND_TIME[source].format(name="start"),
+            end=_BOUND_TIME[source].format(name="end"),
         )
         return text, params
+
+
+_BOUND_TIME = {"raw": "{{{name}:DateTime64(9, 'UTC')}}", "hourly": "{{{name}:DateTime('UTC')}}",
+               "daily": "{{{name}:Date}}"}
+
+
+def _same_day_start(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
+    """Whether days in ``tz`` start at UTC midnight over the range (UTC itself, or zones
+    at offset 0 then, like Europe/London in winter)."""
+    return all((t.astimezone(tz).utcoffset() or timedelta(0)) == timedelta(0)
+               for t in (start, end - timedelta(microseconds=1)))
 
 
 def _template(name: str) -> str:
@@ -208,9 +236,18 @@ def _parse_range(params: Mapping[str, Any], tz: ZoneInfo, now: datetime,
     if not m:
         problems.append(f"since: {str(since)[:40]!r} is not like 24h, 7d or 4w")
         return next_hour - timedelta(days=7), next_hour
-    # Whole hours: the range ends at the next hour, so the current hour is included and
-    # the report can be answered from the hourly rollups.
-    return next_hour - int(m.group(1)) * _UNITS[m.group(2)], next_hour
+    count, unit = int(m.group(1)), m.group(2)
+    if unit == "h":
+        # The last N hours up to the end of the current one: whole hours, so the hourly
+        # rollups can answer.
+        return next_hour - count * _UNITS["h"], next_hour
+    # Calendar days in tz: today and the N-1 days before it, midnight to midnight, so
+    # daily rollups can answer (for UTC) and a day's figure does not change with the hour.
+    days = count * (7 if unit == "w" else 1)
+    today = now.astimezone(tz).date()
+    start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tz)
+    end = datetime.combine(today + timedelta(days=1), datetime.min.time(), tz)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
 def run_report(client: Any, db: str, query: ReportQuery, source: str | None = None) -> list[dict[str, Any]]:

@@ -42,25 +42,28 @@ def load(collector, n=300, seed=1):
 
 
 QUESTIONS = [
-    {"by": "tenant", "since": "7d"},
-    {"by": "feature,day", "since": "7d"},
-    {"by": "model,provider", "since": "4d", "tenant": "acme"},
-    {"by": "user,tenant,feature", "since": "7d", "feature": "chat"},
-    {"by": "hour", "since": "48h"},
-    {"by": "day", "since": "7d", "tz": "America/New_York"},
-    {"by": "", "since": "7d"},
+    ({"by": "tenant", "since": "7d"}, "daily"),
+    ({"by": "feature,day", "since": "7d"}, "daily"),
+    ({"by": "model,provider", "since": "4d", "tenant": "acme"}, "daily"),
+    ({"by": "user,tenant,feature", "since": "7d", "feature": "chat"}, "hourly"),
+    ({"by": "tenant", "since": "7d", "user": "u1"}, "hourly"),
+    ({"by": "hour", "since": "48h"}, "hourly"),
+    ({"by": "feature", "since": "72h"}, "hourly"),
+    ({"by": "day", "since": "7d", "tz": "America/New_York"}, "hourly"),
+    ({"by": "", "since": "7d"}, "daily"),
 ]
 
 
-@pytest.mark.parametrize("params", QUESTIONS, ids=[q["by"] or "total" for q in QUESTIONS])
-def test_rollups_and_raw_rows_give_identical_answers(collector, params):
+@pytest.mark.parametrize("params, source", QUESTIONS, ids=[q["by"] or "total" for q, _ in QUESTIONS])
+def test_rollups_and_raw_rows_give_identical_answers(collector, params, source):
     load(collector)
     query = ReportQuery.parse(params)
-    assert query.source == "rollup"
+    assert query.source == source
     client = collector.collector.client
-    from_rollup = run_report(client, collector.db, query, "rollup")
-    from_raw = run_report(client, collector.db, query, "raw")
-    assert from_rollup and from_rollup == from_raw
+    answers = {s: run_report(client, collector.db, query, s)
+               for s in ("raw", "hourly", "daily")[: ("raw", "hourly", "daily").index(source) + 1]}
+    assert answers["raw"]
+    assert all(answer == answers["raw"] for answer in answers.values()), answers.keys()
 
 
 def test_total_equals_the_exact_sum_of_span_costs(collector):
@@ -74,8 +77,13 @@ def test_total_equals_the_exact_sum_of_span_costs(collector):
 @pytest.mark.parametrize(
     "params, source",
     [({"by": "tag:plan"}, "raw"), ({"by": "tenant", "from": "2026-11-01T10:30", "to": "2026-11-02"}, "raw"),
-     ({"by": "day", "tz": "Asia/Kolkata"}, "raw"), ({"by": "tenant", "tz": "Asia/Kolkata"}, "rollup"),
-     ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/Berlin"}, "rollup")],
+     ({"by": "day", "tz": "Asia/Kolkata"}, "raw"), ({"by": "tenant", "tz": "Asia/Kolkata"}, "raw"),
+     ({"by": "tenant", "since": "24h", "tz": "Asia/Kolkata"}, "hourly"),
+     ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/Berlin"}, "hourly"),
+     ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/London"}, "daily"),
+     ({"by": "tenant", "from": "2026-11-01", "to": "2026-11-08"}, "daily"),
+     ({"by": "user", "from": "2026-11-01", "to": "2026-11-08"}, "hourly"),
+     ({"by": "hour", "from": "2026-11-01", "to": "2026-11-08"}, "hourly")],
 )
 def test_source_choice(params, source):
     assert ReportQuery.parse(params).source == source

@@ -1,0 +1,16 @@
+-- Cost report from the daily rollups (no user). {dims}, {group_by} and {filters} are filled from
+-- a fixed allowlist of SQL fragments; every user value is a bound {name:Type} parameter.
+SELECT
+    {dims}
+    sum(calls) AS calls,
+    sum(cost_total) AS cost_usd,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(unpriced_calls) AS unpriced_calls
+FROM {db}.genai_costs_daily
+WHERE day >= {start:Date} AND day < {end:Date} {filters}
+{group_by}
+ORDER BY cost_usd DESC, calls DESC
+{limit}
