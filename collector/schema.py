@@ -4,6 +4,7 @@ The files are templates rendered for a single server (or chDB) or, with a cluste
 a ClickHouse cluster (``ON CLUSTER``, Replicated engines, Distributed tables):
 
 * ``{db}`` the database; ``{local}`` the storage-table suffix (``_local`` on a cluster);
+* ``{dedup_window}`` the insert-deduplication window setting of the engine family;
 * ``{on_cluster}``; ``{raw_ttl_days}`` how long raw spans are kept;
 * ``{engine:Kind:table}`` → ``Kind()`` or ``ReplicatedKind('/clickhouse/tables/{shard}/db/table', '{replica}')``;
 * ``{distributed:table}`` → nothing, or the Distributed table over ``table_local``.
@@ -22,7 +23,7 @@ __all__ = ["Migration", "load_migrations", "render", "migrate", "applied_version
 
 _log = logging.getLogger("otel_costs.collector")
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_TOKEN = re.compile(r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}|\{(db|local|on_cluster|raw_ttl_days)\}")
+_TOKEN = re.compile(r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}|\{(db|local|on_cluster|raw_ttl_days|dedup_window)\}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int) -> list
                 "local": "_local" if cluster else "",
                 "on_cluster": f"ON CLUSTER `{cluster}`" if cluster else "",
                 "raw_ttl_days": str(int(raw_ttl_days)),
+                "dedup_window": "replicated_deduplication_window" if cluster else "non_replicated_deduplication_window",
             }[m.group(4)]
         if m.group(1) == "engine":
             kind, table = m.group(2), m.group(3)

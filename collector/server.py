@@ -22,6 +22,7 @@ from .metrics import Metrics
 from .receivers.otlp_grpc import start_grpc
 from .receivers.otlp_http import build_app
 from .api import add_query_routes
+from .retry import retrying
 from .schema import migrate
 from .storage import clear_owner, open_client, write_owner
 from .writer import ClickHouseWriter
@@ -57,7 +58,7 @@ class Collector:
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
                                           raw_ttl_days=cfg.raw_ttl_days)
         writer = ClickHouseWriter(self.client, cfg.database)
-        self._batcher = Batcher(writer.write, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
+        self._batcher = Batcher(retrying(writer.write), min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
                                 max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
         ingest = Ingest(self._batcher, pricer, self.metrics)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)

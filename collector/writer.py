@@ -9,15 +9,20 @@ inserts are synchronous.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .mapping import COLUMNS, Columns
 
-__all__ = ["ClickHouseWriter", "INSERT_SETTINGS"]
+__all__ = ["ClickHouseWriter", "INSERT_SETTINGS", "batch_token"]
 
 INSERT_SETTINGS = {
     "async_insert": 0,
     "wait_for_async_insert": 1,
+    # With the batch's insert_deduplication_token, a repeated insert of the same batch
+    # is dropped, in the raw table and in every rollup the materialized views feed.
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
 }
 
 
@@ -29,8 +34,12 @@ class ClickHouseWriter:
         self._table = f"`{database}`.genai_spans"
         self._context = None
 
-    def write(self, rows: Columns) -> None:
-        """Insert the rows; returns once ClickHouse accepted them. Raises on failure."""
+    def write(self, rows: Columns, token: str | None = None) -> None:
+        """Insert the rows; returns once ClickHouse accepted them. Raises on failure.
+
+        ``token`` (default: :func:`batch_token` of the rows) makes the insert idempotent:
+        the same token within the dedup window is stored once.
+        """
         if not len(rows):
             return
         if self._context is None:
@@ -40,4 +49,13 @@ class ClickHouseWriter:
             )
         else:
             self._context.data = rows.data
+        self._context.settings["insert_deduplication_token"] = token or batch_token(rows)
         self._client.insert(context=self._context)
+
+
+def batch_token(rows: Columns) -> str:
+    """A deterministic token for a batch: the hash of its (trace id, span id) pairs."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(rows.column("trace_id")).encode())
+    digest.update("\n".join(rows.column("span_id")).encode())
+    return digest.hexdigest()[:32]
