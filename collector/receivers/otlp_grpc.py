@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from ..ingest import Ingest, Overloaded, StorageUnavailable
@@ -21,23 +23,17 @@ _log = logging.getLogger("otel_costs.collector")
 _RETRY_AFTER_S = 1
 
 
-def _retry_info(seconds: int) -> tuple[tuple[str, bytes], ...]:
-    # google.rpc.RetryInfo{retry_delay: Duration{seconds}} in trailing metadata, which the
-    # Python OTLP exporter reads. Encoded by hand: field 1 (Duration), field 1 (seconds).
-    duration = b"\x08" + _varint(seconds)
-    return (("google.rpc.retryinfo-bin", b"\x0a" + _varint(len(duration)) + duration),)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+def _retry_metadata(seconds: int, message: str) -> tuple[tuple[str, bytes], ...]:
+    """Retry advice in both places clients look: ``google.rpc.retryinfo-bin`` (read by the
+    Python OTLP exporter) and the RetryInfo detail of ``grpc-status-details-bin`` (read by
+    Go and Java clients)."""
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.seconds = seconds
+    detail = any_pb2.Any()
+    detail.Pack(retry)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    return (("google.rpc.retryinfo-bin", retry.SerializeToString()),
+            ("grpc-status-details-bin", status.SerializeToString()))
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -48,8 +44,9 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         try:
             outcome = await self._ingest.handle(request, "grpc")
         except (Overloaded, StorageUnavailable) as exc:
-            context.set_trailing_metadata(_retry_info(_RETRY_AFTER_S))
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"try again later: {exc}")
+            message = f"try again later: {exc}"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, message,
+                                trailing_metadata=_retry_metadata(_RETRY_AFTER_S, message))
         response = trace_service_pb2.ExportTraceServiceResponse()
         if outcome.rejected:
             response.partial_success.rejected_spans = outcome.rejected

@@ -70,6 +70,8 @@ class Running:
         return self.collector.client.query(sql.format(db=self.db), parameters=params or None).result_rows
 
     def stop(self):
+        if self.loop.is_closed():
+            return
         if self.collector.client is not None:
             self.call(self.collector.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
