@@ -1,0 +1,127 @@
+"""Property tests: any span attributes and any request body get a clear answer, never a
+crash, and the counts always add up."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from decimal import Decimal
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from collector.mapping import COLUMNS, map_request
+from otel_costs import conventions as cv
+from otel_costs.pricing import Pricer
+
+PRICER = Pricer()
+KEYS = sorted(cv.USAGE_ATTRIBUTE_NAMES) + [
+    "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model", "gen_ai.response.model", "llm.model_name",
+    "user.id", "tenant.id", "feature.name", "otel_costs.tag.plan", "otel_costs.pricing.status",
+    "otel_costs.cost.total", "otel_costs.cost.input", "metadata", "enduser.id", "traceloop.association.properties.x",
+    "error.type",
+]
+scalars = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=50),
+    st.sampled_from(["gpt-4o-mini", "claude-sonnet-4-5", "openai", "anthropic", "priced", "0.001", "NaN", "-1", "{}",
+                     '{"a": 1}', "x" * 2000]),
+    st.booleans(),
+    st.binary(max_size=20),
+)
+values = st.one_of(scalars, st.lists(scalars, max_size=4))
+
+
+def any_value(v) -> AnyValue:
+    out = AnyValue()
+    if isinstance(v, bool):
+        out.bool_value = v
+    elif isinstance(v, int):
+        out.int_value = v
+    elif isinstance(v, float):
+        out.double_value = v
+    elif isinstance(v, str):
+        out.string_value = v
+    elif isinstance(v, bytes):
+        out.bytes_value = v
+    else:
+        out.array_value.values.extend(any_value(x) for x in v)
+    return out
+
+
+spans = st.lists(st.tuples(
+    st.dictionaries(st.sampled_from(KEYS), values, max_size=12),
+    st.sampled_from([16, 16, 16, 3, 0]), st.sampled_from([8, 8, 8, 5]),
+    st.integers(min_value=0, max_value=2**64 - 1), st.integers(min_value=0, max_value=2**64 - 1),
+), min_size=1, max_size=6)
+
+
+def build(span_specs) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for i, (attrs, tid_len, sid_len, start, end) in enumerate(span_specs):
+        span = scope.spans.add(trace_id=bytes([i + 1]) * tid_len, span_id=bytes([i + 1]) * sid_len,
+                               start_time_unix_nano=start, end_time_unix_nano=end, name="s")
+        span.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
+    return request
+
+
+@settings(max_examples=300, deadline=None)
+@given(spans)
+def test_mapping_never_raises_and_counts_add_up(span_specs):
+    result = map_request(build(span_specs), PRICER)
+    rows = [dict(zip(COLUMNS, r)) for r in zip(*result.rows.data)]
+    assert result.received == len(span_specs) == result.non_genai + result.rejected + len(rows)
+    for row in rows:
+        assert row["pricing_status"] in ("priced", "overridden", "unpriced", "invalid_usage")
+        for part in ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_total"):
+            assert isinstance(row[part], Decimal) and row[part].is_finite() and row[part] >= 0
+        if row["pricing_status"] in ("priced", "overridden"):
+            assert row["cost_total"] == (row["cost_input"] + row["cost_output"] + row["cost_cache_read"]
+                                         + row["cost_cache_write"])
+        else:
+            assert row["cost_total"] == 0
+        for tokens in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+            assert 0 <= row[tokens] <= 2 * cv.MAX_TOKENS
+        assert len(row["user_id"]) <= 256 and len(row["tenant_id"]) <= 256
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=300))
+def test_http_receiver_answers_any_protobuf_body(collector, body):
+    r = httpx.post(collector.http_url + "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code in (200, 400)
+
+
+json_docs = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10)),
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.sampled_from(["resourceSpans", "scopeSpans", "spans", "traceId",
+                                                                "spanId", "attributes", "key", "value", "intValue",
+                                                                "stringValue", "startTimeUnixNano"]), children, max_size=3)),
+    max_leaves=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=json_docs)
+def test_http_receiver_answers_any_json_body(collector, doc):
+    r = httpx.post(collector.http_url + "/v1/traces", content=json.dumps(doc),
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code in (200, 400), r.text
+    assert httpx.get(collector.http_url + "/healthz").status_code == 200
+
+
+def test_nan_and_inf_do_not_reach_storage(collector):
+    now = time.time_ns()
+    request = build([({"gen_ai.usage.input_tokens": math.nan, "gen_ai.usage.output_tokens": math.inf,
+                       "gen_ai.request.model": "gpt-4o-mini"}, 16, 8, now, now + 5)])
+    r = httpx.post(collector.http_url + "/v1/traces", content=request.SerializeToString(),
+                   headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200
+    assert collector.query("SELECT pricing_status, cost_total, input_tokens FROM {db}.genai_spans") == [
+        ("invalid_usage", Decimal(0), 0)]
