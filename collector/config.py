@@ -27,6 +27,7 @@ DEFAULT_MAX_QUEUED_ROWS = 500_000
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 DEFAULT_RAW_TTL_DAYS = 90
 DEFAULT_LOG_FORMAT = "json"
+DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -43,6 +44,8 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "cluster": ("OTEL_COSTS_CLUSTER", None),
     "prices_file": ("OTEL_COSTS_PRICES_FILE", None),
     "log_format": ("OTEL_COSTS_LOG_FORMAT", DEFAULT_LOG_FORMAT),
+    "spool_dir": ("OTEL_COSTS_SPOOL_DIR", None),
+    "max_spool_bytes": ("OTEL_COSTS_MAX_SPOOL_BYTES", DEFAULT_MAX_SPOOL_BYTES),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -70,6 +73,8 @@ class CollectorConfig:
     cluster: str | None = None
     prices_file: str | None = None
     log_format: str = DEFAULT_LOG_FORMAT
+    spool_dir: str | None = None  # None: beside embedded data, else ./otel-costs-spool
+    max_spool_bytes: Any = DEFAULT_MAX_SPOOL_BYTES
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
@@ -94,7 +99,7 @@ class CollectorConfig:
             "grpc_port": (0, 65535), "http_port": (0, 65535),
             "batch_min_rows": (1, 10_000_000), "batch_max_age_ms": (10, 60_000),
             "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
-            "raw_ttl_days": (1, 36_500),
+            "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)
@@ -116,6 +121,8 @@ class CollectorConfig:
         except ValueError as exc:
             problems.append(f"storage (OTEL_COSTS_STORAGE): {exc}")
             target = None
+        if self.spool_dir is None and target is not None:
+            self.spool_dir = (target.location + "-spool") if target.kind == "chdb" else os.path.abspath("otel-costs-spool")
         if self.database is None:
             self.database = (target.database if target else None) or DEFAULT_DATABASE
         if not _NAME.match(str(self.database)):

@@ -23,6 +23,9 @@ class Metrics:
                                     buckets=(1, 10, 100, 1000, 5000, 10000, 50000, 100000))
         self.write_errors = Counter("otel_costs_write_errors", "Failed batch writes.", registry=r)
         self.queue_rows = Gauge("otel_costs_queue_rows", "Rows waiting to be written.", registry=r)
+        self.spool_rows = Counter("otel_costs_spool_rows", "Rows through the disk spool, by event "
+                                  "(spooled, replayed, rejected).", ["event"], registry=r)
+        self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
 
     def flushed(self, rows: int, seconds: float, error: BaseException | None) -> None:
         self.batch_seconds.observe(seconds)

@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -23,6 +23,7 @@ from .receivers.otlp_grpc import start_grpc
 from .receivers.otlp_http import build_app
 from .api import add_query_routes
 from .retry import retrying
+from .spool import Spool, is_invalid_batch, spooling
 from .schema import migrate
 from .storage import clear_owner, open_client, write_owner
 from .writer import ClickHouseWriter
@@ -41,8 +42,11 @@ class Collector:
     the clickhouse-connect client (chDB: the only handle on the data in this process).
     """
 
-    def __init__(self, config: CollectorConfig):
+    def __init__(self, config: CollectorConfig, *, wrap_write: Callable[[Any], Any] | None = None):
+        """``wrap_write`` wraps the storage write (fault injection in tests)."""
         self.config = config.validate()
+        self._wrap_write = wrap_write or (lambda write: write)
+        self._store: spooling | None = None
         self.metrics = Metrics()
         self.client: Any = None
         self.grpc_port = 0
@@ -58,7 +62,17 @@ class Collector:
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
                                           raw_ttl_days=cfg.raw_ttl_days)
         writer = ClickHouseWriter(self.client, cfg.database)
-        self._batcher = Batcher(retrying(writer.write), min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
+        spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
+        metrics = self.metrics
+
+        def spool_event(kind: str, rows: int) -> None:
+            metrics.spool_rows.labels(kind).inc(rows)
+            metrics.spool_bytes.set(spool.bytes)
+
+        metrics.spool_bytes.set(spool.bytes)
+        self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
+                               on_event=spool_event)
+        self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
                                 max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
         ingest = Ingest(self._batcher, pricer, self.metrics)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)
@@ -89,6 +103,8 @@ class Collector:
         if self._batcher is not None:
             steps.append(asyncio.to_thread(self._batcher.close))
         await asyncio.gather(*steps)
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
         if self.config.target.kind == "chdb":
             clear_owner(self.config.target.location)
         if self.client is not None:

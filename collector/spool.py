@@ -1,0 +1,213 @@
+"""Durable spool for batches storage could not take, replayed in order when it returns.
+
+``spooling(write, spool)`` wraps a plain write: a batch that cannot be written (after the
+retries inside ``write``) is written to disk and fsynced, and only then reported as stored,
+so a request is acknowledged once its spans are in ClickHouse *or* on disk. While the spool
+holds anything, new batches queue behind it, so batches reach storage in order. A replayer
+thread drains it oldest first with each batch's original deduplication token, so a batch
+that did reach storage before a timeout is not counted twice. A batch storage rejects as
+invalid is moved to ``rejected/`` with the reason, not replayed forever.
+
+Files are JSON (no pickle: a spool directory must not be a way to run code), one per
+batch, written to a temporary name, fsynced and renamed; the directory is fsynced too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from decimal import Decimal
+from typing import Callable
+
+from .mapping import COLUMNS, Columns
+from .writer import batch_token
+
+__all__ = ["Spool", "SpoolFull", "spooling", "is_invalid_batch"]
+
+_log = logging.getLogger("otel_costs.collector")
+_DECIMALS = {i for i, name in enumerate(COLUMNS) if name.startswith("cost_")}
+_SUFFIX = ".batch.json"
+# ClickHouse error codes that mean "this data can never be inserted" rather than "not now".
+_INVALID_CODES = {"6", "27", "38", "41", "53", "69", "70", "72", "117", "130", "131", "190"}
+
+
+class SpoolFull(Exception):
+    """The spool reached its byte limit; the batch was not stored."""
+
+
+def is_invalid_batch(exc: BaseException) -> bool:
+    """Whether storage refused the batch for its content (moving it aside is right) rather
+    than for being unavailable (retrying is right)."""
+    if isinstance(exc, (TypeError, ValueError, OverflowError)):
+        return True  # it could not even be encoded
+    text = str(exc)
+    marker = "Code: "
+    at = text.find(marker)
+    if at < 0:
+        return False
+    code = text[at + len(marker):].split(".", 1)[0].strip()
+    return code in _INVALID_CODES
+
+
+class Spool:
+    """Batches on disk under ``directory``, at most ``max_bytes``. Thread-safe."""
+
+    def __init__(self, directory: str, max_bytes: int):
+        self.directory = directory
+        self.rejected_dir = os.path.join(directory, "rejected")
+        self.max_bytes = max_bytes
+        os.makedirs(self.rejected_dir, exist_ok=True)
+        self._lock = threading.Lock()
+        names = self._names()
+        self._next = (int(names[-1].split(".")[0]) + 1) if names else 1
+        self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in names)
+
+    def _names(self) -> list[str]:
+        return sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX))
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def append(self, rows: Columns, token: str) -> str:
+        """Write a batch durably; returns its file name. Raises SpoolFull or OSError."""
+        data = [[str(v) for v in col] if i in _DECIMALS else col for i, col in enumerate(rows.data)]
+        payload = json.dumps({"token": token, "columns": list(COLUMNS), "data": data},
+                             separators=(",", ":")).encode()
+        with self._lock:
+            if self._bytes + len(payload) > self.max_bytes:
+                raise SpoolFull(f"spool holds {self._bytes} bytes; limit {self.max_bytes}")
+            name = f"{self._next:020d}{_SUFFIX}"
+            self._next += 1
+            path = os.path.join(self.directory, name)
+            tmp = path + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(self.directory)
+            self._bytes += len(payload)
+        return name
+
+    def oldest(self) -> tuple[str, Columns, str] | None:
+        """(name, rows, token) of the oldest batch, or None. A file that cannot be read is
+        moved to rejected/."""
+        while True:
+            with self._lock:
+                names = self._names()
+            if not names:
+                return None
+            name = names[0]
+            try:
+                with open(os.path.join(self.directory, name), "rb") as f:
+                    doc = json.loads(f.read())
+                if doc["columns"] != list(COLUMNS):
+                    raise ValueError("written by a version with other columns")
+                rows = Columns()
+                rows.data = [[Decimal(v) for v in col] if i in _DECIMALS else col for i, col in enumerate(doc["data"])]
+                return name, rows, str(doc["token"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                self.reject(name, f"unreadable spool file: {exc}")
+
+    def remove(self, name: str) -> None:
+        path = os.path.join(self.directory, name)
+        with self._lock:
+            size = os.path.getsize(path)
+            os.remove(path)
+            _fsync_dir(self.directory)
+            self._bytes -= size
+
+    def reject(self, name: str, reason: str) -> None:
+        """Move a batch aside with the reason next to it."""
+        with self._lock:
+            src = os.path.join(self.directory, name)
+            size = os.path.getsize(src) if os.path.exists(src) else 0
+            os.replace(src, os.path.join(self.rejected_dir, name))
+            with open(os.path.join(self.rejected_dir, name + ".reason.txt"), "w", encoding="utf-8") as f:
+                f.write(reason + "\n")
+            _fsync_dir(self.directory)
+            self._bytes -= size
+        _log.error("batch %s moved to %s: %s", name, self.rejected_dir, reason)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class spooling:  # noqa: N801 (used like a function: spooling(write, spool))
+    """``write(rows)`` that stores to ``write`` or, failing that, to the spool; plus the
+    replayer thread. Call ``close()`` to stop the replayer."""
+
+    def __init__(self, write: Callable[[Columns, str], None], spool: Spool, *,
+                 retry_every: float = 1.0, on_event: Callable[[str, int], None] | None = None):
+        self._write = write
+        self._spool = spool
+        self._retry_every = retry_every
+        self._on_event = on_event or (lambda kind, rows: None)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._replay, name="otel-costs-spool", daemon=True)
+        self._thread.start()
+
+    def __call__(self, rows: Columns) -> None:
+        """Store ``rows`` in storage or durably in the spool. Raises SpoolFull/OSError
+        when neither is possible, or the storage error for a batch refused as invalid."""
+        token = batch_token(rows)
+        if not len(self._spool):
+            try:
+                self._write(rows, token)
+                return
+            except Exception as exc:
+                if is_invalid_batch(exc):
+                    raise
+                _log.warning("storage unavailable, spooling %d rows: %s", len(rows), exc)
+        self._spool.append(rows, token)
+        self._on_event("spooled", len(rows))
+        self._wake.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _replay(self) -> None:
+        while not self._stop.is_set():
+            item = self._spool.oldest()
+            if item is None:
+                self._wake.wait(self._retry_every)
+                self._wake.clear()
+                continue
+            name, rows, token = item
+            try:
+                self._write(rows, token)
+            except Exception as exc:
+                if is_invalid_batch(exc):
+                    self._spool.reject(name, f"storage refused it: {exc}")
+                    self._on_event("rejected", len(rows))
+                    continue
+                self._stop.wait(self._retry_every)  # storage still down
+                continue
+            self._spool.remove(name)
+            self._on_event("replayed", len(rows))
+            _log.info("replayed spooled batch %s (%d rows)", name, len(rows))
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the spool is empty (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while len(self._spool):
+            if time.monotonic() > deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.05)
+        return True
