@@ -45,6 +45,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "prices_file": ("OTEL_COSTS_PRICES_FILE", None),
     "log_format": ("OTEL_COSTS_LOG_FORMAT", DEFAULT_LOG_FORMAT),
     "spool_dir": ("OTEL_COSTS_SPOOL_DIR", None),
+    "dedup_window_s": ("OTEL_COSTS_DEDUP_WINDOW_S", 3600),
     "max_spool_bytes": ("OTEL_COSTS_MAX_SPOOL_BYTES", DEFAULT_MAX_SPOOL_BYTES),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -75,6 +76,7 @@ class CollectorConfig:
     log_format: str = DEFAULT_LOG_FORMAT
     spool_dir: str | None = None  # None: beside embedded data, else ./otel-costs-spool
     max_spool_bytes: Any = DEFAULT_MAX_SPOOL_BYTES
+    dedup_window_s: Any = 3600  # how long a stored request is recognised when retried
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
@@ -100,6 +102,7 @@ class CollectorConfig:
             "batch_min_rows": (1, 10_000_000), "batch_max_age_ms": (10, 60_000),
             "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
             "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
+            "dedup_window_s": (0, 7 * 86400),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)

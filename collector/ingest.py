@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_costs.pricing import Pricer
 
 from .batcher import Batcher, Overloaded
+from .dedup import RecentRequests
 from .mapping import map_request
 from .metrics import Metrics
 
@@ -32,10 +33,12 @@ class Outcome:
 class Ingest:
     """Thread-safety: call ``handle`` from the event loop that created this object."""
 
-    def __init__(self, batcher: Batcher, pricer: Pricer, metrics: Metrics):
+    def __init__(self, batcher: Batcher, pricer: Pricer, metrics: Metrics, recent: RecentRequests):
         self._batcher = batcher
         self._pricer = pricer
         self._metrics = metrics
+        self._recent = recent
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
 
     async def handle(self, request: ExportTraceServiceRequest, receiver: str) -> Outcome:
         """Store the request's GenAI spans; returns once they are written.
@@ -48,6 +51,17 @@ class Ingest:
         m.spans_non_genai.inc(result.non_genai)
         m.spans_rejected.inc(result.rejected)
         rows = len(result.rows)
+        token = result.token
+        if rows and token in self._recent:
+            m.spans_duplicate.inc(rows)  # a retry of a request already stored
+            rows = 0
+        elif rows and token in self._in_flight:
+            m.spans_duplicate.inc(rows)  # a retry while the first attempt is queued
+            try:
+                await asyncio.shield(self._in_flight[token])
+            except Exception as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            rows = 0
         if rows:
             loop = asyncio.get_running_loop()
             stored: asyncio.Future[None] = loop.create_future()
@@ -57,12 +71,16 @@ class Ingest:
 
             self._batcher.submit(result.rows, done)  # raises Overloaded
             m.queue_rows.set(self._batcher.queued_rows)
+            self._in_flight[token] = stored
             try:
-                await stored
+                await asyncio.shield(stored)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 raise StorageUnavailable(str(exc)) from exc
+            finally:
+                self._in_flight.pop(token, None)
+            self._recent.add((token,))
         message = ""
         if result.rejected:
             message = f"{result.rejected} span(s) rejected: " + "; ".join(result.errors)

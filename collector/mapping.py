@@ -11,6 +11,7 @@ for spans whose keys show GenAI usage.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
@@ -24,7 +25,7 @@ from otel_costs.pricing import Pricer, PricingStatus
 
 __all__ = ["COLUMNS", "Columns", "MapResult", "map_request"]
 
-#: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql).
+#: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
 COLUMNS: tuple[str, ...] = (
     "timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id", "service",
     "span_name", "provider", "request_model", "response_model", "operation",
@@ -32,6 +33,7 @@ COLUMNS: tuple[str, ...] = (
     "reasoning_tokens", "cost_input", "cost_output", "cost_cache_read", "cost_cache_write",
     "cost_total", "pricing_status", "pricing_source", "pricing_model", "pricing_error",
     "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
+    "request_token",
 )
 _ZERO = Decimal(0)
 _ZEROS = (_ZERO,) * 5
@@ -64,7 +66,7 @@ class Columns:
 class MapResult:
     """What one request became: rows, and counts for the OTLP answer and metrics."""
 
-    __slots__ = ("rows", "received", "non_genai", "rejected", "errors")
+    __slots__ = ("rows", "received", "non_genai", "rejected", "errors", "token")
 
     def __init__(self) -> None:
         self.rows = Columns()
@@ -72,6 +74,7 @@ class MapResult:
         self.non_genai = 0
         self.rejected = 0
         self.errors: list[str] = []
+        self.token = ""  # identifies the request's GenAI spans; "" when it has none
 
     def reject(self, message: str) -> None:
         self.rejected += 1
@@ -139,8 +142,16 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer) -> MapResult
                 if row is not None:
                     rows.append(row)
     if rows:
-        for column, values in zip(result.rows.data, zip(*rows)):
+        # The same spans give the same token, so a retried request is recognised.
+        digest = hashlib.sha256()
+        for row in rows:
+            digest.update(row[2].encode())  # trace id
+            digest.update(row[3].encode())  # span id
+        result.token = digest.hexdigest()[:32]
+        columns = result.rows.data
+        for column, values in zip(columns, zip(*rows)):
             column.extend(values)
+        columns[-1].extend([result.token] * len(rows))
     return result
 
 

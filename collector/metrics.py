@@ -15,6 +15,8 @@ class Metrics:
         self.spans_received = Counter("otel_costs_spans_received", "Spans received, by receiver.", ["receiver"], registry=r)
         self.spans_non_genai = Counter("otel_costs_spans_dropped_non_genai", "Spans dropped as not GenAI.", registry=r)
         self.spans_rejected = Counter("otel_costs_spans_rejected", "Spans rejected as invalid.", registry=r)
+        self.spans_duplicate = Counter("otel_costs_spans_duplicate", "GenAI spans of retried requests "
+                                       "that were already stored (answered, not stored again).", registry=r)
         self.spans_written = Counter("otel_costs_spans_written", "GenAI span rows written to ClickHouse.", registry=r)
         self.requests_failed = Counter("otel_costs_requests_failed", "Requests answered with an error, by reason.", ["reason"], registry=r)
         self.batch_seconds = Histogram("otel_costs_batch_write_seconds", "Time to write one batch.", registry=r,

@@ -17,6 +17,7 @@ from otel_costs.pricing import Pricer
 
 from .batcher import Batcher
 from .config import CollectorConfig
+from .dedup import RecentRequests, load_recent_tokens
 from .ingest import Ingest
 from .metrics import Metrics
 from .receivers.otlp_grpc import start_grpc
@@ -74,7 +75,10 @@ class Collector:
                                on_event=spool_event)
         self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
                                 max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
-        ingest = Ingest(self._batcher, pricer, self.metrics)
+        recent = RecentRequests(cfg.dedup_window_s)
+        recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.database, cfg.dedup_window_s))
+        recent.add(spool.request_tokens())
+        ingest = Ingest(self._batcher, pricer, self.metrics, recent)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)
         app = build_app(ingest, self.metrics, cfg.max_request_bytes)
         add_query_routes(app, lambda: self.client, cfg.database)

@@ -116,6 +116,18 @@ class Spool:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 self.reject(name, f"unreadable spool file: {exc}")
 
+    def request_tokens(self) -> set[str]:
+        """Request tokens of every spooled batch (they count as stored)."""
+        tokens: set[str] = set()
+        column = COLUMNS.index("request_token")
+        for name in self._names():
+            try:
+                with open(os.path.join(self.directory, name), "rb") as f:
+                    tokens.update(json.loads(f.read())["data"][column])
+            except (OSError, ValueError, KeyError, IndexError, TypeError):
+                continue  # oldest() moves unreadable files aside
+        return tokens
+
     def remove(self, name: str) -> None:
         path = os.path.join(self.directory, name)
         with self._lock:
