@@ -17,6 +17,25 @@ _ttl = click.option("--raw-ttl-days", type=int, help="Days raw spans are kept (r
                     "OTEL_COSTS_RAW_TTL_DAYS; default 90.")
 
 
+def _failpoint():
+    """Fault injection for bench/fault_harness.py: while the file named by
+    OTEL_COSTS_FAILPOINT_STORAGE_DOWN exists, storage writes fail as if ClickHouse were down."""
+    import os
+
+    path = os.environ.get("OTEL_COSTS_FAILPOINT_STORAGE_DOWN")
+    if not path:
+        return None
+
+    def wrap(write):
+        def maybe_down(rows, token=None):
+            if os.path.exists(path):
+                raise ConnectionError("storage down (failpoint)")
+            return write(rows, token)
+        return maybe_down
+
+    return wrap
+
+
 def _config(**flags) -> CollectorConfig:
     try:
         return CollectorConfig.load(flags).validate()
@@ -44,7 +63,7 @@ def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
     from .server import run
 
-    run(_config(**flags))
+    run(_config(**flags), wrap_write=_failpoint())
 
 
 @main.command("migrate")

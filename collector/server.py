@@ -135,8 +135,8 @@ def configure_logging(fmt: str) -> None:
     root.setLevel(logging.INFO)
 
 
-async def _serve(config: CollectorConfig) -> None:
-    collector = Collector(config)
+async def _serve(config: CollectorConfig, wrap_write: Callable[[Any], Any] | None) -> None:
+    collector = Collector(config, wrap_write=wrap_write)
     await collector.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -147,7 +147,7 @@ async def _serve(config: CollectorConfig) -> None:
     await collector.stop()
 
 
-def run(config: CollectorConfig) -> None:
+def run(config: CollectorConfig, wrap_write: Callable[[Any], Any] | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully."""
     configure_logging(config.log_format)
-    asyncio.run(_serve(config))
+    asyncio.run(_serve(config, wrap_write))
