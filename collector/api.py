@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from .auth import TokenAuth
 from .query import ReportError, ReportQuery, run_report
 
 __all__ = ["add_query_routes"]
@@ -21,9 +22,18 @@ __all__ = ["add_query_routes"]
 _log = logging.getLogger("otel_costs.collector")
 
 
-def add_query_routes(app: web.Application, client: Callable[[], Any], database: str) -> None:
+def add_query_routes(app: web.Application, client: Callable[[], Any], database: str,
+                     auth: TokenAuth | None = None) -> None:
     async def costs(request: web.Request) -> web.Response:
         params = {k: v for k, v in request.query.items() if k != "format"}
+        if auth is not None:
+            principal = auth.check(request.headers.get("Authorization"))
+            if principal is None:
+                return _error(401, "missing or unknown bearer token")
+            if not principal.admin:
+                if params.get("tenant", principal.tenant) != principal.tenant:
+                    return _error(403, "this token can only read its own tenant")
+                params["tenant"] = principal.tenant  # a tenant sees only its own rows
         if len(request.query.getall("by", [])) > 1:
             return _error(400, "by: give one comma-separated list")
         try:

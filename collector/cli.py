@@ -59,11 +59,18 @@ def main() -> None:
 @click.option("--http-port", type=int, help="OTLP/HTTP, health and metrics port. Env OTEL_COSTS_HTTP_PORT; default 4318.")
 @click.option("--prices-file", help="Price overrides (TOML). Env OTEL_COSTS_PRICES_FILE.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), help="Env OTEL_COSTS_LOG_FORMAT; default json.")
+@click.option("--auth-tokens-file", help="TOML of bearer tokens bound to tenants. Env OTEL_COSTS_AUTH_TOKENS_FILE.")
+@click.option("--tls-cert-file", help="PEM certificate chain for TLS on both ports. Env OTEL_COSTS_TLS_CERT_FILE.")
+@click.option("--tls-key-file", help="PEM private key for TLS. Env OTEL_COSTS_TLS_KEY_FILE.")
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
+    from .auth import AuthError
     from .server import run
 
-    run(_config(**flags), wrap_write=_failpoint())
+    try:
+        run(_config(**flags), wrap_write=_failpoint())
+    except AuthError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command("migrate")

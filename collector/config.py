@@ -46,6 +46,9 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "log_format": ("OTEL_COSTS_LOG_FORMAT", DEFAULT_LOG_FORMAT),
     "spool_dir": ("OTEL_COSTS_SPOOL_DIR", None),
     "dedup_window_s": ("OTEL_COSTS_DEDUP_WINDOW_S", 3600),
+    "auth_tokens_file": ("OTEL_COSTS_AUTH_TOKENS_FILE", None),
+    "tls_cert_file": ("OTEL_COSTS_TLS_CERT_FILE", None),
+    "tls_key_file": ("OTEL_COSTS_TLS_KEY_FILE", None),
     "max_spool_bytes": ("OTEL_COSTS_MAX_SPOOL_BYTES", DEFAULT_MAX_SPOOL_BYTES),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -77,6 +80,9 @@ class CollectorConfig:
     spool_dir: str | None = None  # None: beside embedded data, else ./otel-costs-spool
     max_spool_bytes: Any = DEFAULT_MAX_SPOOL_BYTES
     dedup_window_s: Any = 3600  # how long a stored request is recognised when retried
+    auth_tokens_file: str | None = None  # None: no auth
+    tls_cert_file: str | None = None  # with tls_key_file: TLS on both ports
+    tls_key_file: str | None = None
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
@@ -138,6 +144,12 @@ class CollectorConfig:
             problems.append(f"log_format (OTEL_COSTS_LOG_FORMAT): {self.log_format!r} is not 'json' or 'text'")
         if self.prices_file is not None and not os.path.isfile(str(self.prices_file)):
             problems.append(f"prices_file (OTEL_COSTS_PRICES_FILE): {self.prices_file} does not exist")
+        for name in ("auth_tokens_file", "tls_cert_file", "tls_key_file"):
+            value = getattr(self, name)
+            if value is not None and not os.path.isfile(str(value)):
+                problems.append(f"{name} ({DEFAULTS[name][0]}): {value} does not exist")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            problems.append("tls_cert_file and tls_key_file go together")
         if not str(self.host).strip():
             problems.append("host (OTEL_COSTS_HOST) must not be empty")
         if problems:

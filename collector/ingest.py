@@ -40,12 +40,13 @@ class Ingest:
         self._recent = recent
         self._in_flight: dict[str, asyncio.Future[None]] = {}
 
-    async def handle(self, request: ExportTraceServiceRequest, receiver: str) -> Outcome:
+    async def handle(self, request: ExportTraceServiceRequest, receiver: str, tenant: str | None = None) -> Outcome:
         """Store the request's GenAI spans; returns once they are written.
 
+        ``tenant``: store every span under this tenant (the sender's token is bound to it).
         Raises Overloaded (queue full: retry later) or StorageUnavailable (write failed).
         """
-        result = map_request(request, self._pricer)
+        result = map_request(request, self._pricer, tenant)
         m = self._metrics
         m.spans_received.labels(receiver).inc(result.received)
         m.spans_non_genai.inc(result.non_genai)

@@ -106,8 +106,11 @@ def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: value_of(kv.value) for kv in kvs}
 
 
-def map_request(request: ExportTraceServiceRequest, pricer: Pricer) -> MapResult:
+def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str | None = None) -> MapResult:
     """Rows for the GenAI spans of one OTLP request.
+
+    ``tenant``, when given (the sender's token is bound to a tenant), is stored as every
+    row's tenant whatever the spans claim.
 
     Non-GenAI spans are counted in ``non_genai`` and dropped. A span that cannot be stored
     (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
@@ -135,7 +138,7 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer) -> MapResult
                 if resource is None:
                     resource = _Resource(_attributes(resource_spans.resource.attributes))
                 try:
-                    row = _row(span, attrs, resource, pricer, result)
+                    row = _row(span, attrs, resource, pricer, result, tenant)
                 except Exception as exc:  # a mapping bug must cost one span, not the batch
                     result.reject(f"span {span.span_id.hex() or '?'}: internal error {type(exc).__name__}: {exc}")
                     continue
@@ -167,7 +170,7 @@ class _Resource:
 
 
 def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
-         result: MapResult) -> tuple[Any, ...] | None:
+         result: MapResult, tenant_override: str | None = None) -> tuple[Any, ...] | None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or len(span_id) != 8:
         result.reject(f"span {span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
@@ -205,6 +208,8 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
         provider, request_model, response_model, operation = _str(attrs.get("gen_ai.provider.name")), "", "", ""
         tokens = (0, 0, 0, 0, 0)
     user, tenant, feature = _attribution(attrs, resource.attrs)
+    if tenant_override is not None:
+        tenant = tenant_override
     tags = _tags(attrs, resource.tags)
     code = span.status.code
     error_type = attrs.get("error.type")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,7 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from .query import COLUMNS_OUT, ReportQuery, run_report
-from .storage import StorageTarget, open_client, running_owner
+from .storage import StorageTarget, open_client, owner_note
+
+#: Bearer token `otel-costs report` sends to a collector's query API when auth is on.
+TOKEN_ENV = "OTEL_COSTS_TOKEN"
 
 __all__ = ["fetch_rows", "render"]
 
@@ -26,9 +31,9 @@ def fetch_rows(target: StorageTarget, database: str, params: dict[str, Any], que
     """Rows of the report: via the query API of a collector that holds embedded storage,
     else from storage directly. Raises ReportUnavailable."""
     if target.kind == "chdb":
-        url = running_owner(target.location)
-        if url is not None:
-            return _from_api(url, params)
+        note = owner_note(target.location)
+        if note is not None:
+            return _from_api(str(note["url"]), params, note.get("cafile"))
     try:
         client = open_client(target)
     except Exception as exc:
@@ -41,10 +46,15 @@ def fetch_rows(target: StorageTarget, database: str, params: dict[str, Any], que
         client.close()
 
 
-def _from_api(url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _from_api(url: str, params: dict[str, Any], cafile: str | None = None) -> list[dict[str, Any]]:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    request = urllib.request.Request(f"{url}/v1/costs?{query}")
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
     try:
-        with urllib.request.urlopen(f"{url}/v1/costs?{query}", timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=context) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import ssl
 import sys
 import time
 from typing import Any, Callable
@@ -23,6 +25,7 @@ from .metrics import Metrics
 from .receivers.otlp_grpc import start_grpc
 from .receivers.otlp_http import build_app
 from .api import add_query_routes
+from .auth import TokenAuth
 from .retry import retrying
 from .spool import Spool, is_invalid_batch, spooling
 from .schema import migrate
@@ -48,6 +51,7 @@ class Collector:
         self.config = config.validate()
         self._wrap_write = wrap_write or (lambda write: write)
         self._store: spooling | None = None
+        self.auth = TokenAuth.load(str(config.auth_tokens_file)) if config.auth_tokens_file else None
         self.metrics = Metrics()
         self.client: Any = None
         self.grpc_port = 0
@@ -79,19 +83,36 @@ class Collector:
         recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.database, cfg.dedup_window_s))
         recent.add(spool.request_tokens())
         ingest = Ingest(self._batcher, pricer, self.metrics, recent)
-        self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes)
-        app = build_app(ingest, self.metrics, cfg.max_request_bytes)
-        add_query_routes(app, lambda: self.client, cfg.database)
+        self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes,
+                                                      self.auth, self._tls_pems())
+        app = build_app(ingest, self.metrics, cfg.max_request_bytes, auth=self.auth)
+        add_query_routes(app, lambda: self.client, cfg.database, self.auth)
         self._http = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace_seconds)
         await self._http.setup()
-        site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True)
+        site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True, ssl_context=self._ssl_context())
         await site.start()
         self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if cfg.target.kind == "chdb":
-            write_owner(cfg.target.location, cfg.host, self.http_port)
+            write_owner(cfg.target.location, cfg.host, self.http_port,
+                        os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None)
         _log.info("collector started", extra={"fields": {
             "grpc": f"{cfg.host}:{self.grpc_port}", "http": f"{cfg.host}:{self.http_port}",
             "storage": cfg.target.describe(), "database": cfg.database, "migrations_applied": applied}})
+
+    def _tls_pems(self) -> tuple[bytes, bytes] | None:
+        cfg = self.config
+        if not cfg.tls_cert_file:
+            return None
+        with open(str(cfg.tls_cert_file), "rb") as cert, open(str(cfg.tls_key_file), "rb") as key:
+            return cert.read(), key.read()
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        cfg = self.config
+        if not cfg.tls_cert_file:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(cfg.tls_cert_file), str(cfg.tls_key_file))
+        return context
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, flush what is queued, answer in-flight requests, close storage.

@@ -70,10 +70,11 @@ def open_client(target: StorageTarget):
     return clickhouse_connect.get_client(dsn=target.location)
 
 
-def write_owner(path: str, host: str, http_port: int) -> None:
+def write_owner(path: str, host: str, http_port: int, cafile: str | None = None) -> None:
     connect = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    scheme = "https" if cafile else "http"
     with open(os.path.join(path, _OWNER_FILE), "w", encoding="utf-8") as f:
-        json.dump({"pid": os.getpid(), "url": f"http://{connect}:{http_port}"}, f)
+        json.dump({"pid": os.getpid(), "url": f"{scheme}://{connect}:{http_port}", "cafile": cafile}, f)
 
 
 def clear_owner(path: str) -> None:
@@ -85,10 +86,16 @@ def clear_owner(path: str) -> None:
 
 def running_owner(path: str) -> str | None:
     """The query URL of a live collector holding ``path``, or None."""
+    note = owner_note(path)
+    return None if note is None else str(note["url"])
+
+
+def owner_note(path: str) -> dict | None:
+    """The note of a live collector holding ``path`` (pid, url, cafile), or None."""
     try:
         with open(os.path.join(path, _OWNER_FILE), encoding="utf-8") as f:
             note = json.load(f)
         os.kill(int(note["pid"]), 0)  # raises if that process is gone
-        return str(note["url"])
+        return note
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -15,6 +15,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from ..auth import TokenAuth
 from ..ingest import Ingest, Overloaded, StorageUnavailable
 
 __all__ = ["TraceService", "start_grpc"]
@@ -37,12 +38,20 @@ def _retry_metadata(seconds: int, message: str) -> tuple[tuple[str, bytes], ...]
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, ingest: Ingest):
+    def __init__(self, ingest: Ingest, auth: TokenAuth | None = None):
         self._ingest = ingest
+        self._auth = auth
 
     async def Export(self, request, context):  # noqa: N802 (gRPC method name)
+        tenant = None
+        if self._auth is not None:
+            metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            principal = self._auth.check(metadata.get("authorization"))
+            if principal is None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
+            tenant = principal.tenant
         try:
-            outcome = await self._ingest.handle(request, "grpc")
+            outcome = await self._ingest.handle(request, "grpc", tenant)
         except (Overloaded, StorageUnavailable) as exc:
             message = f"try again later: {exc}"
             await context.abort(grpc.StatusCode.UNAVAILABLE, message,
@@ -54,14 +63,20 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
-async def start_grpc(ingest: Ingest, host: str, port: int, max_request_bytes: int) -> tuple[grpc.aio.Server, int]:
-    """Start serving; returns the server and the bound port. Raises if the port is taken."""
+async def start_grpc(ingest: Ingest, host: str, port: int, max_request_bytes: int,
+                     auth: TokenAuth | None = None, tls: tuple[bytes, bytes] | None = None) -> tuple[grpc.aio.Server, int]:
+    """Start serving; returns the server and the bound port. Raises if the port is taken.
+    ``tls`` is (certificate chain PEM, private key PEM)."""
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.so_reuseport", 0),
     ])
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest, auth), server)
+    if tls is not None:
+        credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
         raise OSError(f"cannot listen for gRPC on {host}:{port}")
     await server.start()

@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..auth import TokenAuth
 from ..ingest import Ingest, Overloaded, StorageUnavailable
 from ..metrics import Metrics
 
@@ -74,10 +75,17 @@ def _hex_ids_to_base64(obj: dict[str, Any]) -> None:
 
 
 def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
-              healthy: Callable[[], bool] = lambda: True) -> web.Application:
+              healthy: Callable[[], bool] = lambda: True, auth: TokenAuth | None = None) -> web.Application:
     async def traces(request: web.Request) -> web.Response:
         kind = (request.content_type or "").lower()
         as_json = kind == JSON
+        tenant = None
+        if auth is not None:
+            principal = auth.check(request.headers.get("Authorization"))
+            if principal is None:
+                metrics.requests_failed.labels("401").inc()
+                return _status(401, "missing or unknown bearer token", as_json, {"WWW-Authenticate": "Bearer"})
+            tenant = principal.tenant
         try:
             if kind not in (PROTOBUF, JSON):
                 raise BadRequest(415, f"content type must be {PROTOBUF} or {JSON}, got {kind or 'none'}")
@@ -102,7 +110,7 @@ def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
                     parsed.ParseFromString(body)
                 except DecodeError as exc:
                     raise BadRequest(400, f"body is not an OTLP protobuf message: {exc}") from None
-            outcome = await ingest.handle(parsed, "http")
+            outcome = await ingest.handle(parsed, "http", tenant)
         except BadRequest as exc:
             metrics.requests_failed.labels(str(exc.status)).inc()
             return _status(exc.status, str(exc), as_json)

@@ -1,0 +1,99 @@
+"""Optional bearer-token auth, each token bound to a tenant (or admin).
+
+Tokens come from a TOML file (``--auth-tokens-file`` / ``OTEL_COSTS_AUTH_TOKENS_FILE``)::
+
+    [[token]]
+    token = "a-long-random-secret"   # at least 16 characters
+    tenant = "acme"                  # spans written with it are stored under acme,
+                                     # whatever they claim; queries see only acme
+    [[token]]
+    token = "another-secret"
+    admin = true                     # writes spans as they are, queries see every tenant
+
+Tokens are looked up by their SHA-256 and compared with ``hmac.compare_digest``; they are
+never logged. gRPC reads the ``authorization`` metadata, HTTP the ``Authorization``
+header, both as ``Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Principal", "TokenAuth", "AuthError", "ADMIN"]
+
+_MIN_TOKEN = 16
+
+
+class AuthError(ValueError):
+    """The tokens file is invalid; the message lists every problem (never a token)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str | None  # None: admin, sees and writes every tenant
+
+    @property
+    def admin(self) -> bool:
+        return self.tenant is None
+
+
+ADMIN = Principal(None)
+
+
+class TokenAuth:
+    def __init__(self, principals: dict[bytes, Principal]):
+        self._by_digest = principals
+
+    @classmethod
+    def load(cls, path: str) -> "TokenAuth":
+        try:
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise AuthError(f"{path}: cannot read auth tokens: {type(exc).__name__}") from None
+        problems: list[str] = []
+        principals: dict[bytes, Principal] = {}
+        entries = doc.get("token")
+        if not isinstance(entries, list) or not entries:
+            problems.append("expected one or more [[token]] tables")
+            entries = []
+        for i, entry in enumerate(entries, 1):
+            where = f"[[token]] #{i}"
+            if not isinstance(entry, dict):
+                problems.append(f"{where}: must be a table")
+                continue
+            unknown = set(entry) - {"token", "tenant", "admin"}
+            if unknown:
+                problems.append(f"{where}: unknown keys {sorted(unknown)}")
+            token = entry.get("token")
+            if not isinstance(token, str) or len(token) < _MIN_TOKEN or not token.isprintable() or " " in token:
+                problems.append(f"{where}: token must be a printable string of at least {_MIN_TOKEN} characters, no spaces")
+                continue
+            admin, tenant = entry.get("admin", False), entry.get("tenant")
+            if admin is True and tenant is None:
+                principal = ADMIN
+            elif admin is False and isinstance(tenant, str) and tenant.strip() and len(tenant) <= 256:
+                principal = Principal(tenant.strip())
+            else:
+                problems.append(f"{where}: give either tenant = \"…\" or admin = true")
+                continue
+            digest = hashlib.sha256(token.encode()).digest()
+            if digest in principals:
+                problems.append(f"{where}: the same token appears twice")
+            principals[digest] = principal
+        if problems:
+            raise AuthError(f"{path}: invalid auth tokens:\n  " + "\n  ".join(problems))
+        return cls(principals)
+
+    def check(self, authorization: str | None) -> Principal | None:
+        """The principal for an ``Authorization`` value, or None if missing or wrong."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        digest = hashlib.sha256(authorization[7:].strip().encode()).digest()
+        for known, principal in self._by_digest.items():
+            if hmac.compare_digest(known, digest):
+                return principal
+        return None
