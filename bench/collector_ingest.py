@@ -78,6 +78,16 @@ def probe(now_ns: int) -> bytes:
     return encode_spans(memory.get_finished_spans()).SerializeToString()
 
 
+def settle(entry: tuple, freshness: list[float]) -> int:
+    """Wait for one in-flight request; returns the load spans it acknowledged."""
+    kind, sent_ns, future = entry
+    future.result()
+    if kind == "probe":
+        freshness.append((time.time_ns() - sent_ns) / 1e9)
+        return 0
+    return SPANS_PER_REQUEST
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -137,19 +147,9 @@ def main(argv: list[str] | None = None) -> None:
             window.append(("load", 0, export.future(requests[i % len(requests)], timeout=60)))
             i += 1
             while len(window) >= args.inflight:
-                kind, sent_ns, fut = window.popleft()
-                fut.result()
-                if kind == "probe":
-                    freshness.append((time.time_ns() - sent_ns) / 1e9)
-                else:
-                    acked += SPANS_PER_REQUEST
+                acked += settle(window.popleft(), freshness)
         while window:
-            kind, sent_ns, fut = window.popleft()
-            fut.result()
-            if kind == "probe":
-                freshness.append((time.time_ns() - sent_ns) / 1e9)
-            else:
-                acked += SPANS_PER_REQUEST
+            acked += settle(window.popleft(), freshness)
         elapsed = time.perf_counter() - start
         channel.close()
     finally:
