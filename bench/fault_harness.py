@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
     per_span = dict(client.query("SELECT span_id, count() FROM otel_costs.genai_spans GROUP BY span_id").result_rows)
     raw, hourly, daily = (client.query(f"SELECT sum(cost_total) FROM otel_costs.{t}").result_rows[0][0] or Decimal(0)
                           for t in ("genai_spans", "genai_costs_hourly", "genai_costs_daily"))
-    rollup_calls = client.query("SELECT sum(calls) FROM otel_costs.genai_costs_hourly").result_rows[0][0] or 0
+    rollup_calls = [client.query(f"SELECT sum(calls) FROM otel_costs.{t}").result_rows[0][0] or 0
+                    for t in ("genai_costs_hourly", "genai_costs_daily")]
     client.close()
     acked: dict[str, Decimal] = {}
     for c in clients:
@@ -182,8 +183,10 @@ def main(argv: list[str] | None = None) -> dict:
         "acknowledged": len(acked),
         "stored": len(per_span),
         "stored_rows": sum(per_span.values()),
-        "rollup_calls": int(rollup_calls),
+        "rollup_calls": int(rollup_calls[0]),
+        "rollup_calls_daily": int(rollup_calls[1]),
         "lost": len(set(acked) - set(per_span)),
+        "unacknowledged_stored": len(set(per_span) - set(acked)),
         "duplicated": sum(n - 1 for n in per_span.values()),
         "cost_acknowledged": str(sum(acked.values(), Decimal(0))),
         "cost_raw": str(raw), "cost_hourly": str(hourly), "cost_daily": str(daily),

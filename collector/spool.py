@@ -8,8 +8,18 @@ thread drains it oldest first with each batch's original deduplication token, so
 that did reach storage before a timeout is not counted twice. A batch storage rejects as
 invalid is moved to ``rejected/`` with the reason, not replayed forever.
 
+Every batch is also written ahead, before its insert starts, as an *in-flight* file that
+is removed once the insert returned. An insert feeds the raw table and, through the
+materialized views, each rollup; those commit one after the other, so a crash can leave a
+batch in the raw table but missing from a rollup. A batch whose in-flight file survives a
+crash is replayed on start with its original token: the tables that have it drop it as a
+duplicate, the ones that missed it take it (``deduplicate_blocks_in_dependent_materialized_views``).
+In-flight files are not fsynced: they guard against a crash of the process, the failure
+ClickHouse's own unsynced parts survive too; a batch spooled after a failed write is.
+
 Files are JSON (no pickle: a spool directory must not be a way to run code), one per
-batch, written to a temporary name, fsynced and renamed; the directory is fsynced too.
+batch, written to a temporary name and renamed; spooled batches are fsynced, and the
+directory too.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ __all__ = ["Spool", "SpoolFull", "spooling", "is_invalid_batch"]
 _log = logging.getLogger("otel_costs.collector")
 _DECIMALS = {i for i, name in enumerate(COLUMNS) if name.startswith("cost_")}
 _SUFFIX = ".batch.json"
+_IN_FLIGHT = ".inflight.json"
 # ClickHouse error codes that mean "this data can never be inserted" rather than "not now".
 _INVALID_CODES = {"6", "27", "38", "41", "53", "69", "70", "72", "117", "130", "131", "190"}
 
@@ -61,9 +72,27 @@ class Spool:
         self.max_bytes = max_bytes
         os.makedirs(self.rejected_dir, exist_ok=True)
         self._lock = threading.Lock()
-        names = self._names()
-        self._next = (int(names[-1].split(".")[0]) + 1) if names else 1
-        self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in names)
+        self._recover()
+        # Numbers continue past every batch ever spooled here, rejected ones included, so a
+        # new batch never takes the name of one moved aside.
+        seen = [int(n.split(".")[0]) for d in (directory, self.rejected_dir) for n in os.listdir(d)
+                if n.split(".")[0].isdigit()]
+        self._next = max(seen, default=0) + 1
+        self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in self._names())
+
+    def _recover(self) -> None:
+        """After a crash: in-flight batches become spooled ones (replayed, deduplicated by
+        token); half-written temporary files never started an insert and are dropped."""
+        for name in os.listdir(self.directory):
+            path = os.path.join(self.directory, name)
+            if name.endswith(".tmp"):
+                os.remove(path)
+            elif name.endswith(_IN_FLIGHT):
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
+                os.replace(path, path[: -len(_IN_FLIGHT)] + _SUFFIX)
+                _log.warning("batch %s was being inserted when the collector stopped; replaying it", name)
+        _fsync_dir(self.directory)
 
     def _names(self) -> list[str]:
         return sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX))
@@ -77,23 +106,51 @@ class Spool:
 
     def append(self, rows: Columns, token: str) -> str:
         """Write a batch durably; returns its file name. Raises SpoolFull or OSError."""
-        data = [[str(v) for v in col] if i in _DECIMALS else col for i, col in enumerate(rows.data)]
-        payload = json.dumps({"token": token, "columns": list(COLUMNS), "data": data},
-                             separators=(",", ":")).encode()
+        payload = _encode(rows, token)
         with self._lock:
             if self._bytes + len(payload) > self.max_bytes:
                 raise SpoolFull(f"spool holds {self._bytes} bytes; limit {self.max_bytes}")
-            name = f"{self._next:020d}{_SUFFIX}"
-            self._next += 1
-            path = os.path.join(self.directory, name)
-            tmp = path + ".tmp"
-            with open(tmp, "wb") as f:
-                f.write(payload)
+            name = self._write_file(payload, _SUFFIX, durable=True)
+            self._bytes += len(payload)
+        return name
+
+    def begin(self, rows: Columns, token: str) -> str:
+        """Write a batch ahead of its insert (not fsynced); returns the in-flight file's
+        name for :meth:`finish` or :meth:`keep`. Raises OSError."""
+        payload = _encode(rows, token)
+        with self._lock:
+            return self._write_file(payload, _IN_FLIGHT, durable=False)
+
+    def finish(self, name: str) -> None:
+        """The batch's insert returned: forget the in-flight file."""
+        os.remove(os.path.join(self.directory, name))
+
+    def keep(self, name: str) -> str:
+        """The batch's insert failed: spool the in-flight file durably for replay (it is
+        counted against the limit but always kept). Returns the spooled name. Raises OSError."""
+        src = os.path.join(self.directory, name)
+        dst = src[: -len(_IN_FLIGHT)] + _SUFFIX
+        with self._lock:
+            with open(src, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(src, dst)
+            _fsync_dir(self.directory)
+            self._bytes += os.path.getsize(dst)
+        return os.path.basename(dst)
+
+    def _write_file(self, payload: bytes, suffix: str, durable: bool) -> str:
+        name = f"{self._next:020d}{suffix}"
+        self._next += 1
+        path = os.path.join(self.directory, name)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            if durable:
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
+        os.replace(tmp, path)
+        if durable:
             _fsync_dir(self.directory)
-            self._bytes += len(payload)
         return name
 
     def oldest(self) -> tuple[str, Columns, str] | None:
@@ -149,6 +206,11 @@ class Spool:
         _log.error("batch %s moved to %s: %s", name, self.rejected_dir, reason)
 
 
+def _encode(rows: Columns, token: str) -> bytes:
+    data = [[str(v) for v in col] if i in _DECIMALS else col for i, col in enumerate(rows.data)]
+    return json.dumps({"token": token, "columns": list(COLUMNS), "data": data}, separators=(",", ":")).encode()
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -176,15 +238,21 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool))
         """Store ``rows`` in storage or durably in the spool. Raises SpoolFull/OSError
         when neither is possible, or the storage error for a batch refused as invalid."""
         token = batch_token(rows)
-        if not len(self._spool):
+        if len(self._spool):
+            self._spool.append(rows, token)
+        else:
+            name = self._spool.begin(rows, token)
             try:
                 self._write(rows, token)
-                return
             except Exception as exc:
                 if is_invalid_batch(exc):
+                    self._spool.finish(name)
                     raise
                 _log.warning("storage unavailable, spooling %d rows: %s", len(rows), exc)
-        self._spool.append(rows, token)
+                self._spool.keep(name)
+            else:
+                self._spool.finish(name)
+                return
         self._on_event("spooled", len(rows))
         self._wake.set()
 

@@ -147,3 +147,24 @@ def test_full_spool_turns_into_backpressure(start_collector, tmp_path):
     answers = [post(c, 200).status_code for _ in range(30)]
     assert 200 in answers and 503 in answers  # stored on disk until full, then "retry later"
     assert Spool(str(tmp_path / "spool"), 1 << 30).bytes <= 1 << 20
+
+
+def test_batch_in_flight_at_a_crash_is_replayed_after_it(tmp_path):
+    spool = Spool(str(tmp_path), max_bytes=10 << 20)
+    batch = rows(4)
+    name = spool.begin(batch, "t-inflight")
+    assert len(spool) == 0  # written ahead, not spooled: the replayer leaves it alone
+    (tmp_path / "00000000000000000099.inflight.json.tmp").write_bytes(b'{"tok')  # torn write
+    reopened = Spool(str(tmp_path), max_bytes=10 << 20)  # the restart after the crash
+    assert len(reopened) == 1 and not any(n.endswith((".tmp", ".inflight.json")) for n in os.listdir(tmp_path))
+    spooled, back, token = reopened.oldest()
+    assert token == "t-inflight" and back.data == batch.data and spooled == name.replace("inflight", "batch")
+    assert reopened.request_tokens() == set(batch.column("request_token"))
+
+
+def test_finished_and_kept_in_flight_batches(tmp_path):
+    spool = Spool(str(tmp_path), max_bytes=10 << 20)
+    spool.finish(spool.begin(rows(1), "done"))
+    assert os.listdir(tmp_path) == ["rejected"]
+    kept = spool.keep(spool.begin(rows(2), "failed"))
+    assert len(spool) == 1 and spool.bytes == os.path.getsize(tmp_path / kept) and spool.oldest()[2] == "failed"

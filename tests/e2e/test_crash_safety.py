@@ -24,6 +24,8 @@ def test_kills_and_outages_lose_nothing_and_count_nothing_twice(seed):
     assert result["events"].count("SIGKILL") == 2 and result["attempts"] > 0
     assert result["acknowledged"] == result["sent"] > 0
     assert (result["lost"], result["duplicated"]) == (0, 0)
-    assert result["stored"] == result["stored_rows"] == result["rollup_calls"] == result["acknowledged"]
+    assert result["unacknowledged_stored"] == 0
+    assert (result["stored"], result["stored_rows"], result["rollup_calls"], result["rollup_calls_daily"]) == \
+        (result["acknowledged"],) * 4
     costs = {Decimal(result[k]) for k in ("cost_acknowledged", "cost_raw", "cost_hourly", "cost_daily")}
     assert len(costs) == 1, result
