@@ -3,7 +3,9 @@
 Answers per the OTLP spec: success with ``partial_success`` for rejected spans (the client
 must not retry those); UNAVAILABLE with retry info when the queue is full or ClickHouse
 is down (a retry can help); RESOURCE_EXHAUSTED without retry info when a request is over
-the size limit (grpcio enforces ``max_receive_message_length``).
+the size limit (grpcio enforces ``max_receive_message_length``); INVALID_ARGUMENT for
+bytes that are not an ExportTraceServiceRequest (parsed here, not by grpcio, which would
+answer UNKNOWN and log a traceback per malformed message).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import logging
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ..auth import TokenAuth
 from ..ingest import Ingest, Overloaded, StorageUnavailable
@@ -37,12 +40,22 @@ def _retry_metadata(seconds: int, message: str) -> tuple[tuple[str, bytes], ...]
             ("grpc-status-details-bin", status.SerializeToString()))
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class TraceService:
+    """The TraceService, taking the request's bytes (see the module docstring)."""
+
     def __init__(self, ingest: Ingest, auth: TokenAuth | None = None):
         self._ingest = ingest
         self._auth = auth
 
-    async def Export(self, request, context):  # noqa: N802 (gRPC method name)
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(
+            self.export, request_deserializer=None,
+            response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString)})
+
+    async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
         tenant = None
         if self._auth is not None:
             metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
@@ -50,6 +63,10 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             if principal is None:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
             tenant = principal.tenant
+        try:
+            request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP ExportTraceServiceRequest: {exc}")
         try:
             outcome = await self._ingest.handle(request, "grpc", tenant)
         except (Overloaded, StorageUnavailable) as exc:
@@ -71,7 +88,7 @@ async def start_grpc(ingest: Ingest, host: str, port: int, max_request_bytes: in
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.so_reuseport", 0),
     ])
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingest, auth), server)
+    server.add_generic_rpc_handlers((TraceService(ingest, auth).handler(),))
     if tls is not None:
         credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
         bound = server.add_secure_port(f"{host}:{port}", credentials)
