@@ -132,7 +132,8 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                     v = kv.value
                     kind = v.WhichOneof("value")
                     attrs[kv.key] = getattr(v, kind) if kind in _SCALARS else value_of(v)
-                if usage_names.isdisjoint(attrs):
+                if usage_names.isdisjoint(attrs) or attrs.get(cv.PRICING_STATUS) == _COUNTED_ELSEWHERE:
+                    # Not an LLM call, or one whose cost another span of the request carries.
                     result.non_genai += 1
                     continue
                 if resource is None:
@@ -238,7 +239,8 @@ def _too_fine(amount: Decimal) -> bool:
 
 
 _SDK_COST = (cv.COST_INPUT, cv.COST_OUTPUT, cv.COST_CACHE_READ, cv.COST_CACHE_WRITE, cv.COST_TOTAL)
-_SDK_STATUSES = {s.value: s for s in PricingStatus}
+_SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
+_COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
 
 
 def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:

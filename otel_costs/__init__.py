@@ -6,6 +6,7 @@ The public API is exactly ``__all__``; everything else is private and may change
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from .attribution import Attribution, attribute_to, current_attribution
+from .httpx_hooks import HttpxHooks, instrument_httpx
 from .pricing import PriceOverrides, PriceOverridesError, PricingStatus
 from .processor import CostSpanProcessor
 from .record import record_usage
@@ -18,11 +19,13 @@ except PackageNotFoundError:  # running from a source tree
 __all__ = [
     "Attribution",
     "CostSpanProcessor",
+    "HttpxHooks",
     "PriceOverrides",
     "PriceOverridesError",
     "PricingStatus",
     "__version__",
     "attribute_to",
     "current_attribution",
+    "instrument_httpx",
     "record_usage",
 ]

@@ -357,6 +357,11 @@ PRICING_STATUS = "otel_costs.pricing.status"
 PRICING_SOURCE = "otel_costs.pricing.source"  # "genai-prices 0.2.3", "overrides sha256:…"
 PRICING_MODEL = "otel_costs.pricing.model"  # the price-database model id that was used
 PRICING_ERROR = "otel_costs.pricing.error"
+# On an HTTP client span whose LLM response body is read after the span ended: "pending"
+# until the body is read (never exported with that value).
+HTTP_BODY = "otel_costs.http.body"
+# On a span whose cost another span carries: that span's id (16 hex digits).
+COUNTED_ON = "otel_costs.cost.counted_on"
 
 
 # Attribution as other tools write it, read by the collector for spans that did not come

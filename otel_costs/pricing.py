@@ -84,6 +84,8 @@ class PricingStatus(str, Enum):
     OVERRIDDEN = "overridden"  # from the user's overrides file
     UNPRICED = "unpriced"  # model or provider has no known price: cost unknown, not 0
     INVALID_USAGE = "invalid_usage"  # token attributes unreadable: cost unknown, not 0
+    INCOMPLETE = "incomplete"  # the response was not read to its end (or not readable): usage partial, cost unknown
+    COUNTED_ELSEWHERE = "counted_elsewhere"  # another span (the call's HTTP span) carries this call's cost
 
 
 class Cost(NamedTuple):

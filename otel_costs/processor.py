@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from typing import Any, Mapping
 
-from opentelemetry import baggage
+from opentelemetry import baggage, trace
 from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from . import conventions as cv
+from . import deferred as _deferred
 from .attribution import MAX_VALUE_LENGTH, attribution_from_baggage
 from .pricing import Cost, PriceOverrides, Pricer, PricingStatus
 
@@ -40,6 +42,10 @@ DEFAULT_FORWARD = "genai"
 #: ``OTEL_BSP_SCHEDULE_DELAY`` overrides it, as for any BatchSpanProcessor.
 DEFAULT_EXPORT_DELAY_MS = 500
 _MAX_LOGGED_ERRORS = 10
+_HTTPX_SCOPE = "opentelemetry.instrumentation.httpx"
+# Attributes GenAI instrumentations set when they start a span for an LLM call.
+_GENAI_START_NAMES = frozenset({"gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name",
+                                "gen_ai.request.model", "llm.request.type", "openinference.span.kind"})
 
 
 class _CostedSpan(ReadableSpan):
@@ -63,6 +69,7 @@ class _CostedSpan(ReadableSpan):
             copy = cls.__new__(cls)
             copy.__dict__.update(state)
             del copy.__dict__["_attributes"]
+            copy.__dict__.pop("_otel_costs_body", None)  # see httpx_hooks
         else:
             copy = cls(
                 name=span.name, context=span.context, parent=span.parent,
@@ -82,7 +89,8 @@ class _CostedSpan(ReadableSpan):
         if priced is None:
             priced = dict(self._source)
             try:
-                extra = price_attributes(priced, self._start_time, self._pricer)
+                # A status set before (incomplete, counted elsewhere) is final.
+                extra = None if cv.PRICING_STATUS in priced else price_attributes(priced, self._start_time, self._pricer)
             except Exception as exc:  # an exporter thread must not die on our bug
                 _log.exception("otel_costs: pricing failed")
                 extra = {cv.PRICING_STATUS: PricingStatus.UNPRICED.value,
@@ -180,6 +188,12 @@ class CostSpanProcessor(SpanProcessor):
         # (baggage dict, its attribution attributes); the strong reference keeps the
         # identity check sound. Swapped as one tuple, so threads never see a torn pair.
         self._last_baggage: tuple[object, dict[str, str]] = (None, {})
+        # One call, two spans: a GenAI instrumentation's span and, inside it, the httpx
+        # span our hooks cost. httpx span id → its GenAI parent's id, while the httpx span
+        # runs; then GenAI span id → the httpx span that carries its cost.
+        self._genai_parent_of: dict[int, int] = {}
+        self._counted_on: dict[int, int] = {}
+        self._waiting: "weakref.WeakSet[_deferred.Deferred]" = weakref.WeakSet()
 
     @property
     def pricer(self) -> Pricer:
@@ -187,6 +201,9 @@ class CostSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
+            scope = span.instrumentation_scope
+            if scope is not None and scope.name == _HTTPX_SCOPE:
+                self._note_genai_parent(span, parent_context)
             bag = _baggage_of(parent_context)
             if not bag:
                 return
@@ -206,13 +223,53 @@ class CostSpanProcessor(SpanProcessor):
         out: ReadableSpan = span
         try:
             attrs = _raw_attributes(span)
+            if self._genai_parent_of:
+                parent = self._genai_parent_of.pop(span.context.span_id, None)
+                if parent is not None and cv.HTTP_BODY in attrs:
+                    self._counted_on[parent] = span.context.span_id
+            if attrs and cv.HTTP_BODY in attrs:
+                self._after_body(span, attrs)
+                return
             if attrs and not cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attrs):
-                if cv.PRICING_STATUS not in attrs:  # already priced upstream: keep it
+                counted_on = self._counted_on.pop(span.context.span_id, None) if self._counted_on else None
+                if counted_on is not None:
+                    out = _CostedSpan.of(span, {**attrs, cv.PRICING_STATUS: PricingStatus.COUNTED_ELSEWHERE.value,
+                                                cv.COUNTED_ON: f"{counted_on:016x}"}, self._pricer)
+                elif cv.PRICING_STATUS not in attrs:  # already priced upstream: keep it
                     out = _CostedSpan.of(span, attrs, self._pricer)
             elif not self._forward_all:
                 return
         except Exception:
             self._error("on_end")  # forward the span unpriced rather than lose it
+        self._forward(out)
+
+    def _note_genai_parent(self, span: Span, parent_context: Context | None) -> None:
+        parent = trace.get_current_span(parent_context)
+        attrs = _raw_attributes(parent) if isinstance(parent, ReadableSpan) else None
+        if attrs and not _GENAI_START_NAMES.isdisjoint(attrs) and parent.is_recording():
+            if len(self._genai_parent_of) < _deferred.MAX_WAITING:
+                self._genai_parent_of[span.context.span_id] = parent.get_span_context().span_id
+
+    def _after_body(self, span: ReadableSpan, attrs: Mapping[str, Any]) -> None:
+        """Forward an httpx LLM span once its response body was read (see httpx_hooks)."""
+        source = {k: v for k, v in attrs.items() if k != cv.HTTP_BODY}
+        pending = _deferred.claim(span.context.trace_id, span.context.span_id)
+        if pending is None:  # the hooks' registry was full, or the body state is gone
+            pending = _deferred.Deferred()
+            pending.resolve({"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0,
+                             cv.PRICING_STATUS: PricingStatus.INCOMPLETE.value,
+                             cv.PRICING_ERROR: "response body was not watched"})
+
+        def deliver(extra: dict[str, Any]) -> None:
+            try:
+                self._forward(_CostedSpan.of(span, {**source, **extra}, self._pricer))
+            except Exception:
+                self._error("forwarding a span after its body")
+
+        self._waiting.add(pending)
+        pending.then(deliver)
+
+    def _forward(self, out: ReadableSpan) -> None:
         for processor in self._downstream:
             try:
                 processor.on_end(out)
@@ -220,6 +277,11 @@ class CostSpanProcessor(SpanProcessor):
                 self._error("downstream on_end")
 
     def shutdown(self) -> None:
+        # Spans still waiting for a body that will not be read now: forward them, marked.
+        for pending in list(self._waiting):
+            pending.resolve({"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0,
+                             cv.PRICING_STATUS: PricingStatus.INCOMPLETE.value,
+                             cv.PRICING_ERROR: "shut down before the response body was read"})
         for processor in self._downstream:
             try:
                 processor.shutdown()

@@ -133,3 +133,16 @@ def test_mapping_is_pure():
     first, _ = rows_of(request)
     second, _ = rows_of(request)
     assert first == second and request.SerializeToString() == before
+
+
+def test_http_llm_call_statuses_from_the_sdk():
+    """An httpx-hook span cut short is a marked row with no cost; a GenAI span whose cost
+    its httpx span carries is not stored a second time."""
+    incomplete = dict(SEMCONV, **{"otel_costs.pricing.status": "incomplete",
+                                  "otel_costs.pricing.error": "stream ended before its final event"})
+    elsewhere = dict(SEMCONV, **{"otel_costs.pricing.status": "counted_elsewhere",
+                                 "otel_costs.cost.counted_on": "00000000000000aa"})
+    (row,), result = rows_of(sdk_request([incomplete, elsewhere], priced=False))
+    assert (result.received, result.non_genai, len(result.rows)) == (2, 1, 1)
+    assert (row["pricing_status"], row["cost_total"], row["input_tokens"]) == ("incomplete", 0, 1200)
+    assert row["pricing_error"] == "stream ended before its final event"

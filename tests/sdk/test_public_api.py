@@ -10,12 +10,14 @@ def test_all_is_pinned():
     assert otel_costs.__all__ == [
         "Attribution",
         "CostSpanProcessor",
+        "HttpxHooks",
         "PriceOverrides",
         "PriceOverridesError",
         "PricingStatus",
         "__version__",
         "attribute_to",
         "current_attribution",
+        "instrument_httpx",
         "record_usage",
     ]
 
@@ -28,7 +30,8 @@ def test_every_public_name_exists():
 def test_sdk_import_does_not_load_collector_dependencies():
     code = (
         "import sys, otel_costs; "
-        "bad = [m for m in ('grpc', 'clickhouse_connect', 'chdb', 'collector') if m in sys.modules]; "
+        "bad = [m for m in ('grpc', 'clickhouse_connect', 'chdb', 'collector', 'httpx', "
+        "'opentelemetry.instrumentation.httpx') if m in sys.modules]; "
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
