@@ -230,8 +230,8 @@ class CostSpanProcessor(SpanProcessor):
             if attrs and cv.HTTP_BODY in attrs:
                 self._after_body(span, attrs)
                 return
+            counted_on = self._counted_on.pop(span.context.span_id, None) if self._counted_on else None
             if attrs and not cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attrs):
-                counted_on = self._counted_on.pop(span.context.span_id, None) if self._counted_on else None
                 if counted_on is not None:
                     out = _CostedSpan.of(span, {**attrs, cv.PRICING_STATUS: PricingStatus.COUNTED_ELSEWHERE.value,
                                                 cv.COUNTED_ON: f"{counted_on:016x}"}, self._pricer)
