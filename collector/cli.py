@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -181,6 +182,81 @@ def demo(storage, calls, days, grpc_port, http_port) -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
     click.echo("\nRun `otel-costs collector` to keep receiving spans, and `otel-costs report --help` to slice the data.")
+
+
+@main.group()
+def budget() -> None:
+    """Budgets per tenant, user, feature or a combination; alerts and SDK enforcement."""
+
+
+@budget.command("set")
+@_storage
+@_database
+@click.argument("budget_id")
+@click.option("--amount", "amount_usd", required=True, help="USD per period, exact (e.g. 40 or 12.50).")
+@click.option("--period", type=click.Choice(["daily", "weekly", "monthly"]), required=True,
+              help="Calendar period; weeks start on Monday.")
+@click.option("--tenant")
+@click.option("--user")
+@click.option("--feature")
+@click.option("--timezone", help="Calendar time zone (default OTEL_COSTS_BUDGET_TIMEZONE, else UTC).")
+@click.option("--soft", is_flag=True, help="Alert only; never refuse calls.")
+@click.option("--thresholds", help="Alert percents, comma-separated (default the collector's: 50,75,90,100).")
+def budget_set(storage, database, budget_id, amount_usd, period, tenant, user, feature, timezone, soft,
+               thresholds) -> None:
+    """Create or replace budget BUDGET_ID."""
+    from .budget_client import BudgetUnavailable, set_budget
+    from .budgets import Budget, BudgetError
+
+    cfg = _config(storage=storage, database=database)
+    doc = {"amount_usd": amount_usd, "period": period, "tenant": tenant, "user": user, "feature": feature,
+           "timezone": timezone, "hard": not soft, "thresholds": thresholds}
+    try:
+        parsed = Budget.parse({k: v for k, v in doc.items() if v is not None}, budget_id=budget_id,
+                              default_timezone=str(cfg.budget_timezone))
+        saved = set_budget(cfg.target, str(cfg.database), parsed)
+    except BudgetError as exc:
+        raise click.UsageError(str(exc)) from None
+    except BudgetUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(saved))
+
+
+@budget.command("list")
+@_storage
+@_database
+def budget_list(storage, database) -> None:
+    """Every budget, one JSON object per line."""
+    from .budget_client import BudgetUnavailable, list_budgets
+
+    cfg = _config(storage=storage, database=database)
+    try:
+        for item in list_budgets(cfg.target, str(cfg.database)):
+            click.echo(json.dumps(item))
+    except BudgetUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@budget.command("rm")
+@_storage
+@_database
+@click.argument("budget_id")
+def budget_rm(storage, database, budget_id) -> None:
+    """Remove budget BUDGET_ID (alerts it fired stay recorded)."""
+    from .budget_client import BudgetUnavailable, remove_budget
+
+    cfg = _config(storage=storage, database=database)
+    try:
+        removed = remove_budget(cfg.target, str(cfg.database), budget_id)
+    except BudgetUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if not removed:
+        click.echo(f"error: no budget {budget_id!r}", err=True)
+        sys.exit(1)
+    click.echo(f"removed {budget_id}")
 
 
 if __name__ == "__main__":

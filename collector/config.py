@@ -28,6 +28,10 @@ DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 DEFAULT_RAW_TTL_DAYS = 90
 DEFAULT_LOG_FORMAT = "json"
 DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024
+DEFAULT_BUDGET_INTERVAL_S = 5
+DEFAULT_BUDGET_THRESHOLDS = "50,75,90,100"
+DEFAULT_BUDGET_TIMEZONE = "UTC"
+DEFAULT_BUDGET_WEBHOOK_FORMAT = "json"
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -50,6 +54,11 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "tls_cert_file": ("OTEL_COSTS_TLS_CERT_FILE", None),
     "tls_key_file": ("OTEL_COSTS_TLS_KEY_FILE", None),
     "max_spool_bytes": ("OTEL_COSTS_MAX_SPOOL_BYTES", DEFAULT_MAX_SPOOL_BYTES),
+    "budget_interval_s": ("OTEL_COSTS_BUDGET_INTERVAL_S", DEFAULT_BUDGET_INTERVAL_S),
+    "budget_thresholds": ("OTEL_COSTS_BUDGET_THRESHOLDS", DEFAULT_BUDGET_THRESHOLDS),
+    "budget_timezone": ("OTEL_COSTS_BUDGET_TIMEZONE", DEFAULT_BUDGET_TIMEZONE),
+    "budget_webhook_url": ("OTEL_COSTS_BUDGET_WEBHOOK_URL", None),
+    "budget_webhook_format": ("OTEL_COSTS_BUDGET_WEBHOOK_FORMAT", DEFAULT_BUDGET_WEBHOOK_FORMAT),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -83,6 +92,11 @@ class CollectorConfig:
     auth_tokens_file: str | None = None  # None: no auth
     tls_cert_file: str | None = None  # with tls_key_file: TLS on both ports
     tls_key_file: str | None = None
+    budget_interval_s: Any = DEFAULT_BUDGET_INTERVAL_S  # seconds between budget evaluations
+    budget_thresholds: Any = DEFAULT_BUDGET_THRESHOLDS  # percents, comma-separated or a sequence
+    budget_timezone: str = DEFAULT_BUDGET_TIMEZONE  # the calendar of budgets that name none
+    budget_webhook_url: str | None = None  # None: alerts go to the log only
+    budget_webhook_format: str = DEFAULT_BUDGET_WEBHOOK_FORMAT  # "json" or "slack"
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
@@ -108,7 +122,7 @@ class CollectorConfig:
             "batch_min_rows": (1, 10_000_000), "batch_max_age_ms": (10, 60_000),
             "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
             "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
-            "dedup_window_s": (0, 7 * 86400),
+            "dedup_window_s": (0, 7 * 86400), "budget_interval_s": (1, 3600),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)
@@ -150,11 +164,32 @@ class CollectorConfig:
                 problems.append(f"{name} ({DEFAULTS[name][0]}): {value} does not exist")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             problems.append("tls_cert_file and tls_key_file go together")
+        self._validate_budgets(problems)
         if not str(self.host).strip():
             problems.append("host (OTEL_COSTS_HOST) must not be empty")
         if problems:
             raise ConfigError(problems)
         return self
+
+    def _validate_budgets(self, problems: list[str]) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from .budgets import parse_thresholds
+
+        raw = self.budget_thresholds
+        values = raw.split(",") if isinstance(raw, str) else list(raw)
+        found: list[str] = []
+        self.budget_thresholds = parse_thresholds([v for v in values if str(v).strip()], found)
+        problems.extend(f"budget_thresholds (OTEL_COSTS_BUDGET_THRESHOLDS): {p.split(': ', 1)[-1]}" for p in found)
+        try:
+            ZoneInfo(str(self.budget_timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"budget_timezone (OTEL_COSTS_BUDGET_TIMEZONE): unknown time zone {self.budget_timezone!r}")
+        if self.budget_webhook_url is not None and not str(self.budget_webhook_url).startswith(("http://", "https://")):
+            problems.append("budget_webhook_url (OTEL_COSTS_BUDGET_WEBHOOK_URL): must be an http:// or https:// URL")
+        if self.budget_webhook_format not in ("json", "slack"):
+            problems.append(f"budget_webhook_format (OTEL_COSTS_BUDGET_WEBHOOK_FORMAT): "
+                            f"{self.budget_webhook_format!r} is not 'json' or 'slack'")
 
     @property
     def target(self) -> StorageTarget:

@@ -4,21 +4,16 @@ storage, printed as a terminal table, CSV or JSON."""
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
-import ssl
-import urllib.error
+import io
 import urllib.parse
-import urllib.request
 from decimal import Decimal
 from typing import Any
 
+from .api_client import ApiError, call_api
 from .query import COLUMNS_OUT, ReportQuery, run_report
 from .storage import StorageTarget, open_client, owner_note
 
-#: Bearer token `otel-costs report` sends to a collector's query API when auth is on.
-TOKEN_ENV = "OTEL_COSTS_TOKEN"
 
 __all__ = ["fetch_rows", "render"]
 
@@ -48,22 +43,10 @@ def fetch_rows(target: StorageTarget, database: str, params: dict[str, Any], que
 
 def _from_api(url: str, params: dict[str, Any], cafile: str | None = None) -> list[dict[str, Any]]:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    request = urllib.request.Request(f"{url}/v1/costs?{query}")
-    token = os.environ.get(TOKEN_ENV)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    context = ssl.create_default_context(cafile=cafile) if cafile else None
     try:
-        with urllib.request.urlopen(request, timeout=60, context=context) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", str(exc))
-        except ValueError:
-            message = str(exc)
-        raise ReportUnavailable(f"collector at {url} answered {exc.code}: {message}") from None
-    except OSError as exc:
-        raise ReportUnavailable(f"a collector holds this storage but {url} is not answering: {exc}") from None
+        return call_api(url, "GET", f"/v1/costs?{query}", cafile=cafile)
+    except ApiError as exc:
+        raise ReportUnavailable(str(exc)) from None
 
 
 def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:

@@ -11,6 +11,7 @@ import signal
 import ssl
 import sys
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from aiohttp import web
@@ -24,7 +25,9 @@ from .ingest import Ingest
 from .metrics import Metrics
 from .receivers.otlp_grpc import start_grpc
 from .receivers.otlp_http import build_app
+from .alerts import BudgetEvaluator, Webhook
 from .api import add_query_routes
+from .budget_api import add_budget_routes
 from .auth import TokenAuth
 from .retry import retrying
 from .spool import Spool, is_invalid_batch, spooling
@@ -46,8 +49,10 @@ class Collector:
     the clickhouse-connect client (chDB: the only handle on the data in this process).
     """
 
-    def __init__(self, config: CollectorConfig, *, wrap_write: Callable[[Any], Any] | None = None):
-        """``wrap_write`` wraps the storage write (fault injection in tests)."""
+    def __init__(self, config: CollectorConfig, *, wrap_write: Callable[[Any], Any] | None = None,
+                 clock: Callable[[], datetime] | None = None):
+        """``wrap_write`` wraps the storage write (fault injection in tests); ``clock`` is
+        the budget evaluator's (aware UTC datetimes; tests move it)."""
         self.config = config.validate()
         self._wrap_write = wrap_write or (lambda write: write)
         self._store: spooling | None = None
@@ -59,6 +64,11 @@ class Collector:
         self._grpc: Any = None
         self._http: web.AppRunner | None = None
         self._batcher: Batcher | None = None
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self.budgets: BudgetEvaluator | None = None
+        self._budget_task: asyncio.Task[None] | None = None
+        self._budget_wake: asyncio.Event | None = None
+        self._budget_stopping = False
 
     async def start(self) -> None:
         cfg = self.config
@@ -87,6 +97,12 @@ class Collector:
                                                       self.auth, self._tls_pems())
         app = build_app(ingest, self.metrics, cfg.max_request_bytes, auth=self.auth)
         add_query_routes(app, lambda: self.client, cfg.database, self.auth)
+        webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
+        self.budgets = BudgetEvaluator(lambda: self.client, cfg.database, thresholds=cfg.budget_thresholds,
+                                       webhook=webhook, clock=self._clock)
+        self._budget_wake = asyncio.Event()
+        add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=self._budget_wake.set)
+        self._budget_task = asyncio.create_task(self._evaluate_budgets(cfg.budget_interval_s))
         self._http = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace_seconds)
         await self._http.setup()
         site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True, ssl_context=self._ssl_context())
@@ -98,6 +114,24 @@ class Collector:
         _log.info("collector started", extra={"fields": {
             "grpc": f"{cfg.host}:{self.grpc_port}", "http": f"{cfg.host}:{self.http_port}",
             "storage": cfg.target.describe(), "database": cfg.database, "migrations_applied": applied}})
+
+    async def _evaluate_budgets(self, interval: float) -> None:
+        assert self.budgets is not None and self._budget_wake is not None
+        while not self._budget_stopping:
+            try:
+                await asyncio.to_thread(self.budgets.evaluate)
+            except Exception as exc:  # storage hiccup: next cycle
+                _log.error("budget evaluation failed: %s", exc)
+            try:
+                await asyncio.wait_for(self._budget_wake.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+            self._budget_wake.clear()
+
+    async def evaluate_budgets_now(self) -> None:
+        """One evaluation cycle, now (tests, and after budget changes)."""
+        assert self.budgets is not None
+        await asyncio.to_thread(self.budgets.evaluate)
 
     def _tls_pems(self) -> tuple[bytes, bytes] | None:
         cfg = self.config
@@ -120,6 +154,11 @@ class Collector:
         The three run together: in-flight requests wait for the flush that the batcher's
         close performs; requests arriving meanwhile are told to retry (UNAVAILABLE / 503).
         """
+        if self._budget_task is not None and self._budget_wake is not None:
+            # Let a cycle in progress finish: it uses the storage client closed below.
+            self._budget_stopping = True
+            self._budget_wake.set()
+            await self._budget_task
         steps = []
         if self._grpc is not None:
             steps.append(self._grpc.stop(grace))

@@ -6,6 +6,7 @@ The public API is exactly ``__all__``; everything else is private and may change
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from .attribution import Attribution, attribute_to, current_attribution
+from .budgets import BudgetExceeded, BudgetGuard, check_budget, enforce_budget
 from .httpx_hooks import HttpxHooks, instrument_httpx
 from .pricing import PriceOverrides, PriceOverridesError, PricingStatus
 from .processor import CostSpanProcessor
@@ -18,6 +19,8 @@ except PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "Attribution",
+    "BudgetExceeded",
+    "BudgetGuard",
     "CostSpanProcessor",
     "HttpxHooks",
     "PriceOverrides",
@@ -25,7 +28,9 @@ __all__ = [
     "PricingStatus",
     "__version__",
     "attribute_to",
+    "check_budget",
     "current_attribution",
+    "enforce_budget",
     "instrument_httpx",
     "record_usage",
 ]

@@ -44,11 +44,11 @@ def database():
 class Running:
     """A collector on a background event loop, driven from synchronous tests."""
 
-    def __init__(self, config: CollectorConfig, wrap_write=None):
+    def __init__(self, config: CollectorConfig, wrap_write=None, clock=None):
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.collector = Collector(config, wrap_write=wrap_write)
+        self.collector = Collector(config, wrap_write=wrap_write, clock=clock)
         self.call(self.collector.start())
 
     def call(self, coro, timeout: float = 60):
@@ -83,11 +83,11 @@ class Running:
 def start_collector(storage, database, tmp_path):
     started: list[Running] = []
 
-    def start(wrap_write=None, **overrides) -> Running:
+    def start(wrap_write=None, clock=None, **overrides) -> Running:
         fields = dict(storage=storage, database=database, grpc_port=0, http_port=0,
                       batch_max_age_ms=100, log_format="text", spool_dir=str(tmp_path / "spool"))
         fields.update(overrides)
-        started.append(Running(CollectorConfig(**fields), wrap_write))
+        started.append(Running(CollectorConfig(**fields), wrap_write, clock))
         return started[-1]
 
     yield start

@@ -146,3 +146,33 @@ def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
 def test_report_bad_parameters_exit_2_without_traceback(tmp_path, args, message):
     out = report(str(tmp_path / "data"), *args)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def budget(data: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + ["budget", *args, "--storage", data], capture_output=True, text=True, timeout=120)
+
+
+def test_budget_commands_directly_and_through_the_running_collector(tmp_path):
+    data = str(tmp_path / "data")
+    made = budget(data, "set", "acme", "--tenant", "acme", "--amount", "40", "--period", "monthly")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["amount_usd"] == "40" and json.loads(made.stdout)["hard"] is True
+    bad = budget(data, "set", "x y", "--amount", "0", "--period", "daily")
+    assert bad.returncode == 2 and "amount_usd" in bad.stderr and "scope" in bad.stderr and "Traceback" not in bad.stderr
+    proc, http_port = start_collector(data)
+    try:
+        soft = budget(data, "set", "chat", "--feature", "chat", "--amount", "8", "--period", "daily", "--soft",
+                      "--timezone", "Europe/Paris")
+        listed = budget(data, "list")
+        status = httpx.get(f"http://127.0.0.1:{http_port}/v1/budgets/status", params={"tenant": "acme",
+                                                                                      "feature": "chat"}).json()
+        removed = budget(data, "rm", "chat")
+        missing = budget(data, "rm", "chat")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert soft.returncode == 0, soft.stderr
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == ["acme", "chat"]
+    assert sorted(b["id"] for b in status["budgets"]) == ["acme", "chat"]
+    assert removed.returncode == 0 and missing.returncode == 1 and "no budget" in missing.stderr
+    assert [json.loads(line)["id"] for line in budget(data, "list").stdout.splitlines()] == ["acme"]

@@ -9,6 +9,8 @@ import otel_costs
 def test_all_is_pinned():
     assert otel_costs.__all__ == [
         "Attribution",
+        "BudgetExceeded",
+        "BudgetGuard",
         "CostSpanProcessor",
         "HttpxHooks",
         "PriceOverrides",
@@ -16,7 +18,9 @@ def test_all_is_pinned():
         "PricingStatus",
         "__version__",
         "attribute_to",
+        "check_budget",
         "current_attribution",
+        "enforce_budget",
         "instrument_httpx",
         "record_usage",
     ]
