@@ -142,7 +142,8 @@ def report(storage, database, by, since, from_, to, tz, top, fmt, **filters) -> 
 @click.option("--days", type=int, default=14, show_default=True, help="Spread them over this many past days.")
 @click.option("--grpc-port", type=int, help="Port of the collector to start or use (default 4317).")
 @click.option("--http-port", type=int, help="HTTP port of the collector to start (default 4318).")
-def demo(storage, calls, days, grpc_port, http_port) -> None:
+@click.option("--serve", is_flag=True, help="Keep the collector running afterwards, with its dashboard, until Ctrl-C.")
+def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
     """Run a collector on embedded storage, send it realistic attributed LLM traffic
     through the real SDK over OTLP, and print reports."""
     import signal
@@ -177,11 +178,23 @@ def demo(storage, calls, days, grpc_port, http_port) -> None:
             ctx = click.get_current_context()
             ctx.invoke(report, storage=cfg.target.location, database=None, by=by, since=f"{days + 1}d", from_=None,
                        to=None, tz="UTC", top=10, fmt="table")
+        if serve:
+            click.echo(f"\nDashboard: http://127.0.0.1:{cfg.http_port}/   (OTLP on :{cfg.grpc_port}; Ctrl-C stops)")
+            try:
+                if proc is not None:
+                    proc.wait()
+                else:
+                    while True:
+                        time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
     finally:
-        if proc is not None:
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
-    click.echo("\nRun `otel-costs collector` to keep receiving spans, and `otel-costs report --help` to slice the data.")
+    if not serve:
+        click.echo("\nRun `otel-costs demo --serve` (or `otel-costs collector`) and open "
+                   f"http://127.0.0.1:{cfg.http_port}/ for the dashboard; `otel-costs report --help` slices the data.")
 
 
 @main.group()

@@ -28,6 +28,7 @@ from .receivers.otlp_http import build_app
 from .alerts import BudgetEvaluator, Webhook
 from .api import add_query_routes
 from .budget_api import add_budget_routes
+from .dashboard import add_dashboard_routes
 from .auth import TokenAuth
 from .retry import retrying
 from .spool import Spool, is_invalid_batch, spooling
@@ -103,6 +104,7 @@ class Collector:
         self._budget_wake = asyncio.Event()
         add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=self._budget_wake.set)
         self._budget_task = asyncio.create_task(self._evaluate_budgets(cfg.budget_interval_s))
+        add_dashboard_routes(app, lambda: self.client, cfg.database, self.budgets, self.auth)
         self._http = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace_seconds)
         await self._http.setup()
         site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True, ssl_context=self._ssl_context())
