@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from html import escape
 from typing import Any, Callable
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -97,7 +99,7 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
             statuses = budgets.status_for(params.get("tenant", ""), params.get("user", ""), params.get("feature", ""))
             if tenant is not None:
                 statuses = [s for s in statuses if s.budget.tenant_id == tenant]
-        body = _body(results, params, statuses)
+        body = _body(results, params, statuses, _days(queries["trend"]))
         return _html(_layout(_filters(params, tenant), body, auth is not None))
 
     async def panel_csv(request: web.Request) -> web.Response:
@@ -158,7 +160,19 @@ def _per_call(total: Decimal, calls: int) -> str:
     return f"≈ ${average:.6g}" if average < 1 else f"≈ ${average:,.4f}"
 
 
-def _body(results: dict[str, list[dict[str, Any]]], params: dict[str, str], statuses: list[Any]) -> str:
+def _days(query: ReportQuery) -> list[str]:
+    """Every calendar day of the range in its time zone (so days without spend show)."""
+    tz = ZoneInfo(query.tz)
+    day, last = query.start.astimezone(tz).date(), (query.end - timedelta(microseconds=1)).astimezone(tz).date()
+    days = []
+    while day <= last and len(days) < 400:
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    return days
+
+
+def _body(results: dict[str, list[dict[str, Any]]], params: dict[str, str], statuses: list[Any],
+          days: list[str]) -> str:
     qs = urlencode(params)
     trend = results["trend"]
     total = sum((Decimal(r["cost_usd"]) for r in trend), Decimal(0))
@@ -189,19 +203,18 @@ def _body(results: dict[str, list[dict[str, Any]]], params: dict[str, str], stat
     for panel in PANELS:
         rows = results[panel.id]
         out.append(f'<section class="panel" id="{panel.id}"><h2>{escape(panel.title)}</h2>')
-        out.append(_chart(panel, rows) if rows else '<p class="empty">No calls in this range.</p>')
+        out.append(_chart(panel, rows, days) if rows else '<p class="empty">No calls in this range.</p>')
         out.append(f'<details><summary>Table</summary>{_table(panel, rows)}</details>'
                    f'<a class="csv" href="/dashboard/{panel.id}.csv?{escape(qs)}" download>Download CSV</a></section>')
     return "".join(out)
 
 
-def _chart(panel: Panel, rows: list[dict[str, Any]]) -> str:
+def _chart(panel: Panel, rows: list[dict[str, Any]], days: list[str]) -> str:
+    days = sorted(set(days) | {r["day"] for r in rows if "day" in r})
     if panel.id == "trend":
-        days = [r["day"] for r in sorted(rows, key=lambda r: r["day"])]
         by_day = {r["day"]: Decimal(r["cost_usd"]) for r in rows}
-        return stacked_bars(days, [("spend", [by_day[d] for d in days])], title=panel.title)
+        return stacked_bars(days, [("spend", [by_day.get(d, Decimal(0)) for d in days])], title=panel.title)
     if panel.id == "features":
-        days = sorted({r["day"] for r in rows})
         totals: dict[str, Decimal] = {}
         for r in rows:
             totals[r["feature"]] = totals.get(r["feature"], Decimal(0)) + Decimal(r["cost_usd"])

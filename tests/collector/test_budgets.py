@@ -213,3 +213,21 @@ def test_budget_api_validates_and_needs_the_scope(collector):
     assert r.status_code == 400 and "amount_usd" in r.json()["error"] and "scope" in r.json()["error"]
     assert httpx.delete(collector.http_url + "/v1/budgets/none").status_code == 404
     assert httpx.get(collector.http_url + "/v1/budgets").json() == []
+
+
+def test_with_auth_budgets_are_managed_by_admins_and_read_per_tenant(start_collector, tmp_path):
+    tokens = tmp_path / "tokens.toml"
+    tenant, admin = "acme-budget-token-0123456789", "admin-budget-token-0123456789"
+    tokens.write_text(f'[[token]]\ntoken = "{tenant}"\ntenant = "acme"\n\n[[token]]\ntoken = "{admin}"\nadmin = true\n')
+    c = start_collector(auth_tokens_file=str(tokens), budget_interval_s=3600)
+    as_tenant, as_admin = {"Authorization": f"Bearer {tenant}"}, {"Authorization": f"Bearer {admin}"}
+    body = {"tenant": "acme", "amount_usd": "5", "period": "weekly"}
+    assert httpx.put(c.http_url + "/v1/budgets/a", json=body).status_code == 401
+    assert httpx.put(c.http_url + "/v1/budgets/a", json=body, headers=as_tenant).status_code == 403
+    assert httpx.put(c.http_url + "/v1/budgets/a", json=body, headers=as_admin).status_code == 200
+    assert httpx.put(c.http_url + "/v1/budgets/g", json={**body, "tenant": "globex"}, headers=as_admin).status_code == 200
+    c.call(c.collector.evaluate_budgets_now())
+    assert [b["id"] for b in httpx.get(c.http_url + "/v1/budgets", headers=as_tenant).json()] == ["a"]
+    assert httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "globex"}, headers=as_tenant).status_code == 403
+    status = httpx.get(c.http_url + "/v1/budgets/status", headers=as_tenant).json()
+    assert [b["id"] for b in status["budgets"]] == ["a"]
