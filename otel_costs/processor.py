@@ -193,6 +193,7 @@ class CostSpanProcessor(SpanProcessor):
         # runs; then GenAI span id → the httpx span that carries its cost.
         self._genai_parent_of: dict[int, int] = {}
         self._counted_on: dict[int, int] = {}
+        self._other_scope: object = None  # the last instrumentation scope seen that is not httpx's
         self._waiting: "weakref.WeakSet[_deferred.Deferred]" = weakref.WeakSet()
 
     @property
@@ -201,9 +202,12 @@ class CostSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            scope = span.instrumentation_scope
-            if scope is not None and scope.name == _HTTPX_SCOPE:
-                self._note_genai_parent(span, parent_context)
+            scope = getattr(span, "_instrumentation_scope", None)
+            if scope is not self._other_scope:  # most spans: one identity check
+                if scope is not None and scope.name == _HTTPX_SCOPE:
+                    self._note_genai_parent(span, parent_context)
+                else:
+                    self._other_scope = scope
             bag = _baggage_of(parent_context)
             if not bag:
                 return
