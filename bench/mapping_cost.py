@@ -1,0 +1,88 @@
+"""Where a collector's per-span time goes, in one process, on the ingest benchmark's requests.
+
+Stages, each timed over the same spans (µs per span, medians over rounds):
+
+* parse       — ExportTraceServiceRequest.FromString
+* attrs-bare  — {kv.key: kv.value} for each span (the floor of any Python mapping: the
+                protobuf runtime's wrapper objects)
+* attrs-typed — reading each attribute's typed value (what mapping.py does first)
+* map         — collector.mapping.map_request, whole
+* wal         — encoding the batch's write-ahead file (spool JSON)
+* insert      — ClickHouseWriter.write into embedded ClickHouse (raw table + rollups)
+
+    python bench/mapping_cost.py [--requests 16] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from collector_ingest import build_requests  # noqa: E402
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
+
+from collector.mapping import map_request  # noqa: E402
+from collector.schema import migrate  # noqa: E402
+from collector.spool import _encode  # noqa: E402
+from collector.writer import ClickHouseWriter, batch_token  # noqa: E402
+from otel_costs.pricing import Pricer  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=int, default=16, help="requests of 512 SDK-priced spans")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args(argv)
+    import clickhouse_connect
+
+    pricer = Pricer()
+    client = clickhouse_connect.get_client(interface="chdb", path=os.path.join(tempfile.mkdtemp(), "data"))
+    migrate(client, db="otel_costs")
+    writer = ClickHouseWriter(client, "otel_costs")
+    times: dict[str, list[float]] = {}
+    n = 0
+    for _ in range(args.rounds):
+        raw = build_requests(args.requests, True)  # fresh span ids: no insert is deduplicated away
+        t = time.perf_counter()
+        requests = [ExportTraceServiceRequest.FromString(b) for b in raw]
+        times.setdefault("parse", []).append(time.perf_counter() - t)
+        spans = [s for r in requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+        n = len(spans)
+        t = time.perf_counter()
+        for s in spans:
+            {kv.key: kv.value for kv in s.attributes}
+        times.setdefault("attrs-bare", []).append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for s in spans:
+            out = {}
+            for kv in s.attributes:
+                v = kv.value
+                out[kv.key] = getattr(v, v.WhichOneof("value"))
+        times.setdefault("attrs-typed", []).append(time.perf_counter() - t)
+        t = time.perf_counter()
+        results = [map_request(r, pricer) for r in requests]
+        times.setdefault("map", []).append(time.perf_counter() - t)
+        rows = results[0].rows
+        for result in results[1:]:
+            rows.extend(result.rows)
+        t = time.perf_counter()
+        _encode(rows, batch_token(rows))
+        times.setdefault("wal", []).append(time.perf_counter() - t)
+        t = time.perf_counter()
+        writer.write(rows)
+        times.setdefault("insert", []).append(time.perf_counter() - t)
+    client.close()
+    print(f"{n} spans per round, {args.rounds} rounds; µs per span (median)")
+    for stage, values in times.items():
+        per_span = statistics.median(values) / n * 1e6
+        print(f"  {stage:<12} {per_span:8.2f} µs   ({1e6 / per_span:>10,.0f} spans/s on one core)")
+
+
+if __name__ == "__main__":
+    main()
