@@ -245,6 +245,18 @@ class _Watch:
             self._failed = f"response body unreadable: {exc}"
         self._deferred.resolve(_incomplete(self._failed, usage) if self._failed else usage)
 
+    def __enter__(self) -> "_Watch":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        """Around the app's read loop: the end of the body, a failed read, or (GeneratorExit)
+        the app stopping early, which close() reports."""
+        if exc_type is None:
+            self.end()
+        elif not issubclass(exc_type, GeneratorExit):
+            self.abandon(f"reading the response failed: {exc_type.__name__}")
+        return False
+
     def abandon(self, reason: str) -> None:
         """The app stopped reading. A stream whose final event was read (SDKs close it at
         ``[DONE]`` without reading the end of the HTTP body) or a whole JSON body still
@@ -306,17 +318,10 @@ def _base(stream: Any) -> type:
 
 
 def _iter(self: Any):  # type: ignore[no-untyped-def]
-    watch: _Watch = self.__dict__["_otel_costs_watch"]
-    try:
+    with self.__dict__["_otel_costs_watch"] as watch:
         for chunk in _base(self).__iter__(self):
             watch.feed(chunk)
             yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        watch.abandon(f"reading the response failed: {type(exc).__name__}")
-        raise
-    watch.end()
 
 
 def _close(self: Any) -> None:
@@ -327,17 +332,10 @@ def _close(self: Any) -> None:
 
 
 async def _aiter(self: Any):  # type: ignore[no-untyped-def]
-    watch: _Watch = self.__dict__["_otel_costs_watch"]
-    try:
+    with self.__dict__["_otel_costs_watch"] as watch:
         async for chunk in _base(self).__aiter__(self):
             watch.feed(chunk)
             yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        watch.abandon(f"reading the response failed: {type(exc).__name__}")
-        raise
-    watch.end()
 
 
 async def _aclose(self: Any) -> None:
