@@ -106,11 +106,27 @@ def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: value_of(kv.value) for kv in kvs}
 
 
-def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str | None = None) -> MapResult:
+def _read_names() -> frozenset[str]:
+    """Every span attribute name the mapping reads (besides tag prefixes)."""
+    names = {cv.PRICING_STATUS, cv.PRICING_SOURCE, cv.PRICING_MODEL, cv.PRICING_ERROR, cv.METADATA_JSON,
+             "error.type", "gen_ai.provider.name", *_SDK_COST}
+    for conv in cv.CONVENTIONS:
+        for field in ("input", "output", "cache_read", "cache_write", "reasoning", "request_model",
+                      "response_model", "provider", "operation", "signature"):
+            names.update(getattr(conv, field))
+    for aliases in cv.ATTRIBUTION_ALIASES.values():
+        names.update(aliases)
+    return frozenset(names)
+
+
+def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str | None = None,
+                *, read_all: bool = False) -> MapResult:
     """Rows for the GenAI spans of one OTLP request.
 
     ``tenant``, when given (the sender's token is bound to a tenant), is stored as every
-    row's tenant whatever the spans claim.
+    row's tenant whatever the spans claim. Only the attributes the mapping uses are decoded
+    (prompts and completions that instrumentations record can be megabytes);
+    ``read_all`` decodes every one (tests compare both).
 
     Non-GenAI spans are counted in ``non_genai`` and dropped. A span that cannot be stored
     (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
@@ -119,6 +135,7 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
     """
     result = MapResult()
     usage_names = cv.USAGE_ATTRIBUTE_NAMES
+    wanted, prefixes = _READ_NAMES, cv.TAG_PREFIXES
     rows: list[tuple[Any, ...]] = []
     for resource_spans in request.resource_spans:
         resource: _Resource | None = None
@@ -129,9 +146,11 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                 # per-span cost, so each is read once.
                 attrs = {}
                 for kv in span.attributes:
-                    v = kv.value
-                    kind = v.WhichOneof("value")
-                    attrs[kv.key] = getattr(v, kind) if kind in _SCALARS else value_of(v)
+                    key = kv.key
+                    if key in wanted or read_all or key.startswith(prefixes):
+                        v = kv.value
+                        kind = v.WhichOneof("value")
+                        attrs[key] = getattr(v, kind) if kind in _SCALARS else value_of(v)
                 if usage_names.isdisjoint(attrs) or attrs.get(cv.PRICING_STATUS) == _COUNTED_ELSEWHERE:
                     # Not an LLM call, or one whose cost another span of the request carries.
                     result.non_genai += 1
@@ -241,6 +260,7 @@ def _too_fine(amount: Decimal) -> bool:
 _SDK_COST = (cv.COST_INPUT, cv.COST_OUTPUT, cv.COST_CACHE_READ, cv.COST_CACHE_WRITE, cv.COST_TOTAL)
 _SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
+_READ_NAMES = _read_names()
 
 
 def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:

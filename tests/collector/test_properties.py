@@ -157,3 +157,22 @@ def test_grpc_receiver_stores_exactly_what_the_mapping_accepts(collector, span_s
     stored = collector.query("SELECT count() FROM {db}.genai_spans")[0][0] - before
     # A span id seen before (hypothesis reuses small ids) is a retry, stored once.
     assert stored <= len(expected.rows)
+
+
+EXTRA_KEYS = KEYS + ["llm.input_messages.0.message.content", "gen_ai.prompt.0.content", "server.address",
+                     "otel_costs.tag.team", "traceloop.association.properties.region", "gen_ai.usage.cost",
+                     "otel_costs.cost.currency", "http.request.method"]
+wide_spans = st.lists(st.tuples(
+    st.dictionaries(st.sampled_from(EXTRA_KEYS), values, max_size=16), st.just(16), st.just(8),
+    st.integers(min_value=1, max_value=2**63), st.integers(min_value=1, max_value=2**63),
+), min_size=1, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(wide_spans)
+def test_reading_only_the_attributes_the_mapping_uses_changes_nothing(span_specs):
+    request = build(span_specs)
+    lean, full = map_request(request, PRICER), map_request(request, PRICER, read_all=True)
+    assert (lean.received, lean.non_genai, lean.rejected, lean.errors, lean.token) == (
+        full.received, full.non_genai, full.rejected, full.errors, full.token)
+    assert lean.rows.data == full.rows.data
