@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
-from .budgets import DEFAULT_THRESHOLDS, Budget, BudgetStore, period_bounds, sql, version_stamp
+from .budgets import DEFAULT_THRESHOLDS, Budget, BudgetStore, period_bounds, version_stamp
+from .queries import load as sql
 
 __all__ = ["BudgetStatus", "BudgetEvaluator", "Webhook"]
 

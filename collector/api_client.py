@@ -9,7 +9,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-__all__ = ["TOKEN_ENV", "ApiError", "call_api"]
+from .storage import StorageTarget, owner_note
+
+__all__ = ["TOKEN_ENV", "ApiError", "call_api", "running_api"]
 
 #: Bearer token the CLI sends to a collector's API when auth is on.
 TOKEN_ENV = "OTEL_COSTS_TOKEN"
@@ -44,3 +46,12 @@ def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | N
         raise ApiError(f"collector at {url} answered {exc.code}: {message}", exc.code) from None
     except OSError as exc:
         raise ApiError(f"a collector holds this storage but {url} is not answering: {exc}") from None
+
+
+def running_api(target: StorageTarget) -> tuple[str, str | None] | None:
+    """(url, CA file) of the running collector that holds this embedded storage, if any:
+    chDB allows one process, so the CLI must go through it. None for a server."""
+    if target.kind != "chdb":
+        return None
+    note = owner_note(target.location)
+    return (str(note["url"]), note.get("cafile")) if note is not None else None

@@ -7,8 +7,8 @@ import urllib.parse
 from typing import Any
 
 from .budgets import Budget, BudgetStore
-from .api_client import ApiError, call_api
-from .storage import StorageTarget, open_client, owner_note
+from .api_client import ApiError, call_api, running_api
+from .storage import StorageTarget, open_client
 
 __all__ = ["BudgetUnavailable", "set_budget", "list_budgets", "remove_budget"]
 
@@ -23,7 +23,7 @@ class BudgetUnavailable(Exception):
 
 
 def set_budget(target: StorageTarget, database: str, budget: Budget) -> dict[str, Any]:
-    api = _api(target)
+    api = running_api(target)
     if api is not None:
         body = budget.to_json()
         body.pop("id")
@@ -33,14 +33,14 @@ def set_budget(target: StorageTarget, database: str, budget: Budget) -> dict[str
 
 
 def list_budgets(target: StorageTarget, database: str) -> list[dict[str, Any]]:
-    api = _api(target)
+    api = running_api(target)
     if api is not None:
         return _call(api, "GET", "/v1/budgets")
     return [b.to_json() for b in _direct(target, database, lambda store: store.list())]
 
 
 def remove_budget(target: StorageTarget, database: str, budget_id: str) -> bool:
-    api = _api(target)
+    api = running_api(target)
     if api is not None:
         try:
             _call(api, "DELETE", f"/v1/budgets/{urllib.parse.quote(budget_id)}")
@@ -50,13 +50,6 @@ def remove_budget(target: StorageTarget, database: str, budget_id: str) -> bool:
             raise
         return True
     return _direct(target, database, lambda store: store.delete(budget_id))
-
-
-def _api(target: StorageTarget) -> tuple[str, str | None] | None:
-    if target.kind != "chdb":
-        return None
-    note = owner_note(target.location)
-    return (str(note["url"]), note.get("cafile")) if note is not None else None
 
 
 def _direct(target: StorageTarget, database: str, action: Any) -> Any:

@@ -13,11 +13,12 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["Budget", "BudgetError", "PERIODS", "DEFAULT_THRESHOLDS", "period_bounds", "BudgetStore", "sql",
+from .queries import load as sql
+
+__all__ = ["Budget", "BudgetError", "PERIODS", "DEFAULT_THRESHOLDS", "period_bounds", "BudgetStore",
            "version_stamp"]
 
 PERIODS = ("daily", "weekly", "monthly")
@@ -167,12 +168,6 @@ def version_stamp() -> datetime:
         now = datetime.now(timezone.utc)
         _last_stamp = now if now > _last_stamp else _last_stamp + timedelta(microseconds=1)
         return _last_stamp
-
-
-def sql(name: str) -> str:
-    """A named query from ``collector/queries`` with comment lines dropped."""
-    text = resources.files("collector.queries").joinpath(f"{name}.sql").read_text(encoding="utf-8")
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
 
 @dataclass

@@ -20,9 +20,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from importlib import resources
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .queries import load
 
 __all__ = ["DIMENSIONS", "FILTERS", "ReportError", "ReportQuery", "run_report", "COLUMNS_OUT"]
 
@@ -179,10 +180,8 @@ def _same_day_start(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
 
 
 def _template(name: str) -> str:
-    text = resources.files("collector.queries").joinpath(f"{name}.sql").read_text(encoding="utf-8")
-    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     # The file writes bound parameters as {name:Type}; only our placeholders are filled.
-    body = re.sub(r"\{(start|end):[^}]*\}", r"{\1}", body)
+    body = re.sub(r"\{(start|end):[^}]*\}", r"{\1}", load(name))
     return body.replace("{tz:String}", "{{tz:String}}")
 
 

@@ -10,9 +10,9 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any
 
-from .api_client import ApiError, call_api
+from .api_client import ApiError, call_api, running_api
 from .query import COLUMNS_OUT, ReportQuery, run_report
-from .storage import StorageTarget, open_client, owner_note
+from .storage import StorageTarget, open_client
 
 
 __all__ = ["fetch_rows", "render"]
@@ -25,10 +25,9 @@ class ReportUnavailable(Exception):
 def fetch_rows(target: StorageTarget, database: str, params: dict[str, Any], query: ReportQuery) -> list[dict[str, Any]]:
     """Rows of the report: via the query API of a collector that holds embedded storage,
     else from storage directly. Raises ReportUnavailable."""
-    if target.kind == "chdb":
-        note = owner_note(target.location)
-        if note is not None:
-            return _from_api(str(note["url"]), params, note.get("cafile"))
+    api = running_api(target)
+    if api is not None:
+        return _from_api(api[0], params, api[1])
     try:
         client = open_client(target)
     except Exception as exc:

@@ -13,7 +13,10 @@ import threading
 import weakref
 from typing import Any, Callable
 
-__all__ = ["Deferred", "expect", "claim", "MAX_WAITING"]
+from . import conventions as cv
+from .pricing import PricingStatus
+
+__all__ = ["Deferred", "expect", "claim", "incomplete", "MAX_WAITING"]
 
 #: Responses being read at once whose spans wait for their body; past this a span is
 #: forwarded without its body's usage (marked incomplete) rather than held.
@@ -72,3 +75,13 @@ def claim(trace_id: int, span_id: int) -> Deferred | None:
     """Take the span's deferred out of the registry (once)."""
     with _lock:
         return _waiting.pop((trace_id, span_id), None)
+
+
+def incomplete(reason: str, usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Attributes for a call whose usage is unknown or partial: the usage seen (zeros if
+    none), marked ``incomplete`` with the reason, so it is stored but never costed."""
+    out: dict[str, Any] = {"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0}
+    out.update(usage or {})
+    out[cv.PRICING_STATUS] = PricingStatus.INCOMPLETE.value
+    out[cv.PRICING_ERROR] = reason[:500]
+    return out

@@ -28,8 +28,8 @@ from typing import Any, Iterable
 
 from . import conventions as cv
 from . import deferred as _deferred
+from .deferred import incomplete
 from .llm_wire import BodyError, BodyReader, Endpoint, StreamUsage, match_endpoint, request_attributes
-from .pricing import PricingStatus
 
 __all__ = ["HttpxHooks", "instrument_httpx", "OPENAI_COMPATIBLE_ENV", "ANTHROPIC_COMPATIBLE_ENV"]
 
@@ -113,7 +113,7 @@ class HttpxHooks:
             ctx = span.get_span_context()
             pending = _deferred.expect(ctx.trace_id, ctx.span_id)
             if pending is None:
-                span.set_attributes(_incomplete("too many responses being read at once", {}))
+                span.set_attributes(incomplete("too many responses being read at once"))
                 return
             # The registry holds it weakly; the span keeps it until the processor claims it.
             state = getattr(span, "__dict__", None)
@@ -122,7 +122,7 @@ class HttpxHooks:
             try:
                 reader: _Watch = _Watch(endpoint, streamed or "text/event-stream" in content_type, encoding, pending)
             except BodyError as exc:
-                pending.resolve(_incomplete(str(exc), {}))
+                pending.resolve(incomplete(str(exc)))
                 span.set_attribute(cv.HTTP_BODY, _PENDING)
                 return
             in_memory = _request_body(response.stream)
@@ -130,7 +130,7 @@ class HttpxHooks:
                 reader.feed(in_memory)
                 reader.end()
             elif not _watch_stream(response.stream, reader):
-                pending.resolve(_incomplete(f"cannot watch a {type(response.stream).__name__} body", {}))
+                pending.resolve(incomplete(f"cannot watch a {type(response.stream).__name__} body"))
             span.set_attribute(cv.HTTP_BODY, _PENDING)
         except Exception:
             _log.debug("response hook failed", exc_info=True)
@@ -195,14 +195,6 @@ def _request_body(stream: Any) -> bytes | None:
     return None
 
 
-def _incomplete(reason: str, usage: dict[str, Any]) -> dict[str, Any]:
-    out = {"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0}
-    out.update(usage)
-    out[cv.PRICING_STATUS] = PricingStatus.INCOMPLETE.value
-    out[cv.PRICING_ERROR] = reason[:500]
-    return out
-
-
 class _Watch:
     """Reads usage from a body chunk by chunk; resolves the span's deferred exactly once."""
 
@@ -218,32 +210,41 @@ class _Watch:
         if self._failed is None:
             try:
                 self._reader.feed(chunk)
-            except (BodyError, ValueError, OSError) as exc:  # zlib.error is an Exception subclass
+            except Exception as exc:  # BodyError, zlib.error, a decoder's own: never into the app
                 self._failed = f"response body unreadable: {exc}"
-            except Exception as exc:
-                self._failed = f"response body unreadable: {type(exc).__name__}: {exc}"
 
     def end(self) -> None:
         """The app read the body to its end."""
+        self._settle(abandoned=None)
+
+    def abandon(self, reason: str) -> None:
+        """The app stopped reading. A stream whose final event was read (SDKs close it at
+        ``[DONE]`` without reading the end of the HTTP body) or a whole JSON body still
+        counts; anything else is incomplete, with the usage seen so far."""
+        self._settle(abandoned=reason)
+
+    def _settle(self, abandoned: str | None) -> None:
         if self._deferred.resolved:
             return
         usage: dict[str, Any] = {}
-        try:
-            if self._failed is None:
+        problem = self._failed
+        if problem is None:
+            try:
                 if self._stream:
-                    self._reader.finish()
+                    if abandoned is None:
+                        self._reader.finish()  # a last event not followed by a blank line
                     usage = self._reader.usage
                     if not self._reader.complete:
-                        self._failed = "stream ended before its final event"
+                        problem = abandoned or "stream ended before its final event"
                     elif not usage:
-                        self._failed = "stream has no usage (OpenAI: request stream_options.include_usage)"
+                        problem = "stream has no usage (OpenAI: request stream_options.include_usage)"
                 else:
-                    usage = self._reader.finish()
+                    usage = self._reader.finish()  # raises unless the body is whole JSON
                     if not usage:
-                        self._failed = "response body has no usage"
-        except Exception as exc:
-            self._failed = f"response body unreadable: {exc}"
-        self._deferred.resolve(_incomplete(self._failed, usage) if self._failed else usage)
+                        problem = "response body has no usage"
+            except Exception as exc:
+                problem = abandoned or f"response body unreadable: {exc}"
+        self._deferred.resolve(incomplete(problem, usage) if problem else usage)
 
     def __enter__(self) -> "_Watch":
         return self
@@ -256,29 +257,6 @@ class _Watch:
         elif not issubclass(exc_type, GeneratorExit):
             self.abandon(f"reading the response failed: {exc_type.__name__}")
         return False
-
-    def abandon(self, reason: str) -> None:
-        """The app stopped reading. A stream whose final event was read (SDKs close it at
-        ``[DONE]`` without reading the end of the HTTP body) or a whole JSON body still
-        counts; anything else is incomplete, with the usage seen so far."""
-        if self._deferred.resolved:
-            return
-        usage: dict[str, Any] = {}
-        try:
-            if self._failed is None:
-                if self._stream:
-                    usage = self._reader.usage
-                    if self._reader.complete and usage:
-                        self._deferred.resolve(usage)
-                        return
-                else:
-                    usage = self._reader.finish()  # raises unless the body is whole JSON
-                    if usage:
-                        self._deferred.resolve(usage)
-                        return
-        except Exception:
-            pass
-        self._deferred.resolve(_incomplete(reason, usage))
 
 
 # Stream classes whose instances we watch: a subclass per class, made once.

@@ -260,9 +260,7 @@ class CostSpanProcessor(SpanProcessor):
         pending = _deferred.claim(span.context.trace_id, span.context.span_id)
         if pending is None:  # the hooks' registry was full, or the body state is gone
             pending = _deferred.Deferred()
-            pending.resolve({"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0,
-                             cv.PRICING_STATUS: PricingStatus.INCOMPLETE.value,
-                             cv.PRICING_ERROR: "response body was not watched"})
+            pending.resolve(_deferred.incomplete("response body was not watched"))
 
         def deliver(extra: dict[str, Any]) -> None:
             try:
@@ -283,9 +281,7 @@ class CostSpanProcessor(SpanProcessor):
     def shutdown(self) -> None:
         # Spans still waiting for a body that will not be read now: forward them, marked.
         for pending in list(self._waiting):
-            pending.resolve({"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0,
-                             cv.PRICING_STATUS: PricingStatus.INCOMPLETE.value,
-                             cv.PRICING_ERROR: "shut down before the response body was read"})
+            pending.resolve(_deferred.incomplete("shut down before the response body was read"))
         for processor in self._downstream:
             try:
                 processor.shutdown()
