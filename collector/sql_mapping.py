@@ -1,0 +1,243 @@
+"""The span → row mapping as ClickHouse SQL, generated from the SDK's convention tables.
+
+:mod:`collector.mapping` is the reference; this is the same mapping for ClickHouse to run
+over a batch file (``queries/map_batch.sql``), so an embedded collector keeps Python off
+the per-span path. It covers the common case exactly — spans an otel-costs SDK priced,
+with well-formed counts, costs and attribution — and classes every other span
+``python``, for mapping.py to map: spans to price here (other languages), unreadable
+usage, malformed costs, duplicate attribute keys, strings outside printable ASCII where
+mapping.py strips or checks them (models, attribution, tags), OpenLLMetry
+association properties, OpenInference metadata, more than the tag limit. So the two can
+never disagree: tests compare both on arbitrary requests. Not yet on the ingest path:
+ClickHouse plans this query in ~0.7 s, so it pays only on large batches (bench/sql_mapping.py).
+
+Pure: builds text, no I/O. The query needs ``input_format_protobuf_oneof_presence`` (see
+:data:`SETTINGS`) to tell an attribute's kind, as mapping.py does.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from string import Template
+
+from otel_costs import conventions as cv
+from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
+from otel_costs.pricing import PricingStatus
+
+from .queries import load
+
+__all__ = ["SCHEMA_FILE", "STRUCTURE", "mapping_query", "SETTINGS"]
+
+#: The batch-file schema ClickHouse reads (packaged next to this module).
+SCHEMA_FILE = str(resources.files("collector").joinpath("otlp_batch.proto"))
+# Which AnyValue field is set (input_format_protobuf_oneof_presence): its field number,
+# 0 when none: 1 string, 2 bool, 3 int, 4 double, 5-7 array, kvlist, bytes.
+_KIND = "UInt8"
+_KV = (f"Array(Tuple(key String, value Tuple(value {_KIND}, string_value String, bool_value Bool, "
+       "int_value Int64, double_value Float64)))")
+#: The columns ClickHouse reads from each record of a batch file.
+STRUCTURE = (
+    f"resource_spans Array(Tuple(resource Tuple(attributes {_KV}), scope_spans Array(Tuple(spans Array(Tuple("
+    f"trace_id String, span_id String, parent_span_id String, name String, start_time_unix_nano UInt64, "
+    f"end_time_unix_nano UInt64, attributes {_KV}, status Tuple(message String, code Int32))))))), "
+    "otel_costs_request_no UInt32, otel_costs_tenant String, otel_costs_tenant_forced Bool, otel_costs_token String"
+)
+SETTINGS = {
+    "format_schema": f"{SCHEMA_FILE}:Request",
+    "input_format_protobuf_oneof_presence": 1,
+    # Lazy multiIf branches filter every column their expression reads: 4x slower here.
+    # So every branch runs on every row: conversions must not throw on the rows they skip.
+    "short_circuit_function_evaluation": "disable",
+    # The AND/OR chain optimiser took 1 s of this query's 1.5 s of planning.
+    "optimize_and_compare_chain": 0,
+}
+_TAG_PREFIX = "otel_costs.tag."
+assert cv.TAG_PREFIXES[0] == _TAG_PREFIX  # the one prefix mapped here; the others go to Python
+_OTHER_PREFIXES = cv.TAG_PREFIXES[1:]
+_PLAIN = "'^[ -~]*$'"  # printable ASCII: Python's strip/isprintable/lower agree with SQL's
+# Plain decimals whose sums Python's 28-digit Decimal context computes exactly.
+_PLAIN_DECIMAL = r"'^[0-9]{1,9}(\\.[0-9]{1,18})?$'"
+_INT64_MAX = 2**63 - 1
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _array(names) -> str:
+    return "[" + ", ".join(_lit(n) for n in sorted(names)) + "]"
+
+
+def _clean(v: str) -> str:
+    """mapping._clean of AnyValue tuple ``v`` (printable ASCII or int): the text, or ''."""
+    text = (f"multiIf({v}.value = 1, trimBoth({v}.string_value), "
+            f"{v}.value = 3, toString({v}.int_value), '')")
+    return f"if(length({text}) BETWEEN 1 AND {MAX_VALUE_LENGTH}, {text}, '')"
+
+
+def _not_plain(v: str) -> str:
+    return f"({v}.value = 1 AND NOT match({v}.string_value, {_PLAIN}))"
+
+
+class _Names:
+    """Span (or resource) attributes the mapping reads: each name's position is found once
+    (``indexOf``) and its AnyValue extracted into a column (kind 0 when absent). Every
+    later step is a plain expression over those columns: no lambdas over them (ClickHouse
+    copies a lambda's captured columns per element) and no arrays of them."""
+
+    def __init__(self, prefix: str, vals: str, keys: str) -> None:
+        self.prefix, self.vals, self.keys = prefix, vals, keys
+        self.columns: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        if name not in self.columns:
+            self.columns[name] = f"{self.prefix}{len(self.columns)}"
+        return self.columns[name]
+
+    def positions(self) -> dict[str, str]:
+        return {f"i_{col}": f"indexOf({self.keys}, {_lit(name)})" for name, col in self.columns.items()}
+
+    def values(self) -> dict[str, str]:
+        return {col: f"{self.vals}[i_{col}]" for col in self.columns.values()}
+
+
+def _first_of(names: tuple[str, ...], pick, test, default: str) -> str:
+    """``pick(name)`` of the first of ``names`` whose ``test(name)`` holds, else ``default``."""
+    out = default
+    for name in reversed(names):
+        out = f"if({test(name)}, {pick(name)}, {out})"
+    return out
+
+
+def _levels() -> list[dict[str, str]]:
+    """The mapping as levels of columns, each computed from the previous level's."""
+    span, res = _Names("x", "vals", "keys"), _Names("y", "rvals", "rkeys")
+    convs = cv.CONVENTIONS
+    zero: dict[str, str] = {}
+    two: dict[str, str] = {}
+    three: dict[str, str] = {}
+    four: dict[str, str] = {}
+    zero["conv"] = "multiIf(" + "".join(f"hasAny(keys, {_array(c.detect_names())}), {i + 1}, "
+                                         for i, c in enumerate(convs)) + "0)"
+    zero["genai"] = f"hasAny(keys, {_array(cv.USAGE_ATTRIBUTE_NAMES)})"
+    others = " OR ".join(f"startsWith(k, {_lit(p)})" for p in _OTHER_PREFIXES)
+    zero["unusual"] = " OR ".join(
+        f"arrayUniq({k}) != length({k}) OR has({k}, {_lit(cv.METADATA_JSON)}) OR arrayExists(k -> {others}, {k})"
+        for k in ("keys", "rkeys"))
+
+    def per_conv(field: str, value) -> str:
+        return "multiIf(" + "".join(f"conv = {i + 1}, {value(getattr(c, field))}, " for i, c in enumerate(convs)) + \
+            ("'')" if field in ("provider", "request_model", "response_model", "operation") else "0)")
+
+    # Usage (conventions.read_usage): per count name its value, whether it is present and
+    # whether it is unreadable; per field, the first present name of the span's convention.
+    ok_double = ("(x.value = 4 AND isFinite(x.double_value) AND x.double_value >= 0 "
+                 f"AND x.double_value <= {cv.MAX_TOKENS} AND x.double_value = floor(x.double_value))")
+    ok_int = f"(x.value = 3 AND x.int_value BETWEEN 0 AND {cv.MAX_TOKENS})"
+    for name in dict.fromkeys(n for c in convs for n in c.token_names()):
+        x = span(name)
+        two[f"n_{x}"] = f"if({x}.value = 3, {x}.int_value, toInt64(if({ok_double}, {x}.double_value, 0)))".replace("x.", f"{x}.")
+        two[f"b_{x}"] = f"NOT ({ok_int} OR {ok_double})".replace("x.", f"{x}.")
+    for field in ("input", "output", "cache_read", "cache_write", "reasoning"):
+        three[f"{field}_n"] = per_conv(field, lambda names: _first_of(
+            names, lambda n: f"n_{span(n)}", lambda n: f"{span(n)}.value != 0", "0"))
+        three[f"{field}_bad"] = per_conv(field, lambda names: _first_of(
+            names, lambda n: f"b_{span(n)}", lambda n: f"{span(n)}.value != 0", "0"))
+    stripped = list(dict.fromkeys(n for c in convs for f in ("provider", "request_model", "response_model", "operation")
+                                  for n in getattr(c, f)))
+    for name in stripped:
+        x = span(name)
+        two[f"f_{x}"] = f"if({x}.value = 1, trimBoth({x}.string_value), '')"
+    for field in ("provider", "request_model", "response_model", "operation"):
+        three[field] = per_conv(field, lambda names: _first_of(
+            names, lambda n: f"f_{span(n)}", lambda n: f"f_{span(n)} != ''", "''"))
+    modes = [{cv.InputCache.INCLUSIVE: 0, cv.InputCache.EXCLUSIVE: 1, cv.InputCache.BY_PROVIDER: 2}[c.input_cache]
+             for c in convs]
+    four["exclusive"] = (f"multiIf({modes}[conv] = 1, 1, {modes}[conv] = 2, "
+                         f"has({_array(cv._EXCLUSIVE_PROVIDERS)}, splitByChar('.', lower(provider))[1]), 0)")
+    four["output_tokens"] = "if(reasoning_n > output_n, output_n + reasoning_n, output_n)"
+    four["cache_read_tokens"], four["cache_write_tokens"] = "cache_read_n", "cache_write_n"
+    four["reasoning_tokens"] = "reasoning_n"
+    five = {"input_tokens": ("if(exclusive OR cache_read_n + cache_write_n > input_n, "
+                             "input_n + cache_read_n + cache_write_n, input_n)")}
+    six = {"usage_bad": ("input_bad OR output_bad OR cache_read_bad OR cache_write_bad OR reasoning_bad "
+                         f"OR input_tokens > {cv.MAX_TOKENS}")}
+
+    # Attribution: the first clean alias, span before resource.
+    aliases = [n for names in cv.ATTRIBUTION_ALIASES.values() for n in names]
+    for get, p in ((span, "c"), (res, "c")):
+        for name in aliases:
+            col = get(name)
+            two[f"{p}_{col}"] = _clean(col)
+    for field, names in cv.ATTRIBUTION_ALIASES.items():
+        from_resource = _first_of(names, lambda n: f"c_{res(n)}", lambda n: f"c_{res(n)} != ''", "''")
+        three[field] = _first_of(names, lambda n: f"c_{span(n)}", lambda n: f"c_{span(n)} != ''", from_resource)
+    # One regex over every string mapping.py would strip or check: printable ASCII only.
+    texts = [f"if({c}.value = 1, {c}.string_value, '')"
+             for c in [span(n) for n in stripped + aliases] + [res(n) for n in aliases]]
+    two["not_plain"] = f"NOT match(concat({', '.join(texts)}), {_PLAIN})"
+
+    # Free tags from otel_costs.tag.*, resource then span (span wins).
+    skip = len(_TAG_PREFIX) + 1
+    starts = f"startsWith(k, {_lit(_TAG_PREFIX)})"
+    keep = "n != '' AND lengthUTF8(n) <= 64 AND n NOT IN ('user_id', 'tenant_id', 'feature') AND c != ''"
+    for p, keys, vals in (("s", "keys", "vals"), ("r", "rkeys", "rvals")):
+        zero[f"{p}tk"] = f"arrayMap(k -> substring(k, {skip}), arrayFilter(k -> {starts}, {keys}))"
+        zero[f"{p}tv"] = f"arrayFilter((v, k) -> {starts}, {vals}, {keys})"
+        two[f"{p}tc"] = f"arrayMap(v -> {_clean('v')}, {p}tv)"
+        two[f"{p}tbad"] = f"arrayExists(v -> {_not_plain('v')}, {p}tv) OR arrayUniq({p}tk) != length({p}tk)"
+        three[f"{p}tags"] = (f"mapFromArrays(arrayFilter((n, c) -> {keep}, {p}tk, {p}tc), "
+                             f"arrayFilter((c, n) -> {keep}, {p}tc, {p}tk))")
+    four["tags"] = "mapUpdate(rtags, stags)"
+
+    # The SDK's price: exact decimal strings that add up.
+    status = span(cv.PRICING_STATUS)
+    two["status"] = f"if({status}.value = 1, {status}.string_value, '')"
+    three["priced"] = f"status IN ('{PricingStatus.PRICED.value}', '{PricingStatus.OVERRIDDEN.value}')"
+    costs = {"cost_input": cv.COST_INPUT, "cost_output": cv.COST_OUTPUT, "cost_cache_read": cv.COST_CACHE_READ,
+             "cost_cache_write": cv.COST_CACHE_WRITE, "cost_total": cv.COST_TOTAL}
+    bads = []
+    for column, name in costs.items():
+        x = span(name)
+        two[f"d_{x}"] = f"toDecimal128OrZero({x}.string_value, 18)"  # '' when absent: 0
+        bads.append(f"(i_{x} > 0 AND NOT ({x}.value = 1 AND match({x}.string_value, {_PLAIN_DECIMAL})))")
+        four[column] = f"if(priced, d_{x}, toDecimal128(0, 18))"
+    two["cost_bad"] = " OR ".join(bads)
+    parts = " + ".join(f"d_{span(costs[c])}" for c in ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write"))
+    three["cost_sum_bad"] = f"{parts} != d_{span(cv.COST_TOTAL)}"
+    for column, name in (("pricing_source", cv.PRICING_SOURCE), ("pricing_model", cv.PRICING_MODEL),
+                         ("pricing_error", cv.PRICING_ERROR)):
+        x = span(name)
+        two[column] = f"if({x}.value = 1, {x}.string_value, '')"
+    y = res("service.name")
+    two["service_name"] = f"if({y}.value = 1, {y}.string_value, '')"
+    x = span("error.type")
+    two["error_type"] = (f"if({x}.value = 1, {x}.string_value, "
+                         "if(span.status.code = 2, span.status.message, ''))")
+
+    seven = {
+        "python_first": "unusual OR not_plain OR stbad OR rtbad",
+        "non_genai": f"NOT genai OR status = '{PricingStatus.COUNTED_ELSEWHERE.value}'",
+        "python_rest": (f"NOT has({_sdk_statuses()}, status) OR usage_bad OR (priced AND (cost_bad OR cost_sum_bad)) "
+                        f"OR length(tags) > {MAX_TAGS} OR span.start_time_unix_nano > {_INT64_MAX}"),
+    }
+    zero.update(span.positions())
+    zero.update(res.positions())
+    one = {**span.values(), **res.values()}
+    return [zero, one, two, three, four, five, six, seven]
+
+
+@functools.cache
+def mapping_query() -> str:
+    """The SELECT over a batch file (bind ``batch``: the file's path). Run with :data:`SETTINGS`."""
+    levels = _levels()
+    opened = "".join(f"SELECT *, {', '.join(f'{e} AS {n}' for n, e in level.items())} FROM (\n"
+                     for level in reversed(levels))
+    return Template(load("map_batch")).substitute(
+        levels=opened, close=")" * len(levels),
+        structure=STRUCTURE.replace("\\", "\\\\").replace("'", "\\'"))
+
+
+def _sdk_statuses() -> str:
+    return _array(frozenset(s.value for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE))
