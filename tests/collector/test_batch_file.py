@@ -1,5 +1,5 @@
 """Batch files: each request's bytes plus the collector's fields, read back the same way by
-Python and by ClickHouse; a request that forges the collector's fields is recognised.
+Python and by ClickHouse; a request that forges the collector's fields is recognised."""
 
 from __future__ import annotations
 
