@@ -166,10 +166,9 @@ def _levels() -> list[dict[str, str]]:
 
     # Attribution: the first clean alias, span before resource.
     aliases = [n for names in cv.ATTRIBUTION_ALIASES.values() for n in names]
-    for get, p in ((span, "c"), (res, "c")):
+    for get in (span, res):
         for name in aliases:
-            col = get(name)
-            two[f"{p}_{col}"] = _clean(col)
+            two[f"c_{get(name)}"] = _clean(get(name))
     for field, names in cv.ATTRIBUTION_ALIASES.items():
         from_resource = _first_of(names, lambda n: f"c_{res(n)}", lambda n: f"c_{res(n)} != ''", "''")
         three[field] = _first_of(names, lambda n: f"c_{span(n)}", lambda n: f"c_{span(n)} != ''", from_resource)
