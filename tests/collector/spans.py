@@ -9,6 +9,7 @@ from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -51,7 +52,7 @@ def otlp_json(spans: list[dict[str, Any]], service: str = "checkout-node") -> di
     """OTLP/JSON as the Node.js or Go SDK sends it: hex ids, camelCase, intValue strings."""
     now = time.time_ns()
 
-    def any_value(v: Any) -> dict[str, Any]:
+    def json_value(v: Any) -> dict[str, Any]:
         if isinstance(v, bool):
             return {"boolValue": v}
         if isinstance(v, int):
@@ -66,7 +67,39 @@ def otlp_json(spans: list[dict[str, Any]], service: str = "checkout-node") -> di
             "traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex(),
             "name": s.pop("_name", "chat"), "kind": 3,
             "startTimeUnixNano": str(now - 2_000_000_000), "endTimeUnixNano": str(now),
-            "attributes": [{"key": k, "value": any_value(v)} for k, v in s.items()],
+            "attributes": [{"key": k, "value": json_value(v)} for k, v in s.items()],
             "status": {"code": 0},
         } for s in spans]}],
     }]}
+
+
+def any_value(v) -> AnyValue:
+    """An OTLP AnyValue for a Python value (lists become arrays)."""
+    out = AnyValue()
+    if isinstance(v, bool):
+        out.bool_value = v
+    elif isinstance(v, int):
+        out.int_value = v
+    elif isinstance(v, float):
+        out.double_value = v
+    elif isinstance(v, str):
+        out.string_value = v
+    elif isinstance(v, bytes):
+        out.bytes_value = v
+    else:
+        out.array_value.values.extend(any_value(x) for x in v)
+    return out
+
+
+def build(span_specs, resource: dict[str, Any] | None = None) -> ExportTraceServiceRequest:
+    """One request of hand-made spans: (attributes, trace-id length, span-id length, start,
+    end) each, under one resource with ``resource`` attributes (any values, as AnyValue)."""
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in (resource or {}).items())
+    scope = resource_spans.scope_spans.add()
+    for i, (attrs, tid_len, sid_len, start, end) in enumerate(span_specs):
+        span = scope.spans.add(trace_id=bytes([i + 1]) * tid_len, span_id=bytes([i + 1]) * sid_len,
+                               start_time_unix_nano=start, end_time_unix_nano=end, name="s")
+        span.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
+    return request

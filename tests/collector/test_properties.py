@@ -12,13 +12,13 @@ import grpc
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (ExportTraceServiceRequest,
-                                                                       ExportTraceServiceResponse)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector.mapping import COLUMNS, map_request
 from otel_costs import conventions as cv
 from otel_costs.pricing import Pricer
+
+from .spans import build
 
 PRICER = Pricer()
 KEYS = sorted(cv.USAGE_ATTRIBUTE_NAMES) + [
@@ -39,38 +39,11 @@ scalars = st.one_of(
 values = st.one_of(scalars, st.lists(scalars, max_size=4))
 
 
-def any_value(v) -> AnyValue:
-    out = AnyValue()
-    if isinstance(v, bool):
-        out.bool_value = v
-    elif isinstance(v, int):
-        out.int_value = v
-    elif isinstance(v, float):
-        out.double_value = v
-    elif isinstance(v, str):
-        out.string_value = v
-    elif isinstance(v, bytes):
-        out.bytes_value = v
-    else:
-        out.array_value.values.extend(any_value(x) for x in v)
-    return out
-
-
 spans = st.lists(st.tuples(
     st.dictionaries(st.sampled_from(KEYS), values, max_size=12),
     st.sampled_from([16, 16, 16, 3, 0]), st.sampled_from([8, 8, 8, 5]),
     st.integers(min_value=0, max_value=2**64 - 1), st.integers(min_value=0, max_value=2**64 - 1),
 ), min_size=1, max_size=6)
-
-
-def build(span_specs) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
-    scope = request.resource_spans.add().scope_spans.add()
-    for i, (attrs, tid_len, sid_len, start, end) in enumerate(span_specs):
-        span = scope.spans.add(trace_id=bytes([i + 1]) * tid_len, span_id=bytes([i + 1]) * sid_len,
-                               start_time_unix_nano=start, end_time_unix_nano=end, name="s")
-        span.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
-    return request
 
 
 @settings(max_examples=300, deadline=None)

@@ -8,13 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from collector import batch_file, sql_mapping
 from collector.mapping import COLUMNS, map_request
 
-from .spans import SEMCONV, sdk_request
-from .test_properties import KEYS, PRICER, any_value, build, spans, values
+from .spans import SEMCONV, build, sdk_request
+from .test_properties import KEYS, PRICER, spans, values
 
 COMPARED = [c for c in COLUMNS if c != "request_token"]  # SQL carries the record's token
 RESOURCE_KEYS = ["service.name", "user.id", "tenant.id", "feature.name", "enduser.id", "otel_costs.tag.plan",
@@ -87,16 +86,10 @@ def check(collector, tmp_path, requests_and_tenants) -> dict[str, int]:
     return classes
 
 
-def with_resource(span_specs, resource: dict) -> ExportTraceServiceRequest:
-    request = build(span_specs)
-    request.resource_spans[0].resource.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in resource.items())
-    return request
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(requests)
 def test_sql_mapping_agrees_with_the_python_mapping(collector, tmp_path, specs):
-    check(collector, tmp_path, [(with_resource(s, res), tenant) for s, res, tenant in specs])
+    check(collector, tmp_path, [(build(s, res), tenant) for s, res, tenant in specs])
 
 
 def test_sdk_priced_spans_take_the_sql_path(collector, tmp_path):
