@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
         c.join(120)
     deadline = time.monotonic() + 60  # let the spool drain
     spool = collector.data + "-spool"
-    while any(n.endswith(".batch.json") for n in os.listdir(spool)) and time.monotonic() < deadline:
+    while any(n.endswith(".batch") for n in os.listdir(spool)) and time.monotonic() < deadline:
         time.sleep(0.2)
     collector.stop()
 

@@ -13,9 +13,10 @@ Pure functions over bytes; no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterator, NamedTuple
 
-__all__ = ["Record", "encode", "decode", "forges_collector_fields"]
+__all__ = ["Record", "encode", "decode", "split", "parse", "batch_token", "request_token", "forges_collector_fields"]
 
 _REQUEST_NO, _TENANT, _TENANT_FORCED, _TOKEN = 1001, 1002, 1003, 1004
 _FIELDS = frozenset((_REQUEST_NO, _TENANT, _TENANT_FORCED, _TOKEN))
@@ -80,27 +81,52 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
         shift += 7
 
 
-def decode(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
-    """(ExportTraceServiceRequest, forced tenant, token) of each record, in order.
-    Raises ValueError for a damaged file."""
-    from google.protobuf.message import DecodeError
-    from google.protobuf.unknown_fields import UnknownFieldSet
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-    at = 0
+def split(data: bytes) -> list[bytes]:
+    """Each record's bytes, unparsed, in order. Raises ValueError for a damaged file."""
+    records, at = [], 0
     while at < len(data):
         size, at = _read_varint(data, at)
         if at + size > len(data):
             raise ValueError("truncated record")
-        try:
-            request = ExportTraceServiceRequest.FromString(data[at:at + size])
-        except DecodeError as exc:
-            raise ValueError(f"record is not OTLP: {exc}") from exc
+        records.append(data[at:at + size])
         at += size
-        fields: dict[int, Any] = {}
-        for field in UnknownFieldSet(request):  # the appended fields; the last of each wins
-            fields[field.field_number] = field.data
-        if _TOKEN not in fields:
-            raise ValueError("record has no collector fields")
-        tenant = fields.get(_TENANT, b"").decode() if fields.get(_TENANT_FORCED) else None
-        yield request, tenant, fields[_TOKEN].decode()
+    return records
+
+
+def parse(record: bytes) -> tuple[Any, str | None, str]:
+    """(ExportTraceServiceRequest, forced tenant, token) of one record of :func:`split`.
+    Raises ValueError for a damaged record."""
+    from google.protobuf.message import DecodeError
+    from google.protobuf.unknown_fields import UnknownFieldSet
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    try:
+        request = ExportTraceServiceRequest.FromString(record)
+    except DecodeError as exc:
+        raise ValueError(f"record is not OTLP: {exc}") from exc
+    fields: dict[int, Any] = {}
+    for field in UnknownFieldSet(request):  # the appended fields; the last of each wins
+        fields[field.field_number] = field.data
+    if _TOKEN not in fields:
+        raise ValueError("record has no collector fields")
+    tenant = fields.get(_TENANT, b"").decode() if fields.get(_TENANT_FORCED) else None
+    return request, tenant, fields[_TOKEN].decode()
+
+
+def decode(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
+    """:func:`parse` of each record, in order. Raises ValueError for a damaged file."""
+    for record in split(data):
+        yield parse(record)
+
+
+def request_token(body: bytes, tenant: str | None) -> str:
+    """A request's token: the same bytes from the same sender are the same request, so an
+    exporter's retry is recognised (exporters resend the bytes they serialised)."""
+    digest = hashlib.sha256(b"\x00" if tenant is None else b"\x01" + tenant.encode() + b"\x00")
+    digest.update(body)
+    return digest.hexdigest()[:32]
+
+
+def batch_token(records: list[Record]) -> str:
+    """A batch's deduplication token: the hash of its requests' tokens, in order."""
+    return hashlib.sha256("\n".join(r.token for r in records).encode()).hexdigest()[:32]

@@ -28,10 +28,10 @@ def _failpoint():
         return None
 
     def wrap(write):
-        def maybe_down(rows, token=None):
+        def maybe_down(batch, token):
             if os.path.exists(path):
                 raise ConnectionError("storage down (failpoint)")
-            return write(rows, token)
+            return write(batch, token)
         return maybe_down
 
     return wrap
@@ -63,6 +63,9 @@ def main() -> None:
 @click.option("--auth-tokens-file", help="TOML of bearer tokens bound to tenants. Env OTEL_COSTS_AUTH_TOKENS_FILE.")
 @click.option("--tls-cert-file", help="PEM certificate chain for TLS on both ports. Env OTEL_COSTS_TLS_CERT_FILE.")
 @click.option("--tls-key-file", help="PEM private key for TLS. Env OTEL_COSTS_TLS_KEY_FILE.")
+@click.option("--mapping", type=click.Choice(["auto", "sql", "python"]),
+              help="Who maps spans to rows: embedded ClickHouse (sql, chDB only) or Python. "
+                   "Env OTEL_COSTS_MAPPING; default auto (sql on chDB).")
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
     from .auth import AuthError

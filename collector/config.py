@@ -32,6 +32,7 @@ DEFAULT_BUDGET_INTERVAL_S = 5
 DEFAULT_BUDGET_THRESHOLDS = "50,75,90,100"
 DEFAULT_BUDGET_TIMEZONE = "UTC"
 DEFAULT_BUDGET_WEBHOOK_FORMAT = "json"
+DEFAULT_MAPPING = "auto"  # sql on embedded chDB, python on servers
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -59,6 +60,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "budget_timezone": ("OTEL_COSTS_BUDGET_TIMEZONE", DEFAULT_BUDGET_TIMEZONE),
     "budget_webhook_url": ("OTEL_COSTS_BUDGET_WEBHOOK_URL", None),
     "budget_webhook_format": ("OTEL_COSTS_BUDGET_WEBHOOK_FORMAT", DEFAULT_BUDGET_WEBHOOK_FORMAT),
+    "mapping": ("OTEL_COSTS_MAPPING", DEFAULT_MAPPING),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -97,6 +99,8 @@ class CollectorConfig:
     budget_timezone: str = DEFAULT_BUDGET_TIMEZONE  # the calendar of budgets that name none
     budget_webhook_url: str | None = None  # None: alerts go to the log only
     budget_webhook_format: str = DEFAULT_BUDGET_WEBHOOK_FORMAT  # "json" or "slack"
+    # Who maps spans to rows: "sql" (embedded ClickHouse, chDB only), "python", or "auto".
+    mapping: str = DEFAULT_MAPPING
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
@@ -165,6 +169,13 @@ class CollectorConfig:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             problems.append("tls_cert_file and tls_key_file go together")
         self._validate_budgets(problems)
+        if self.mapping not in ("auto", "sql", "python"):
+            problems.append(f"mapping (OTEL_COSTS_MAPPING): {self.mapping!r} is not 'auto', 'sql' or 'python'")
+        elif self.mapping == "sql" and target is not None and target.kind != "chdb":
+            problems.append("mapping (OTEL_COSTS_MAPPING): 'sql' needs embedded chDB storage "
+                            "(ClickHouse reads the batch from the collector's disk)")
+        elif self.mapping == "auto" and target is not None:
+            self.mapping = "sql" if target.kind == "chdb" else "python"
         if not str(self.host).strip():
             problems.append("host (OTEL_COSTS_HOST) must not be empty")
         if problems:

@@ -1,33 +1,35 @@
-"""What both receivers do with a parsed request: map it, queue the rows, wait until they
-are stored, and say what to answer. The receivers only translate to gRPC/HTTP."""
+"""What both receivers do with a request: queue it, wait until it is stored, and say what
+to answer. The receivers only translate to gRPC/HTTP.
+
+A request travels as received (its bytes, a batch-file record): the batch writer maps it
+and reports each request's :class:`Outcome`. Its token is a hash of those bytes and the
+forced tenant, so an exporter's retry is recognised and answered without storing twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_costs.pricing import Pricer
 
+from . import batch_file
+from .batch_writer import Outcome
 from .batcher import Batcher, Overloaded
 from .dedup import RecentRequests
 from .mapping import map_request
 from .metrics import Metrics
 
-__all__ = ["Ingest", "Outcome", "StorageUnavailable", "Overloaded"]
+__all__ = ["Ingest", "InvalidRequest", "Outcome", "StorageUnavailable", "Overloaded"]
 
 
 class StorageUnavailable(Exception):
-    """The batch holding this request's rows could not be written; retry later."""
+    """The batch holding this request could not be written; retry later."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    accepted: int  # GenAI spans stored
-    non_genai: int  # spans dropped as not GenAI (accepted, not stored)
-    rejected: int  # spans refused as invalid (partial success)
-    message: str
+class InvalidRequest(Exception):
+    """The request can never be stored as sent (do not retry)."""
 
 
 class Ingest:
@@ -38,60 +40,72 @@ class Ingest:
         self._pricer = pricer
         self._metrics = metrics
         self._recent = recent
-        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
 
-    async def handle(self, request: ExportTraceServiceRequest, receiver: str, tenant: str | None = None) -> Outcome:
+    async def handle(self, request: ExportTraceServiceRequest, body: bytes, receiver: str,
+                     tenant: str | None = None) -> Outcome:
         """Store the request's GenAI spans; returns once they are written.
 
+        ``body``: the request's protobuf bytes (as received, or serialised from JSON).
         ``tenant``: store every span under this tenant (the sender's token is bound to it).
-        Raises Overloaded (queue full: retry later) or StorageUnavailable (write failed).
+        Raises InvalidRequest, Overloaded (queue full: retry later) or StorageUnavailable
+        (write failed).
         """
-        result = map_request(request, self._pricer, tenant)
+        if batch_file.forges_collector_fields(request):
+            raise InvalidRequest("the request carries field numbers 1001-1004, which the collector reserves")
+        spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        if not spans:
+            return Outcome(0, 0, 0, 0)
         m = self._metrics
-        m.spans_received.labels(receiver).inc(result.received)
-        m.spans_non_genai.inc(result.non_genai)
-        m.spans_rejected.inc(result.rejected)
-        rows = len(result.rows)
-        token = result.token
-        if rows and token in self._recent:
-            m.spans_duplicate.inc(rows)  # a retry of a request already stored
-            rows = 0
-        elif rows and token in self._in_flight:
-            m.spans_duplicate.inc(rows)  # a retry while the first attempt is queued
-            try:
-                await asyncio.shield(self._in_flight[token])
+        token = batch_file.request_token(body, tenant)
+        if token in self._recent:
+            # A retry of a request already stored: answer as the first time, store nothing.
+            outcome = await asyncio.to_thread(self._assess, request, tenant)
+            m.spans_duplicate.inc(outcome.accepted)
+        elif token in self._in_flight:
+            try:  # a retry while the first attempt is queued
+                outcome = await asyncio.shield(self._in_flight[token])
             except Exception as exc:
                 raise StorageUnavailable(str(exc)) from exc
-            rows = 0
-        if rows:
-            loop = asyncio.get_running_loop()
-            stored: asyncio.Future[None] = loop.create_future()
+            m.spans_duplicate.inc(outcome.accepted)
+        else:
+            outcome = await self._store(batch_file.Record(body, tenant, token), spans)
+            m.spans_written.inc(outcome.accepted)
+        m.spans_received.labels(receiver).inc(outcome.received)
+        m.spans_non_genai.inc(outcome.non_genai)
+        m.spans_rejected.inc(outcome.rejected)
+        return outcome
 
-            def done(error: BaseException | None) -> None:
-                loop.call_soon_threadsafe(_settle, stored, error)
+    async def _store(self, record: batch_file.Record, spans: int) -> Outcome:
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[Outcome] = loop.create_future()
 
-            self._batcher.submit(result.rows, done)  # raises Overloaded
-            m.queue_rows.set(self._batcher.queued_rows)
-            self._in_flight[token] = stored
-            try:
-                await asyncio.shield(stored)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                raise StorageUnavailable(str(exc)) from exc
-            finally:
-                self._in_flight.pop(token, None)
-            self._recent.add((token,))
-        message = ""
-        if result.rejected:
-            message = f"{result.rejected} span(s) rejected: " + "; ".join(result.errors)
-        return Outcome(rows, result.non_genai, result.rejected, message)
+        def done(outcome: Outcome | None, error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, stored, outcome, error)
+
+        self._batcher.submit(record, spans, done)  # raises Overloaded
+        self._metrics.queue_spans.set(self._batcher.queued_rows)
+        self._in_flight[record.token] = stored
+        try:
+            outcome = await asyncio.shield(stored)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        finally:
+            self._in_flight.pop(record.token, None)
+        self._recent.add((record.token,))
+        return outcome
+
+    def _assess(self, request: ExportTraceServiceRequest, tenant: str | None) -> Outcome:
+        result = map_request(request, self._pricer, tenant)
+        return Outcome(result.received, len(result.rows), result.non_genai, result.rejected, tuple(result.errors))
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome | None, error: BaseException | None) -> None:
     if future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(outcome)
     else:
         future.set_exception(error)

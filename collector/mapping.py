@@ -120,13 +120,14 @@ def _read_names() -> frozenset[str]:
 
 
 def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str | None = None,
-                *, read_all: bool = False) -> MapResult:
+                *, read_all: bool = False, token: str | None = None) -> MapResult:
     """Rows for the GenAI spans of one OTLP request.
 
     ``tenant``, when given (the sender's token is bound to a tenant), is stored as every
     row's tenant whatever the spans claim. Only the attributes the mapping uses are decoded
     (prompts and completions that instrumentations record can be megabytes);
-    ``read_all`` decodes every one (tests compare both).
+    ``read_all`` decodes every one (tests compare both). ``token``: the request's token for
+    the rows (default: a hash of their trace and span ids).
 
     Non-GenAI spans are counted in ``non_genai`` and dropped. A span that cannot be stored
     (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
@@ -165,12 +166,14 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                 if row is not None:
                     rows.append(row)
     if rows:
-        # The same spans give the same token, so a retried request is recognised.
-        digest = hashlib.sha256()
-        for row in rows:
-            digest.update(row[2].encode())  # trace id
-            digest.update(row[3].encode())  # span id
-        result.token = digest.hexdigest()[:32]
+        if token is None:
+            # The same spans give the same token, so a retried request is recognised.
+            digest = hashlib.sha256()
+            for row in rows:
+                digest.update(row[2].encode())  # trace id
+                digest.update(row[3].encode())  # span id
+            token = digest.hexdigest()[:32]
+        result.token = token
         columns = result.rows.data
         for column, values in zip(columns, zip(*rows)):
             column.extend(values)

@@ -21,18 +21,17 @@ class Metrics:
         self.requests_failed = Counter("otel_costs_requests_failed", "Requests answered with an error, by reason.", ["reason"], registry=r)
         self.batch_seconds = Histogram("otel_costs_batch_write_seconds", "Time to write one batch.", registry=r,
                                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-        self.batch_rows = Histogram("otel_costs_batch_rows", "Rows per written batch.", registry=r,
+        self.batch_spans = Histogram("otel_costs_batch_spans", "Spans per written batch.", registry=r,
                                     buckets=(1, 10, 100, 1000, 5000, 10000, 50000, 100000))
         self.write_errors = Counter("otel_costs_write_errors", "Failed batch writes.", registry=r)
-        self.queue_rows = Gauge("otel_costs_queue_rows", "Rows waiting to be written.", registry=r)
-        self.spool_rows = Counter("otel_costs_spool_rows", "Rows through the disk spool, by event "
+        self.queue_spans = Gauge("otel_costs_queue_spans", "Spans waiting to be written.", registry=r)
+        self.spool_spans = Counter("otel_costs_spool_spans", "Spans through the disk spool, by event "
                                   "(spooled, replayed, rejected).", ["event"], registry=r)
         self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
 
-    def flushed(self, rows: int, seconds: float, error: BaseException | None) -> None:
+    def flushed(self, spans: int, seconds: float, error: BaseException | None) -> None:
         self.batch_seconds.observe(seconds)
         if error is None:
-            self.spans_written.inc(rows)
-            self.batch_rows.observe(rows)
+            self.batch_spans.observe(spans)
         else:
             self.write_errors.inc()

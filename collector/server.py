@@ -18,6 +18,7 @@ from aiohttp import web
 
 from otel_costs.pricing import Pricer
 
+from .batch_writer import PythonBatchWriter, SqlBatchWriter, assess
 from .batcher import Batcher
 from .config import CollectorConfig
 from .dedup import RecentRequests, load_recent_tokens
@@ -34,7 +35,6 @@ from .retry import retrying
 from .spool import Spool, is_invalid_batch, spooling
 from .schema import migrate
 from .storage import clear_owner, open_client, write_owner
-from .writer import ClickHouseWriter
 
 __all__ = ["Collector", "run", "configure_logging"]
 
@@ -77,17 +77,20 @@ class Collector:
         self.client = await asyncio.to_thread(open_client, cfg.target)
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
                                           raw_ttl_days=cfg.raw_ttl_days)
-        writer = ClickHouseWriter(self.client, cfg.database)
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
+        if cfg.mapping == "sql":
+            writer: Any = await asyncio.to_thread(SqlBatchWriter, self.client, cfg.database, pricer, str(cfg.spool_dir))
+        else:
+            writer = PythonBatchWriter(self.client, cfg.database, pricer)
         metrics = self.metrics
 
-        def spool_event(kind: str, rows: int) -> None:
-            metrics.spool_rows.labels(kind).inc(rows)
+        def spool_event(kind: str, spans: int) -> None:
+            metrics.spool_spans.labels(kind).inc(spans)
             metrics.spool_bytes.set(spool.bytes)
 
         metrics.spool_bytes.set(spool.bytes)
         self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
-                               on_event=spool_event)
+                               lambda data: assess(data, pricer), on_event=spool_event)
         self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
                                 max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
         recent = RecentRequests(cfg.dedup_window_s)
@@ -115,7 +118,8 @@ class Collector:
                         os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None)
         _log.info("collector started", extra={"fields": {
             "grpc": f"{cfg.host}:{self.grpc_port}", "http": f"{cfg.host}:{self.http_port}",
-            "storage": cfg.target.describe(), "database": cfg.database, "migrations_applied": applied}})
+            "storage": cfg.target.describe(), "database": cfg.database, "mapping": cfg.mapping,
+            "migrations_applied": applied}})
 
     async def _evaluate_budgets(self, interval: float) -> None:
         assert self.budgets is not None and self._budget_wake is not None

@@ -17,9 +17,11 @@ duplicate, the ones that missed it take it (``deduplicate_blocks_in_dependent_ma
 In-flight files are not fsynced: they guard against a crash of the process, the failure
 ClickHouse's own unsynced parts survive too; a batch spooled after a failed write is.
 
-Files are JSON (no pickle: a spool directory must not be a way to run code), one per
-batch, written to a temporary name and renamed; spooled batches are fsynced, and the
-directory too.
+A file is a batch file (collector/batch_file.py: the requests as received, which no
+reader executes) after a one-line JSON header with the batch's token and its requests'
+tokens, one file per batch, written to a temporary name and renamed; spooled batches are
+fsynced, and the directory too. A request answered from the spool gets the outcome the
+Python mapping computes for it (``assess``): the same one storage would have given.
 """
 
 from __future__ import annotations
@@ -29,20 +31,33 @@ import logging
 import os
 import threading
 import time
-from decimal import Decimal
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
-from .mapping import COLUMNS, Columns
-from .writer import batch_token
+from . import batch_file
 
-__all__ = ["Spool", "SpoolFull", "spooling", "is_invalid_batch"]
+__all__ = ["Batch", "Spool", "SpoolFull", "spooling", "is_invalid_batch"]
 
 _log = logging.getLogger("otel_costs.collector")
-_DECIMALS = {i for i, name in enumerate(COLUMNS) if name.startswith("cost_")}
-_SUFFIX = ".batch.json"
-_IN_FLIGHT = ".inflight.json"
+_MAGIC = b"otel-costs spooled batch 2\n"
+_SUFFIX = ".batch"
+_IN_FLIGHT = ".inflight"
+_OLD_FORMAT = (".batch.json", ".inflight.json")  # rows as JSON, before batch files
 # ClickHouse error codes that mean "this data can never be inserted" rather than "not now".
 _INVALID_CODES = {"6", "27", "38", "41", "53", "69", "70", "72", "117", "130", "131", "190"}
+
+
+class Batch(NamedTuple):
+    """One batch as the spool holds it."""
+
+    data: bytes  # the batch file
+    token: str  # its deduplication token
+    requests: tuple[str, ...]  # its requests' tokens
+    spans: int
+
+    @classmethod
+    def of(cls, records: list[batch_file.Record], spans: int) -> "Batch":
+        return cls(batch_file.encode(records), batch_file.batch_token(records),
+                   tuple(r.token for r in records), spans)
 
 
 class SpoolFull(Exception):
@@ -85,7 +100,12 @@ class Spool:
         token); half-written temporary files never started an insert and are dropped."""
         for name in os.listdir(self.directory):
             path = os.path.join(self.directory, name)
-            if name.endswith(".tmp"):
+            if name.endswith(_OLD_FORMAT):
+                os.replace(path, os.path.join(self.rejected_dir, name))
+                with open(os.path.join(self.rejected_dir, name + ".reason.txt"), "w", encoding="utf-8") as f:
+                    f.write("spooled by an earlier version (rows as JSON); not replayed\n")
+                _log.error("spool file %s is in an earlier format; moved to %s", name, self.rejected_dir)
+            elif name.endswith(".tmp"):
                 os.remove(path)
             elif name.endswith(_IN_FLIGHT):
                 with open(path, "rb") as f:
@@ -104,9 +124,9 @@ class Spool:
     def bytes(self) -> int:
         return self._bytes
 
-    def append(self, rows: Columns, token: str) -> str:
+    def append(self, batch: Batch) -> str:
         """Write a batch durably; returns its file name. Raises SpoolFull or OSError."""
-        payload = _encode(rows, token)
+        payload = _encode(batch)
         with self._lock:
             if self._bytes + len(payload) > self.max_bytes:
                 raise SpoolFull(f"spool holds {self._bytes} bytes; limit {self.max_bytes}")
@@ -114,10 +134,10 @@ class Spool:
             self._bytes += len(payload)
         return name
 
-    def begin(self, rows: Columns, token: str) -> str:
+    def begin(self, batch: Batch) -> str:
         """Write a batch ahead of its insert (not fsynced); returns the in-flight file's
         name for :meth:`finish` or :meth:`keep`. Raises OSError."""
-        payload = _encode(rows, token)
+        payload = _encode(batch)
         with self._lock:
             return self._write_file(payload, _IN_FLIGHT, durable=False)
 
@@ -153,9 +173,9 @@ class Spool:
             _fsync_dir(self.directory)
         return name
 
-    def oldest(self) -> tuple[str, Columns, str] | None:
-        """(name, rows, token) of the oldest batch, or None. A file that cannot be read is
-        moved to rejected/."""
+    def oldest(self) -> tuple[str, Batch] | None:
+        """(name, batch) of the oldest batch, or None. A file that cannot be read is moved
+        to rejected/."""
         while True:
             with self._lock:
                 names = self._names()
@@ -163,25 +183,17 @@ class Spool:
                 return None
             name = names[0]
             try:
-                with open(os.path.join(self.directory, name), "rb") as f:
-                    doc = json.loads(f.read())
-                if doc["columns"] != list(COLUMNS):
-                    raise ValueError("written by a version with other columns")
-                rows = Columns()
-                rows.data = [[Decimal(v) for v in col] if i in _DECIMALS else col for i, col in enumerate(doc["data"])]
-                return name, rows, str(doc["token"])
+                return name, _read(os.path.join(self.directory, name))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 self.reject(name, f"unreadable spool file: {exc}")
 
     def request_tokens(self) -> set[str]:
         """Request tokens of every spooled batch (they count as stored)."""
         tokens: set[str] = set()
-        column = COLUMNS.index("request_token")
         for name in self._names():
             try:
-                with open(os.path.join(self.directory, name), "rb") as f:
-                    tokens.update(json.loads(f.read())["data"][column])
-            except (OSError, ValueError, KeyError, IndexError, TypeError):
+                tokens.update(_read(os.path.join(self.directory, name)).requests)
+            except (OSError, ValueError, KeyError, TypeError):
                 continue  # oldest() moves unreadable files aside
         return tokens
 
@@ -206,9 +218,22 @@ class Spool:
         _log.error("batch %s moved to %s: %s", name, self.rejected_dir, reason)
 
 
-def _encode(rows: Columns, token: str) -> bytes:
-    data = [[str(v) for v in col] if i in _DECIMALS else col for i, col in enumerate(rows.data)]
-    return json.dumps({"token": token, "columns": list(COLUMNS), "data": data}, separators=(",", ":")).encode()
+def _encode(batch: Batch) -> bytes:
+    header = json.dumps({"token": batch.token, "requests": list(batch.requests), "spans": batch.spans},
+                        separators=(",", ":")).encode()
+    return _MAGIC + header + b"\n" + batch.data
+
+
+def _read(path: str) -> Batch:
+    """Raises OSError, ValueError, KeyError or TypeError for a file that is not a batch."""
+    with open(path, "rb") as f:
+        payload = f.read()
+    if not payload.startswith(_MAGIC):
+        raise ValueError("not a spooled batch")
+    header, _, data = payload[len(_MAGIC):].partition(b"\n")
+    doc = json.loads(header)
+    batch_file.split(data)  # damaged framing is found here, not by ClickHouse
+    return Batch(data, str(doc["token"]), tuple(str(t) for t in doc["requests"]), int(doc["spans"]))
 
 
 def _fsync_dir(path: str) -> None:
@@ -219,42 +244,49 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-class spooling:  # noqa: N801 (used like a function: spooling(write, spool))
-    """``write(rows)`` that stores to ``write`` or, failing that, to the spool; plus the
-    replayer thread. Call ``close()`` to stop the replayer."""
+class spooling:  # noqa: N801 (used like a function: spooling(write, spool, assess))
+    """``write(records)`` that stores a batch to ``write`` or, failing that, to the spool,
+    and returns each request's outcome; plus the replayer thread. Call ``close()`` to stop
+    the replayer.
 
-    def __init__(self, write: Callable[[Columns, str], None], spool: Spool, *,
-                 retry_every: float = 1.0, on_event: Callable[[str, int], None] | None = None):
+    ``write(data, token)`` stores a batch file and returns the outcomes; ``assess(data)``
+    returns them without storing (for a spooled batch)."""
+
+    def __init__(self, write: Callable[[bytes, str], list[Any]], spool: Spool, assess: Callable[[bytes], list[Any]],
+                 *, retry_every: float = 1.0, on_event: Callable[[str, int], None] | None = None):
         self._write = write
         self._spool = spool
+        self._assess = assess
         self._retry_every = retry_every
-        self._on_event = on_event or (lambda kind, rows: None)
+        self._on_event = on_event or (lambda kind, spans: None)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._replay, name="otel-costs-spool", daemon=True)
         self._thread.start()
 
-    def __call__(self, rows: Columns) -> None:
-        """Store ``rows`` in storage or durably in the spool. Raises SpoolFull/OSError
-        when neither is possible, or the storage error for a batch refused as invalid."""
-        token = batch_token(rows)
+    def __call__(self, records: list[batch_file.Record], spans: int) -> list[Any]:
+        """Store the requests (``spans`` in all) in storage or durably in the spool; returns
+        their outcomes. Raises SpoolFull/OSError when neither is possible, or the storage
+        error for a batch refused as invalid."""
+        batch = Batch.of(records, spans)
         if len(self._spool):
-            self._spool.append(rows, token)
+            self._spool.append(batch)
         else:
-            name = self._spool.begin(rows, token)
+            name = self._spool.begin(batch)
             try:
-                self._write(rows, token)
+                outcomes = self._write(batch.data, batch.token)
             except Exception as exc:
                 if is_invalid_batch(exc):
                     self._spool.finish(name)
                     raise
-                _log.warning("storage unavailable, spooling %d rows: %s", len(rows), exc)
+                _log.warning("storage unavailable, spooling %d spans: %s", spans, exc)
                 self._spool.keep(name)
             else:
                 self._spool.finish(name)
-                return
-        self._on_event("spooled", len(rows))
+                return outcomes
+        self._on_event("spooled", spans)
         self._wake.set()
+        return self._assess(batch.data)
 
     def close(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -268,19 +300,19 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool))
                 self._wake.wait(self._retry_every)
                 self._wake.clear()
                 continue
-            name, rows, token = item
+            name, batch = item
             try:
-                self._write(rows, token)
+                self._write(batch.data, batch.token)
             except Exception as exc:
                 if is_invalid_batch(exc):
                     self._spool.reject(name, f"storage refused it: {exc}")
-                    self._on_event("rejected", len(rows))
+                    self._on_event("rejected", batch.spans)
                     continue
                 self._stop.wait(self._retry_every)  # storage still down
                 continue
             self._spool.remove(name)
-            self._on_event("replayed", len(rows))
-            _log.info("replayed spooled batch %s (%d rows)", name, len(rows))
+            self._on_event("replayed", batch.spans)
+            _log.info("replayed spooled batch %s (%d spans)", name, batch.spans)
 
     def drain(self, timeout: float) -> bool:
         """Wait until the spool is empty (True) or ``timeout`` seconds pass (False)."""

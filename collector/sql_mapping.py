@@ -9,7 +9,8 @@ usage, malformed costs, duplicate attribute keys, strings outside printable ASCI
 mapping.py strips or checks them (models, attribution, tags), OpenLLMetry
 association properties, OpenInference metadata, more than the tag limit. So the two can
 never disagree: tests compare both on arbitrary requests. Not yet on the ingest path:
-ClickHouse plans this query in ~0.7 s, so it pays only on large batches (bench/sql_mapping.py).
+ClickHouse plans this query anew per batch (~0.2 s), so it pays only on large batches
+(bench/sql_mapping.py).
 
 Pure: builds text, no I/O. The query needs ``input_format_protobuf_oneof_presence`` (see
 :data:`SETTINGS`) to tell an attribute's kind, as mapping.py does.
@@ -81,10 +82,9 @@ def _not_plain(v: str) -> str:
 
 
 class _Names:
-    """Span (or resource) attributes the mapping reads: each name's position is found once
-    (``indexOf``) and its AnyValue extracted into a column (kind 0 when absent). Every
-    later step is a plain expression over those columns: no lambdas over them (ClickHouse
-    copies a lambda's captured columns per element) and no arrays of them."""
+    """Attributes read by one fixed name (costs, pricing, service, error): each name's
+    position is found once (``indexOf``) and its AnyValue extracted into a column (kind 0
+    when absent)."""
 
     def __init__(self, prefix: str, vals: str, keys: str) -> None:
         self.prefix, self.vals, self.keys = prefix, vals, keys
@@ -102,56 +102,86 @@ class _Names:
         return {col: f"{self.vals}[i_{col}]" for col in self.columns.values()}
 
 
-def _first_of(names: tuple[str, ...], pick, test, default: str) -> str:
-    """``pick(name)`` of the first of ``names`` whose ``test(name)`` holds, else ``default``."""
-    out = default
-    for name in reversed(names):
-        out = f"if({test(name)}, {pick(name)}, {out})"
-    return out
+_NONE = 255  # the rank of a name that is not a candidate
+
+
+def _pick(table: list[int], offset: str, ids: str, tested: str, ok: str) -> str:
+    """The 1-based position of the attribute with the lowest rank ``table[offset + id + 1]``
+    among those whose element ``s`` of ``tested`` passes ``ok``; 0 when none. Names are
+    data here, not code: ClickHouse plans every function node and literal anew per batch,
+    so one expression per field instead of one per name keeps planning short. Duplicate
+    keys never get here (those spans go to Python), so the lowest rank is unique."""
+    # Key: rank in the high bits, position in the low bits (0 for a non-candidate).
+    key = f"(if({ok}, {table}[{offset} + j + 1], {_NONE}) AS r) * 4294967296 + if(r = {_NONE}, 0, i)"
+    return f"bitAnd(arrayMin(arrayMap((j, s, i) -> {key}, {ids}, {tested}, arrayEnumerate({ids}))), 4294967295)"
+
+
+def _ranks(names: list[str], lists: list[tuple[str, ...]]) -> list[int]:
+    """Rank tables: a block of ``len(names) + 1`` per list (after one for "no list"), each
+    name's 1-based rank in that list or :data:`_NONE`."""
+    return [_NONE] * (len(names) + 1) + [lst.index(n) + 1 if n in lst else _NONE
+                                          for lst in lists for n in ["", *names]]
 
 
 def _levels() -> list[dict[str, str]]:
     """The mapping as levels of columns, each computed from the previous level's."""
-    span, res = _Names("x", "vals", "keys"), _Names("y", "rvals", "rkeys")
     convs = cv.CONVENTIONS
+    fields = ("input", "output", "cache_read", "cache_write", "reasoning")
+    texts = ("provider", "request_model", "response_model", "operation")
+    aliases = list(dict.fromkeys(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names))
+    stripped = list(dict.fromkeys(n for c in convs for f in texts for n in getattr(c, f)))
+    # Span attribute names read per convention or as aliases get ids 1..n (0: other);
+    # resource attributes are read only as aliases.
+    names = sorted(set(n for c in convs for n in c.token_names()) | set(stripped) | set(aliases))
+    ids = list(range(1, len(names) + 1))
+    fixed, res = _Names("x", "vals", "keys"), _Names("y", "rvals", "rkeys")
     zero: dict[str, str] = {}
+    one: dict[str, str] = {}
     two: dict[str, str] = {}
     three: dict[str, str] = {}
     four: dict[str, str] = {}
-    zero["conv"] = "multiIf(" + "".join(f"hasAny(keys, {_array(c.detect_names())}), {i + 1}, "
-                                         for i, c in enumerate(convs)) + "0)"
+    zero["ids"] = f"arrayMap(k -> transform(k, {_array(names)}, CAST({ids}, 'Array(UInt16)'), 0), keys)"
+    zero["rids"] = (f"arrayMap(k -> transform(k, {_array(aliases)}, "
+                    f"CAST({[names.index(a) + 1 for a in sorted(aliases)]}, 'Array(UInt16)'), 0), rkeys)")
+    # The span's convention: the first whose identifying names are present (0: none).
+    detect = {n: len(convs) - i for i, c in reversed(list(enumerate(convs))) for n in c.detect_names()}
+    detect_names = sorted(detect)
+    zero["conv"] = (f"({len(convs) + 1} - arrayMax(arrayMap(k -> transform(k, {_array(detect_names)}, "
+                    f"CAST({[detect[n] for n in detect_names]}, 'Array(UInt8)'), 0), keys))) % {len(convs) + 1}")
     zero["genai"] = f"hasAny(keys, {_array(cv.USAGE_ATTRIBUTE_NAMES)})"
     others = " OR ".join(f"startsWith(k, {_lit(p)})" for p in _OTHER_PREFIXES)
     zero["unusual"] = " OR ".join(
         f"arrayUniq({k}) != length({k}) OR has({k}, {_lit(cv.METADATA_JSON)}) OR arrayExists(k -> {others}, {k})"
         for k in ("keys", "rkeys"))
 
-    def per_conv(field: str, value) -> str:
-        return "multiIf(" + "".join(f"conv = {i + 1}, {value(getattr(c, field))}, " for i, c in enumerate(convs)) + \
-            ("'')" if field in ("provider", "request_model", "response_model", "operation") else "0)")
+    # Per attribute: its count and whether it is unreadable as one (conventions.read_usage),
+    # its stripped string, its clean attribution value (mapping._clean).
+    ok_double = ("(v.value = 4 AND isFinite(v.double_value) AND v.double_value >= 0 "
+                 f"AND v.double_value <= {cv.MAX_TOKENS} AND v.double_value = floor(v.double_value))")
+    ok_int = f"(v.value = 3 AND v.int_value BETWEEN 0 AND {cv.MAX_TOKENS})"
+    one["nums"] = f"arrayMap(v -> if(v.value = 3, v.int_value, toInt64(if({ok_double}, v.double_value, 0))), vals)"
+    one["bads"] = f"arrayMap(v -> NOT ({ok_int} OR {ok_double}), vals)"
+    one["strs"] = "arrayMap(v -> if(v.value = 1, trimBoth(v.string_value), ''), vals)"
+    one["kinds"] = "arrayMap(v -> v.value, vals)"
+    one["cleans"] = f"arrayMap(v -> {_clean('v')}, vals)"
+    one["rcleans"] = f"arrayMap(v -> {_clean('v')}, rvals)"
+    one["off"] = f"conv * {len(names) + 1}"
+    # One regex over every string mapping.py would strip or check: printable ASCII only.
+    strict = [0] + [int(n in stripped or n in aliases) for n in names]
+    one["not_plain"] = (f"arrayExists((j, v) -> {strict}[j + 1] = 1 AND v.value = 1 AND NOT match(v.string_value, {_PLAIN}), "
+                        f"ids, vals) OR arrayExists((j, v) -> j != 0 AND v.value = 1 AND NOT match(v.string_value, {_PLAIN}), "
+                        "rids, rvals)")
 
-    # Usage (conventions.read_usage): per count name its value, whether it is present and
-    # whether it is unreadable; per field, the first present name of the span's convention.
-    ok_double = ("(x.value = 4 AND isFinite(x.double_value) AND x.double_value >= 0 "
-                 f"AND x.double_value <= {cv.MAX_TOKENS} AND x.double_value = floor(x.double_value))")
-    ok_int = f"(x.value = 3 AND x.int_value BETWEEN 0 AND {cv.MAX_TOKENS})"
-    for name in dict.fromkeys(n for c in convs for n in c.token_names()):
-        x = span(name)
-        two[f"n_{x}"] = f"if({x}.value = 3, {x}.int_value, toInt64(if({ok_double}, {x}.double_value, 0)))".replace("x.", f"{x}.")
-        two[f"b_{x}"] = f"NOT ({ok_int} OR {ok_double})".replace("x.", f"{x}.")
-    for field in ("input", "output", "cache_read", "cache_write", "reasoning"):
-        three[f"{field}_n"] = per_conv(field, lambda names: _first_of(
-            names, lambda n: f"n_{span(n)}", lambda n: f"{span(n)}.value != 0", "0"))
-        three[f"{field}_bad"] = per_conv(field, lambda names: _first_of(
-            names, lambda n: f"b_{span(n)}", lambda n: f"{span(n)}.value != 0", "0"))
-    stripped = list(dict.fromkeys(n for c in convs for f in ("provider", "request_model", "response_model", "operation")
-                                  for n in getattr(c, f)))
-    for name in stripped:
-        x = span(name)
-        two[f"f_{x}"] = f"if({x}.value = 1, trimBoth({x}.string_value), '')"
-    for field in ("provider", "request_model", "response_model", "operation"):
-        three[field] = per_conv(field, lambda names: _first_of(
-            names, lambda n: f"f_{span(n)}", lambda n: f"f_{span(n)} != ''", "''"))
+    # Usage and model fields: the first present name of the span's convention.
+    for field in fields:
+        table = _ranks(names, [getattr(c, field) for c in convs])
+        two[f"p_{field}"] = _pick(table, "off", "ids", "kinds", "s != 0")
+        three[f"{field}_n"] = f"nums[p_{field}]"
+        three[f"{field}_bad"] = f"bads[p_{field}]"
+    for field in texts:
+        table = _ranks(names, [getattr(c, field) for c in convs])
+        two[f"p_{field}"] = _pick(table, "off", "ids", "strs", "s != ''")
+        three[field] = f"strs[p_{field}]"
     modes = [{cv.InputCache.INCLUSIVE: 0, cv.InputCache.EXCLUSIVE: 1, cv.InputCache.BY_PROVIDER: 2}[c.input_cache]
              for c in convs]
     four["exclusive"] = (f"multiIf({modes}[conv] = 1, 1, {modes}[conv] = 2, "
@@ -165,17 +195,11 @@ def _levels() -> list[dict[str, str]]:
                          f"OR input_tokens > {cv.MAX_TOKENS}")}
 
     # Attribution: the first clean alias, span before resource.
-    aliases = [n for names in cv.ATTRIBUTION_ALIASES.values() for n in names]
-    for get in (span, res):
-        for name in aliases:
-            two[f"c_{get(name)}"] = _clean(get(name))
-    for field, names in cv.ATTRIBUTION_ALIASES.items():
-        from_resource = _first_of(names, lambda n: f"c_{res(n)}", lambda n: f"c_{res(n)} != ''", "''")
-        three[field] = _first_of(names, lambda n: f"c_{span(n)}", lambda n: f"c_{span(n)} != ''", from_resource)
-    # One regex over every string mapping.py would strip or check: printable ASCII only.
-    texts = [f"if({c}.value = 1, {c}.string_value, '')"
-             for c in [span(n) for n in stripped + aliases] + [res(n) for n in aliases]]
-    two["not_plain"] = f"NOT match(concat({', '.join(texts)}), {_PLAIN})"
+    for field, alias_names in cv.ATTRIBUTION_ALIASES.items():
+        table = _ranks(names, [alias_names])
+        two[f"p_{field}"] = _pick(table, str(len(names) + 1), "ids", "cleans", "s != ''")
+        two[f"rp_{field}"] = _pick(table, str(len(names) + 1), "rids", "rcleans", "s != ''")
+        three[field] = f"if(p_{field} != 0, cleans[p_{field}], rcleans[rp_{field}])"
 
     # Free tags from otel_costs.tag.*, resource then span (span wins).
     skip = len(_TAG_PREFIX) + 1
@@ -191,27 +215,27 @@ def _levels() -> list[dict[str, str]]:
     four["tags"] = "mapUpdate(rtags, stags)"
 
     # The SDK's price: exact decimal strings that add up.
-    status = span(cv.PRICING_STATUS)
+    status = fixed(cv.PRICING_STATUS)
     two["status"] = f"if({status}.value = 1, {status}.string_value, '')"
     three["priced"] = f"status IN ('{PricingStatus.PRICED.value}', '{PricingStatus.OVERRIDDEN.value}')"
     costs = {"cost_input": cv.COST_INPUT, "cost_output": cv.COST_OUTPUT, "cost_cache_read": cv.COST_CACHE_READ,
              "cost_cache_write": cv.COST_CACHE_WRITE, "cost_total": cv.COST_TOTAL}
     bads = []
     for column, name in costs.items():
-        x = span(name)
+        x = fixed(name)
         two[f"d_{x}"] = f"toDecimal128OrZero({x}.string_value, 18)"  # '' when absent: 0
         bads.append(f"(i_{x} > 0 AND NOT ({x}.value = 1 AND match({x}.string_value, {_PLAIN_DECIMAL})))")
         four[column] = f"if(priced, d_{x}, toDecimal128(0, 18))"
     two["cost_bad"] = " OR ".join(bads)
-    parts = " + ".join(f"d_{span(costs[c])}" for c in ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write"))
-    three["cost_sum_bad"] = f"{parts} != d_{span(cv.COST_TOTAL)}"
+    parts = " + ".join(f"d_{fixed(costs[c])}" for c in ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write"))
+    three["cost_sum_bad"] = f"{parts} != d_{fixed(cv.COST_TOTAL)}"
     for column, name in (("pricing_source", cv.PRICING_SOURCE), ("pricing_model", cv.PRICING_MODEL),
                          ("pricing_error", cv.PRICING_ERROR)):
-        x = span(name)
+        x = fixed(name)
         two[column] = f"if({x}.value = 1, {x}.string_value, '')"
     y = res("service.name")
     two["service_name"] = f"if({y}.value = 1, {y}.string_value, '')"
-    x = span("error.type")
+    x = fixed("error.type")
     two["error_type"] = (f"if({x}.value = 1, {x}.string_value, "
                          "if(span.status.code = 2, span.status.message, ''))")
 
@@ -221,9 +245,9 @@ def _levels() -> list[dict[str, str]]:
         "python_rest": (f"NOT has({_sdk_statuses()}, status) OR usage_bad OR (priced AND (cost_bad OR cost_sum_bad)) "
                         f"OR length(tags) > {MAX_TAGS} OR span.start_time_unix_nano > {_INT64_MAX}"),
     }
-    zero.update(span.positions())
+    zero.update(fixed.positions())
     zero.update(res.positions())
-    one = {**span.values(), **res.values()}
+    one.update({**fixed.values(), **res.values()})
     return [zero, one, two, three, four, five, six, seven]
 
 

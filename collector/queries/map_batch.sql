@@ -18,8 +18,9 @@ SELECT
             concat('span ', if(span.span_id = '', '?', lower(hex(span.span_id))), ': trace_id must be 16 bytes and span_id 8'),
             concat('span ', lower(hex(span.span_id)), ': start_time_unix_nano is missing')) AS message,
     fromUnixTimestamp64Nano(toInt64(span.start_time_unix_nano), 'UTC') AS timestamp,
-    if(span.end_time_unix_nano > span.start_time_unix_nano,
-       span.end_time_unix_nano - span.start_time_unix_nano, 0) AS duration_ns,
+    -- UInt64 minus UInt64 is Int64 in ClickHouse: back to UInt64 (the difference is positive).
+    toUInt64(if(span.end_time_unix_nano > span.start_time_unix_nano,
+                span.end_time_unix_nano - span.start_time_unix_nano, 0)) AS duration_ns,
     lower(hex(span.trace_id)) AS trace_id,
     lower(hex(span.span_id)) AS span_id,
     lower(hex(span.parent_span_id)) AS parent_span_id,

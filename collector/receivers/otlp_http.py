@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..auth import TokenAuth
-from ..ingest import Ingest, Overloaded, StorageUnavailable
+from ..ingest import Ingest, InvalidRequest, Overloaded, StorageUnavailable
 from ..metrics import Metrics
 
 __all__ = ["build_app", "parse_otlp_json"]
@@ -110,7 +110,10 @@ def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
                     parsed.ParseFromString(body)
                 except DecodeError as exc:
                     raise BadRequest(400, f"body is not an OTLP protobuf message: {exc}") from None
-            outcome = await ingest.handle(parsed, "http", tenant)
+            try:
+                outcome = await ingest.handle(parsed, parsed.SerializeToString() if as_json else body, "http", tenant)
+            except InvalidRequest as exc:
+                raise BadRequest(400, str(exc)) from None
         except BadRequest as exc:
             metrics.requests_failed.labels(str(exc.status)).inc()
             return _status(exc.status, str(exc), as_json)

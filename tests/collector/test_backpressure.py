@@ -23,7 +23,7 @@ def test_full_queue_gives_unavailable_with_retry_info_then_503(start_collector):
         headers=PROTO, timeout=60)))
     waiting.start()
     deadline = 0
-    while c.collector.metrics.queue_rows._value.get() < 6 and deadline < 200:
+    while c.collector.metrics.queue_spans._value.get() < 6 and deadline < 200:
         threading.Event().wait(0.05)
         deadline += 1
 

@@ -1,5 +1,5 @@
 """A batch written twice (a retry after a timeout, a replay) is stored once: raw rows and
-both rollups."""
+both rollups, whichever writer maps it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from collector.mapping import map_request
+from collector import batch_file
+from collector.batch_writer import PythonBatchWriter, SqlBatchWriter
 from collector.retry import retrying
-from collector.writer import ClickHouseWriter, batch_token
 from otel_costs.pricing import Pricer
 
 from .spans import SEMCONV, sdk_request
+
+# Spans an SDK priced take the SQL path; bare ones (other languages) are priced in Python.
+BARE = {k: v for k, v in SEMCONV.items() if not k.startswith("otel_costs.")}
 
 
 def counts(c):
@@ -20,45 +23,62 @@ def counts(c):
                  for t, n in (("genai_spans", "1"), ("genai_costs_hourly", "calls"), ("genai_costs_daily", "calls")))
 
 
-def batch(n=20, seed_model="gpt-4o-mini"):
-    return map_request(sdk_request([dict(SEMCONV, **{"gen_ai.request.model": seed_model}) for _ in range(n)]),
-                       Pricer()).rows
+def batch(n=20, bare=0):
+    """A batch file of one request: ``n`` SDK-priced spans and ``bare`` unpriced ones."""
+    request = sdk_request([dict(SEMCONV) for _ in range(n)] + [dict(BARE) for _ in range(bare)])
+    records = [batch_file.Record(request.SerializeToString(), None, batch_file.request_token(
+        request.SerializeToString(), None))]
+    return batch_file.encode(records), batch_file.batch_token(records)
 
 
-def test_same_batch_twice_is_counted_once(collector):
-    writer = ClickHouseWriter(collector.collector.client, collector.db)
-    rows = batch()
-    writer.write(rows)
+@pytest.fixture(params=["sql", "python"])
+def writer(request, collector, tmp_path):
+    if request.param == "sql" and collector.collector.config.target.kind != "chdb":
+        pytest.skip("the SQL writer reads the batch from the collector's disk: chDB only")
+    client, db = collector.collector.client, collector.db
+    if request.param == "sql":
+        return SqlBatchWriter(client, db, Pricer(), str(tmp_path), stage="test_stage")
+    return PythonBatchWriter(client, db, Pricer())
+
+
+def test_same_batch_twice_is_counted_once(collector, writer):
+    data, token = batch(20, bare=3)
+    (outcome,) = writer.write(data, token)
+    assert (outcome.received, outcome.accepted, outcome.non_genai, outcome.rejected) == (23, 23, 0, 0)
     once = counts(collector)
-    writer.write(rows)  # the retry after a timeout whose insert had in fact succeeded
+    writer.write(data, token)  # the retry after a timeout whose insert had in fact succeeded
     assert counts(collector) == once
-    assert once[0][0] == 20 and once[1] == once[2] == (20, once[0][1])
+    assert once[0][0] == 23 and once[1] == once[2] == (23, once[0][1])
 
 
-def test_a_different_batch_is_not_mistaken_for_a_retry(collector):
-    writer = ClickHouseWriter(collector.collector.client, collector.db)
-    writer.write(batch())
-    writer.write(batch())  # new spans, new ids
+def test_a_different_batch_is_not_mistaken_for_a_retry(collector, writer):
+    writer.write(*batch())
+    writer.write(*batch())  # new spans, new ids
     assert counts(collector)[0][0] == 40
 
 
 def test_token_is_deterministic_and_content_based():
-    rows = batch(5)
-    assert batch_token(rows) == batch_token(rows)
-    assert batch_token(rows) != batch_token(batch(5))
+    data, token = batch(5)
+    assert batch_file.batch_token(list(_records(data))) == token
+    assert batch(5)[1] != token
 
 
-def test_retry_after_a_timeout_that_succeeded_stores_once(collector):
-    writer = ClickHouseWriter(collector.collector.client, collector.db)
+def _records(data):
+    for request, tenant, token in batch_file.decode(data):
+        yield batch_file.Record(b"", tenant, token)
+
+
+def test_retry_after_a_timeout_that_succeeded_stores_once(collector, writer):
     calls = []
 
-    def flaky(rows, token):
-        writer.write(rows, token)
+    def flaky(data, token):
+        outcomes = writer.write(data, token)
         calls.append(token)
         if len(calls) == 1:
             raise TimeoutError("read timed out after the insert was applied")
+        return outcomes
 
-    retrying(flaky, sleep=lambda s: None)(batch(7))
+    retrying(flaky, sleep=lambda s: None)(*batch(7))
     assert len(calls) == 2 and calls[0] == calls[1]
     raw, hourly, daily = counts(collector)
     assert raw[0] == hourly[0] == daily[0] == 7
@@ -68,30 +88,29 @@ def test_retry_after_a_timeout_that_succeeded_stores_once(collector):
 def test_retries_give_up_with_the_last_error():
     attempts = []
 
-    def failing(rows, token):
+    def failing(data, token):
         attempts.append(token)
         raise ConnectionError("storage down")
 
     with pytest.raises(ConnectionError):
-        retrying(failing, attempts=3, sleep=lambda s: None)(batch(1))
+        retrying(failing, attempts=3, sleep=lambda s: None)(*batch(1))
     assert len(attempts) == 3 and len(set(attempts)) == 1
 
 
 @pytest.mark.parametrize("missed", ["genai_costs_hourly_mv", "genai_costs_daily_mv"])
-def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, missed):
+def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, writer, missed):
     """The raw table and each rollup commit one after the other; a crash in between leaves
     the batch in some of them. Replaying it with its token fills only the ones that missed it."""
-    writer = ClickHouseWriter(collector.collector.client, collector.db)
-    rows = batch(9)
+    data, token = batch(9, bare=2)
     collector.collector.client.command(f"DETACH TABLE {collector.db}.{missed}")
     try:
-        writer.write(rows)  # reaches raw and the other rollup, not this one
+        writer.write(data, token)  # reaches raw and the other rollup, not this one
     finally:
         collector.collector.client.command(f"ATTACH TABLE {collector.db}.{missed}")
     partial = counts(collector)
-    assert sorted(c[0] or 0 for c in partial) == [0, 9, 9]
-    writer.write(rows)  # the replay after the restart
-    cost = Decimal("0.000285") * 9
-    assert counts(collector) == ((9, cost),) * 3
-    writer.write(rows)
-    assert counts(collector) == ((9, cost),) * 3
+    assert sorted(c[0] or 0 for c in partial) == [0, 11, 11]
+    writer.write(data, token)  # the replay after the restart
+    cost = Decimal("0.000285") * 11  # the bare spans were priced by the collector, alike
+    assert counts(collector) == ((11, cost),) * 3
+    writer.write(data, token)
+    assert counts(collector) == ((11, cost),) * 3

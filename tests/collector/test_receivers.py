@@ -109,4 +109,4 @@ def test_healthz_and_metrics(collector):
     assert "otel_costs_spans_dropped_non_genai_total 1.0" in text
     assert "otel_costs_spans_written_total 1.0" in text
     assert "otel_costs_batch_write_seconds_count 1.0" in text
-    assert "otel_costs_queue_rows" in text
+    assert "otel_costs_queue_spans" in text

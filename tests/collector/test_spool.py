@@ -10,28 +10,33 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from collector.mapping import map_request
-from collector.spool import Spool, SpoolFull, is_invalid_batch
-from otel_costs.pricing import Pricer
+from collector import batch_file
+from collector.spool import Batch, Spool, SpoolFull, is_invalid_batch
 
 from .spans import SEMCONV, sdk_request
 
 PROTO = {"Content-Type": "application/x-protobuf"}
 
 
-def rows(n=3, **extra):
-    return map_request(sdk_request([dict(SEMCONV, **extra) for _ in range(n)]), Pricer()).rows
+def batch(n=3, requests=1, tenant=None, **extra):
+    """A batch of ``requests`` requests of ``n`` spans each."""
+    records = []
+    for _ in range(requests):
+        body = sdk_request([dict(SEMCONV, **extra) for _ in range(n)]).SerializeToString()
+        records.append(batch_file.Record(body, tenant, batch_file.request_token(body, tenant)))
+    return Batch.of(records, n * requests)
 
 
 def test_spool_round_trip_is_exact_and_ordered(tmp_path):
     spool = Spool(str(tmp_path), max_bytes=10 << 20)
-    first, second = rows(2, **{"otel_costs.tag.plan": "pro"}), rows(3)
-    spool.append(first, "t1")
-    spool.append(second, "t2")
-    name, back, token = spool.oldest()
-    assert token == "t1" and back.data == first.data  # Decimals, maps, ints all exact
+    first, second = batch(2, requests=2, tenant="acme", **{"otel_costs.tag.plan": "pro"}), batch(3)
+    spool.append(first)
+    spool.append(second)
+    name, back = spool.oldest()
+    assert back == first  # the bytes as received, both tokens, the span count
+    assert [(tenant, t) for _, tenant, t in batch_file.decode(back.data)] == [("acme", t) for t in first.requests]
     spool.remove(name)
-    assert spool.oldest()[2] == "t2"
+    assert spool.oldest()[1] == second
     reopened = Spool(str(tmp_path), max_bytes=10 << 20)  # as after a restart
     assert len(reopened) == 1 and reopened.bytes == spool.bytes > 0
 
@@ -40,15 +45,15 @@ def test_spool_is_bounded(tmp_path):
     spool = Spool(str(tmp_path), max_bytes=1 << 20)
     with pytest.raises(SpoolFull):
         for _ in range(1000):
-            spool.append(rows(20), "t")
+            spool.append(batch(20))
     assert spool.bytes <= 1 << 20
 
 
 def test_unreadable_spool_file_is_moved_aside(tmp_path):
     spool = Spool(str(tmp_path), max_bytes=1 << 20)
-    spool.append(rows(1), "t")
-    (name,) = [n for n in os.listdir(tmp_path) if n.endswith(".batch.json")]
-    (tmp_path / name).write_text("{broken")
+    spool.append(batch(1))
+    (name,) = [n for n in os.listdir(tmp_path) if n.endswith(".batch")]
+    (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:-5])  # torn framing
     assert spool.oldest() is None
     assert name in os.listdir(tmp_path / "rejected")
     assert "unreadable" in (tmp_path / "rejected" / (name + ".reason.txt")).read_text()
@@ -112,8 +117,8 @@ def test_outage_is_spooled_acknowledged_and_replayed_once(start_collector, tmp_p
     time.sleep(1.5)  # the replayer does not write anything twice
     assert stored(c) == [(10, cost)] * 3
     text = httpx.get(c.http_url + "/metrics").text
-    assert 'otel_costs_spool_rows_total{event="spooled"} 10.0' in text
-    assert 'otel_costs_spool_rows_total{event="replayed"} 10.0' in text
+    assert 'otel_costs_spool_spans_total{event="spooled"} 10.0' in text
+    assert 'otel_costs_spool_spans_total{event="replayed"} 10.0' in text
 
 
 def test_spool_survives_a_restart(start_collector, tmp_path):
@@ -151,20 +156,29 @@ def test_full_spool_turns_into_backpressure(start_collector, tmp_path):
 
 def test_batch_in_flight_at_a_crash_is_replayed_after_it(tmp_path):
     spool = Spool(str(tmp_path), max_bytes=10 << 20)
-    batch = rows(4)
-    name = spool.begin(batch, "t-inflight")
+    written = batch(4, requests=3)
+    name = spool.begin(written)
     assert len(spool) == 0  # written ahead, not spooled: the replayer leaves it alone
-    (tmp_path / "00000000000000000099.inflight.json.tmp").write_bytes(b'{"tok')  # torn write
+    (tmp_path / "00000000000000000099.inflight.tmp").write_bytes(b"otel-co")  # torn write
     reopened = Spool(str(tmp_path), max_bytes=10 << 20)  # the restart after the crash
-    assert len(reopened) == 1 and not any(n.endswith((".tmp", ".inflight.json")) for n in os.listdir(tmp_path))
-    spooled, back, token = reopened.oldest()
-    assert token == "t-inflight" and back.data == batch.data and spooled == name.replace("inflight", "batch")
-    assert reopened.request_tokens() == set(batch.column("request_token"))
+    assert len(reopened) == 1 and not any(n.endswith((".tmp", ".inflight")) for n in os.listdir(tmp_path))
+    spooled, back = reopened.oldest()
+    assert back == written and spooled == name.replace("inflight", "batch")
+    assert reopened.request_tokens() == set(written.requests)
 
 
 def test_finished_and_kept_in_flight_batches(tmp_path):
     spool = Spool(str(tmp_path), max_bytes=10 << 20)
-    spool.finish(spool.begin(rows(1), "done"))
+    spool.finish(spool.begin(batch(1)))
     assert os.listdir(tmp_path) == ["rejected"]
-    kept = spool.keep(spool.begin(rows(2), "failed"))
-    assert len(spool) == 1 and spool.bytes == os.path.getsize(tmp_path / kept) and spool.oldest()[2] == "failed"
+    failed = batch(2)
+    kept = spool.keep(spool.begin(failed))
+    assert len(spool) == 1 and spool.bytes == os.path.getsize(tmp_path / kept) and spool.oldest()[1] == failed
+
+
+def test_spool_of_an_earlier_version_is_moved_aside_not_misread(tmp_path):
+    (tmp_path / "00000000000000000007.batch.json").write_text('{"token": "t", "columns": [], "data": []}')
+    spool = Spool(str(tmp_path), max_bytes=10 << 20)
+    assert len(spool) == 0 and spool.oldest() is None
+    assert "earlier version" in (tmp_path / "rejected" / "00000000000000000007.batch.json.reason.txt").read_text()
+    assert spool.append(batch(1)) == "00000000000000000008.batch"  # never reuses its number
