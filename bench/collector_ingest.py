@@ -12,6 +12,10 @@ requests in flight, for a fixed time, and prints:
 
     python bench/collector_ingest.py [--seconds 20] [--inflight 16] [--unpriced]
 
+Every request sent is distinct (a resent one is a retry, which the collector answers
+without storing): variants of the SDK-made requests with new trace ids, serialised before
+the clock starts, enough for ``--max-rate`` spans/s.
+
 ``--unpriced`` sends spans without cost attributes, priced by the collector (as from apps in
 other languages).
 """
@@ -67,6 +71,24 @@ def build_requests(n: int, priced: bool) -> list[bytes]:
     return out
 
 
+def variants(bodies: list[bytes], n: int) -> list[bytes]:
+    """``n`` distinct requests: the given ones, then copies with new trace ids."""
+    out = list(bodies)
+    parsed = [trace_service_pb2.ExportTraceServiceRequest.FromString(b) for b in bodies]
+    k = 0
+    while len(out) < n:
+        k += 1
+        for request in parsed:
+            for rs in request.resource_spans:
+                for ss in rs.scope_spans:
+                    for span in ss.spans:
+                        span.trace_id = k.to_bytes(4, "big") + span.trace_id[4:]
+            out.append(request.SerializeToString())
+            if len(out) == n:
+                break
+    return out
+
+
 def probe(now_ns: int) -> bytes:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
@@ -88,6 +110,20 @@ def settle(entry: tuple, freshness: list[float]) -> int:
     return SPANS_PER_REQUEST
 
 
+def batch_figures(metrics: str) -> str:
+    """Batch count, mean spans and mean write time, from the collector's /metrics."""
+    values = {}
+    for line in metrics.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("otel_costs_batch_spans_count", "otel_costs_batch_spans_sum", "otel_costs_batch_write_seconds_sum"):
+            values[name] = float(value)
+    n = values.get("otel_costs_batch_spans_count", 0)
+    if not n:
+        return "none written"
+    return (f"{n:.0f} written, {values['otel_costs_batch_spans_sum'] / n:,.0f} spans and "
+            f"{values['otel_costs_batch_write_seconds_sum'] / n * 1000:.0f} ms each on average")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,11 +134,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--inflight", type=int, default=16)
-    ap.add_argument("--requests", type=int, default=40, help="distinct requests to cycle through")
+    ap.add_argument("--requests", type=int, default=40, help="requests the SDK makes (the rest are variants)")
+    ap.add_argument("--max-rate", type=int, default=120_000, help="spans/s the prepared requests suffice for")
     ap.add_argument("--unpriced", action="store_true")
     args = ap.parse_args(argv)
 
     bodies = build_requests(args.requests, priced=not args.unpriced)
+    payloads = variants(bodies, int(args.seconds * args.max_rate / SPANS_PER_REQUEST) + 1)
     t0 = time.perf_counter()
     reps = 0
     while time.perf_counter() - t0 < 2:
@@ -130,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[
             ("grpc.max_send_message_length", 64 << 20)])
         export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
-        requests = [trace_service_pb2.ExportTraceServiceRequest.FromString(b) for b in bodies]
+        send = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                   request_serializer=None,
+                                   response_deserializer=trace_service_pb2.ExportTraceServiceResponse.FromString)
         window: deque = deque()
         freshness: list[float] = []
         acked = 0
@@ -144,7 +184,9 @@ def main(argv: list[str] | None = None) -> None:
                 window.append(("probe", sent_ns, export.future(
                     trace_service_pb2.ExportTraceServiceRequest.FromString(probe(sent_ns)), timeout=60)))
                 next_probe = now + 0.25
-            window.append(("load", 0, export.future(requests[i % len(requests)], timeout=60)))
+            if i == len(payloads):
+                raise SystemExit(f"ran out of distinct requests at {i}: raise --max-rate")
+            window.append(("load", 0, send.future(payloads[i], timeout=60)))
             i += 1
             while len(window) >= args.inflight:
                 acked += settle(window.popleft(), freshness)
@@ -152,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
             acked += settle(window.popleft(), freshness)
         elapsed = time.perf_counter() - start
         channel.close()
+        batches = batch_figures(httpx.get(f"http://127.0.0.1:{http_port}/metrics", timeout=10).text)
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.wait(60)
@@ -165,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ratio            : {rate / parse_rate:.3f} of the parse ceiling")
     print(f"freshness        : p50 {statistics.median(freshness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
           f"({len(freshness)} probes; span end → written)")
+    print(f"batches          : {batches}")
     os.system(f"rm -rf {data}")
 
 

@@ -34,7 +34,12 @@ from .queries import load
 from .sql_mapping import SETTINGS, mapping_query
 from .writer import INSERT_SETTINGS, ClickHouseWriter
 
-__all__ = ["Outcome", "PythonBatchWriter", "SqlBatchWriter", "assess", "select_spans"]
+__all__ = ["AUTO_SQL_MIN_BYTES", "Outcome", "PythonBatchWriter", "SqlBatchWriter", "assess", "select_spans"]
+
+#: With ``mapping = auto``, smaller batches are mapped in Python: ClickHouse plans the
+#: mapping query anew for every batch (~0.2 s), which Python's ~90 µs a span outruns below
+#: a few thousand spans (bench/collector_ingest.py at --inflight 16 against 128).
+AUTO_SQL_MIN_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,14 @@ class PythonBatchWriter:
 class SqlBatchWriter:
     """Maps in embedded ClickHouse (chDB). ``scratch_dir``: where the batch file ClickHouse
     reads is written (the collector's spool directory); ``stage``: the name of this
-    writer's in-memory table (one per writer)."""
+    writer's in-memory table (one per writer). Batches under ``min_bytes`` are mapped in
+    Python instead; the choice depends only on the batch, so a replay takes the same route
+    and its deduplication tokens mean the same rows."""
 
     def __init__(self, client: Any, database: str, pricer: Pricer, scratch_dir: str,
-                 stage: str = "batch_stage") -> None:
+                 stage: str = "batch_stage", min_bytes: int = 0) -> None:
         self._client = client
+        self._min_bytes = min_bytes
         self._pricer = pricer
         self._python = ClickHouseWriter(client, database)
         self._path = os.path.join(scratch_dir, f"{stage}.otlpbatch")
@@ -108,6 +116,10 @@ class SqlBatchWriter:
     def write(self, batch: bytes, token: str) -> list[Outcome]:
         """Store the batch; returns each request's outcome, in order. Raises on failure
         (ValueError for a batch file that is not one)."""
+        if len(batch) < self._min_bytes:
+            rows, outcomes = _map(batch, self._pricer)
+            self._python.write(rows, token)
+            return outcomes
         with open(self._path, "wb") as f:
             f.write(batch)
         client = self._client

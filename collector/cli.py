@@ -65,7 +65,7 @@ def main() -> None:
 @click.option("--tls-key-file", help="PEM private key for TLS. Env OTEL_COSTS_TLS_KEY_FILE.")
 @click.option("--mapping", type=click.Choice(["auto", "sql", "python"]),
               help="Who maps spans to rows: embedded ClickHouse (sql, chDB only) or Python. "
-                   "Env OTEL_COSTS_MAPPING; default auto (sql on chDB).")
+                   "Env OTEL_COSTS_MAPPING; default auto (sql for large batches on chDB).")
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
     from .auth import AuthError

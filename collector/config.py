@@ -32,7 +32,7 @@ DEFAULT_BUDGET_INTERVAL_S = 5
 DEFAULT_BUDGET_THRESHOLDS = "50,75,90,100"
 DEFAULT_BUDGET_TIMEZONE = "UTC"
 DEFAULT_BUDGET_WEBHOOK_FORMAT = "json"
-DEFAULT_MAPPING = "auto"  # sql on embedded chDB, python on servers
+DEFAULT_MAPPING = "auto"  # on embedded chDB: sql for large batches, python for small; servers: python
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -99,7 +99,8 @@ class CollectorConfig:
     budget_timezone: str = DEFAULT_BUDGET_TIMEZONE  # the calendar of budgets that name none
     budget_webhook_url: str | None = None  # None: alerts go to the log only
     budget_webhook_format: str = DEFAULT_BUDGET_WEBHOOK_FORMAT  # "json" or "slack"
-    # Who maps spans to rows: "sql" (embedded ClickHouse, chDB only), "python", or "auto".
+    # Who maps spans to rows: "sql" (embedded ClickHouse, chDB only), "python", or "auto"
+    # (sql for large batches on chDB: batch_writer.AUTO_SQL_MIN_BYTES).
     mapping: str = DEFAULT_MAPPING
 
     @classmethod
@@ -174,8 +175,6 @@ class CollectorConfig:
         elif self.mapping == "sql" and target is not None and target.kind != "chdb":
             problems.append("mapping (OTEL_COSTS_MAPPING): 'sql' needs embedded chDB storage "
                             "(ClickHouse reads the batch from the collector's disk)")
-        elif self.mapping == "auto" and target is not None:
-            self.mapping = "sql" if target.kind == "chdb" else "python"
         if not str(self.host).strip():
             problems.append("host (OTEL_COSTS_HOST) must not be empty")
         if problems:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from otel_costs.pricing import Pricer
 
-from .batch_writer import PythonBatchWriter, SqlBatchWriter, assess
+from .batch_writer import AUTO_SQL_MIN_BYTES, PythonBatchWriter, SqlBatchWriter, assess
 from .batcher import Batcher
 from .config import CollectorConfig
 from .dedup import RecentRequests, load_recent_tokens
@@ -78,8 +78,10 @@ class Collector:
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
                                           raw_ttl_days=cfg.raw_ttl_days)
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
-        if cfg.mapping == "sql":
-            writer: Any = await asyncio.to_thread(SqlBatchWriter, self.client, cfg.database, pricer, str(cfg.spool_dir))
+        if cfg.target.kind == "chdb" and cfg.mapping != "python":
+            writer: Any = await asyncio.to_thread(
+                SqlBatchWriter, self.client, cfg.database, pricer, str(cfg.spool_dir),
+                min_bytes=AUTO_SQL_MIN_BYTES if cfg.mapping == "auto" else 0)
         else:
             writer = PythonBatchWriter(self.client, cfg.database, pricer)
         metrics = self.metrics

@@ -52,6 +52,9 @@ SETTINGS = {
     "short_circuit_function_evaluation": "disable",
     # The AND/OR chain optimiser took 1 s of this query's 1.5 s of planning.
     "optimize_and_compare_chain": 0,
+    # One thread: the receivers (Python) need the other core of a small machine, and one
+    # batch file is one read stream anyway.
+    "max_threads": 1,
 }
 _TAG_PREFIX = "otel_costs.tag."
 assert cv.TAG_PREFIXES[0] == _TAG_PREFIX  # the one prefix mapped here; the others go to Python

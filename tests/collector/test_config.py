@@ -44,3 +44,17 @@ def test_cluster_needs_a_server():
 def test_same_ports_refused():
     with pytest.raises(ConfigError, match="both 4000"):
         CollectorConfig.load({"grpc_port": 4000, "http_port": 4000}, env={}).validate()
+
+
+@pytest.mark.parametrize("flags, problem", [
+    ({"mapping": "clickhouse"}, "'clickhouse' is not 'auto', 'sql' or 'python'"),
+    ({"mapping": "sql", "storage": "http://ch:8123/costs"}, "'sql' needs embedded chDB storage"),
+])
+def test_mapping_choice_is_checked(flags, problem):
+    with pytest.raises(ConfigError, match=problem):
+        CollectorConfig.load(flags, env={}).validate()
+
+
+@pytest.mark.parametrize("env", [{}, {"OTEL_COSTS_MAPPING": "python"}, {"OTEL_COSTS_MAPPING": "sql"}])
+def test_mapping_from_env_or_default(env):
+    assert CollectorConfig.load({}, env=env).validate().mapping == env.get("OTEL_COSTS_MAPPING", "auto")

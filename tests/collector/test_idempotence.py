@@ -37,7 +37,7 @@ def writer(request, collector, tmp_path):
         pytest.skip("the SQL writer reads the batch from the collector's disk: chDB only")
     client, db = collector.collector.client, collector.db
     if request.param == "sql":
-        return SqlBatchWriter(client, db, Pricer(), str(tmp_path), stage="test_stage")
+        return SqlBatchWriter(client, db, Pricer(), str(tmp_path), stage="test_stage", min_bytes=0)
     return PythonBatchWriter(client, db, Pricer())
 
 
@@ -114,3 +114,16 @@ def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, wri
     assert counts(collector) == ((11, cost),) * 3
     writer.write(data, token)
     assert counts(collector) == ((11, cost),) * 3
+
+
+@pytest.mark.parametrize("large", [True, False])
+def test_auto_maps_small_batches_in_python_and_large_ones_in_clickhouse(collector, tmp_path, large):
+    if collector.collector.config.target.kind != "chdb":
+        pytest.skip("the SQL writer reads the batch from the collector's disk: chDB only")
+    data, token = batch(6, bare=1)
+    writer = SqlBatchWriter(collector.collector.client, collector.db, Pricer(), str(tmp_path), stage="auto_stage",
+                            min_bytes=len(data) + (0 if large else 1))
+    (outcome,) = writer.write(data, token)
+    assert outcome.accepted == 7 and counts(collector)[0][0] == 7
+    staged = collector.query("SELECT count() FROM {db}.auto_stage")[0][0]
+    assert staged == (7 if large else 0)  # the stage holds what ClickHouse mapped
