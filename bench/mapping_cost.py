@@ -7,7 +7,7 @@ Stages, each timed over the same spans (µs per span, medians over rounds):
                 protobuf runtime's wrapper objects)
 * attrs-typed — reading each attribute's typed value (what mapping.py does first)
 * map         — collector.mapping.map_request, whole
-* wal         — encoding the batch's write-ahead file (spool JSON)
+* wal         — encoding the batch's write-ahead file (a batch file and its header)
 * insert      — ClickHouseWriter.write into embedded ClickHouse (raw table + rollups)
 
     python bench/mapping_cost.py [--requests 16] [--rounds 5]
@@ -27,10 +27,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collector_ingest import build_requests  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
+from collector import batch_file  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
 from collector.schema import migrate  # noqa: E402
-from collector.spool import _encode  # noqa: E402
-from collector.writer import ClickHouseWriter, batch_token  # noqa: E402
+from collector.spool import Batch, _encode  # noqa: E402
+from collector.writer import ClickHouseWriter  # noqa: E402
 from otel_costs.pricing import Pricer  # noqa: E402
 
 
@@ -72,10 +73,11 @@ def main(argv: list[str] | None = None) -> None:
         for result in results[1:]:
             rows.extend(result.rows)
         t = time.perf_counter()
-        _encode(rows, batch_token(rows))
+        batch = Batch.of([batch_file.Record(b, None, batch_file.request_token(b, None)) for b in raw], n)
+        _encode(batch)
         times.setdefault("wal", []).append(time.perf_counter() - t)
         t = time.perf_counter()
-        writer.write(rows)
+        writer.write(rows, batch.token)
         times.setdefault("insert", []).append(time.perf_counter() - t)
     client.close()
     print(f"{n} spans per round, {args.rounds} rounds; µs per span (median)")

@@ -19,6 +19,7 @@ dropped by every table that already has it. Neither is thread-safe: one writer t
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from string import Template
@@ -31,10 +32,13 @@ from otel_costs.pricing import Pricer
 from . import batch_file
 from .mapping import COLUMNS, Columns, map_request
 from .queries import load
+from .spool import is_invalid_batch
 from .sql_mapping import SETTINGS, mapping_query
 from .writer import INSERT_SETTINGS, ClickHouseWriter
 
 __all__ = ["AUTO_SQL_MIN_BYTES", "Outcome", "PythonBatchWriter", "SqlBatchWriter", "assess", "select_spans"]
+
+_log = logging.getLogger("otel_costs.collector")
 
 #: With ``mapping = auto``, smaller batches are mapped in Python: ClickHouse plans the
 #: mapping query anew for every batch (~0.2 s), which Python's ~90 µs a span outruns below
@@ -117,14 +121,22 @@ class SqlBatchWriter:
         """Store the batch; returns each request's outcome, in order. Raises on failure
         (ValueError for a batch file that is not one)."""
         if len(batch) < self._min_bytes:
-            rows, outcomes = _map(batch, self._pricer)
-            self._python.write(rows, token)
-            return outcomes
+            return self._write_python(batch, token)
         with open(self._path, "wb") as f:
             f.write(batch)
         client = self._client
         client.command(self._truncate)
-        client.command(self._map, parameters={"batch": self._path}, settings=SETTINGS)
+        try:
+            client.command(self._map, parameters={"batch": self._path}, settings=SETTINGS)
+        except Exception as exc:
+            if not is_invalid_batch(exc):
+                raise
+            # ClickHouse's Protobuf reader is stricter than protobuf's (a group, or a known
+            # field with another wire type, which protobuf keeps as unknown): Python maps
+            # the batch. The same bytes fail alike on a replay, so it takes this route too.
+            _log.warning("ClickHouse cannot read a batch of %d bytes (%s); mapping it in Python",
+                         len(batch), str(exc).split("\n")[0][:200])
+            return self._write_python(batch, token)
         summary = client.query(self._summary).result_rows
         if any(stored for _, _, stored, *_ in summary):
             client.command(self._insert, settings={**INSERT_SETTINGS, "insert_deduplication_token": token,
@@ -145,6 +157,11 @@ class SqlBatchWriter:
             outcomes[request_no - 1] = Outcome(received, stored, non_genai, rejected, errors)
         if len(rows):
             self._python.write(rows, token + ":py")
+        return outcomes
+
+    def _write_python(self, batch: bytes, token: str) -> list[Outcome]:
+        rows, outcomes = _map(batch, self._pricer)
+        self._python.write(rows, token)
         return outcomes
 
 

@@ -43,7 +43,7 @@ _SUFFIX = ".batch"
 _IN_FLIGHT = ".inflight"
 _OLD_FORMAT = (".batch.json", ".inflight.json")  # rows as JSON, before batch files
 # ClickHouse error codes that mean "this data can never be inserted" rather than "not now".
-_INVALID_CODES = {"6", "27", "38", "41", "53", "69", "70", "72", "117", "130", "131", "190"}
+_INVALID_CODES = {"6", "27", "38", "41", "53", "69", "70", "72", "117", "130", "131", "190", "444"}
 
 
 class Batch(NamedTuple):

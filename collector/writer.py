@@ -9,12 +9,11 @@ inserts are synchronous.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from .mapping import COLUMNS, Columns
 
-__all__ = ["ClickHouseWriter", "INSERT_SETTINGS", "batch_token"]
+__all__ = ["ClickHouseWriter", "INSERT_SETTINGS"]
 
 INSERT_SETTINGS = {
     "async_insert": 0,
@@ -34,11 +33,11 @@ class ClickHouseWriter:
         self._table = f"`{database}`.genai_spans"
         self._context = None
 
-    def write(self, rows: Columns, token: str | None = None) -> None:
+    def write(self, rows: Columns, token: str) -> None:
         """Insert the rows; returns once ClickHouse accepted them. Raises on failure.
 
-        ``token`` (default: :func:`batch_token` of the rows) makes the insert idempotent:
-        the same token within the dedup window is stored once.
+        ``token`` makes the insert idempotent: the same token within the dedup window is
+        stored once.
         """
         if not len(rows):
             return
@@ -49,13 +48,6 @@ class ClickHouseWriter:
             )
         else:
             self._context.data = rows.data
-        self._context.settings["insert_deduplication_token"] = token or batch_token(rows)
+        self._context.settings["insert_deduplication_token"] = token
         self._client.insert(context=self._context)
 
-
-def batch_token(rows: Columns) -> str:
-    """A deterministic token for a batch: the hash of its (trace id, span id) pairs."""
-    digest = hashlib.sha256()
-    digest.update("\n".join(rows.column("trace_id")).encode())
-    digest.update("\n".join(rows.column("span_id")).encode())
-    return digest.hexdigest()[:32]

@@ -127,3 +127,16 @@ def test_auto_maps_small_batches_in_python_and_large_ones_in_clickhouse(collecto
     assert outcome.accepted == 7 and counts(collector)[0][0] == 7
     staged = collector.query("SELECT count() FROM {db}.auto_stage")[0][0]
     assert staged == (7 if large else 0)  # the stage holds what ClickHouse mapped
+
+
+def test_a_request_clickhouse_cannot_read_costs_its_batch_nothing(collector, writer):
+    """protobuf keeps a group (a wire type ClickHouse's reader refuses) as an unknown field;
+    such a batch is mapped in Python, and its other requests are stored all the same."""
+    good = sdk_request([dict(SEMCONV) for _ in range(4)]).SerializeToString()
+    odd = sdk_request([dict(BARE) for _ in range(2)]).SerializeToString() + b"\xa3\x1f\x08\x01\xa4\x1f"  # group 500
+    records = [batch_file.Record(body, None, batch_file.request_token(body, None)) for body in (good, odd)]
+    data, token = batch_file.encode(records), batch_file.batch_token(records)
+    outcomes = writer.write(data, token)
+    assert [(o.received, o.accepted) for o in outcomes] == [(4, 4), (2, 2)]
+    writer.write(data, token)  # a replay takes the same route: stored once
+    assert counts(collector) == ((6, Decimal("0.000285") * 6),) * 3
