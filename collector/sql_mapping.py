@@ -8,9 +8,9 @@ with well-formed counts, costs and attribution — and classes every other span
 usage, malformed costs, duplicate attribute keys, strings outside printable ASCII where
 mapping.py strips or checks them (models, attribution, tags), OpenLLMetry
 association properties, OpenInference metadata, more than the tag limit. So the two can
-never disagree: tests compare both on arbitrary requests. Not yet on the ingest path:
-ClickHouse plans this query anew per batch (~0.2 s), so it pays only on large batches
-(bench/sql_mapping.py).
+never disagree: tests compare both on arbitrary requests. ClickHouse plans this query anew
+per batch (~0.2 s), so it pays only on large batches: collector/batch_writer.py runs it
+(bench/sql_mapping.py, bench/collector_ingest.py).
 
 Pure: builds text, no I/O. The query needs ``input_format_protobuf_oneof_presence`` (see
 :data:`SETTINGS`) to tell an attribute's kind, as mapping.py does.
