@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_costs.pricing import Pricer
 
 from . import batch_file
-from .mapping import COLUMNS, Columns, map_request
+from .mapping import COLUMNS, Columns, MapResult, map_request
 from .queries import load
 from .spool import is_invalid_batch
 from .sql_mapping import SETTINGS, mapping_query
@@ -56,6 +56,11 @@ class Outcome:
     rejected: int  # refused as invalid (partial success)
     errors: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, result: MapResult) -> "Outcome":
+        """What :func:`collector.mapping.map_request` made of a request."""
+        return cls(result.received, len(result.rows), result.non_genai, result.rejected, tuple(result.errors))
+
     @property
     def message(self) -> str:
         return f"{self.rejected} span(s) rejected: " + "; ".join(self.errors) if self.rejected else ""
@@ -66,8 +71,7 @@ def _map(batch: bytes, pricer: Pricer) -> tuple[Columns, list[Outcome]]:
     for request, tenant, token in batch_file.decode(batch):
         result = map_request(request, pricer, tenant, token=token)
         rows.extend(result.rows)
-        outcomes.append(Outcome(result.received, len(result.rows), result.non_genai, result.rejected,
-                                tuple(result.errors)))
+        outcomes.append(Outcome.of(result))
     return rows, outcomes
 
 

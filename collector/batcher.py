@@ -112,6 +112,6 @@ class Batcher:
                 self._on_flush(spans, time.monotonic() - started, error)
             for i, (_, _, done) in enumerate(taken):
                 try:
-                    done(None, error) if error is not None else done(outcomes[i], None)
+                    done(outcomes[i] if error is None else None, error)
                 except Exception:
                     _log.exception("completion callback failed")

@@ -98,8 +98,7 @@ class Ingest:
         return outcome
 
     def _assess(self, request: ExportTraceServiceRequest, tenant: str | None) -> Outcome:
-        result = map_request(request, self._pricer, tenant)
-        return Outcome(result.received, len(result.rows), result.non_genai, result.rejected, tuple(result.errors))
+        return Outcome.of(map_request(request, self._pricer, tenant))
 
 
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome | None, error: BaseException | None) -> None:
