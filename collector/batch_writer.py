@@ -14,13 +14,15 @@ Two writers with one contract:
 
 Both are idempotent per token: the stored rows are inserted with the batch's token (the
 Python-mapped share of a SQL batch with ``token + ":py"``), so a replayed batch is
-dropped by every table that already has it. Neither is thread-safe: one writer thread.
+dropped by every table that already has it. Neither is thread-safe: one thread per writer
+(:class:`WriterPool` shares several among threads).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 from dataclasses import dataclass
 from string import Template
 from typing import Any, Iterable
@@ -36,7 +38,8 @@ from .spool import is_invalid_batch
 from .sql_mapping import SETTINGS, mapping_query
 from .writer import INSERT_SETTINGS, ClickHouseWriter
 
-__all__ = ["AUTO_SQL_MIN_BYTES", "Outcome", "PythonBatchWriter", "SqlBatchWriter", "assess", "select_spans"]
+__all__ = ["AUTO_SQL_MIN_BYTES", "Outcome", "PythonBatchWriter", "SqlBatchWriter", "WriterPool", "assess",
+           "select_spans"]
 
 _log = logging.getLogger("otel_costs.collector")
 
@@ -112,8 +115,11 @@ class SqlBatchWriter:
         stage = f"`{database}`.`{stage}`"
         columns = ", ".join(COLUMNS)
         self._summary = Template(load("stage_summary")).substitute(stage=stage)
-        self._insert = Template(load("stage_rows")).substitute(db=f"`{database}`", stage=stage, columns=columns)
-        self._map = f"INSERT INTO {stage} SELECT * FROM ({mapping_query()})"
+        # Settings go in the statements: passed per call, clickhouse-connect's chDB backend
+        # reads, sets and restores each one around the query (~25 ms a batch).
+        self._insert = Template(Template(load("stage_rows")).safe_substitute(
+            db=f"`{database}`", stage=stage, columns=columns))  # $settings: per batch (its token)
+        self._map = f"INSERT INTO {stage} SELECT * FROM ({mapping_query()}) {_settings(SETTINGS)}"
         self._truncate = f"TRUNCATE TABLE {stage}"
         # A Memory table, recreated so its columns follow this version's query.
         open(self._path, "wb").close()
@@ -131,7 +137,7 @@ class SqlBatchWriter:
         client = self._client
         client.command(self._truncate)
         try:
-            client.command(self._map, parameters={"batch": self._path}, settings=SETTINGS)
+            client.command(self._map, parameters={"batch": self._path})
         except Exception as exc:
             if not is_invalid_batch(exc):
                 raise
@@ -143,8 +149,8 @@ class SqlBatchWriter:
             return self._write_python(batch, token)
         summary = client.query(self._summary).result_rows
         if any(stored for _, _, stored, *_ in summary):
-            client.command(self._insert, settings={**INSERT_SETTINGS, "insert_deduplication_token": token,
-                                                   "max_threads": 1, "max_insert_threads": 1})
+            client.command(self._insert.substitute(settings=_settings({
+                **INSERT_SETTINGS, "insert_deduplication_token": token, "max_threads": 1, "max_insert_threads": 1})))
         records = batch_file.split(batch)
         rows = Columns()
         outcomes = [Outcome(0, 0, 0, 0)] * len(records)  # a request without spans has no stage rows
@@ -167,6 +173,36 @@ class SqlBatchWriter:
         rows, outcomes = _map(batch, self._pricer)
         self._python.write(rows, token)
         return outcomes
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _settings(settings: dict[str, Any]) -> str:
+    """A SETTINGS clause."""
+    return "SETTINGS " + ", ".join(f"{name} = {_literal(value)}" for name, value in settings.items())
+
+
+class WriterPool:
+    """``write(batch, token)`` on whichever writer is free, so batches are written
+    concurrently, one per writer (each on its own storage connection and, for
+    :class:`SqlBatchWriter`, its own stage). Thread-safe; a caller waits while all are busy."""
+
+    def __init__(self, writers: list[Any]) -> None:
+        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for writer in writers:
+            self._free.put(writer)
+
+    def write(self, batch: bytes, token: str) -> list[Outcome]:
+        """The free writer's ``write``: returns each request's outcome, raises its errors."""
+        writer = self._free.get()
+        try:
+            return writer.write(batch, token)
+        finally:
+            self._free.put(writer)
 
 
 def select_spans(request: ExportTraceServiceRequest, positions: Iterable[tuple[int, int, int]]) -> ExportTraceServiceRequest:

@@ -66,6 +66,8 @@ def main() -> None:
 @click.option("--mapping", type=click.Choice(["auto", "sql", "python"]),
               help="Who maps spans to rows: embedded ClickHouse (sql, chDB only) or Python. "
                    "Env OTEL_COSTS_MAPPING; default auto (sql for large batches on chDB).")
+@click.option("--writers", type=int, help="Batches written at once, each on its own storage connection. "
+                                          "Env OTEL_COSTS_WRITERS; default 2.")
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
     from .auth import AuthError

@@ -32,6 +32,9 @@ DEFAULT_BUDGET_INTERVAL_S = 5
 DEFAULT_BUDGET_THRESHOLDS = "50,75,90,100"
 DEFAULT_BUDGET_TIMEZONE = "UTC"
 DEFAULT_BUDGET_WEBHOOK_FORMAT = "json"
+#: Batches written at once, each by its own thread and storage connection: while one batch
+#: is mapped and inserted, ClickHouse can work on the next (bench/collector_ingest.py).
+DEFAULT_WRITERS = 2
 DEFAULT_MAPPING = "auto"  # on embedded chDB: sql for large batches, python for small; servers: python
 
 #: field → (environment variable, default)
@@ -61,6 +64,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "budget_webhook_url": ("OTEL_COSTS_BUDGET_WEBHOOK_URL", None),
     "budget_webhook_format": ("OTEL_COSTS_BUDGET_WEBHOOK_FORMAT", DEFAULT_BUDGET_WEBHOOK_FORMAT),
     "mapping": ("OTEL_COSTS_MAPPING", DEFAULT_MAPPING),
+    "writers": ("OTEL_COSTS_WRITERS", DEFAULT_WRITERS),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -102,6 +106,7 @@ class CollectorConfig:
     # Who maps spans to rows: "sql" (embedded ClickHouse, chDB only), "python", or "auto"
     # (sql for large batches on chDB: batch_writer.AUTO_SQL_MIN_BYTES).
     mapping: str = DEFAULT_MAPPING
+    writers: Any = DEFAULT_WRITERS  # batches written concurrently
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
@@ -128,6 +133,7 @@ class CollectorConfig:
             "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
             "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
             "dedup_window_s": (0, 7 * 86400), "budget_interval_s": (1, 3600),
+            "writers": (1, 16),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from otel_costs.pricing import Pricer
 
-from .batch_writer import AUTO_SQL_MIN_BYTES, PythonBatchWriter, SqlBatchWriter, assess
+from .batch_writer import AUTO_SQL_MIN_BYTES, PythonBatchWriter, SqlBatchWriter, WriterPool, assess
 from .batcher import Batcher
 from .config import CollectorConfig
 from .dedup import RecentRequests, load_recent_tokens
@@ -60,6 +60,7 @@ class Collector:
         self.auth = TokenAuth.load(str(config.auth_tokens_file)) if config.auth_tokens_file else None
         self.metrics = Metrics()
         self.client: Any = None
+        self._writer_clients: list[Any] = []
         self.grpc_port = 0
         self.http_port = 0
         self._grpc: Any = None
@@ -78,12 +79,19 @@ class Collector:
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
                                           raw_ttl_days=cfg.raw_ttl_days)
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
-        if cfg.target.kind == "chdb" and cfg.mapping != "python":
-            writer: Any = await asyncio.to_thread(
-                SqlBatchWriter, self.client, cfg.database, pricer, str(cfg.spool_dir),
-                min_bytes=AUTO_SQL_MIN_BYTES if cfg.mapping == "auto" else 0)
-        else:
-            writer = PythonBatchWriter(self.client, cfg.database, pricer)
+        writers = []
+        for i in range(cfg.writers):
+            # Each writer has its own connection (chDB: its own handle on the one engine), so
+            # batches are written concurrently and queries never wait behind an insert.
+            client = await asyncio.to_thread(open_client, cfg.target)
+            self._writer_clients.append(client)
+            if cfg.target.kind == "chdb" and cfg.mapping != "python":
+                writers.append(await asyncio.to_thread(
+                    SqlBatchWriter, client, cfg.database, pricer, str(cfg.spool_dir), stage=f"batch_stage_{i + 1}",
+                    min_bytes=AUTO_SQL_MIN_BYTES if cfg.mapping == "auto" else 0))
+            else:
+                writers.append(PythonBatchWriter(client, cfg.database, pricer))
+        writer = WriterPool(writers)
         metrics = self.metrics
 
         def spool_event(kind: str, spans: int) -> None:
@@ -94,7 +102,8 @@ class Collector:
         self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
                                lambda data: assess(data, pricer), on_event=spool_event)
         self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
-                                max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed)
+                                max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed,
+                                threads=cfg.writers)
         recent = RecentRequests(cfg.dedup_window_s)
         recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.database, cfg.dedup_window_s))
         recent.add(spool.request_tokens())
@@ -179,6 +188,9 @@ class Collector:
             await asyncio.to_thread(self._store.close)
         if self.config.target.kind == "chdb":
             clear_owner(self.config.target.location)
+        for client in self._writer_clients:
+            await asyncio.to_thread(client.close)
+        self._writer_clients = []
         if self.client is not None:
             await asyncio.to_thread(self.client.close)
             self.client = None

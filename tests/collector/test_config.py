@@ -58,3 +58,18 @@ def test_mapping_choice_is_checked(flags, problem):
 @pytest.mark.parametrize("env", [{}, {"OTEL_COSTS_MAPPING": "python"}, {"OTEL_COSTS_MAPPING": "sql"}])
 def test_mapping_from_env_or_default(env):
     assert CollectorConfig.load({}, env=env).validate().mapping == env.get("OTEL_COSTS_MAPPING", "auto")
+
+
+@pytest.mark.parametrize("env, writers, problem", [
+    ({}, 2, None),
+    ({"OTEL_COSTS_WRITERS": "4"}, 4, None),
+    ({"OTEL_COSTS_WRITERS": "0"}, None, "writers (OTEL_COSTS_WRITERS): 0 is outside 1..16"),
+    ({"OTEL_COSTS_WRITERS": "two"}, None, "writers (OTEL_COSTS_WRITERS): 'two' is not an integer"),
+])
+def test_writers_from_env_or_default_and_checked(env, writers, problem):
+    if problem is None:
+        assert CollectorConfig.load({}, env=env).validate().writers == writers
+    else:
+        with pytest.raises(ConfigError) as err:
+            CollectorConfig.load({}, env=env).validate()
+        assert err.value.problems == [problem]

@@ -3,13 +3,15 @@ both rollups, whichever writer maps it."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
 
 from collector import batch_file
-from collector.batch_writer import PythonBatchWriter, SqlBatchWriter
+from collector.batch_writer import PythonBatchWriter, SqlBatchWriter, WriterPool
 from collector.retry import retrying
+from collector.storage import open_client
 from otel_costs.pricing import Pricer
 
 from .spans import SEMCONV, sdk_request
@@ -140,3 +142,37 @@ def test_a_request_clickhouse_cannot_read_costs_its_batch_nothing(collector, wri
     assert [(o.received, o.accepted) for o in outcomes] == [(4, 4), (2, 2)]
     writer.write(data, token)  # a replay takes the same route: stored once
     assert counts(collector) == ((6, Decimal("0.000285") * 6),) * 3
+
+
+@pytest.mark.parametrize("kind", ["sql", "python"])
+def test_batches_written_at_once_by_a_pool_are_each_stored_once(collector, tmp_path, kind):
+    """The collector's writers (one storage connection each) write batches concurrently;
+    each batch and its replay are still stored once."""
+    target = collector.collector.config.target
+    if kind == "sql" and target.kind != "chdb":
+        pytest.skip("the SQL writer reads the batch from the collector's disk: chDB only")
+    clients = [open_client(target) for _ in range(2)]
+    try:
+        writers = [SqlBatchWriter(client, collector.db, Pricer(), str(tmp_path), stage=f"pool_stage_{i}", min_bytes=0)
+                   if kind == "sql" else PythonBatchWriter(client, collector.db, Pricer())
+                   for i, client in enumerate(clients)]
+        pool = WriterPool(writers)
+        batches = [batch(15, bare=2), batch(25, bare=1)]
+        start = threading.Barrier(len(batches))
+        outcomes: dict[int, list] = {}
+
+        def write_twice(i: int) -> None:
+            start.wait(10)
+            for _ in range(2):  # the batch and its replay
+                outcomes.setdefault(i, []).append(pool.write(*batches[i]))
+
+        threads = [threading.Thread(target=write_twice, args=(i,)) for i in range(len(batches))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert [[o.accepted for (o,) in outcomes[i]] for i in range(2)] == [[17, 17], [26, 26]]
+        assert counts(collector) == ((43, Decimal("0.000285") * 43),) * 3
+    finally:
+        for client in clients:
+            client.close()

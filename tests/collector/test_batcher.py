@@ -1,0 +1,114 @@
+"""The batcher's flush rules with several writer threads (a unit test of collector/batcher.py:
+``write`` is a recording stand-in whose calls the test holds and releases)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from collector.batch_file import Record
+from collector.batcher import BUSY_FACTOR, Batcher
+
+LONG_AGE = 60.0  # seconds: no flush in these tests is due to age unless a test says so
+
+
+class HeldWrites:
+    """``write`` that records each batch's span count and blocks until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, records: list[Record], spans: int) -> list[str]:
+        with self._lock:
+            self.batches.append(spans)
+        self.started.release()
+        assert self.release.wait(30), "test never released the write"
+        return [r.token for r in records]
+
+
+def submit(batcher: Batcher, spans: int, token: str, results: dict) -> None:
+    batcher.submit(Record(b"", None, token), spans, lambda outcome, error: results.__setitem__(token, (outcome, error)))
+
+
+@pytest.fixture
+def held():
+    writes = HeldWrites()
+    yield writes
+    writes.release.set()
+
+
+def test_while_a_batch_is_written_the_next_waits_for_busy_factor_times_min_rows(held):
+    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2)
+    results: dict = {}
+    submit(batcher, 10, "a", results)  # idle: flushed at min_rows
+    assert held.started.acquire(timeout=10)
+    submit(batcher, 10 * BUSY_FACTOR - 1, "b", results)  # one short of the busy threshold
+    assert not held.started.acquire(timeout=0.5)
+    submit(batcher, 1, "c", results)  # full: the second thread writes while the first is held
+    assert held.started.acquire(timeout=10)
+    assert held.batches == [10, 10 * BUSY_FACTOR]
+    held.release.set()
+    batcher.close()
+    assert results == {"a": ("a", None), "b": ("b", None), "c": ("c", None)}
+
+
+def test_a_waiting_batch_is_flushed_when_the_busy_writer_finishes(held):
+    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2)
+    results: dict = {}
+    submit(batcher, 10, "a", results)
+    assert held.started.acquire(timeout=10)
+    submit(batcher, 10, "b", results)  # waits: a batch is being written
+    assert not held.started.acquire(timeout=0.5)
+    held.release.set()  # idle again: min_rows is full, long before max_age
+    assert held.started.acquire(timeout=10)
+    batcher.close()
+    assert held.batches == [10, 10] and set(results) == {"a", "b"}
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_close_flushes_everything_and_stops_every_thread(threads):
+    written: list[int] = []
+    lock = threading.Lock()
+
+    def write(records: list[Record], spans: int) -> list[None]:
+        with lock:
+            written.append(spans)
+        return [None] * len(records)
+
+    batcher = Batcher(write, min_rows=1_000, max_age=LONG_AGE, max_queued_rows=10_000, threads=threads)
+    results: dict = {}
+    for i in range(5):
+        submit(batcher, 3, f"r{i}", results)
+    batcher.close(timeout=10)
+    assert sum(written) == 15 and len(results) == 5
+    assert not any(t.is_alive() for t in batcher._threads)
+
+
+def test_a_failed_write_fails_its_requests_and_frees_the_writer():
+    calls: list[int] = []
+
+    def write(records: list[Record], spans: int) -> list[None]:
+        calls.append(spans)
+        if len(calls) == 1:
+            raise ConnectionError("storage down")
+        return [None] * len(records)
+
+    batcher = Batcher(write, min_rows=1, max_age=LONG_AGE, max_queued_rows=10_000, threads=2)
+    errors: list = []
+    answered = threading.Semaphore(0)
+
+    def done(outcome, error) -> None:
+        errors.append(error)
+        answered.release()
+
+    batcher.submit(Record(b"", None, "a"), 2, done)
+    assert answered.acquire(timeout=10)
+    # Below BUSY_FACTOR * min_rows: flushed only because the failed write left no writer busy.
+    batcher.submit(Record(b"", None, "b"), 2, done)
+    assert answered.acquire(timeout=10)
+    batcher.close()
+    assert calls == [2, 2] and isinstance(errors[0], ConnectionError) and errors[1] is None
