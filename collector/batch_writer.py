@@ -35,7 +35,7 @@ from . import batch_file
 from .mapping import COLUMNS, Columns, MapResult, map_request
 from .queries import load
 from .spool import is_invalid_batch
-from .sql_mapping import SETTINGS, mapping_query
+from .sql_mapping import SETTINGS, mapping_query, settings_clause
 from .writer import INSERT_SETTINGS, ClickHouseWriter
 
 __all__ = ["AUTO_SQL_MIN_BYTES", "Outcome", "PythonBatchWriter", "SqlBatchWriter", "WriterPool", "assess",
@@ -116,10 +116,10 @@ class SqlBatchWriter:
         columns = ", ".join(COLUMNS)
         self._summary = Template(load("stage_summary")).substitute(stage=stage)
         # Settings go in the statements: passed per call, clickhouse-connect's chDB backend
-        # reads, sets and restores each one around the query (~25 ms a batch).
-        self._insert = Template(Template(load("stage_rows")).safe_substitute(
-            db=f"`{database}`", stage=stage, columns=columns))  # $settings: per batch (its token)
-        self._map = f"INSERT INTO {stage} SELECT * FROM ({mapping_query()}) {_settings(SETTINGS)}"
+        # reads, sets and restores each one around the statement (~25 ms each).
+        self._insert = Template(load("stage_rows"))
+        self._insert_names = {"db": f"`{database}`", "stage": stage, "columns": columns}
+        self._map = f"INSERT INTO {stage} SELECT * FROM ({mapping_query()}) {settings_clause(SETTINGS)}"
         self._truncate = f"TRUNCATE TABLE {stage}"
         # A Memory table, recreated so its columns follow this version's query.
         open(self._path, "wb").close()
@@ -149,8 +149,9 @@ class SqlBatchWriter:
             return self._write_python(batch, token)
         summary = client.query(self._summary).result_rows
         if any(stored for _, _, stored, *_ in summary):
-            client.command(self._insert.substitute(settings=_settings({
-                **INSERT_SETTINGS, "insert_deduplication_token": token, "max_threads": 1, "max_insert_threads": 1})))
+            settings = {**INSERT_SETTINGS, "insert_deduplication_token": token,
+                        "max_threads": 1, "max_insert_threads": 1}
+            client.command(self._insert.substitute(self._insert_names, settings=settings_clause(settings)))
         records = batch_file.split(batch)
         rows = Columns()
         outcomes = [Outcome(0, 0, 0, 0)] * len(records)  # a request without spans has no stage rows
@@ -173,17 +174,6 @@ class SqlBatchWriter:
         rows, outcomes = _map(batch, self._pricer)
         self._python.write(rows, token)
         return outcomes
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _settings(settings: dict[str, Any]) -> str:
-    """A SETTINGS clause."""
-    return "SETTINGS " + ", ".join(f"{name} = {_literal(value)}" for name, value in settings.items())
 
 
 class WriterPool:

@@ -8,11 +8,10 @@ of spans becomes about one insert per ``max_age``, as ClickHouse wants), then ca
 callback with its request's outcome, or with the exception. With more than one thread,
 ``write`` is called concurrently (one batch per thread); while a batch is being written,
 the next one waits for :data:`BUSY_FACTOR` times ``min_rows`` (or ``max_age``): a batch
-has a fixed cost (ClickHouse plans the mapping query anew, ~0.2 s), so under load batches
+has a fixed cost (ClickHouse plans the mapping query anew, ~0.2-0.3 s), so under load batches
 grow instead of multiplying, and an idle collector still flushes at ``min_rows``. Memory
-is bounded: past
-``max_queued_rows`` spans ``submit`` raises :class:`Overloaded` and the receiver tells the
-client to retry later.
+is bounded: past ``max_queued_rows`` spans ``submit`` raises :class:`Overloaded` and the
+receiver tells the client to retry later.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ class Collector:
     """One collector. ``await start()`` then ``await stop()``; not restartable.
 
     After ``start``, ``grpc_port`` and ``http_port`` hold the bound ports and ``client``
-    the clickhouse-connect client (chDB: the only handle on the data in this process).
+    the clickhouse-connect client for queries (the writers have connections of their own;
+    chDB: handles on the one engine this process owns).
     """
 
     def __init__(self, config: CollectorConfig, *, wrap_write: Callable[[Any], Any] | None = None,

@@ -28,7 +28,7 @@ from otel_costs.pricing import PricingStatus
 
 from .queries import load
 
-__all__ = ["SCHEMA_FILE", "STRUCTURE", "mapping_query", "SETTINGS"]
+__all__ = ["SCHEMA_FILE", "STRUCTURE", "mapping_query", "SETTINGS", "settings_clause"]
 
 #: The batch-file schema ClickHouse reads (packaged next to this module).
 SCHEMA_FILE = str(resources.files("collector").joinpath("otlp_batch.proto"))
@@ -67,6 +67,12 @@ _INT64_MAX = 2**63 - 1
 
 def _lit(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def settings_clause(settings: dict[str, int | str]) -> str:
+    """``SETTINGS name = value, …`` for a statement (integers bare, strings quoted)."""
+    return "SETTINGS " + ", ".join(f"{name} = {value if isinstance(value, int) else _lit(str(value))}"
+                                   for name, value in settings.items())
 
 
 def _array(names) -> str:
