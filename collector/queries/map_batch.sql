@@ -3,7 +3,7 @@
 -- (request, resource, scope, span; 1-based), its class and, for class 'row', the
 -- genai_spans columns. Classes: 'python' (anything unusual: mapping.py maps it),
 -- 'non_genai' (dropped), 'reject' (with message), 'row'.
--- $levels are the column levels collector/sql_mapping.py generates from
+-- $columns are the aliases collector/sql_mapping.py generates from
 -- otel_costs.conventions; {batch:String} is the batch file.
 SELECT
     request_no, rs_i, ss_i, sp_i,
@@ -43,7 +43,9 @@ SELECT
     leftUTF8(error_type, 500) AS error_type,
     token AS request_token
 FROM (
-$levels
+SELECT *,
+    $columns
+FROM (
     SELECT
         otel_costs_request_no AS request_no, otel_costs_tenant AS tenant,
         otel_costs_tenant_forced AS tenant_forced, otel_costs_token AS token,
@@ -54,4 +56,4 @@ $levels
     ARRAY JOIN resource_spans AS rs, arrayEnumerate(resource_spans) AS rs_i
     ARRAY JOIN rs.scope_spans AS ss, arrayEnumerate(rs.scope_spans) AS ss_i
     ARRAY JOIN ss.spans AS span, arrayEnumerate(ss.spans) AS sp_i
-$close)
+))
