@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
+from collector import batch_file, schema
+from collector.batch_writer import PythonBatchWriter
 from collector.schema import load_migrations, migrate, render
 from collector.storage import open_client, parse_storage
+from otel_costs.pricing import Pricer
+
+from .spans import SEMCONV, sdk_request
 
 
 def test_migrations_are_numbered_files():
@@ -45,6 +52,45 @@ def test_migrate_is_idempotent_and_recorded(storage, database):
         migrate(client, db=database, raw_ttl_days=12)  # a changed TTL setting is applied
         ddl = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{database}' AND name = 'genai_spans'")
         assert "toIntervalDay(12)" in ddl
+    finally:
+        client.close()
+
+
+def _batch(tenants):
+    request = sdk_request([{**SEMCONV, "tenant.id": t, "otel_costs.tag.plan": "pro"} for t in tenants])
+    body = request.SerializeToString()
+    records = [batch_file.Record(body, None, batch_file.request_token(body, None))]
+    return batch_file.encode(records), batch_file.batch_token(records)
+
+
+def test_plain_string_columns_keep_rows_stored_before_them(storage, database, monkeypatch):
+    """0007 turns the raw table's LowCardinality columns into String over existing rows:
+    the same totals by tenant and tag afterwards, and a replayed batch is still dropped."""
+    every = load_migrations()
+    plain = next(m.version for m in every if m.name == "plain_strings")
+    client = open_client(parse_storage(storage))
+    try:
+        monkeypatch.setattr(schema, "load_migrations", lambda: every[:plain - 1])
+        migrate(client, db=database)
+        writer = PythonBatchWriter(client, database, Pricer())
+        first = _batch(["acme", "acme", "globex"])
+        writer.write(*first)
+        totals = (f"SELECT tenant_id, tags['plan'], count(), sum(cost_total), toTypeName(tenant_id) "
+                  f"FROM `{database}`.genai_spans GROUP BY ALL ORDER BY tenant_id")
+        before = client.query(totals).result_rows
+        assert [r[:3] for r in before] == [("acme", "pro", 2), ("globex", "pro", 1)]
+        assert before[0][3] > Decimal(0) and before[0][4] == "LowCardinality(String)"
+
+        monkeypatch.setattr(schema, "load_migrations", lambda: every)
+        assert migrate(client, db=database) == [f"{plain:04d}_plain_strings"]
+        after = client.query(totals).result_rows
+        assert [r[:4] for r in after] == [r[:4] for r in before] and after[0][4] == "String"
+        writer = PythonBatchWriter(client, database, Pricer())  # insert contexts of the new types
+        writer.write(*first)  # a replay: dropped as before
+        writer.write(*_batch(["globex"]))
+        rows = client.query(totals).result_rows
+        assert [(r[0], r[2]) for r in rows] == [("acme", 2), ("globex", 2)]
+        assert rows[1][3] == 2 * before[1][3]
     finally:
         client.close()
 
