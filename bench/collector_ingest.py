@@ -7,7 +7,8 @@ requests in flight, for a fixed time, and prints:
 
 * sustained spans/s acknowledged (an ack means written: inserts are synchronous);
 * the parse-only ceiling: ``ExportTraceServiceRequest.FromString`` on the same bytes;
-* freshness p50/p99: a probe span's end → its rows acknowledged (= visible to queries).
+* freshness p50/p99: a probe span's end → its rows acknowledged (= visible to queries);
+* the collector's CPU time a span (all its threads: receivers, mapping, merges).
   An app adds its exporter's batch delay (500 ms by default) on top.
 
     python bench/collector_ingest.py [--seconds 20] [--inflight 16] [--unpriced]
@@ -124,6 +125,18 @@ def batch_figures(metrics: str) -> str:
             f"{values['otel_costs_batch_write_seconds_sum'] / n * 1000:.0f} ms each on average")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (all its threads), or None where
+    /proc is not there. Per span, it is the cost that sets the rate on a saturated machine,
+    less disturbed by neighbours than the rate itself."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -175,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         freshness: list[float] = []
         acked = 0
         start = time.perf_counter()
+        cpu_start = cpu_seconds(collector.pid)
         next_probe = start
         i = 0
         while time.perf_counter() - start < args.seconds:
@@ -193,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         while window:
             acked += settle(window.popleft(), freshness)
         elapsed = time.perf_counter() - start
+        cpu_end = cpu_seconds(collector.pid)
         channel.close()
         batches = batch_figures(httpx.get(f"http://127.0.0.1:{http_port}/metrics", timeout=10).text)
     finally:
@@ -209,6 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"freshness        : p50 {statistics.median(freshness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
           f"({len(freshness)} probes; span end → written)")
     print(f"batches          : {batches}")
+    if cpu_start is not None and cpu_end is not None and acked:
+        used = cpu_end - cpu_start
+        print(f"collector CPU    : {used / acked * 1e6:.1f} µs a span ({used:.1f} s over {elapsed:.1f} s: "
+              f"{used / elapsed:.0%} of one core)")
     os.system(f"rm -rf {data}")
 
 
