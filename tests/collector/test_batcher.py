@@ -10,7 +10,7 @@ import pytest
 from collector.batch_file import Record
 from collector.batcher import BUSY_FACTOR, Batcher
 
-LONG_AGE = 60.0  # seconds: no flush in these tests is due to age unless a test says so
+LONG_AGE = 60.0  # seconds: no flush in these tests is due to age or a quiet gap unless a test says so
 
 
 class HeldWrites:
@@ -42,7 +42,8 @@ def held():
 
 
 def test_while_a_batch_is_written_the_next_waits_for_busy_factor_times_min_rows(held):
-    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2)
+    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2,
+                      quiet_gap=LONG_AGE)
     results: dict = {}
     submit(batcher, 10, "a", results)  # idle: flushed at min_rows
     assert held.started.acquire(timeout=10)
@@ -57,7 +58,8 @@ def test_while_a_batch_is_written_the_next_waits_for_busy_factor_times_min_rows(
 
 
 def test_a_waiting_batch_is_flushed_when_the_busy_writer_finishes(held):
-    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2)
+    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2,
+                      quiet_gap=LONG_AGE)
     results: dict = {}
     submit(batcher, 10, "a", results)
     assert held.started.acquire(timeout=10)
@@ -67,6 +69,21 @@ def test_a_waiting_batch_is_flushed_when_the_busy_writer_finishes(held):
     assert held.started.acquire(timeout=10)
     batcher.close()
     assert held.batches == [10, 10] and set(results) == {"a", "b"}
+
+
+def test_while_a_batch_is_written_min_rows_go_when_requests_stop_coming(held):
+    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=0.05)
+    results: dict = {}
+    submit(batcher, 10, "a", results)
+    assert held.started.acquire(timeout=10)
+    submit(batcher, 5, "b", results)  # below min_rows: a quiet gap does not flush it
+    assert not held.started.acquire(timeout=0.5)
+    submit(batcher, 5, "c", results)  # min_rows, far below the busy threshold, then nothing more
+    assert held.started.acquire(timeout=10)  # written while the first batch still is
+    assert held.batches == [10, 10]
+    held.release.set()
+    batcher.close()
+    assert set(results) == {"a", "b", "c"}
 
 
 @pytest.mark.parametrize("threads", [1, 3])
