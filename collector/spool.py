@@ -101,9 +101,7 @@ class Spool:
         for name in os.listdir(self.directory):
             path = os.path.join(self.directory, name)
             if name.endswith(_OLD_FORMAT):
-                os.replace(path, os.path.join(self.rejected_dir, name))
-                with open(os.path.join(self.rejected_dir, name + ".reason.txt"), "w", encoding="utf-8") as f:
-                    f.write("spooled by an earlier version (rows as JSON); not replayed\n")
+                self._set_aside(name, "spooled by an earlier version (rows as JSON); not replayed")
                 _log.error("spool file %s is in an earlier format; moved to %s", name, self.rejected_dir)
             elif name.endswith(".tmp"):
                 os.remove(path)
@@ -210,12 +208,16 @@ class Spool:
         with self._lock:
             src = os.path.join(self.directory, name)
             size = os.path.getsize(src) if os.path.exists(src) else 0
-            os.replace(src, os.path.join(self.rejected_dir, name))
-            with open(os.path.join(self.rejected_dir, name + ".reason.txt"), "w", encoding="utf-8") as f:
-                f.write(reason + "\n")
+            self._set_aside(name, reason)
             _fsync_dir(self.directory)
             self._bytes -= size
         _log.error("batch %s moved to %s: %s", name, self.rejected_dir, reason)
+
+    def _set_aside(self, name: str, reason: str) -> None:
+        # The reason first: whoever sees the batch in rejected/ finds why next to it.
+        with open(os.path.join(self.rejected_dir, name + ".reason.txt"), "w", encoding="utf-8") as f:
+            f.write(reason + "\n")
+        os.replace(os.path.join(self.directory, name), os.path.join(self.rejected_dir, name))
 
 
 def _encode(batch: Batch) -> bytes:

@@ -146,9 +146,10 @@ def test_batch_refused_as_invalid_is_moved_aside_not_replayed_forever(start_coll
     outage.down = True
     assert post(c, 2).status_code == 200
     outage.down, outage.refuse = False, True
-    wait_for(lambda: os.listdir(tmp_path / "spool" / "rejected"))
-    reason = [n for n in os.listdir(tmp_path / "spool" / "rejected") if n.endswith(".reason.txt")]
-    assert "Type mismatch" in (tmp_path / "spool" / "rejected" / reason[0]).read_text()
+    rejected = tmp_path / "spool" / "rejected"
+    wait_for(lambda: [n for n in os.listdir(rejected) if not n.endswith(".reason.txt")])  # the batch
+    reason = [n for n in os.listdir(rejected) if n.endswith(".reason.txt")]  # written before it moved
+    assert "Type mismatch" in (rejected / reason[0]).read_text()
     assert len(Spool(str(tmp_path / "spool"), 1 << 30)) == 0
 
 
