@@ -9,7 +9,7 @@ usage, malformed costs, duplicate attribute keys, strings outside printable ASCI
 mapping.py strips or checks them (models, attribution, tags), OpenLLMetry
 association properties, OpenInference metadata, more than the tag limit. So the two can
 never disagree: tests compare both on arbitrary requests. ClickHouse plans this query anew
-per batch (~0.2 s), so it pays only on large batches: collector/batch_writer.py runs it
+per batch (~0.13 s), so it pays only on large batches: collector/batch_writer.py runs it
 (bench/sql_mapping.py, bench/collector_ingest.py).
 
 Pure: builds text, no I/O. The query needs ``input_format_protobuf_oneof_presence`` (see
@@ -114,30 +114,9 @@ class _Names:
         return {col: f"{self.vals}[i_{col}]" for col in self.columns.values()}
 
 
-_NONE = 255  # the rank of a name that is not a candidate
-
-
-def _pick(table: list[int], offset: str, ids: str, tested: str, ok: str) -> str:
-    """The 1-based position of the attribute with the lowest rank ``table[offset + id + 1]``
-    among those whose element ``s`` of ``tested`` passes ``ok``; 0 when none. Names are
-    data here, not code: ClickHouse plans every function node and literal anew per batch,
-    so one expression per field instead of one per name keeps planning short. Duplicate
-    keys never get here (those spans go to Python), so the lowest rank is unique."""
-    # Key: rank in the high bits, position in the low bits (0 for a non-candidate).
-    key = f"(if({ok}, {table}[{offset} + j + 1], {_NONE}) AS r) * 4294967296 + if(r = {_NONE}, 0, i)"
-    return f"bitAnd(arrayMin(arrayMap((j, s, i) -> {key}, {ids}, {tested}, arrayEnumerate({ids}))), 4294967295)"
-
-
-def _ranks(names: list[str], lists: list[tuple[str, ...]]) -> list[int]:
-    """Rank tables: a block of ``len(names) + 1`` per list (after one for "no list"), each
-    name's 1-based rank in that list or :data:`_NONE`."""
-    return [_NONE] * (len(names) + 1) + [lst.index(n) + 1 if n in lst else _NONE
-                                          for lst in lists for n in ["", *names]]
-
-
 def _levels() -> list[dict[str, str]]:
-    """The mapping as levels of columns, each computed from earlier levels' columns (the
-    query computes them as aliases of one SELECT, in this order)."""
+    """The mapping as levels of columns, each computed from earlier levels' columns
+    (:data:`_SUBQUERIES` says which levels share a SELECT)."""
     convs = cv.CONVENTIONS
     fields = ("input", "output", "cache_read", "cache_write", "reasoning")
     texts = ("provider", "request_model", "response_model", "operation")
@@ -178,7 +157,25 @@ def _levels() -> list[dict[str, str]]:
     one["kinds"] = "arrayMap(v -> v.value, vals)"
     one["cleans"] = f"arrayMap(v -> {_clean('v')}, vals)"
     one["rcleans"] = f"arrayMap(v -> {_clean('v')}, rvals)"
-    one["off"] = f"conv * {len(names) + 1}"
+    # Each candidate name's position among the span's and the resource's attributes
+    # (q<id>, rq<id>; 0 when absent), computed once for every field that names it.
+    def position(prefix: str, name: str) -> str:
+        column = f"{prefix}{names.index(name) + 1}"
+        one.setdefault(column, f"indexOf({'ids' if prefix == 'q' else 'rids'}, {names.index(name) + 1})")
+        return column
+
+    def first(prefix: str, candidates, values: str, empty: str) -> str:
+        """The position of the first candidate present with a value other than ``empty``
+        (a name's first position: spans with duplicate keys go to Python)."""
+        out = "0"
+        for column in reversed([position(prefix, n) for n in candidates]):
+            out = f"if({values}[{column}] != {empty}, {column}, {out})"
+        return out
+
+    def by_convention(field: str, values: str, empty: str) -> str:
+        branches = ", ".join(f"conv = {i}, {first('q', getattr(c, field), values, empty)}"
+                             for i, c in enumerate(convs, 1))
+        return f"multiIf({branches}, 0)"
     # One regex over every string mapping.py would strip or check: printable ASCII only.
     strict = [0] + [int(n in stripped or n in aliases) for n in names]
     one["not_plain"] = (f"arrayExists((j, v) -> {strict}[j + 1] = 1 AND v.value = 1 AND NOT match(v.string_value, {_PLAIN}), "
@@ -187,13 +184,11 @@ def _levels() -> list[dict[str, str]]:
 
     # Usage and model fields: the first present name of the span's convention.
     for field in fields:
-        table = _ranks(names, [getattr(c, field) for c in convs])
-        two[f"p_{field}"] = _pick(table, "off", "ids", "kinds", "s != 0")
+        two[f"p_{field}"] = by_convention(field, "kinds", "0")
         three[f"{field}_n"] = f"nums[p_{field}]"
         three[f"{field}_bad"] = f"bads[p_{field}]"
     for field in texts:
-        table = _ranks(names, [getattr(c, field) for c in convs])
-        two[f"p_{field}"] = _pick(table, "off", "ids", "strs", "s != ''")
+        two[f"p_{field}"] = by_convention(field, "strs", "''")
         three[field] = f"strs[p_{field}]"
     modes = [{cv.InputCache.INCLUSIVE: 0, cv.InputCache.EXCLUSIVE: 1, cv.InputCache.BY_PROVIDER: 2}[c.input_cache]
              for c in convs]
@@ -209,9 +204,8 @@ def _levels() -> list[dict[str, str]]:
 
     # Attribution: the first clean alias, span before resource.
     for field, alias_names in cv.ATTRIBUTION_ALIASES.items():
-        table = _ranks(names, [alias_names])
-        two[f"p_{field}"] = _pick(table, str(len(names) + 1), "ids", "cleans", "s != ''")
-        two[f"rp_{field}"] = _pick(table, str(len(names) + 1), "rids", "rcleans", "s != ''")
+        two[f"p_{field}"] = first("q", alias_names, "cleans", "''")
+        two[f"rp_{field}"] = first("rq", alias_names, "rcleans", "''")
         three[field] = f"if(p_{field} != 0, cleans[p_{field}], rcleans[rp_{field}])"
 
     # Free tags from otel_costs.tag.*, resource then span (span wins).
@@ -264,14 +258,26 @@ def _levels() -> list[dict[str, str]]:
     return [zero, one, two, three, four, five, six, seven]
 
 
+#: The levels (indexes into _levels()) each nested SELECT computes, innermost first.
+#: ClickHouse's analyzer copies an alias's whole expression into every place that names
+#: it, so a large expression (a lookup table, a lambda over the attributes) named by later
+#: ones is a column of an inner SELECT; the small last levels stay aliases of one SELECT.
+#: bench/sql_mapping.py --requests 48 (24k spans), side by side with the previous form (one
+#: SELECT of aliases, a lambda over the attributes a field): planning 180 against 260-300
+#: ms, 47-57k against 34-40k spans/s mapped; all levels as aliases of one SELECT ~320 ms.
+_SUBQUERIES = ([0], [1], [2], [3, 4, 5, 6, 7])
+
+
 @functools.cache
 def mapping_query() -> str:
     """The SELECT over a batch file (bind ``batch``: the file's path). Run with :data:`SETTINGS`."""
-    # One SELECT of aliases, in level order, rather than a subquery per level: ClickHouse
-    # plans it 7-12% faster (30 alternations on an empty batch file), the same rows.
-    columns = ",\n    ".join(f"{e} AS {n}" for level in _levels() for n, e in level.items())
-    return Template(load("map_batch")).substitute(
-        columns=columns, structure=STRUCTURE.replace("\\", "\\\\").replace("'", "\\'"))
+    levels = _levels()
+    assert sorted(i for group in _SUBQUERIES for i in group) == list(range(len(levels)))
+    body = Template(load("read_batch")).substitute(structure=STRUCTURE.replace("\\", "\\\\").replace("'", "\\'"))
+    for group in _SUBQUERIES:
+        columns = ",\n    ".join(f"{e} AS {n}" for i in group for n, e in levels[i].items())
+        body = f"SELECT *,\n    {columns}\nFROM (\n{body}\n)"
+    return Template(load("map_batch")).substitute(levels=body)
 
 
 def _sdk_statuses() -> str:

@@ -3,8 +3,8 @@
 -- (request, resource, scope, span; 1-based), its class and, for class 'row', the
 -- genai_spans columns. Classes: 'python' (anything unusual: mapping.py maps it),
 -- 'non_genai' (dropped), 'reject' (with message), 'row'.
--- $columns are the aliases collector/sql_mapping.py generates from
--- otel_costs.conventions; {batch:String} is the batch file.
+-- $levels: the spans of read_batch.sql under the columns collector/sql_mapping.py
+-- generates from otel_costs.conventions, a subquery a level.
 SELECT
     request_no, rs_i, ss_i, sp_i,
     multiIf(python_first, 'python',
@@ -43,17 +43,5 @@ SELECT
     leftUTF8(error_type, 500) AS error_type,
     token AS request_token
 FROM (
-SELECT *,
-    $columns
-FROM (
-    SELECT
-        otel_costs_request_no AS request_no, otel_costs_tenant AS tenant,
-        otel_costs_tenant_forced AS tenant_forced, otel_costs_token AS token,
-        rs_i, ss_i, sp_i, span,
-        span.attributes.key AS keys, span.attributes.value AS vals,
-        rs.resource.attributes.key AS rkeys, rs.resource.attributes.value AS rvals
-    FROM file({batch:String}, 'Protobuf', '$structure')
-    ARRAY JOIN resource_spans AS rs, arrayEnumerate(resource_spans) AS rs_i
-    ARRAY JOIN rs.scope_spans AS ss, arrayEnumerate(rs.scope_spans) AS ss_i
-    ARRAY JOIN ss.spans AS span, arrayEnumerate(ss.spans) AS sp_i
-))
+$levels
+)
