@@ -1,4 +1,4 @@
-"""The real ``otel-costs`` command: migrate, serve, stop gracefully on SIGTERM."""
+"""The real ``otel-costs`` command: migrate, serve, stop gracefully on SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def test_bad_config_is_one_clear_error(tmp_path):
     assert "grpc_port" in out.stderr and "storage" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_then_sigterm_flushes_and_exits(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
     data = str(tmp_path / "data")
     grpc_port, http_port = free_port(), free_port()
     proc = subprocess.Popen(CLI + ["collector", "--storage", data, "--grpc-port", str(grpc_port),
@@ -67,7 +68,7 @@ def test_serve_then_sigterm_flushes_and_exits(tmp_path):
             time.sleep(0.2)
         body = sdk_request([dict(SEMCONV) for _ in range(5)]).SerializeToString()
         with httpx.Client() as client:
-            # The batch waits up to 60 s: SIGTERM must flush it rather than drop it.
+            # The batch waits up to 60 s: the signal must flush it rather than drop it.
             import threading
 
             answer = {}
@@ -75,7 +76,7 @@ def test_serve_then_sigterm_flushes_and_exits(tmp_path):
                 url + "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30)))
             sender.start()
             time.sleep(1.0)
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             sender.join(30)
         assert answer["r"].status_code == 200
         _, stderr = proc.communicate(timeout=30)
