@@ -175,6 +175,13 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
                 sys.exit(1)
             time.sleep(0.3)
         click.echo(f"collector started on gRPC :{cfg.grpc_port}, HTTP :{cfg.http_port} (data in {cfg.target.location})")
+
+    def stop(signum, frame) -> None:
+        raise SystemExit(0)  # through the `finally` below, so the collector stops with us
+
+    # A service manager stops the demo with SIGTERM; by default Python would exit at once
+    # and leave the collector running, holding the data directory and the ports.
+    signal.signal(signal.SIGTERM, stop)
     try:
         click.echo(f"sending {calls} attributed LLM calls over the past {days} days through CostSpanProcessor…")
         send_demo_traffic(f"127.0.0.1:{cfg.grpc_port}", calls=calls, days=days)

@@ -177,3 +177,26 @@ def test_budget_commands_directly_and_through_the_running_collector(tmp_path):
     assert sorted(b["id"] for b in status["budgets"]) == ["acme", "chat"]
     assert removed.returncode == 0 and missing.returncode == 1 and "no budget" in missing.stderr
     assert [json.loads(line)["id"] for line in budget(data, "list").stdout.splitlines()] == ["acme"]
+
+
+def test_demo_serve_stopped_with_sigterm_stops_its_collector(tmp_path):
+    data = str(tmp_path / "data")
+    http_port = free_port()
+    demo = subprocess.Popen(CLI + ["demo", "--serve", "--storage", data, "--calls", "50", "--days", "1",
+                                   "--grpc-port", str(free_port()), "--http-port", str(http_port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in demo.stdout:  # serving once it names the dashboard
+            if line.startswith("Dashboard:"):
+                break
+        assert httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=5).status_code == 200
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        demo.stdout.close()
+    with pytest.raises(httpx.TransportError):  # the collector went with it
+        httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=2)
+    assert report(data, "--by", "feature", "--since", "2d").returncode == 0  # its data directory is free
