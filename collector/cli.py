@@ -162,19 +162,6 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
     cfg = _config(storage=storage, grpc_port=grpc_port, http_port=http_port)
     if cfg.target.kind != "chdb":
         raise click.UsageError("demo runs on embedded storage; give a directory to --storage")
-    proc = None
-    if running_owner(cfg.target.location) is None:
-        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "collector", "--storage", cfg.target.location,
-                                 "--grpc-port", str(cfg.grpc_port), "--http-port", str(cfg.http_port),
-                                 "--log-format", "text"])
-        deadline = time.monotonic() + 120
-        while running_owner(cfg.target.location) is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                click.echo(f"error: the collector did not start (is port {cfg.grpc_port} or {cfg.http_port} taken?)",
-                           err=True)
-                sys.exit(1)
-            time.sleep(0.3)
-        click.echo(f"collector started on gRPC :{cfg.grpc_port}, HTTP :{cfg.http_port} (data in {cfg.target.location})")
 
     def stop(signum, frame) -> None:
         raise SystemExit(0)  # through the `finally` below, so the collector stops with us
@@ -182,7 +169,22 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
     # A service manager stops the demo with SIGTERM; by default Python would exit at once
     # and leave the collector running, holding the data directory and the ports.
     signal.signal(signal.SIGTERM, stop)
+    proc = None
+    if running_owner(cfg.target.location) is None:
+        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "collector", "--storage", cfg.target.location,
+                                 "--grpc-port", str(cfg.grpc_port), "--http-port", str(cfg.http_port),
+                                 "--log-format", "text"])
     try:
+        deadline = time.monotonic() + 120
+        while proc is not None and running_owner(cfg.target.location) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                click.echo(f"error: the collector did not start (is port {cfg.grpc_port} or {cfg.http_port} taken?)",
+                           err=True)
+                sys.exit(1)
+            time.sleep(0.3)
+        if proc is not None:
+            click.echo(f"collector started on gRPC :{cfg.grpc_port}, HTTP :{cfg.http_port} "
+                       f"(data in {cfg.target.location})")
         click.echo(f"sending {calls} attributed LLM calls over the past {days} days through CostSpanProcessor…")
         send_demo_traffic(f"127.0.0.1:{cfg.grpc_port}", calls=calls, days=days)
         for by in ("feature", "tenant,tag:plan", "model,provider"):

@@ -115,8 +115,15 @@ class _Names:
 
 
 def _levels() -> list[dict[str, str]]:
-    """The mapping as levels of columns, each computed from earlier levels' columns
-    (:data:`_SUBQUERIES` says which levels share a SELECT)."""
+    """The mapping as levels of columns, each a SELECT over the previous one's columns.
+
+    ClickHouse's analyzer copies an alias's whole expression into every place that names
+    it, so large expressions (lookup tables, lambdas over the attributes) named by later
+    ones are columns of an inner SELECT; the small last level is aliases of one SELECT.
+    bench/sql_mapping.py --requests 48 (24k spans), side by side with the previous form
+    (one SELECT of aliases, a lambda over the attributes a field): planning 180 against
+    260-300 ms, 47-57k against 34-40k spans/s mapped; these levels as aliases of one
+    SELECT ~320 ms."""
     convs = cv.CONVENTIONS
     fields = ("input", "output", "cache_read", "cache_write", "reasoning")
     texts = ("provider", "request_model", "response_model", "operation")
@@ -126,6 +133,7 @@ def _levels() -> list[dict[str, str]]:
     # resource attributes are read only as aliases.
     names = sorted(set(n for c in convs for n in c.token_names()) | set(stripped) | set(aliases))
     ids = list(range(1, len(names) + 1))
+    id_of = dict(zip(names, ids))
     fixed, res = _Names("x", "vals", "keys"), _Names("y", "rvals", "rkeys")
     zero: dict[str, str] = {}
     one: dict[str, str] = {}
@@ -134,7 +142,7 @@ def _levels() -> list[dict[str, str]]:
     four: dict[str, str] = {}
     zero["ids"] = f"arrayMap(k -> transform(k, {_array(names)}, CAST({ids}, 'Array(UInt16)'), 0), keys)"
     zero["rids"] = (f"arrayMap(k -> transform(k, {_array(aliases)}, "
-                    f"CAST({[names.index(a) + 1 for a in sorted(aliases)]}, 'Array(UInt16)'), 0), rkeys)")
+                    f"CAST({[id_of[a] for a in sorted(aliases)]}, 'Array(UInt16)'), 0), rkeys)")
     # The span's convention: the first whose identifying names are present (0: none).
     detect = {n: len(convs) - i for i, c in reversed(list(enumerate(convs))) for n in c.detect_names()}
     detect_names = sorted(detect)
@@ -157,18 +165,19 @@ def _levels() -> list[dict[str, str]]:
     one["kinds"] = "arrayMap(v -> v.value, vals)"
     one["cleans"] = f"arrayMap(v -> {_clean('v')}, vals)"
     one["rcleans"] = f"arrayMap(v -> {_clean('v')}, rvals)"
-    # Each candidate name's position among the span's and the resource's attributes
-    # (q<id>, rq<id>; 0 when absent), computed once for every field that names it.
-    def position(prefix: str, name: str) -> str:
-        column = f"{prefix}{names.index(name) + 1}"
-        one.setdefault(column, f"indexOf({'ids' if prefix == 'q' else 'rids'}, {names.index(name) + 1})")
-        return column
+    # Each candidate name's position among the span's attributes (q<id>) and, for the
+    # aliases, the resource's (rq<id>); 0 when absent. Computed once for every field that
+    # names it, so a field is plain expressions rather than a lambda over the attributes.
+    candidates = {n for c in convs for f in fields + texts for n in getattr(c, f)} | set(aliases)
+    one.update({f"q{id_of[n]}": f"indexOf(ids, {id_of[n]})" for n in sorted(candidates)})
+    one.update({f"rq{id_of[n]}": f"indexOf(rids, {id_of[n]})" for n in aliases})
 
     def first(prefix: str, candidates, values: str, empty: str) -> str:
         """The position of the first candidate present with a value other than ``empty``
         (a name's first position: spans with duplicate keys go to Python)."""
         out = "0"
-        for column in reversed([position(prefix, n) for n in candidates]):
+        for name in reversed(candidates):
+            column = f"{prefix}{id_of[name]}"
             out = f"if({values}[{column}] != {empty}, {column}, {out})"
         return out
 
@@ -255,27 +264,15 @@ def _levels() -> list[dict[str, str]]:
     zero.update(fixed.positions())
     zero.update(res.positions())
     one.update({**fixed.values(), **res.values()})
-    return [zero, one, two, three, four, five, six, seven]
-
-
-#: The levels (indexes into _levels()) each nested SELECT computes, innermost first.
-#: ClickHouse's analyzer copies an alias's whole expression into every place that names
-#: it, so a large expression (a lookup table, a lambda over the attributes) named by later
-#: ones is a column of an inner SELECT; the small last levels stay aliases of one SELECT.
-#: bench/sql_mapping.py --requests 48 (24k spans), side by side with the previous form (one
-#: SELECT of aliases, a lambda over the attributes a field): planning 180 against 260-300
-#: ms, 47-57k against 34-40k spans/s mapped; all levels as aliases of one SELECT ~320 ms.
-_SUBQUERIES = ([0], [1], [2], [3, 4, 5, 6, 7])
+    return [zero, one, two, three | four | five | six | seven]
 
 
 @functools.cache
 def mapping_query() -> str:
     """The SELECT over a batch file (bind ``batch``: the file's path). Run with :data:`SETTINGS`."""
-    levels = _levels()
-    assert sorted(i for group in _SUBQUERIES for i in group) == list(range(len(levels)))
     body = Template(load("read_batch")).substitute(structure=STRUCTURE.replace("\\", "\\\\").replace("'", "\\'"))
-    for group in _SUBQUERIES:
-        columns = ",\n    ".join(f"{e} AS {n}" for i in group for n, e in levels[i].items())
+    for level in _levels():
+        columns = ",\n    ".join(f"{e} AS {n}" for n, e in level.items())
         body = f"SELECT *,\n    {columns}\nFROM (\n{body}\n)"
     return Template(load("map_batch")).substitute(levels=body)
 

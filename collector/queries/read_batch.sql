@@ -1,5 +1,5 @@
 -- Every span of a batch file (collector/otlp_batch.proto) with its position (request,
--- resource, scope, span; 1-based), its request's fields and its and its resource's
+-- resource, scope, span; 1-based), its request's fields, and its own and its resource's
 -- attributes as arrays: what collector/sql_mapping.py's columns read. {batch:String} is
 -- the batch file; $structure the columns ClickHouse reads from it.
 SELECT
