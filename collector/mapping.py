@@ -23,7 +23,7 @@ from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
 
-__all__ = ["COLUMNS", "Columns", "MapResult", "map_request"]
+__all__ = ["COLUMNS", "READ_NAMES", "Columns", "MapResult", "map_request"]
 
 #: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
 COLUMNS: tuple[str, ...] = (
@@ -136,7 +136,7 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
     """
     result = MapResult()
     usage_names = cv.USAGE_ATTRIBUTE_NAMES
-    wanted, prefixes = _READ_NAMES, cv.TAG_PREFIXES
+    wanted, prefixes = READ_NAMES, cv.TAG_PREFIXES
     rows: list[tuple[Any, ...]] = []
     for resource_spans in request.resource_spans:
         resource: _Resource | None = None
@@ -263,7 +263,9 @@ def _too_fine(amount: Decimal) -> bool:
 _SDK_COST = (cv.COST_INPUT, cv.COST_OUTPUT, cv.COST_CACHE_READ, cv.COST_CACHE_WRITE, cv.COST_TOTAL)
 _SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
-_READ_NAMES = _read_names()
+#: Every span attribute name the mapping reads, besides the tag prefixes (a span's other
+#: attributes are not decoded).
+READ_NAMES = _read_names()
 
 
 def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:

@@ -5,7 +5,7 @@ over a batch file (``queries/map_batch.sql``), so an embedded collector keeps Py
 the per-span path. It covers the common case exactly — spans an otel-costs SDK priced,
 with well-formed counts, costs and attribution — and classes every other span
 ``python``, for mapping.py to map: spans to price here (other languages), unreadable
-usage, malformed costs, duplicate attribute keys, strings outside printable ASCII where
+usage, malformed costs, a name it reads given twice, strings outside printable ASCII where
 mapping.py strips or checks them (models, attribution, tags), OpenLLMetry
 association properties, OpenInference metadata, more than the tag limit. So the two can
 never disagree: tests compare both on arbitrary requests. ClickHouse plans this query anew
@@ -26,6 +26,7 @@ from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import PricingStatus
 
+from .mapping import READ_NAMES
 from .queries import load
 
 __all__ = ["SCHEMA_FILE", "STRUCTURE", "mapping_query", "SETTINGS", "settings_clause"]
@@ -95,11 +96,11 @@ def _not_plain(v: str) -> str:
 
 class _Names:
     """Attributes read by one fixed name (costs, pricing, service, error): each name's
-    position is found once (``indexOf``) and its AnyValue extracted into a column (kind 0
-    when absent)."""
+    position is found once (``indexOf`` of its id) and its AnyValue extracted into a column
+    (kind 0 when absent)."""
 
-    def __init__(self, prefix: str, vals: str, keys: str) -> None:
-        self.prefix, self.vals, self.keys = prefix, vals, keys
+    def __init__(self, prefix: str, vals: str, ids: str, id_of: dict[str, int]) -> None:
+        self.prefix, self.vals, self.ids, self.id_of = prefix, vals, ids, id_of
         self.columns: dict[str, str] = {}
 
     def __call__(self, name: str) -> str:
@@ -108,10 +109,10 @@ class _Names:
         return self.columns[name]
 
     def positions(self) -> dict[str, str]:
-        return {f"i_{col}": f"indexOf({self.keys}, {_lit(name)})" for name, col in self.columns.items()}
+        return {f"i_{col}": f"indexOf({self.ids}, {self.id_of[name]})" for name, col in self.columns.items()}
 
     def values(self) -> dict[str, str]:
-        return {col: f"{self.vals}[i_{col}]" for col in self.columns.values()}
+        return {col: f"{self.vals}[indexOf({self.ids}, {self.id_of[name]})]" for name, col in self.columns.items()}
 
 
 def _levels() -> list[dict[str, str]]:
@@ -129,30 +130,38 @@ def _levels() -> list[dict[str, str]]:
     texts = ("provider", "request_model", "response_model", "operation")
     aliases = list(dict.fromkeys(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names))
     stripped = list(dict.fromkeys(n for c in convs for f in texts for n in getattr(c, f)))
-    # Span attribute names read per convention or as aliases get ids 1..n (0: other);
-    # resource attributes are read only as aliases.
-    names = sorted(set(n for c in convs for n in c.token_names()) | set(stripped) | set(aliases))
-    ids = list(range(1, len(names) + 1))
-    id_of = dict(zip(names, ids))
-    fixed, res = _Names("x", "vals", "keys"), _Names("y", "rvals", "rkeys")
+    costs = {"cost_input": cv.COST_INPUT, "cost_output": cv.COST_OUTPUT, "cost_cache_read": cv.COST_CACHE_READ,
+             "cost_cache_write": cv.COST_CACHE_WRITE, "cost_total": cv.COST_TOTAL}
+    # Every attribute name mapping.py reads gets an id (0: any other name), so keys are
+    # compared as strings once a span (``ids``, ``rids``) and every later test is on ids.
+    span_names = sorted(READ_NAMES)
+    resource_names = sorted(set(aliases) | {"service.name", cv.METADATA_JSON})
+    names = sorted(set(span_names) | set(resource_names))
+    id_of = {n: i for i, n in enumerate(names, 1)}
+    fixed, res = _Names("x", "vals", "ids", id_of), _Names("y", "rvals", "rids", id_of)
     zero: dict[str, str] = {}
     one: dict[str, str] = {}
     two: dict[str, str] = {}
     three: dict[str, str] = {}
     four: dict[str, str] = {}
-    zero["ids"] = f"arrayMap(k -> transform(k, {_array(names)}, CAST({ids}, 'Array(UInt16)'), 0), keys)"
-    zero["rids"] = (f"arrayMap(k -> transform(k, {_array(aliases)}, "
-                    f"CAST({[id_of[a] for a in sorted(aliases)]}, 'Array(UInt16)'), 0), rkeys)")
+    for column, keys, read in (("ids", "keys", span_names), ("rids", "rkeys", resource_names)):
+        zero[column] = (f"arrayMap(k -> transform(k, {_array(read)}, "
+                        f"CAST({[id_of[n] for n in read]}, 'Array(UInt16)'), 0), {keys})")
     # The span's convention: the first whose identifying names are present (0: none).
     detect = {n: len(convs) - i for i, c in reversed(list(enumerate(convs))) for n in c.detect_names()}
-    detect_names = sorted(detect)
-    zero["conv"] = (f"({len(convs) + 1} - arrayMax(arrayMap(k -> transform(k, {_array(detect_names)}, "
-                    f"CAST({[detect[n] for n in detect_names]}, 'Array(UInt8)'), 0), keys))) % {len(convs) + 1}")
-    zero["genai"] = f"hasAny(keys, {_array(cv.USAGE_ATTRIBUTE_NAMES)})"
+    rank = [0] + [detect.get(n, 0) for n in names]  # by id + 1
+    one["conv"] = (f"({len(convs) + 1} - arrayMax(arrayMap(j -> CAST({rank}, 'Array(UInt8)')[j + 1], ids))) "
+                   f"% {len(convs) + 1}")
+    one["genai"] = f"hasAny(ids, CAST({sorted(id_of[n] for n in cv.USAGE_ATTRIBUTE_NAMES)}, 'Array(UInt16)'))"
+    # Unusual: a name mapping.py reads given twice (its dict keeps the last, SQL the first
+    # position), metadata JSON, another tag prefix. Distinct ids, less one for the 0 of
+    # unread names if any, plus every unread name, count every key once when no read name
+    # repeats.
     others = " OR ".join(f"startsWith(k, {_lit(p)})" for p in _OTHER_PREFIXES)
-    zero["unusual"] = " OR ".join(
-        f"arrayUniq({k}) != length({k}) OR has({k}, {_lit(cv.METADATA_JSON)}) OR arrayExists(k -> {others}, {k})"
-        for k in ("keys", "rkeys"))
+    meta = id_of[cv.METADATA_JSON]
+    one["unusual"] = " OR ".join(
+        f"arrayUniq({j}) - has({j}, 0) + countEqual({j}, 0) != length({j}) OR has({j}, {meta}) "
+        f"OR arrayExists(k -> {others}, {k})" for j, k in (("ids", "keys"), ("rids", "rkeys")))
 
     # Per attribute: its count and whether it is unreadable as one (conventions.read_usage),
     # its stripped string, its clean attribution value (mapping._clean).
@@ -174,7 +183,7 @@ def _levels() -> list[dict[str, str]]:
 
     def first(prefix: str, candidates, values: str, empty: str) -> str:
         """The position of the first candidate present with a value other than ``empty``
-        (a name's first position: spans with duplicate keys go to Python)."""
+        (a name's first position: spans that repeat a name it reads go to Python)."""
         out = "0"
         for name in reversed(candidates):
             column = f"{prefix}{id_of[name]}"
@@ -234,8 +243,6 @@ def _levels() -> list[dict[str, str]]:
     status = fixed(cv.PRICING_STATUS)
     two["status"] = f"if({status}.value = 1, {status}.string_value, '')"
     three["priced"] = f"status IN ('{PricingStatus.PRICED.value}', '{PricingStatus.OVERRIDDEN.value}')"
-    costs = {"cost_input": cv.COST_INPUT, "cost_output": cv.COST_OUTPUT, "cost_cache_read": cv.COST_CACHE_READ,
-             "cost_cache_write": cv.COST_CACHE_WRITE, "cost_total": cv.COST_TOTAL}
     bads = []
     for column, name in costs.items():
         x = fixed(name)
@@ -261,9 +268,10 @@ def _levels() -> list[dict[str, str]]:
         "python_rest": (f"NOT has({_sdk_statuses()}, status) OR usage_bad OR (priced AND (cost_bad OR cost_sum_bad)) "
                         f"OR length(tags) > {MAX_TAGS} OR span.start_time_unix_nano > {_INT64_MAX}"),
     }
-    zero.update(fixed.positions())
-    zero.update(res.positions())
-    one.update({**fixed.values(), **res.values()})
+    one.update({**fixed.positions(), **res.positions(), **fixed.values(), **res.values()})
+    # A span name read here but not by mapping.py would have no id (never found).
+    assert candidates | set(detect) | set(fixed.columns) <= READ_NAMES
+    assert set(res.columns) <= set(resource_names)
     return [zero, one, two, three | four | five | six | seven]
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from collector import batch_file, sql_mapping
 from collector.batch_writer import select_spans
 from collector.mapping import COLUMNS, map_request
 
-from .spans import SEMCONV, build, sdk_request
+from .spans import SEMCONV, any_value, build, sdk_request
 from .test_properties import KEYS, PRICER, spans, values
 
 COMPARED = [c for c in COLUMNS if c != "request_token"]  # SQL carries the record's token
@@ -81,6 +83,29 @@ def check(collector, tmp_path, requests_and_tenants) -> dict[str, int]:
                                   "otel_costs.pricing.status": "priced"}, 16, 8, 1, 2**63 + 1)], {}, None)])
 def test_sql_mapping_agrees_with_the_python_mapping(collector, tmp_path, specs):
     check(collector, tmp_path, [(build(s, res), tenant) for s, res, tenant in specs])
+
+
+# SDK-priced spans with attribution and tags: the SQL path's spans, to repeat keys of.
+PRICED = sdk_request([dict(SEMCONV, **{"gen_ai.request.model": model, "user.id": "u1", "tenant.id": "acme",
+                                        "otel_costs.tag.team": "search"})
+                      for model in ("gpt-4o-mini", "claude-sonnet-4-5")])
+PRICED.resource_spans[0].resource.attributes.add(key="enduser.id", value=any_value("u0"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_repeated_attribute_keys_agree(collector, tmp_path, data):
+    # OTLP forbids a key twice in one attribute list, yet senders do it: mapping.py's dict
+    # keeps the last value, so SQL (which reads the first) must leave such spans to Python
+    # when the repeated name is one the mapping reads, and may map them when it is not.
+    request = ExportTraceServiceRequest()
+    request.CopyFrom(PRICED)
+    rs = request.resource_spans[0]
+    for holder in [rs.resource, *rs.scope_spans[0].spans]:
+        keys = [kv.key for kv in holder.attributes] + ["some.other.key"]
+        extra = data.draw(st.lists(st.tuples(st.sampled_from(keys), sdk_values), max_size=2))
+        holder.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in extra)
+    check(collector, tmp_path, [(request, None)])
 
 
 def test_sdk_priced_spans_take_the_sql_path(collector, tmp_path):
