@@ -44,7 +44,7 @@ __all__ = ["AUTO_SQL_MIN_BYTES", "Outcome", "PythonBatchWriter", "SqlBatchWriter
 _log = logging.getLogger("otel_costs.collector")
 
 #: With ``mapping = auto``, smaller batches are mapped in Python: ClickHouse plans the
-#: mapping query anew for every batch (~0.13 s), which Python's ~90 µs a span outruns below
+#: mapping query anew for every batch (~0.1 s), which Python's ~90 µs a span outruns below
 #: a few thousand spans (bench/collector_ingest.py at --inflight 16 against 128).
 AUTO_SQL_MIN_BYTES = 2 << 20
 

@@ -9,7 +9,7 @@ callback with its request's outcome, or with the exception. With more than one t
 ``write`` is called concurrently (one batch per thread); while a batch is being written,
 the next one waits for :data:`BUSY_FACTOR` times ``min_rows`` (or ``max_age``, or a
 :data:`QUIET_GAP` without requests): a batch has a fixed cost (ClickHouse plans the mapping
-query anew, ~0.13 s), so under load batches grow instead of multiplying, and an idle
+query anew, ~0.1 s), so under load batches grow instead of multiplying, and an idle
 collector still flushes at ``min_rows``. Memory
 is bounded: past ``max_queued_rows`` spans ``submit`` raises :class:`Overloaded` and the
 receiver tells the client to retry later.

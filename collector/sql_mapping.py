@@ -9,7 +9,7 @@ usage, malformed costs, a name it reads given twice, strings outside printable A
 mapping.py strips or checks them (models, attribution, tags), OpenLLMetry
 association properties, OpenInference metadata, more than the tag limit. So the two can
 never disagree: tests compare both on arbitrary requests. ClickHouse plans this query anew
-per batch (~0.13 s), so it pays only on large batches: collector/batch_writer.py runs it
+per batch (~0.1 s), so it pays only on large batches: collector/batch_writer.py runs it
 (bench/sql_mapping.py, bench/collector_ingest.py).
 
 Pure: builds text, no I/O. The query needs ``input_format_protobuf_oneof_presence`` (see
