@@ -4,7 +4,8 @@
 -- batch of ~25k spans a second time was ~25 ms of the ~95 ms its insert into genai_spans
 -- took. The chained view is deduplicated with the others on a replayed batch
 -- (deduplicate_blocks_in_dependent_materialized_views). MODIFY QUERY swaps the view's
--- source in one step, so no insert is counted twice or missed while it runs.
+-- source in one step, so no insert is counted twice or missed while it runs (ClickHouse
+-- 24.1 or later: before, it needed allow_experimental_alter_materialized_view_structure).
 ALTER TABLE {db}.genai_costs_daily_mv {on_cluster} MODIFY QUERY
 SELECT
     toDate(hour, 'UTC') AS day,
