@@ -23,7 +23,7 @@ from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
 
-__all__ = ["COLUMNS", "READ_NAMES", "Columns", "MapResult", "map_request"]
+__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Columns", "MapResult", "map_request"]
 
 #: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
 COLUMNS: tuple[str, ...] = (
@@ -266,6 +266,10 @@ _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
 #: Every span attribute name the mapping reads, besides the tag prefixes (a span's other
 #: attributes are not decoded).
 READ_NAMES = _read_names()
+#: The resource attribute names the mapping reads, besides the tag prefixes: the service
+#: (_Resource), the attribution aliases (_attribution) and metadata JSON (_tags).
+RESOURCE_READ_NAMES = frozenset({"service.name", cv.METADATA_JSON,
+                                 *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names)})
 
 
 def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:

@@ -26,7 +26,7 @@ from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import PricingStatus
 
-from .mapping import READ_NAMES
+from .mapping import READ_NAMES, RESOURCE_READ_NAMES
 from .queries import load
 
 __all__ = ["SCHEMA_FILE", "STRUCTURE", "mapping_query", "SETTINGS", "settings_clause"]
@@ -130,13 +130,10 @@ def _levels() -> list[dict[str, str]]:
     texts = ("provider", "request_model", "response_model", "operation")
     aliases = list(dict.fromkeys(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names))
     stripped = list(dict.fromkeys(n for c in convs for f in texts for n in getattr(c, f)))
-    costs = {"cost_input": cv.COST_INPUT, "cost_output": cv.COST_OUTPUT, "cost_cache_read": cv.COST_CACHE_READ,
-             "cost_cache_write": cv.COST_CACHE_WRITE, "cost_total": cv.COST_TOTAL}
     # Every attribute name mapping.py reads gets an id (0: any other name), so keys are
     # compared as strings once a span (``ids``, ``rids``) and every later test is on ids.
-    span_names = sorted(READ_NAMES)
-    resource_names = sorted(set(aliases) | {"service.name", cv.METADATA_JSON})
-    names = sorted(set(span_names) | set(resource_names))
+    span_names, resource_names = sorted(READ_NAMES), sorted(RESOURCE_READ_NAMES)
+    names = sorted(READ_NAMES | RESOURCE_READ_NAMES)
     id_of = {n: i for i, n in enumerate(names, 1)}
     fixed, res = _Names("x", "vals", "ids", id_of), _Names("y", "rvals", "rids", id_of)
     zero: dict[str, str] = {}
@@ -153,10 +150,9 @@ def _levels() -> list[dict[str, str]]:
     one["conv"] = (f"({len(convs) + 1} - arrayMax(arrayMap(j -> CAST({rank}, 'Array(UInt8)')[j + 1], ids))) "
                    f"% {len(convs) + 1}")
     one["genai"] = f"hasAny(ids, CAST({sorted(id_of[n] for n in cv.USAGE_ATTRIBUTE_NAMES)}, 'Array(UInt16)'))"
-    # Unusual: a name mapping.py reads given twice (its dict keeps the last, SQL the first
-    # position), metadata JSON, another tag prefix. Distinct ids, less one for the 0 of
-    # unread names if any, plus every unread name, count every key once when no read name
-    # repeats.
+    # Unusual: a name mapping.py reads given twice (its dict keeps the last value, SQL reads
+    # the first), metadata JSON, another tag prefix. No read name repeats exactly when the
+    # distinct non-zero ids plus the zeros (unread names, free to repeat) are all the keys.
     others = " OR ".join(f"startsWith(k, {_lit(p)})" for p in _OTHER_PREFIXES)
     meta = id_of[cv.METADATA_JSON]
     one["unusual"] = " OR ".join(
@@ -243,6 +239,8 @@ def _levels() -> list[dict[str, str]]:
     status = fixed(cv.PRICING_STATUS)
     two["status"] = f"if({status}.value = 1, {status}.string_value, '')"
     three["priced"] = f"status IN ('{PricingStatus.PRICED.value}', '{PricingStatus.OVERRIDDEN.value}')"
+    costs = {"cost_input": cv.COST_INPUT, "cost_output": cv.COST_OUTPUT, "cost_cache_read": cv.COST_CACHE_READ,
+             "cost_cache_write": cv.COST_CACHE_WRITE, "cost_total": cv.COST_TOTAL}
     bads = []
     for column, name in costs.items():
         x = fixed(name)
@@ -271,7 +269,7 @@ def _levels() -> list[dict[str, str]]:
     one.update({**fixed.positions(), **res.positions(), **fixed.values(), **res.values()})
     # A span name read here but not by mapping.py would have no id (never found).
     assert candidates | set(detect) | set(fixed.columns) <= READ_NAMES
-    assert set(res.columns) <= set(resource_names)
+    assert set(res.columns) <= RESOURCE_READ_NAMES
     return [zero, one, two, three | four | five | six | seven]
 
 
