@@ -53,6 +53,7 @@ def test_migrate_is_idempotent_and_recorded(storage, database):
         ddl = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{database}' AND name = 'genai_spans'")
         assert "toIntervalDay(12)" in ddl
         assert "min_bytes_for_wide_part = 268435456" in ddl  # 0008: batches make Compact parts
+        assert "merge_selector_base = 10" in ddl  # 0010: fewer rewrites a span
     finally:
         client.close()
 
