@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["Migration", "load_migrations", "render", "migrate", "applied_versions"]
+__all__ = ["MIN_CLICKHOUSE", "Migration", "load_migrations", "render", "migrate", "applied_versions", "check_version"]
 
 _log = logging.getLogger("otel_costs.collector")
+#: The oldest ClickHouse the migrations run on: 0009 alters a view's query (``MODIFY QUERY``,
+#: 24.1) and 0010 sets ``merge_selector_base`` (24.11).
+MIN_CLICKHOUSE = (24, 11)
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TOKEN = re.compile(r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}|\{(db|local|on_cluster|raw_ttl_days|dedup_window)\}")
 
@@ -91,12 +94,24 @@ def applied_versions(client: Any, db: str) -> dict[int, str]:
     return {int(v): c for v, c in rows}
 
 
+def check_version(version: str) -> None:
+    """Raises RuntimeError when ``version`` (``SELECT version()``, e.g. ``25.8.3.1``) is older
+    than :data:`MIN_CLICKHOUSE`, so an old server is named before any migration half-applies.
+    A version it cannot read passes (forks and builds name themselves freely)."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m and (int(m.group(1)), int(m.group(2))) < MIN_CLICKHOUSE:
+        raise RuntimeError(f"ClickHouse {version} is too old for the schema: "
+                           f"{'.'.join(map(str, MIN_CLICKHOUSE))} or later is needed")
+
+
 def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: int = 90) -> list[str]:
     """Apply the migrations not yet recorded; returns their names. Idempotent.
 
     Also brings the raw table's TTL in line with ``raw_ttl_days`` when it changed.
-    Raises on a ClickHouse error (nothing after the failing migration is recorded).
+    Raises RuntimeError for a server older than :data:`MIN_CLICKHOUSE` (before touching
+    anything), and on a ClickHouse error (nothing after the failing migration is recorded).
     """
+    check_version(str(client.command("SELECT version()")))
     on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
     client.command(f"CREATE DATABASE IF NOT EXISTS `{db}` {on_cluster}")
     client.command(_record_table(db, cluster))

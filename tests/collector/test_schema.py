@@ -40,6 +40,18 @@ def test_cluster_rendering():
     assert all("ON CLUSTER `prod`" in s for s in creates)
 
 
+@pytest.mark.parametrize("version, too_old", [
+    ("24.10.3.21", True), ("23.8.16.40", True), ("24.11.1.2557", False), ("25.8.3.1", False),
+    ("26.9.2.1", False), ("head", False),
+])
+def test_check_version_names_a_server_too_old_for_the_migrations(version, too_old):
+    if too_old:
+        with pytest.raises(RuntimeError, match=f"ClickHouse {version} is too old.*24.11 or later"):
+            schema.check_version(version)
+    else:
+        schema.check_version(version)
+
+
 def test_migrate_is_idempotent_and_recorded(storage, database):
     client = open_client(parse_storage(storage))
     try:
