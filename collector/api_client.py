@@ -1,4 +1,5 @@
-"""The CLI's client for a running collector's HTTP API (``report``, ``budget``)."""
+"""The CLI's client for a running collector's HTTP API (``report``, ``budget``); where to
+read from is :mod:`source`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from .storage import StorageTarget, owner_note
-
-__all__ = ["TOKEN_ENV", "ApiError", "call_api", "running_api"]
+__all__ = ["TOKEN_ENV", "ApiError", "call_api"]
 
 #: Bearer token the CLI sends to a collector's API when auth is on.
 TOKEN_ENV = "OTEL_COSTS_TOKEN"
@@ -34,7 +33,10 @@ def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | N
     token = os.environ.get(TOKEN_ENV)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    try:
+        context = ssl.create_default_context(cafile=cafile) if cafile else None
+    except (OSError, ValueError) as exc:
+        raise ApiError(f"cannot use CA file {cafile}: {exc}") from None
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return json.loads(response.read())
@@ -45,13 +47,5 @@ def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | N
             message = str(exc)
         raise ApiError(f"collector at {url} answered {exc.code}: {message}", exc.code) from None
     except OSError as exc:
-        raise ApiError(f"a collector holds this storage but {url} is not answering: {exc}") from None
+        raise ApiError(f"the collector at {url} is not answering: {getattr(exc, 'reason', exc)}") from None
 
-
-def running_api(target: StorageTarget) -> tuple[str, str | None] | None:
-    """(url, CA file) of the running collector that holds this embedded storage, if any:
-    chDB allows one process, so the CLI must go through it. None for a server."""
-    if target.kind != "chdb":
-        return None
-    note = owner_note(target.location)
-    return (str(note["url"]), note.get("cafile")) if note is not None else None

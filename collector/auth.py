@@ -29,7 +29,12 @@ _MIN_TOKEN = 16
 
 
 class AuthError(ValueError):
-    """The tokens file is invalid; the message lists every problem (never a token)."""
+    """The tokens file is invalid; the message lists every problem (never a token), and
+    ``problems`` holds them one a line, each naming the file."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.problems = [f"{path}: {p}" for p in problems]
+        super().__init__(f"{path}: invalid auth tokens:\n  " + "\n  ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class TokenAuth:
         try:
             doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise AuthError(f"{path}: cannot read auth tokens: {type(exc).__name__}") from None
+            raise AuthError(path, [f"cannot read auth tokens: {_reason(exc)}"]) from None
         problems: list[str] = []
         principals: dict[bytes, Principal] = {}
         entries = doc.get("token")
@@ -85,7 +90,7 @@ class TokenAuth:
                 problems.append(f"{where}: the same token appears twice")
             principals[digest] = principal
         if problems:
-            raise AuthError(f"{path}: invalid auth tokens:\n  " + "\n  ".join(problems))
+            raise AuthError(path, problems)
         return cls(principals)
 
     def check(self, authorization: str | None) -> Principal | None:
@@ -97,3 +102,10 @@ class TokenAuth:
             if hmac.compare_digest(known, digest):
                 return principal
         return None
+
+
+def _reason(exc: Exception) -> str:
+    # Never the file's text: a TOML error quotes the line, which may hold a token.
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return type(exc).__name__

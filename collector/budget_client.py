@@ -1,5 +1,6 @@
-"""``otel-costs budget set|list|rm``: through the API of the collector that holds embedded
-storage (chDB allows one process), else straight in storage. Raises BudgetUnavailable."""
+"""``otel-costs budget set|list|rm``: through a collector's API or straight in storage, as
+:func:`source.locate` decides. Raises source.Unavailable or source.NoData; never creates a
+database or a table (storage without the schema is NoData)."""
 
 from __future__ import annotations
 
@@ -7,69 +8,34 @@ import urllib.parse
 from typing import Any
 
 from .budgets import Budget, BudgetStore
-from .api_client import ApiError, call_api, running_api
-from .storage import StorageTarget, open_client
+from .source import Api, Direct, Unavailable
 
-__all__ = ["BudgetUnavailable", "set_budget", "list_budgets", "remove_budget"]
-
-
-class BudgetUnavailable(Exception):
-    """The collector or storage could not do it; the message says which and why.
-    ``status``: the collector's HTTP status, when it answered."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
+__all__ = ["set_budget", "list_budgets", "remove_budget"]
 
 
-def set_budget(target: StorageTarget, database: str, budget: Budget) -> dict[str, Any]:
-    api = running_api(target)
-    if api is not None:
+def set_budget(source: Api | Direct, budget: Budget) -> dict[str, Any]:
+    if isinstance(source, Api):
         body = budget.to_json()
         body.pop("id")
-        return _call(api, "PUT", f"/v1/budgets/{urllib.parse.quote(budget.id)}", body)
-    _direct(target, database, lambda store: store.put(budget))
+        return source.call("PUT", f"/v1/budgets/{urllib.parse.quote(budget.id)}", body)
+    source.run(lambda client: BudgetStore(client, source.database).put(budget))
     return budget.to_json()
 
 
-def list_budgets(target: StorageTarget, database: str) -> list[dict[str, Any]]:
-    api = running_api(target)
-    if api is not None:
-        return _call(api, "GET", "/v1/budgets")
-    return [b.to_json() for b in _direct(target, database, lambda store: store.list())]
+def list_budgets(source: Api | Direct) -> list[dict[str, Any]]:
+    if isinstance(source, Api):
+        return source.call("GET", "/v1/budgets")
+    return [b.to_json() for b in source.run(lambda client: BudgetStore(client, source.database).list())]
 
 
-def remove_budget(target: StorageTarget, database: str, budget_id: str) -> bool:
-    api = running_api(target)
-    if api is not None:
+def remove_budget(source: Api | Direct, budget_id: str) -> bool:
+    """False when there is no such budget."""
+    if isinstance(source, Api):
         try:
-            _call(api, "DELETE", f"/v1/budgets/{urllib.parse.quote(budget_id)}")
-        except BudgetUnavailable as exc:
+            source.call("DELETE", f"/v1/budgets/{urllib.parse.quote(budget_id)}")
+        except Unavailable as exc:
             if exc.status == 404:
                 return False
             raise
         return True
-    return _direct(target, database, lambda store: store.delete(budget_id))
-
-
-def _direct(target: StorageTarget, database: str, action: Any) -> Any:
-    from .schema import migrate
-
-    try:
-        client = open_client(target)
-    except Exception as exc:
-        raise BudgetUnavailable(f"cannot open storage {target.describe()}: {exc}") from None
-    try:
-        migrate(client, db=database)
-        return action(BudgetStore(client, database))
-    except Exception as exc:
-        raise BudgetUnavailable(f"storage {target.describe()} failed: {exc}") from None
-    finally:
-        client.close()
-
-
-def _call(api: tuple[str, str | None], method: str, path: str, body: Any = None) -> Any:
-    try:
-        return call_api(api[0], method, path, body, cafile=api[1])
-    except ApiError as exc:
-        raise BudgetUnavailable(str(exc), exc.status) from None
+    return source.run(lambda client: BudgetStore(client, source.database).delete(budget_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import NoReturn
 
 import click
 
@@ -14,6 +15,11 @@ _storage = click.option("--storage", help="Data path, chdb:///path, or http(s):/
 _database = click.option("--database", help=f"Database name. Env OTEL_COSTS_DATABASE; default {DEFAULT_DATABASE}.")
 _cluster = click.option("--cluster", help="ClickHouse cluster name for ON CLUSTER / Replicated / Distributed "
                         "tables. Env OTEL_COSTS_CLUSTER.")
+_url = click.option("--url", help="A running collector's HTTP API, e.g. http://host:4318 (OTEL_COSTS_TOKEN is "
+                    "sent). Env OTEL_COSTS_URL; default: the collector holding --storage, else one on "
+                    "127.0.0.1:4318.")
+_ca_file = click.option("--ca-file", help="CA bundle (PEM) that verifies the collector's TLS certificate. "
+                        "Env OTEL_COSTS_CA_FILE.")
 _ttl = click.option("--raw-ttl-days", type=int, help="Days raw spans are kept (rollups stay). Env "
                     "OTEL_COSTS_RAW_TTL_DAYS; default 90.")
 
@@ -44,6 +50,24 @@ def _config(**flags) -> CollectorConfig:
         raise click.UsageError(str(exc)) from None
 
 
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit code 1: what went wrong, never a traceback."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _source(cfg: CollectorConfig):
+    """Where a reading command reads (collector.source.locate); exits 1 with one line when
+    nothing there holds otel-costs data."""
+    from .source import NoData, locate
+
+    try:
+        return locate(url=cfg.url, ca_file=cfg.ca_file, target=cfg.target, database=str(cfg.database),
+                      storage_given="storage" in cfg.explicit, http_port=int(cfg.http_port))
+    except NoData as exc:
+        _fail(str(exc))
+
+
 @click.group()
 @click.version_option(package_name="otel-costs")
 def main() -> None:
@@ -70,13 +94,15 @@ def main() -> None:
                                           "Env OTEL_COSTS_WRITERS; default 2.")
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
-    from .auth import AuthError
+    from .preflight import StartupError
     from .server import run
 
     try:
         run(_config(**flags), wrap_write=_failpoint())
-    except AuthError as exc:
-        raise click.UsageError(str(exc)) from None
+    except StartupError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
 
 
 @main.command("migrate")
@@ -104,6 +130,8 @@ _FILTER_FLAGS = ("tenant", "user", "feature", "model", "provider", "service")
 
 
 @main.command()
+@_url
+@_ca_file
 @_storage
 @_database
 @click.option("--by", default="", help="Comma list of tenant, user, feature, model, provider, service, "
@@ -120,12 +148,16 @@ _FILTER_FLAGS = ("tenant", "user", "feature", "model", "provider", "service")
 @click.option("--service")
 @click.option("--top", type=int, help="Only the N most expensive rows.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def report(storage, database, by, since, from_, to, tz, top, fmt, **filters) -> None:
-    """Cost by any dimension, exact to the last digit; unpriced calls always shown."""
-    from .query import ReportError, ReportQuery
-    from .report import ReportUnavailable, fetch_rows, render
+def report(url, ca_file, storage, database, by, since, from_, to, tz, top, fmt, **filters) -> None:
+    """Cost by any dimension, exact to the last digit; unpriced calls always shown.
 
-    cfg = _config(storage=storage, database=database)
+    Reads --url, else --storage, else ./otel-costs-data or a collector on 127.0.0.1:4318;
+    never creates anything."""
+    from .query import ReportError, ReportQuery
+    from .report import fetch_rows, render
+    from .source import NoData, Unavailable
+
+    cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
     params = {"by": by, "since": since, "from": from_, "to": to, "tz": tz, "top": top,
               **{k: v for k, v in filters.items() if v is not None}}
     params = {k: v for k, v in params.items() if v not in (None, "")}
@@ -133,11 +165,11 @@ def report(storage, database, by, since, from_, to, tz, top, fmt, **filters) -> 
         query = ReportQuery.parse({k: str(v) for k, v in params.items()})
     except ReportError as exc:
         raise click.UsageError(str(exc)) from None
+    source = _source(cfg)
     try:
-        rows = fetch_rows(cfg.target, cfg.database, {k: str(v) for k, v in params.items()}, query)
-    except ReportUnavailable as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        rows = fetch_rows(source, {k: str(v) for k, v in params.items()}, query)
+    except (NoData, Unavailable) as exc:
+        _fail(str(exc))
     click.echo(render(rows, query.by, fmt))
 
 
@@ -154,9 +186,9 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
     import signal
     import subprocess
     import time
-    import urllib.request
+    from datetime import datetime, timezone
 
-    from .demo import send_demo_traffic
+    from .demo import earlier_demo, mark_demo, send_demo_traffic
     from .storage import running_owner
 
     cfg = _config(storage=storage, grpc_port=grpc_port, http_port=http_port)
@@ -178,20 +210,28 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
         deadline = time.monotonic() + 120
         while proc is not None and running_owner(cfg.target.location) is None:
             if proc.poll() is not None or time.monotonic() > deadline:
-                click.echo(f"error: the collector did not start (is port {cfg.grpc_port} or {cfg.http_port} taken?)",
-                           err=True)
-                sys.exit(1)
+                _fail("the collector did not start (its error is above)")
             time.sleep(0.3)
         if proc is not None:
             click.echo(f"collector started on gRPC :{cfg.grpc_port}, HTTP :{cfg.http_port} "
                        f"(data in {cfg.target.location})")
-        click.echo(f"sending {calls} attributed LLM calls over the past {days} days through CostSpanProcessor…")
-        send_demo_traffic(f"127.0.0.1:{cfg.grpc_port}", calls=calls, days=days)
+        earlier = earlier_demo(cfg.target.location)
+        if earlier is not None:
+            # Sending again would double every total the reports and the dashboard show.
+            location = cfg.target.location
+            click.echo(f"{location} already holds the demo's traffic ({earlier.calls} calls, sent "
+                       f"{earlier.sent_at:%Y-%m-%d %H:%M} UTC): not sending it again. To start over, stop "
+                       f"the collector and remove {location} and {location}-spool.")
+            days = max(days, earlier.days + (datetime.now(timezone.utc) - earlier.sent_at).days)
+        else:
+            mark_demo(cfg.target.location, calls=calls, days=days)
+            click.echo(f"sending {calls} attributed LLM calls over the past {days} days through CostSpanProcessor…")
+            send_demo_traffic(f"127.0.0.1:{cfg.grpc_port}", calls=calls, days=days)
         for by in ("feature", "tenant,tag:plan", "model,provider"):
             click.echo(f"\n$ otel-costs report --by {by} --since {days + 1}d --top 10")
             ctx = click.get_current_context()
-            ctx.invoke(report, storage=cfg.target.location, database=None, by=by, since=f"{days + 1}d", from_=None,
-                       to=None, tz="UTC", top=10, fmt="table")
+            ctx.invoke(report, url=None, ca_file=None, storage=cfg.target.location, database=None, by=by,
+                       since=f"{days + 1}d", from_=None, to=None, tz="UTC", top=10, fmt="table")
         if serve:
             click.echo(f"\nDashboard: http://127.0.0.1:{cfg.http_port}/   (OTLP on :{cfg.grpc_port}; Ctrl-C stops)")
             try:
@@ -217,6 +257,8 @@ def budget() -> None:
 
 
 @budget.command("set")
+@_url
+@_ca_file
 @_storage
 @_database
 @click.argument("budget_id")
@@ -229,60 +271,65 @@ def budget() -> None:
 @click.option("--timezone", help="Calendar time zone (default OTEL_COSTS_BUDGET_TIMEZONE, else UTC).")
 @click.option("--soft", is_flag=True, help="Alert only; never refuse calls.")
 @click.option("--thresholds", help="Alert percents, comma-separated (default the collector's: 50,75,90,100).")
-def budget_set(storage, database, budget_id, amount_usd, period, tenant, user, feature, timezone, soft,
-               thresholds) -> None:
+def budget_set(url, ca_file, storage, database, budget_id, amount_usd, period, tenant, user, feature, timezone,
+               soft, thresholds) -> None:
     """Create or replace budget BUDGET_ID."""
-    from .budget_client import BudgetUnavailable, set_budget
+    from .budget_client import set_budget
     from .budgets import Budget, BudgetError
+    from .source import NoData, Unavailable
 
-    cfg = _config(storage=storage, database=database)
+    cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
     doc = {"amount_usd": amount_usd, "period": period, "tenant": tenant, "user": user, "feature": feature,
            "timezone": timezone, "hard": not soft, "thresholds": thresholds}
     try:
         parsed = Budget.parse({k: v for k, v in doc.items() if v is not None}, budget_id=budget_id,
                               default_timezone=str(cfg.budget_timezone))
-        saved = set_budget(cfg.target, str(cfg.database), parsed)
     except BudgetError as exc:
         raise click.UsageError(str(exc)) from None
-    except BudgetUnavailable as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    try:
+        saved = set_budget(_source(cfg), parsed)
+    except (NoData, Unavailable) as exc:
+        _fail(str(exc))
     click.echo(json.dumps(saved))
 
 
 @budget.command("list")
+@_url
+@_ca_file
 @_storage
 @_database
-def budget_list(storage, database) -> None:
+def budget_list(url, ca_file, storage, database) -> None:
     """Every budget, one JSON object per line."""
-    from .budget_client import BudgetUnavailable, list_budgets
+    from .budget_client import list_budgets
+    from .source import NoData, Unavailable
 
-    cfg = _config(storage=storage, database=database)
+    cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
     try:
-        for item in list_budgets(cfg.target, str(cfg.database)):
-            click.echo(json.dumps(item))
-    except BudgetUnavailable as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        items = list_budgets(_source(cfg))
+    except (NoData, Unavailable) as exc:
+        _fail(str(exc))
+    for item in items:
+        click.echo(json.dumps(item))
 
 
 @budget.command("rm")
+@_url
+@_ca_file
 @_storage
 @_database
 @click.argument("budget_id")
-def budget_rm(storage, database, budget_id) -> None:
+def budget_rm(url, ca_file, storage, database, budget_id) -> None:
     """Remove budget BUDGET_ID (alerts it fired stay recorded)."""
-    from .budget_client import BudgetUnavailable, remove_budget
+    from .budget_client import remove_budget
+    from .source import NoData, Unavailable
 
-    cfg = _config(storage=storage, database=database)
+    cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
     try:
-        removed = remove_budget(cfg.target, str(cfg.database), budget_id)
-    except BudgetUnavailable as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        removed = remove_budget(_source(cfg), budget_id)
+    except (NoData, Unavailable) as exc:
+        _fail(str(exc))
     if not removed:
-        click.echo(f"error: no budget {budget_id!r}", err=True)
-        sys.exit(1)
+        _fail(f"no budget {budget_id!r}")
     click.echo(f"removed {budget_id}")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from .storage import StorageTarget, parse_storage
@@ -65,6 +65,9 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "budget_webhook_format": ("OTEL_COSTS_BUDGET_WEBHOOK_FORMAT", DEFAULT_BUDGET_WEBHOOK_FORMAT),
     "mapping": ("OTEL_COSTS_MAPPING", DEFAULT_MAPPING),
     "writers": ("OTEL_COSTS_WRITERS", DEFAULT_WRITERS),
+    # Reading commands (report, budget): a running collector's API, and the CA to verify it.
+    "url": ("OTEL_COSTS_URL", None),
+    "ca_file": ("OTEL_COSTS_CA_FILE", None),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -107,6 +110,10 @@ class CollectorConfig:
     # (sql for large batches on chDB: batch_writer.AUTO_SQL_MIN_BYTES).
     mapping: str = DEFAULT_MAPPING
     writers: Any = DEFAULT_WRITERS  # batches written concurrently
+    url: str | None = None  # reading commands: a running collector's HTTP API
+    ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
+    #: The fields given as a flag or an environment variable (the rest are defaults).
+    explicit: frozenset[str] = field(default_factory=frozenset, repr=False)
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
@@ -115,6 +122,7 @@ class CollectorConfig:
         flags = flags or {}
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        explicit = set()
         for name, (var, default) in DEFAULTS.items():
             if flags.get(name) is not None:
                 values[name] = flags[name]
@@ -122,7 +130,9 @@ class CollectorConfig:
                 values[name] = env[var].strip()
             else:
                 values[name] = default
-        return cls(**values)
+                continue
+            explicit.add(name)
+        return cls(**values, explicit=frozenset(explicit))
 
     def validate(self) -> "CollectorConfig":
         """Check and normalise every field; raises ConfigError listing all problems."""
@@ -181,6 +191,13 @@ class CollectorConfig:
         elif self.mapping == "sql" and target is not None and target.kind != "chdb":
             problems.append("mapping (OTEL_COSTS_MAPPING): 'sql' needs embedded chDB storage "
                             "(ClickHouse reads the batch from the collector's disk)")
+        if self.url is not None:
+            self.url = str(self.url).strip().rstrip("/")
+            if not re.match(r"^https?://[^/?#]+", self.url):
+                problems.append(f"url (OTEL_COSTS_URL): {self.url!r} is not an http:// or https:// URL "
+                                "(like http://127.0.0.1:4318)")
+        if self.ca_file is not None and not os.path.isfile(str(self.ca_file)):
+            problems.append(f"ca_file (OTEL_COSTS_CA_FILE): {self.ca_file} does not exist")
         if not str(self.host).strip():
             problems.append("host (OTEL_COSTS_HOST) must not be empty")
         if problems:
@@ -213,6 +230,6 @@ class CollectorConfig:
 
     def describe(self) -> dict[str, Any]:
         """For the start-up log: storage without credentials."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "explicit"}
         out["storage"] = self.target.describe()
         return out

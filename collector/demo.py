@@ -7,11 +7,43 @@ spread over the past days with explicit timestamps so every report has shape.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
-__all__ = ["send_demo_traffic"]
+__all__ = ["DemoNote", "send_demo_traffic", "mark_demo", "earlier_demo"]
+
+#: Left in the data directory by a demo run, so the next run does not send its traffic again.
+_NOTE_FILE = ".otel-costs-demo.json"
+
+
+@dataclass(frozen=True)
+class DemoNote:
+    calls: int
+    days: int
+    sent_at: datetime  # aware, UTC
+
+
+def mark_demo(data_dir: str, calls: int, days: int) -> None:
+    """Record, before sending, that the demo's traffic goes into ``data_dir``: a run that
+    stops half-way is still not sent again on top."""
+    with open(os.path.join(data_dir, _NOTE_FILE), "w", encoding="utf-8") as f:
+        json.dump({"calls": calls, "days": days, "sent_at": datetime.now(timezone.utc).isoformat()}, f)
+
+
+def earlier_demo(data_dir: str) -> DemoNote | None:
+    """What an earlier demo run sent into ``data_dir``, or None."""
+    try:
+        with open(os.path.join(data_dir, _NOTE_FILE), encoding="utf-8") as f:
+            doc = json.load(f)
+        return DemoNote(int(doc["calls"]), int(doc["days"]), datetime.fromisoformat(doc["sent_at"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):  # damaged: say it was sent, never double
+        return DemoNote(0, 0, datetime.now(timezone.utc))
 
 TENANTS = {"acme": "pro", "globex": "free", "initech": "enterprise", "umbrella": "free", "hooli": "pro"}
 FEATURES = {"chat": 0.45, "summarize": 0.25, "search": 0.2, "agent": 0.1}

@@ -10,42 +10,20 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any
 
-from .api_client import ApiError, call_api, running_api
 from .query import COLUMNS_OUT, ReportQuery, run_report
-from .storage import StorageTarget, open_client
-
+from .source import Api, Direct
 
 __all__ = ["fetch_rows", "render"]
 
 
-class ReportUnavailable(Exception):
-    """Storage or the collector's API could not answer; the message says which."""
-
-
-def fetch_rows(target: StorageTarget, database: str, params: dict[str, Any], query: ReportQuery) -> list[dict[str, Any]]:
-    """Rows of the report: via the query API of a collector that holds embedded storage,
-    else from storage directly. Raises ReportUnavailable."""
-    api = running_api(target)
-    if api is not None:
-        return _from_api(api[0], params, api[1])
-    try:
-        client = open_client(target)
-    except Exception as exc:
-        raise ReportUnavailable(f"cannot open storage {target.describe()}: {exc}") from None
-    try:
-        return run_report(client, database, query)
-    except Exception as exc:
-        raise ReportUnavailable(f"query failed on {target.describe()}: {exc}") from None
-    finally:
-        client.close()
-
-
-def _from_api(url: str, params: dict[str, Any], cafile: str | None = None) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    try:
-        return call_api(url, "GET", f"/v1/costs?{query}", cafile=cafile)
-    except ApiError as exc:
-        raise ReportUnavailable(str(exc)) from None
+def fetch_rows(source: Api | Direct, params: dict[str, Any], query: ReportQuery) -> list[dict[str, Any]]:
+    """Rows of the report from a collector's query API or from storage (see
+    :func:`source.locate`). Raises source.Unavailable, and source.NoData for storage
+    without otel-costs data."""
+    if isinstance(source, Api):
+        encoded = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+        return source.call("GET", f"/v1/costs?{encoded}")
+    return source.run(lambda client: run_report(client, source.database, query))
 
 
 def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["MIN_CLICKHOUSE", "Migration", "load_migrations", "render", "migrate", "applied_versions", "check_version"]
+__all__ = ["MIN_CLICKHOUSE", "Migration", "load_migrations", "render", "migrate", "applied_versions", "check_version",
+           "missing_migrations"]
 
 _log = logging.getLogger("otel_costs.collector")
 #: The oldest ClickHouse the migrations run on: 0009 alters a view's query (``MODIFY QUERY``,
@@ -92,6 +93,17 @@ def _record_table(db: str, cluster: str | None) -> str:
 def applied_versions(client: Any, db: str) -> dict[int, str]:
     rows = client.query(f"SELECT version, any(checksum) FROM `{db}`.schema_migrations GROUP BY version").result_rows
     return {int(v): c for v, c in rows}
+
+
+def missing_migrations(client: Any, db: str) -> list[str] | None:
+    """Names of the packaged migrations ``db`` lacks ([] when current), or None when it has
+    no otel-costs schema at all. Reads only: creates nothing."""
+    exists = client.command("SELECT count() FROM system.tables WHERE database = {db:String} "
+                            "AND name = 'schema_migrations'", parameters={"db": db})
+    if not int(exists):
+        return None
+    done = applied_versions(client, db)
+    return [f"{m.version:04d}_{m.name}" for m in load_migrations() if m.version not in done]
 
 
 def check_version(version: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from otel_costs import __version__
 from otel_costs.pricing import Pricer
 
 from .batch_writer import AUTO_SQL_MIN_BYTES, PythonBatchWriter, SqlBatchWriter, WriterPool, assess
@@ -31,6 +32,7 @@ from .api import add_query_routes
 from .budget_api import add_budget_routes
 from .dashboard import add_dashboard_routes
 from .auth import TokenAuth
+from .preflight import check_startup
 from .retry import retrying
 from .spool import Spool, is_invalid_batch, spooling
 from .schema import migrate
@@ -58,7 +60,7 @@ class Collector:
         self.config = config.validate()
         self._wrap_write = wrap_write or (lambda write: write)
         self._store: spooling | None = None
-        self.auth = TokenAuth.load(str(config.auth_tokens_file)) if config.auth_tokens_file else None
+        self.auth: TokenAuth | None = None  # loaded by start()
         self.metrics = Metrics()
         self.client: Any = None
         self._writer_clients: list[Any] = []
@@ -74,7 +76,10 @@ class Collector:
         self._budget_stopping = False
 
     async def start(self) -> None:
+        """Raises StartupError (before anything is created) when the data directory is held,
+        a port is taken, or the TLS or tokens files do not load."""
         cfg = self.config
+        self.auth = check_startup(cfg)
         pricer = Pricer(cfg.prices_file)
         self.client = await asyncio.to_thread(open_client, cfg.target)
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
@@ -128,10 +133,16 @@ class Collector:
         if cfg.target.kind == "chdb":
             write_owner(cfg.target.location, cfg.host, self.http_port,
                         os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None)
-        _log.info("collector started", extra={"fields": {
-            "grpc": f"{cfg.host}:{self.grpc_port}", "http": f"{cfg.host}:{self.http_port}",
-            "storage": cfg.target.describe(), "database": cfg.database, "mapping": cfg.mapping,
-            "migrations_applied": applied}})
+        scheme = "https" if cfg.tls_cert_file else "http"
+        shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+        dashboard = f"{scheme}://{shown}:{self.http_port}/"
+        _log.info("otel-costs %s collector started: OTLP gRPC on %s:%d, OTLP/HTTP on %s:%d, storage %s "
+                  "(database %s), dashboard %s", __version__, cfg.host, self.grpc_port, cfg.host, self.http_port,
+                  cfg.target.describe(), cfg.database, dashboard, extra={"fields": {
+                      "version": __version__, "grpc": f"{cfg.host}:{self.grpc_port}",
+                      "http": f"{cfg.host}:{self.http_port}", "storage": cfg.target.describe(),
+                      "database": cfg.database, "dashboard": dashboard, "mapping": cfg.mapping,
+                      "migrations_applied": applied}})
 
     async def _evaluate_budgets(self, interval: float) -> None:
         assert self.budgets is not None and self._budget_wake is not None

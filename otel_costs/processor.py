@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from . import conventions as cv
 from . import deferred as _deferred
+from . import global_provider as _global_provider
 from .attribution import MAX_VALUE_LENGTH, attribution_from_baggage
 from .pricing import Cost, PriceOverrides, Pricer, PricingStatus
 
@@ -195,6 +196,12 @@ class CostSpanProcessor(SpanProcessor):
         self._counted_on: dict[int, int] = {}
         self._other_scope: object = None  # the last instrumentation scope seen that is not httpx's
         self._waiting: "weakref.WeakSet[_deferred.Deferred]" = weakref.WeakSet()
+        # Made while the global provider is the no-op default: unless the app sets its
+        # provider as the global one soon, its instrumentations record nothing. Say so
+        # (one WARNING a process) after a delay and at shutdown.
+        self._check_global = _global_provider.global_is_noop()
+        if self._check_global:
+            _global_provider.check_later()
 
     @property
     def pricer(self) -> Pricer:
@@ -279,6 +286,8 @@ class CostSpanProcessor(SpanProcessor):
                 self._error("downstream on_end")
 
     def shutdown(self) -> None:
+        if self._check_global:
+            _global_provider.warn_if_global_is_noop()
         # Spans still waiting for a body that will not be read now: forward them, marked.
         for pending in list(self._waiting):
             pending.resolve(_deferred.incomplete("shut down before the response body was read"))

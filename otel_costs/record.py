@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
+from . import global_provider as _global_provider
 from .conventions import MAX_TOKENS
 
 __all__ = ["record_usage"]
@@ -50,7 +51,8 @@ def record_usage(
     writes, ``output_tokens`` includes reasoning. ``provider`` is a ``gen_ai.provider.name``
     (``openai``, ``anthropic``, ``gcp.gemini``, …). ``start_time``/``end_time`` are ns since
     the epoch (default: now, a zero-length span). ``error`` marks the span failed with that
-    description. The span goes to ``tracer_provider`` (default: the global one).
+    description. The span goes to ``tracer_provider`` (default: the global one; while that
+    is OpenTelemetry's no-op default, one WARNING a process names ``trace.set_tracer_provider``).
 
     Raises ValueError for a missing provider/model, a non-int or out-of-range count, or cache
     parts larger than ``input_tokens``. Thread-safe.
@@ -79,6 +81,8 @@ def record_usage(
     attrs["gen_ai.operation.name"] = operation
     if response_model:
         attrs["gen_ai.response.model"] = response_model
+    if tracer_provider is None:
+        _global_provider.warn_if_global_is_noop()
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(_SCOPE)
     span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs,
                              start_time=start_time)

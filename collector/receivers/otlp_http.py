@@ -24,6 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from otel_costs import __version__
+
 from ..auth import TokenAuth
 from ..ingest import Ingest, InvalidRequest, Overloaded, StorageUnavailable
 from ..metrics import Metrics
@@ -128,7 +130,9 @@ def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
 
     async def healthz(request: web.Request) -> web.Response:
         ok = healthy()
-        return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
+        # "service" tells `otel-costs report` that an otel-costs collector answers here.
+        return web.json_response({"status": "ok" if ok else "unavailable", "service": "otel-costs",
+                                  "version": __version__}, status=200 if ok else 503)
 
     async def prometheus(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

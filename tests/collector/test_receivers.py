@@ -101,7 +101,10 @@ def test_size_limits(start_collector):
 
 
 def test_healthz_and_metrics(collector):
-    assert httpx.get(collector.http_url + "/healthz").json() == {"status": "ok"}
+    from otel_costs import __version__
+
+    assert httpx.get(collector.http_url + "/healthz").json() == {"status": "ok", "service": "otel-costs",
+                                                                 "version": __version__}
     httpx.post(collector.http_url + "/v1/traces", headers=PROTO,
                content=sdk_request([dict(SEMCONV), {"x": 1, "_name": "plain"}]).SerializeToString())
     text = httpx.get(collector.http_url + "/metrics").text
