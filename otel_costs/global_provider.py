@@ -4,13 +4,18 @@
 Instrumentations and :func:`record_usage` take the *global* provider; until
 ``trace.set_tracer_provider`` is called it is OpenTelemetry's no-op default, so they record
 nothing and no cost ever arrives, without a word. This logs one WARNING on the
-``otel_costs`` logger, once per process, naming the fix.
+``otel_costs`` logger, once per process, naming the fix: when ``record_usage`` goes to the
+no-op provider, and when a ``CostSpanProcessor`` made while the global provider was the
+default has seen no span a few seconds later, or at shutdown (an app that hands its
+provider to every instrumentation explicitly records spans, and is not warned).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
+from typing import Any
 
 from opentelemetry import trace
 
@@ -29,6 +34,8 @@ CHECK_DELAY_S = 5.0
 _lock = threading.Lock()
 _warned = False
 _timer: threading.Timer | None = None
+#: Processors to check when the timer fires: those with ``_unseen`` still True.
+_pending: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def global_is_noop() -> bool:
@@ -52,14 +59,26 @@ def warn_if_global_is_noop() -> bool:
         return False
 
 
-def check_later(delay_s: float | None = None) -> None:
-    """Check once more after ``delay_s`` (default :data:`CHECK_DELAY_S`) on a daemon timer,
-    at most one pending per process. Does nothing once the warning was given."""
+def check_later(processor: Any) -> None:
+    """After :data:`CHECK_DELAY_S`, on a daemon timer (one per process), warn if the global
+    provider is still the no-op default and ``processor._unseen`` is still True. Does nothing
+    once the warning was given."""
     global _timer
     with _lock:
-        if _warned or (_timer is not None and _timer.is_alive()):
+        if _warned:
             return
-        _timer = threading.Timer(CHECK_DELAY_S if delay_s is None else delay_s, warn_if_global_is_noop)
+        _pending.add(processor)
+        if _timer is not None and _timer.is_alive():
+            return
+        _timer = threading.Timer(CHECK_DELAY_S, _check_pending)
         _timer.daemon = True
         _timer.name = "otel_costs global provider check"
         _timer.start()
+
+
+def _check_pending() -> None:
+    with _lock:
+        unseen = any(getattr(p, "_unseen", False) for p in list(_pending))
+        _pending.clear()
+    if unseen:
+        warn_if_global_is_noop()

@@ -197,17 +197,20 @@ class CostSpanProcessor(SpanProcessor):
         self._other_scope: object = None  # the last instrumentation scope seen that is not httpx's
         self._waiting: "weakref.WeakSet[_deferred.Deferred]" = weakref.WeakSet()
         # Made while the global provider is the no-op default: unless the app sets its
-        # provider as the global one soon, its instrumentations record nothing. Say so
-        # (one WARNING a process) after a delay and at shutdown.
-        self._check_global = _global_provider.global_is_noop()
-        if self._check_global:
-            _global_provider.check_later()
+        # provider as the global one soon (or hands it to its instrumentations), nothing
+        # is recorded. If no span has come by then, say so (one WARNING a process) after a
+        # delay and at shutdown.
+        self._unseen = _global_provider.global_is_noop()
+        if self._unseen:
+            _global_provider.check_later(self)
 
     @property
     def pricer(self) -> Pricer:
         return self._pricer
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if self._unseen:
+            self._unseen = False
         try:
             scope = getattr(span, "_instrumentation_scope", None)
             if scope is not self._other_scope:  # most spans: one identity check
@@ -286,7 +289,7 @@ class CostSpanProcessor(SpanProcessor):
                 self._error("downstream on_end")
 
     def shutdown(self) -> None:
-        if self._check_global:
+        if self._unseen:
             _global_provider.warn_if_global_is_noop()
         # Spans still waiting for a body that will not be read now: forward them, marked.
         for pending in list(self._waiting):

@@ -33,9 +33,8 @@ USAGE = "record_usage(provider='openai', model='gpt-4o-mini', input_tokens=10, o
     (USAGE * 3, 1),
     # Set right after adding the processor, as the README does: nothing to say.
     ("trace.set_tracer_provider(provider)\n" + USAGE, 0),
-    # The provider is passed explicitly: record_usage records, but the processor's
-    # provider is still not the global one, which instrumentations use.
-    (USAGE.replace(")\n", ", tracer_provider=provider)\n"), 1),
+    # The provider is handed over explicitly: spans are recorded, nothing to say.
+    (USAGE.replace(")\n", ", tracer_provider=provider)\n"), 0),
 ], ids=["processor-only", "record_usage-to-no-op", "set-global", "explicit-provider"])
 def test_one_warning_per_process_naming_the_fix(body, warnings):
     out = subprocess.run([sys.executable, "-c", SETUP + textwrap.dedent(body)], capture_output=True, text=True,
