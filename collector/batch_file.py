@@ -1,40 +1,31 @@
-"""Batch files: the OTLP requests of one batch, as ClickHouse reads them.
+"""Batch files: the OTLP requests of one batch as received, each with the header it needs.
 
-A batch file is a sequence of length-delimited records (varint length, then the record),
-the framing of ClickHouse's ``Protobuf`` input format. Each record is one request's own
-bytes followed by four fields the collector appends (``otlp_batch.proto``): the request's
-number in the batch, its forced tenant (from the sender's token) and its token. Appending
-is a protobuf merge, so a request is never re-encoded, and a record is still a valid
-``ExportTraceServiceRequest`` for Python to read.
+A batch file is a sequence of records; a record is a length-delimited header (JSON:
+``{"tenant": null | "acme", "token": "…"}``) followed by the length-delimited request, its
+bytes as received (never re-encoded, so a request carrying any field numbers is kept as
+sent). Lengths are protobuf varints. The same bytes are a batch's write-ahead copy and its
+spool entry.
 
-The same file is the batch's write-ahead copy, its spool entry and ClickHouse's input.
+Version 0.1 appended the header to each request as protobuf fields 1001-1004 instead
+(:func:`decode_legacy`), so that ClickHouse could read the file; spool files in that framing
+are still replayed.
+
 Pure functions over bytes; no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Iterator, NamedTuple
 
-__all__ = ["Record", "encode", "decode", "split", "parse", "batch_token", "request_token", "forges_collector_fields"]
-
-_REQUEST_NO, _TENANT, _TENANT_FORCED, _TOKEN = 1001, 1002, 1003, 1004
-_FIELDS = frozenset((_REQUEST_NO, _TENANT, _TENANT_FORCED, _TOKEN))
+__all__ = ["Record", "encode", "decode", "split", "parse", "decode_legacy", "batch_token", "request_token"]
 
 
 class Record(NamedTuple):
     request: bytes  # the ExportTraceServiceRequest as received (protobuf)
     tenant: str | None  # stored as every row's tenant when set
     token: str  # the request's token (client-retry deduplication)
-
-
-def forges_collector_fields(request: Any) -> bool:
-    """Whether a parsed ExportTraceServiceRequest carries field numbers the collector
-    appends. Such a request must be refused, not encoded: Python reads the last of repeated
-    scalar fields, but ClickHouse's Protobuf reader does not (a test pins this)."""
-    from google.protobuf.unknown_fields import UnknownFieldSet
-
-    return any(f.field_number in _FIELDS for f in UnknownFieldSet(request))
 
 
 def _varint(n: int) -> bytes:
@@ -49,22 +40,12 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _string(field: int, text: str) -> bytes:
-    data = text.encode()
-    return _varint(field << 3 | 2) + _varint(len(data)) + data
-
-
 def encode(records: list[Record]) -> bytes:
-    """The batch file's bytes. Record numbers are 1-based positions. Requests must not
-    carry the collector's fields (see :func:`forges_collector_fields`)."""
+    """The batch file's bytes."""
     parts = []
-    for no, record in enumerate(records, 1):
-        tail = (_varint(_REQUEST_NO << 3) + _varint(no) + _string(_TENANT, record.tenant or "")
-                + _varint(_TENANT_FORCED << 3) + (b"\x01" if record.tenant is not None else b"\x00")
-                + _string(_TOKEN, record.token))
-        parts.append(_varint(len(record.request) + len(tail)))
-        parts.append(record.request)
-        parts.append(tail)
+    for record in records:
+        head = json.dumps({"tenant": record.tenant, "token": record.token}, separators=(",", ":")).encode()
+        parts += (_varint(len(head)), head, _varint(len(record.request)), record.request)
     return b"".join(parts)
 
 
@@ -81,42 +62,74 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
         shift += 7
 
 
-def split(data: bytes) -> list[bytes]:
-    """Each record's bytes, unparsed, in order. Raises ValueError for a damaged file."""
-    records, at = [], 0
+def _chunks(data: bytes) -> Iterator[bytes]:
+    at = 0
     while at < len(data):
         size, at = _read_varint(data, at)
         if at + size > len(data):
             raise ValueError("truncated record")
-        records.append(data[at:at + size])
+        yield data[at:at + size]
         at += size
+
+
+def split(data: bytes) -> list[Record]:
+    """Each record with its request unparsed, in order. Raises ValueError for a damaged file."""
+    chunks = list(_chunks(data))
+    if len(chunks) % 2:
+        raise ValueError("a record's header has no request after it")
+    records = []
+    for head, request in zip(chunks[::2], chunks[1::2]):
+        try:
+            doc = json.loads(head)
+            tenant, token = doc["tenant"], doc["token"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"damaged record header: {exc}") from None
+        if not isinstance(token, str) or not (tenant is None or isinstance(tenant, str)):
+            raise ValueError("damaged record header: tenant and token must be strings")
+        records.append(Record(request, tenant, token))
     return records
 
 
-def parse(record: bytes) -> tuple[Any, str | None, str]:
-    """(ExportTraceServiceRequest, forced tenant, token) of one record of :func:`split`.
-    Raises ValueError for a damaged record."""
+def parse(record: Record) -> Any:
+    """The ExportTraceServiceRequest of a record. Raises ValueError when it is not one."""
     from google.protobuf.message import DecodeError
-    from google.protobuf.unknown_fields import UnknownFieldSet
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     try:
-        request = ExportTraceServiceRequest.FromString(record)
+        return ExportTraceServiceRequest.FromString(record.request)
     except DecodeError as exc:
         raise ValueError(f"record is not OTLP: {exc}") from exc
-    fields: dict[int, Any] = {}
-    for field in UnknownFieldSet(request):  # the appended fields; the last of each wins
-        fields[field.field_number] = field.data
-    if _TOKEN not in fields:
-        raise ValueError("record has no collector fields")
-    tenant = fields.get(_TENANT, b"").decode() if fields.get(_TENANT_FORCED) else None
-    return request, tenant, fields[_TOKEN].decode()
 
 
 def decode(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
-    """:func:`parse` of each record, in order. Raises ValueError for a damaged file."""
+    """(request, forced tenant, token) of each record, in order. Raises ValueError for a
+    damaged file."""
     for record in split(data):
-        yield parse(record)
+        yield parse(record), record.tenant, record.token
+
+
+# Version 0.1's framing: each record a request with fields appended to it.
+_LEGACY_NO, _LEGACY_TENANT, _LEGACY_FORCED, _LEGACY_TOKEN = 1001, 1002, 1003, 1004
+
+
+def decode_legacy(data: bytes) -> list[Record]:
+    """The records of a batch file written by version 0.1 (the header as appended protobuf
+    fields 1001-1004; the last of each wins, as the Python mapping read them). Raises
+    ValueError for a damaged file."""
+    from google.protobuf.unknown_fields import UnknownFieldSet
+
+    records = []
+    for chunk in _chunks(data):
+        request = parse(Record(chunk, None, ""))
+        fields: dict[int, Any] = {}
+        for field in UnknownFieldSet(request):
+            fields[field.field_number] = field.data
+        if _LEGACY_TOKEN not in fields:
+            raise ValueError("record has no collector fields")
+        tenant = fields.get(_LEGACY_TENANT, b"").decode() if fields.get(_LEGACY_FORCED) else None
+        # The appended fields stay in the bytes: the mapping never reads unknown fields.
+        records.append(Record(chunk, tenant, fields[_LEGACY_TOKEN].decode()))
+    return records
 
 
 def request_token(body: bytes, tenant: str | None) -> str:

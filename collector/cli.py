@@ -87,9 +87,6 @@ def main() -> None:
 @click.option("--auth-tokens-file", help="TOML of bearer tokens bound to tenants. Env OTEL_COSTS_AUTH_TOKENS_FILE.")
 @click.option("--tls-cert-file", help="PEM certificate chain for TLS on both ports. Env OTEL_COSTS_TLS_CERT_FILE.")
 @click.option("--tls-key-file", help="PEM private key for TLS. Env OTEL_COSTS_TLS_KEY_FILE.")
-@click.option("--mapping", type=click.Choice(["auto", "sql", "python"]),
-              help="Who maps spans to rows: embedded ClickHouse (sql, chDB only) or Python. "
-                   "Env OTEL_COSTS_MAPPING; default auto (sql for large batches on chDB).")
 @click.option("--writers", type=int, help="Batches written at once, each on its own storage connection. "
                                           "Env OTEL_COSTS_WRITERS; default 2.")
 def collector(**flags) -> None:

@@ -35,7 +35,6 @@ DEFAULT_BUDGET_WEBHOOK_FORMAT = "json"
 #: Batches written at once, each by its own thread and storage connection: while one batch
 #: is mapped and inserted, ClickHouse can work on the next (bench/collector_ingest.py).
 DEFAULT_WRITERS = 2
-DEFAULT_MAPPING = "auto"  # on embedded chDB: sql for large batches, python for small; servers: python
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -63,7 +62,6 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "budget_timezone": ("OTEL_COSTS_BUDGET_TIMEZONE", DEFAULT_BUDGET_TIMEZONE),
     "budget_webhook_url": ("OTEL_COSTS_BUDGET_WEBHOOK_URL", None),
     "budget_webhook_format": ("OTEL_COSTS_BUDGET_WEBHOOK_FORMAT", DEFAULT_BUDGET_WEBHOOK_FORMAT),
-    "mapping": ("OTEL_COSTS_MAPPING", DEFAULT_MAPPING),
     "writers": ("OTEL_COSTS_WRITERS", DEFAULT_WRITERS),
     # Reading commands (report, budget): a running collector's API, and the CA to verify it.
     "url": ("OTEL_COSTS_URL", None),
@@ -106,9 +104,6 @@ class CollectorConfig:
     budget_timezone: str = DEFAULT_BUDGET_TIMEZONE  # the calendar of budgets that name none
     budget_webhook_url: str | None = None  # None: alerts go to the log only
     budget_webhook_format: str = DEFAULT_BUDGET_WEBHOOK_FORMAT  # "json" or "slack"
-    # Who maps spans to rows: "sql" (embedded ClickHouse, chDB only), "python", or "auto"
-    # (sql for large batches on chDB: batch_writer.AUTO_SQL_MIN_BYTES).
-    mapping: str = DEFAULT_MAPPING
     writers: Any = DEFAULT_WRITERS  # batches written concurrently
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
@@ -186,11 +181,6 @@ class CollectorConfig:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             problems.append("tls_cert_file and tls_key_file go together")
         self._validate_budgets(problems)
-        if self.mapping not in ("auto", "sql", "python"):
-            problems.append(f"mapping (OTEL_COSTS_MAPPING): {self.mapping!r} is not 'auto', 'sql' or 'python'")
-        elif self.mapping == "sql" and target is not None and target.kind != "chdb":
-            problems.append("mapping (OTEL_COSTS_MAPPING): 'sql' needs embedded chDB storage "
-                            "(ClickHouse reads the batch from the collector's disk)")
         if self.url is not None:
             self.url = str(self.url).strip().rstrip("/")
             if not re.match(r"^https?://[^/?#]+", self.url):

@@ -21,15 +21,11 @@ from .dedup import RecentRequests
 from .mapping import map_request
 from .metrics import Metrics
 
-__all__ = ["Ingest", "InvalidRequest", "Outcome", "StorageUnavailable", "Overloaded"]
+__all__ = ["Ingest", "Outcome", "StorageUnavailable", "Overloaded"]
 
 
 class StorageUnavailable(Exception):
     """The batch holding this request could not be written; retry later."""
-
-
-class InvalidRequest(Exception):
-    """The request can never be stored as sent (do not retry)."""
 
 
 class Ingest:
@@ -48,11 +44,9 @@ class Ingest:
 
         ``body``: the request's protobuf bytes (as received, or serialised from JSON).
         ``tenant``: store every span under this tenant (the sender's token is bound to it).
-        Raises InvalidRequest, Overloaded (queue full: retry later) or StorageUnavailable
+        Raises Overloaded (queue full: retry later) or StorageUnavailable
         (write failed).
         """
-        if batch_file.forges_collector_fields(request):
-            raise InvalidRequest("the request carries field numbers 1001-1004, which the collector reserves")
         spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if not spans:
             return Outcome(0, 0, 0, 0)

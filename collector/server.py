@@ -19,7 +19,7 @@ from aiohttp import web
 from otel_costs import __version__
 from otel_costs.pricing import Pricer
 
-from .batch_writer import AUTO_SQL_MIN_BYTES, PythonBatchWriter, SqlBatchWriter, WriterPool, assess
+from .batch_writer import BatchWriter, WriterPool, assess
 from .batcher import Batcher
 from .config import CollectorConfig
 from .dedup import RecentRequests, load_recent_tokens
@@ -86,17 +86,12 @@ class Collector:
                                           raw_ttl_days=cfg.raw_ttl_days)
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
         writers = []
-        for i in range(cfg.writers):
+        for _ in range(cfg.writers):
             # Each writer has its own connection (chDB: its own handle on the one engine), so
             # batches are written concurrently and queries never wait behind an insert.
             client = await asyncio.to_thread(open_client, cfg.target)
             self._writer_clients.append(client)
-            if cfg.target.kind == "chdb" and cfg.mapping != "python":
-                writers.append(await asyncio.to_thread(
-                    SqlBatchWriter, client, cfg.database, pricer, str(cfg.spool_dir), stage=f"batch_stage_{i + 1}",
-                    min_bytes=AUTO_SQL_MIN_BYTES if cfg.mapping == "auto" else 0))
-            else:
-                writers.append(PythonBatchWriter(client, cfg.database, pricer))
+            writers.append(BatchWriter(client, cfg.database, pricer))
         writer = WriterPool(writers)
         metrics = self.metrics
 
@@ -141,7 +136,7 @@ class Collector:
                   cfg.target.describe(), cfg.database, dashboard, extra={"fields": {
                       "version": __version__, "grpc": f"{cfg.host}:{self.grpc_port}",
                       "http": f"{cfg.host}:{self.http_port}", "storage": cfg.target.describe(),
-                      "database": cfg.database, "dashboard": dashboard, "mapping": cfg.mapping,
+                      "database": cfg.database, "dashboard": dashboard,
                       "migrations_applied": applied}})
 
     async def _evaluate_budgets(self, interval: float) -> None:

@@ -17,8 +17,8 @@ duplicate, the ones that missed it take it (``deduplicate_blocks_in_dependent_ma
 In-flight files are not fsynced: they guard against a crash of the process, the failure
 ClickHouse's own unsynced parts survive too; a batch spooled after a failed write is.
 
-A file is a batch file (collector/batch_file.py: the requests as received, which no
-reader executes) after a one-line JSON header with the batch's token and its requests'
+A file is a batch file (collector/batch_file.py: the requests as received, each with its
+tenant and token) after a one-line JSON header with the batch's token and its requests'
 tokens, one file per batch, written to a temporary name and renamed; spooled batches are
 fsynced, and the directory too. A request answered from the spool gets the outcome the
 Python mapping computes for it (``assess``): the same one storage would have given.
@@ -38,7 +38,8 @@ from . import batch_file
 __all__ = ["Batch", "Spool", "SpoolFull", "spooling", "is_invalid_batch"]
 
 _log = logging.getLogger("otel_costs.collector")
-_MAGIC = b"otel-costs spooled batch 2\n"
+_MAGIC = b"otel-costs spooled batch 3\n"
+_MAGIC_LEGACY = b"otel-costs spooled batch 2\n"  # version 0.1: batch_file.decode_legacy
 _SUFFIX = ".batch"
 _IN_FLIGHT = ".inflight"
 _OLD_FORMAT = (".batch.json", ".inflight.json")  # rows as JSON, before batch files
@@ -230,11 +231,15 @@ def _read(path: str) -> Batch:
     """Raises OSError, ValueError, KeyError or TypeError for a file that is not a batch."""
     with open(path, "rb") as f:
         payload = f.read()
-    if not payload.startswith(_MAGIC):
+    magic = next((m for m in (_MAGIC, _MAGIC_LEGACY) if payload.startswith(m)), None)
+    if magic is None:
         raise ValueError("not a spooled batch")
-    header, _, data = payload[len(_MAGIC):].partition(b"\n")
+    header, _, data = payload[len(magic):].partition(b"\n")
     doc = json.loads(header)
-    batch_file.split(data)  # damaged framing is found here, not by ClickHouse
+    if magic is _MAGIC_LEGACY:  # replayed in today's framing, with its own tokens
+        data = batch_file.encode(batch_file.decode_legacy(data))
+    else:
+        batch_file.split(data)  # damaged framing is found here, not by the writer
     return Batch(data, str(doc["token"]), tuple(str(t) for t in doc["requests"]), int(doc["spans"]))
 
 

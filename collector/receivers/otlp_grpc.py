@@ -19,7 +19,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ..auth import TokenAuth
-from ..ingest import Ingest, InvalidRequest, Overloaded, StorageUnavailable
+from ..ingest import Ingest, Overloaded, StorageUnavailable
 
 __all__ = ["TraceService", "start_grpc"]
 
@@ -69,8 +69,6 @@ class TraceService:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP ExportTraceServiceRequest: {exc}")
         try:
             outcome = await self._ingest.handle(request, body, "grpc", tenant)
-        except InvalidRequest as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except (Overloaded, StorageUnavailable) as exc:
             message = f"try again later: {exc}"
             await context.abort(grpc.StatusCode.UNAVAILABLE, message,

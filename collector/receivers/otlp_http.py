@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from otel_costs import __version__
 
 from ..auth import TokenAuth
-from ..ingest import Ingest, InvalidRequest, Overloaded, StorageUnavailable
+from ..ingest import Ingest, Overloaded, StorageUnavailable
 from ..metrics import Metrics
 
 __all__ = ["build_app", "parse_otlp_json"]
@@ -112,10 +112,7 @@ def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
                     parsed.ParseFromString(body)
                 except DecodeError as exc:
                     raise BadRequest(400, f"body is not an OTLP protobuf message: {exc}") from None
-            try:
-                outcome = await ingest.handle(parsed, parsed.SerializeToString() if as_json else body, "http", tenant)
-            except InvalidRequest as exc:
-                raise BadRequest(400, str(exc)) from None
+            outcome = await ingest.handle(parsed, parsed.SerializeToString() if as_json else body, "http", tenant)
         except BadRequest as exc:
             metrics.requests_failed.labels(str(exc.status)).inc()
             return _status(exc.status, str(exc), as_json)

@@ -84,11 +84,8 @@ def start_collector(storage, database, tmp_path):
     started: list[Running] = []
 
     def start(wrap_write=None, clock=None, **overrides) -> Running:
-        # Embedded: every batch through the SQL mapping, small ones too (auto maps those in
-        # Python, as servers do, which the server variant and mapping="python" cover).
         fields = dict(storage=storage, database=database, grpc_port=0, http_port=0,
-                      batch_max_age_ms=100, log_format="text", spool_dir=str(tmp_path / "spool"),
-                      mapping="python" if storage.startswith("http") else "sql")
+                      batch_max_age_ms=100, log_format="text", spool_dir=str(tmp_path / "spool"))
         fields.update(overrides)
         started.append(Running(CollectorConfig(**fields), wrap_write, clock))
         return started[-1]

@@ -1,60 +1,64 @@
-"""Batch files: each request's bytes plus the collector's fields, read back the same way by
-Python and by ClickHouse; a request that forges the collector's fields is recognised."""
+"""Batch files: each request's bytes as received with its header (tenant, token), read back
+exactly; damaged files refused; version 0.1's framing (appended fields) still read."""
 
 from __future__ import annotations
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector import batch_file, sql_mapping
+from collector import batch_file
 
 from .spans import SEMCONV, sdk_request
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+def _field(number: int, wire: int, payload: bytes) -> bytes:
+    key = _varint(number << 3 | wire)
+    return key + (_varint(len(payload)) + payload if wire == 2 else payload)
+
+
 @pytest.mark.parametrize("tenant", [None, "acme", ""])
 def test_records_read_back_as_written(tenant):
-    request = sdk_request([dict(SEMCONV)])
-    data = batch_file.encode([batch_file.Record(request.SerializeToString(), tenant, "tok-1"),
-                              batch_file.Record(b"", None, "tok-2")])
+    body = sdk_request([dict(SEMCONV)]).SerializeToString()
+    data = batch_file.encode([batch_file.Record(body, tenant, "tok-1"), batch_file.Record(b"", None, "tok-2")])
+    assert batch_file.split(data) == [batch_file.Record(body, tenant, "tok-1"), batch_file.Record(b"", None, "tok-2")]
     (first, first_tenant, first_token), (empty, _, second_token) = list(batch_file.decode(data))
-    assert first.resource_spans[0].scope_spans[0].spans[0].span_id == request.resource_spans[0].scope_spans[0].spans[0].span_id
+    assert first.SerializeToString() == body
     assert (first_tenant, first_token, second_token) == (tenant, "tok-1", "tok-2")
     assert not empty.resource_spans
 
 
-@pytest.mark.parametrize("data", [b"\x05ab", b"\xff", b"\x02\x08\x01"])
+def test_a_request_carrying_any_field_numbers_is_kept_as_sent():
+    """The header is beside the request, not inside it: a request may carry any field."""
+    body = sdk_request([dict(SEMCONV)]).SerializeToString() + _field(1002, 2, b"evil") + _field(1004, 2, b"forged")
+    ((request, tenant, token),) = batch_file.decode(batch_file.encode([batch_file.Record(body, "acme", "real")]))
+    assert (tenant, token) == ("acme", "real")
+    assert request.SerializeToString() == body
+
+
+@pytest.mark.parametrize("data", [b"\x05ab", b"\xff", b"\x02{}\x00", b"\x01x\x00", b'\x0e{"token":"t"}\x00',
+                                  b'\x1c{"tenant":1,"token":"t"}\x00' + b"\x00" * 4])
 def test_damaged_files_are_refused(data):
     with pytest.raises(ValueError):
         list(batch_file.decode(data))
 
 
-def test_a_request_forging_the_collector_fields_is_recognised(collector, tmp_path):
-    """A request may carry fields 1001-1004 itself (a forced tenant, a token). Python would
-    let the collector's appended fields win; ClickHouse reads something else, so such a
-    request is recognised and must be refused before it is encoded."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-    forged = batch_file.encode([batch_file.Record(b"", "evil", "forged")])[1:]  # the tail, unframed
-    honest = sdk_request([dict(SEMCONV, **{"tenant.id": "honest"})]).SerializeToString()
-    assert not batch_file.forges_collector_fields(ExportTraceServiceRequest.FromString(honest))
-    assert batch_file.forges_collector_fields(ExportTraceServiceRequest.FromString(honest + forged))
-    data = batch_file.encode([batch_file.Record(honest + forged, None, "real")])
-    assert [(t, tok) for _, t, tok in batch_file.decode(data)] == [(None, "real")]
-    path = tmp_path / "batch.bin"
-    path.write_bytes(data)
-    rows = collector.collector.client.query(
-        f"SELECT class, tenant_id, request_token FROM ({sql_mapping.mapping_query()})",
-        parameters={"batch": str(path)}, settings=sql_mapping.SETTINGS).result_rows
-    assert rows != [("row", "honest", "real")]  # why forged requests cannot be encoded
-    path.write_bytes(batch_file.encode([batch_file.Record(honest, "acme", "real")]))
-    rows = collector.collector.client.query(
-        f"SELECT class, tenant_id, request_token FROM ({sql_mapping.mapping_query()})",
-        parameters={"batch": str(path)}, settings=sql_mapping.SETTINGS).result_rows
-    assert rows == [("row", "acme", "real")]
-
-
-@pytest.fixture
-def collector(collector):
-    """Embedded only: ClickHouse's file() reads the collector's own disk."""
-    if collector.collector.config.target.kind != "chdb":
-        pytest.skip("the SQL mapping reads batch files from the collector's disk: embedded storage only")
-    return collector
+@pytest.mark.parametrize("tenant", [None, "acme"])
+def test_version_0_1_files_are_read(tenant):
+    """0.1 appended the request number (1001), the tenant (1002), whether it is forced (1003)
+    and the token (1004) to each request's bytes."""
+    body = sdk_request([dict(SEMCONV)]).SerializeToString()
+    tail = (_field(1001, 0, b"\x01") + _field(1002, 2, (tenant or "").encode())
+            + _field(1003, 0, b"\x01" if tenant is not None else b"\x00") + _field(1004, 2, b"tok-1"))
+    legacy = _varint(len(body) + len(tail)) + body + tail
+    (record,) = batch_file.decode_legacy(legacy)
+    assert (record.tenant, record.token) == (tenant, "tok-1")
+    ((request, _, _),) = batch_file.decode(batch_file.encode([record]))
+    assert request.resource_spans == ExportTraceServiceRequest.FromString(body).resource_spans

@@ -46,20 +46,6 @@ def test_same_ports_refused():
         CollectorConfig.load({"grpc_port": 4000, "http_port": 4000}, env={}).validate()
 
 
-@pytest.mark.parametrize("flags, problem", [
-    ({"mapping": "clickhouse"}, "'clickhouse' is not 'auto', 'sql' or 'python'"),
-    ({"mapping": "sql", "storage": "http://ch:8123/costs"}, "'sql' needs embedded chDB storage"),
-])
-def test_mapping_choice_is_checked(flags, problem):
-    with pytest.raises(ConfigError, match=problem):
-        CollectorConfig.load(flags, env={}).validate()
-
-
-@pytest.mark.parametrize("env", [{}, {"OTEL_COSTS_MAPPING": "python"}, {"OTEL_COSTS_MAPPING": "sql"}])
-def test_mapping_from_env_or_default(env):
-    assert CollectorConfig.load({}, env=env).validate().mapping == env.get("OTEL_COSTS_MAPPING", "auto")
-
-
 @pytest.mark.parametrize("env, writers, problem", [
     ({}, 2, None),
     ({"OTEL_COSTS_WRITERS": "4"}, 4, None),

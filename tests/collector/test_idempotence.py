@@ -1,5 +1,5 @@
 """A batch written twice (a retry after a timeout, a replay) is stored once: raw rows and
-both rollups, whichever writer maps it."""
+both rollups, by one writer or by a pool writing at once."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from decimal import Decimal
 import pytest
 
 from collector import batch_file
-from collector.batch_writer import PythonBatchWriter, SqlBatchWriter, WriterPool
+from collector.batch_writer import BatchWriter, WriterPool
 from collector.retry import retrying
 from collector.storage import open_client
 from otel_costs.pricing import Pricer
 
 from .spans import SEMCONV, sdk_request
 
-# Spans an SDK priced take the SQL path; bare ones (other languages) are priced in Python.
+# Spans an SDK priced keep their price; bare ones (other languages) are priced by the collector.
 BARE = {k: v for k, v in SEMCONV.items() if not k.startswith("otel_costs.")}
 
 
@@ -33,14 +33,9 @@ def batch(n=20, bare=0):
     return batch_file.encode(records), batch_file.batch_token(records)
 
 
-@pytest.fixture(params=["sql", "python"])
-def writer(request, collector, tmp_path):
-    if request.param == "sql" and collector.collector.config.target.kind != "chdb":
-        pytest.skip("the SQL writer reads the batch from the collector's disk: chDB only")
-    client, db = collector.collector.client, collector.db
-    if request.param == "sql":
-        return SqlBatchWriter(client, db, Pricer(), str(tmp_path), stage="test_stage", min_bytes=0)
-    return PythonBatchWriter(client, db, Pricer())
+@pytest.fixture
+def writer(collector):
+    return BatchWriter(collector.collector.client, collector.db, Pricer())
 
 
 def test_same_batch_twice_is_counted_once(collector, writer):
@@ -119,24 +114,13 @@ def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, wri
     assert counts(collector) == ((11, cost),) * 3
 
 
-@pytest.mark.parametrize("large", [True, False])
-def test_auto_maps_small_batches_in_python_and_large_ones_in_clickhouse(collector, tmp_path, large):
-    if collector.collector.config.target.kind != "chdb":
-        pytest.skip("the SQL writer reads the batch from the collector's disk: chDB only")
-    data, token = batch(6, bare=1)
-    writer = SqlBatchWriter(collector.collector.client, collector.db, Pricer(), str(tmp_path), stage="auto_stage",
-                            min_bytes=len(data) + (0 if large else 1))
-    (outcome,) = writer.write(data, token)
-    assert outcome.accepted == 7 and counts(collector)[0][0] == 7
-    staged = collector.query("SELECT count() FROM {db}.auto_stage")[0][0]
-    assert staged == (7 if large else 0)  # the stage holds what ClickHouse mapped
-
-
-def test_a_request_clickhouse_cannot_read_costs_its_batch_nothing(collector, writer):
-    """protobuf keeps a group (a wire type ClickHouse's reader refuses) as an unknown field;
-    such a batch is mapped in Python, and its other requests are stored all the same."""
+@pytest.mark.parametrize("extra", [b"\xa3\x1f\x08\x01\xa4\x1f", b"\xd2\x3e\x04evil\xd8\x3e\x01"],
+                         ids=["a group", "fields 1002-1003, once the collector's"])
+def test_requests_with_fields_the_collector_does_not_know_are_stored_as_sent(collector, writer, extra):
+    """protobuf keeps unknown fields (a group, field numbers version 0.1 appended itself);
+    they mean nothing to the mapping, and the request is stored with its batch-mates."""
     good = sdk_request([dict(SEMCONV) for _ in range(4)]).SerializeToString()
-    odd = sdk_request([dict(BARE) for _ in range(2)]).SerializeToString() + b"\xa3\x1f\x08\x01\xa4\x1f"  # group 500
+    odd = sdk_request([dict(BARE) for _ in range(2)]).SerializeToString() + extra
     records = [batch_file.Record(body, None, batch_file.request_token(body, None)) for body in (good, odd)]
     data, token = batch_file.encode(records), batch_file.batch_token(records)
     outcomes = writer.write(data, token)
@@ -145,18 +129,12 @@ def test_a_request_clickhouse_cannot_read_costs_its_batch_nothing(collector, wri
     assert counts(collector) == ((6, Decimal("0.000285") * 6),) * 3
 
 
-@pytest.mark.parametrize("kind", ["sql", "python"])
-def test_batches_written_at_once_by_a_pool_are_each_stored_once(collector, tmp_path, kind):
+def test_batches_written_at_once_by_a_pool_are_each_stored_once(collector):
     """The collector's writers (one storage connection each) write batches concurrently;
     each batch and its replay are still stored once."""
-    target = collector.collector.config.target
-    if kind == "sql" and target.kind != "chdb":
-        pytest.skip("the SQL writer reads the batch from the collector's disk: chDB only")
-    clients = [open_client(target) for _ in range(2)]
+    clients = [open_client(collector.collector.config.target) for _ in range(2)]
     try:
-        writers = [SqlBatchWriter(client, collector.db, Pricer(), str(tmp_path), stage=f"pool_stage_{i}", min_bytes=0)
-                   if kind == "sql" else PythonBatchWriter(client, collector.db, Pricer())
-                   for i, client in enumerate(clients)]
+        writers = [BatchWriter(client, collector.db, Pricer()) for client in clients]
         pool = WriterPool(writers)
         batches = [batch(15, bare=2), batch(25, bare=1)]
         start = threading.Barrier(len(batches))

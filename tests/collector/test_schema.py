@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from collector import batch_file, schema
-from collector.batch_writer import PythonBatchWriter
+from collector.batch_writer import BatchWriter
 from collector.schema import load_migrations, migrate, render
 from collector.storage import open_client, parse_storage
 from otel_costs.pricing import Pricer
@@ -86,7 +86,7 @@ def test_plain_string_columns_keep_rows_stored_before_them(storage, database, mo
     try:
         monkeypatch.setattr(schema, "load_migrations", lambda: every[:plain - 1])
         migrate(client, db=database)
-        writer = PythonBatchWriter(client, database, Pricer())
+        writer = BatchWriter(client, database, Pricer())
         first = _batch(["acme", "acme", "globex"])
         writer.write(*first)
         totals = (f"SELECT tenant_id, tags['plan'], count(), sum(cost_total), toTypeName(tenant_id) "
@@ -99,7 +99,7 @@ def test_plain_string_columns_keep_rows_stored_before_them(storage, database, mo
         assert migrate(client, db=database) == [f"{m.version:04d}_{m.name}" for m in every[plain - 1:]]
         after = client.query(totals).result_rows
         assert [r[:4] for r in after] == [r[:4] for r in before] and after[0][4] == "String"
-        writer = PythonBatchWriter(client, database, Pricer())  # insert contexts of the new types
+        writer = BatchWriter(client, database, Pricer())  # insert contexts of the new types
         writer.write(*first)  # a replay: dropped as before
         writer.write(*_batch(["globex"]))
         rows = client.query(totals).result_rows
@@ -125,3 +125,23 @@ def test_storage_forms(tmp_path):
     target = parse_storage("https://user:secret@ch.example:8443/costs")
     assert (target.kind, target.database) == ("http", "costs")
     assert "secret" not in target.describe()
+
+
+def test_the_sql_mapping_stage_tables_are_dropped(storage, database, monkeypatch):
+    """0011: the in-memory stage tables of the retired SQL mapping's writers go."""
+    every = load_migrations()
+    before = next(m.version for m in every if m.name == "drop_sql_mapping_stages") - 1
+    client = open_client(parse_storage(storage))
+    try:
+        monkeypatch.setattr(schema, "load_migrations", lambda: every[:before])
+        migrate(client, db=database)
+        for stage in ("batch_stage_1", "batch_stage_2"):  # as 0.1's two writers made them
+            client.command(f"CREATE TABLE `{database}`.{stage} (x UInt8) ENGINE = Memory")
+        monkeypatch.setattr(schema, "load_migrations", lambda: every)
+        migrate(client, db=database)
+        tables = client.query("SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
+                              parameters={"db": database}).result_rows
+        assert not [t for (t,) in tables if t.startswith("batch_stage")]
+        assert ("genai_spans",) in tables
+    finally:
+        client.close()

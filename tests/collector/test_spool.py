@@ -190,3 +190,25 @@ def test_spool_of_an_earlier_version_is_moved_aside_not_misread(tmp_path):
     assert len(spool) == 0 and spool.oldest() is None
     assert "earlier version" in (tmp_path / "rejected" / "00000000000000000007.batch.json.reason.txt").read_text()
     assert spool.append(batch(1)) == "00000000000000000008.batch"  # never reuses its number
+
+
+def test_a_batch_spooled_by_version_0_1_is_replayed_with_its_tenant_and_tokens(start_collector, tmp_path):
+    """0.1 framed a batch with fields appended to each request (spool magic 2)."""
+    import json
+
+    from .test_batch_file import _field, _varint
+
+    body = sdk_request([dict(SEMCONV, **{"tenant.id": "claimed"}) for _ in range(3)]).SerializeToString()
+    request_token = batch_file.request_token(body, "acme")
+    tail = (_field(1001, 0, b"\x01") + _field(1002, 2, b"acme") + _field(1003, 0, b"\x01")
+            + _field(1004, 2, request_token.encode()))
+    header = json.dumps({"token": "batch-0.1", "requests": [request_token], "spans": 3}).encode()
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    (spool_dir / "00000000000000000004.batch").write_bytes(
+        b"otel-costs spooled batch 2\n" + header + b"\n" + _varint(len(body) + len(tail)) + body + tail)
+    c = start_collector(spool_dir=str(spool_dir))
+    wait_for(lambda: replayed(c, 3))
+    assert c.query("SELECT tenant_id, request_token, count() FROM {db}.genai_spans GROUP BY ALL") == [
+        ("acme", request_token, 3)]
+    assert stored(c) == [(3, Decimal("0.000285") * 3)] * 3
