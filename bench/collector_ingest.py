@@ -8,10 +8,13 @@ requests in flight, for a fixed time, and prints:
 * sustained spans/s acknowledged (an ack means written: inserts are synchronous);
 * the parse-only ceiling: ``ExportTraceServiceRequest.FromString`` on the same bytes;
 * freshness p50/p99: a probe span's end → its rows acknowledged (= visible to queries);
-* the collector's CPU time a span (all its threads: receivers, mapping, merges).
-  An app adds its exporter's batch delay (500 ms by default) on top.
+* the collector's CPU time a span (all its threads and its mapping workers: receivers,
+  mapping, merges). An app adds its exporter's batch delay (500 ms by default) on top.
 
-    python bench/collector_ingest.py [--seconds 20] [--inflight 16] [--unpriced]
+    python bench/collector_ingest.py [--seconds 20] [--inflight 16] [--unpriced] [--rate N]
+
+``--rate N`` sends N spans/s (at most ``--inflight`` requests waiting) instead of as fast as
+the collector answers: freshness below saturation, where users live.
 
 Every request sent is distinct (a resent one is a retry, which the collector answers
 without storing): variants of the SDK-made requests with new trace ids, serialised before
@@ -126,15 +129,28 @@ def batch_figures(metrics: str) -> str:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (all its threads), or None where
-    /proc is not there. Per span, it is the cost that sets the rate on a saturated machine,
-    less disturbed by neighbours than the rate itself."""
+    """User + system CPU seconds so far of process ``pid`` and the processes it started (its
+    mapping workers), all threads, or None where /proc is not there. Per span, it is the
+    cost that sets the rate on a saturated machine, less disturbed by neighbours than the
+    rate itself."""
+    def stat(p: int) -> list[str]:
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        fields = stat(pid)
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != pid:
+            try:
+                child = stat(int(entry))
+            except OSError:
+                continue  # gone meanwhile
+            if int(child[1]) == pid:  # field 4, ppid
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -150,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--requests", type=int, default=40, help="requests the SDK makes (the rest are variants)")
     ap.add_argument("--max-rate", type=int, default=120_000, help="spans/s the prepared requests suffice for")
     ap.add_argument("--unpriced", action="store_true")
+    ap.add_argument("--rate", type=float, help="spans/s to send (default: as fast as acknowledged)")
     args = ap.parse_args(argv)
 
     bodies = build_requests(args.requests, priced=not args.unpriced)
@@ -200,6 +217,13 @@ def main(argv: list[str] | None = None) -> None:
                 next_probe = now + 0.25
             if i == len(payloads):
                 raise SystemExit(f"ran out of distinct requests at {i}: raise --max-rate")
+            if args.rate:  # paced: this request's turn comes at i requests' worth of spans
+                turn = start + i * SPANS_PER_REQUEST / args.rate
+                while window and window[0][2].done():
+                    acked += settle(window.popleft(), freshness)
+                if turn > time.perf_counter():
+                    time.sleep(min(turn - time.perf_counter(), 0.01))
+                    continue
             window.append(("load", 0, send.future(payloads[i], timeout=60)))
             i += 1
             while len(window) >= args.inflight:
@@ -217,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     freshness.sort()
     p99 = freshness[min(len(freshness) - 1, int(len(freshness) * 0.99))]
     print(f"spans: {'unpriced (priced by the collector)' if args.unpriced else 'priced by the SDK'}; "
-          f"{SPANS_PER_REQUEST}/request, {args.inflight} in flight, {elapsed:.1f} s")
+          f"{SPANS_PER_REQUEST}/request, {args.inflight} in flight, "
+          f"{f'paced at {args.rate:,.0f} spans/s, ' if args.rate else ''}{elapsed:.1f} s")
     print(f"sustained ingest : {rate:,.0f} spans/s ({acked:,} spans acknowledged = written)")
     print(f"parse-only       : {parse_rate:,.0f} spans/s (ExportTraceServiceRequest.FromString)")
     print(f"ratio            : {rate / parse_rate:.3f} of the parse ceiling")

@@ -8,9 +8,11 @@ Stages, each timed over the same spans (µs per span, medians over rounds):
 * attrs-typed — reading each attribute's typed value (what mapping.py does first)
 * map         — collector.mapping.map_request, whole
 * wal         — encoding the batch's write-ahead file (a batch file and its header)
-* insert      — ClickHouseWriter.write into embedded ClickHouse (raw table + rollups)
+* encode      — the rows' insert payload (collector.writer.encode_rows)
+* insert      — ClickHouseWriter.write into embedded ClickHouse (raw table + rollups),
+                its encoding included
 
-    python bench/mapping_cost.py [--requests 16] [--rounds 5]
+    python bench/mapping_cost.py [--requests 16] [--rounds 5] [--unpriced]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collector import batch_file  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
 from collector.schema import migrate  # noqa: E402
 from collector.spool import Batch, _encode  # noqa: E402
-from collector.writer import ClickHouseWriter  # noqa: E402
+from collector.writer import ClickHouseWriter, encode_rows  # noqa: E402
 from otel_costs.pricing import Pricer  # noqa: E402
 
 
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=16, help="requests of 512 SDK-priced spans")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--unpriced", action="store_true", help="spans without a cost: priced by the collector")
     args = ap.parse_args(argv)
     import clickhouse_connect
 
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     times: dict[str, list[float]] = {}
     n = 0
     for _ in range(args.rounds):
-        raw = build_requests(args.requests, True)  # fresh span ids: no insert is deduplicated away
+        raw = build_requests(args.requests, not args.unpriced)  # fresh span ids: no insert is deduplicated away
         t = time.perf_counter()
         requests = [ExportTraceServiceRequest.FromString(b) for b in raw]
         times.setdefault("parse", []).append(time.perf_counter() - t)
@@ -76,6 +79,10 @@ def main(argv: list[str] | None = None) -> None:
         batch = Batch.of([batch_file.Record(b, None, batch_file.request_token(b, None)) for b in raw], n)
         _encode(batch)
         times.setdefault("wal", []).append(time.perf_counter() - t)
+        copy = [list(row) for row in rows]
+        t = time.perf_counter()
+        encode_rows(copy)
+        times.setdefault("encode", []).append(time.perf_counter() - t)
         t = time.perf_counter()
         writer.write(rows, batch.token)
         times.setdefault("insert", []).append(time.perf_counter() - t)

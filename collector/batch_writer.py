@@ -3,26 +3,26 @@ ClickHouse, answering what became of each request in it. Batching, retries and t
 wrap it.
 
 :class:`BatchWriter` maps each request with :func:`collector.mapping.map_request` — the one
-place that decides what a span means — and inserts the rows column-wise, for embedded and
-server storage alike. It is idempotent per token: the rows are inserted with the batch's
-token, so a replayed batch is dropped by every table that already has it. Not thread-safe:
-one thread per writer (:class:`WriterPool` shares several among threads).
+place that decides what a span means — encodes the rows as one insert payload
+(:func:`map_batch`, in a worker process when the collector has them) and inserts it, for
+embedded and server storage alike. It is idempotent per token: the rows are inserted with
+the batch's token, so a replayed batch is dropped by every table that already has it. Not
+thread-safe: one thread per writer (:class:`WriterPool` shares several among threads).
 """
 
 from __future__ import annotations
 
 import queue
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from otel_costs.pricing import Pricer
 
 from . import batch_file
-from .mapping import Columns, MapResult, map_request
-from .writer import ClickHouseWriter
+from .mapping import MapResult, map_request
+from .writer import ClickHouseWriter, encode_rows
 
-__all__ = ["Outcome", "BatchWriter", "WriterPool", "assess"]
-
+__all__ = ["Outcome", "BatchWriter", "WriterPool", "assess", "map_batch", "map_rows"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,11 @@ class Outcome:
         return f"{self.rejected} span(s) rejected: " + "; ".join(self.errors) if self.rejected else ""
 
 
-def _map(batch: bytes, pricer: Pricer) -> tuple[Columns, list[Outcome]]:
-    rows, outcomes = Columns(), []
+def map_rows(batch: bytes, pricer: Pricer) -> tuple[list[list[Any]], list[Outcome]]:
+    """The rows of a batch file and each request's outcome. Raises ValueError for a damaged
+    file."""
+    rows: list[list[Any]] = []
+    outcomes = []
     for request, tenant, token in batch_file.decode(batch):
         result = map_request(request, pricer, tenant, token=token)
         rows.extend(result.rows)
@@ -54,23 +57,34 @@ def _map(batch: bytes, pricer: Pricer) -> tuple[Columns, list[Outcome]]:
     return rows, outcomes
 
 
+def map_batch(batch: bytes, pricer: Pricer) -> tuple[bytes, int, list[Outcome]]:
+    """(insert payload, rows in it, each request's outcome) of a batch file: all the
+    per-span work of a write, pure, in whichever process runs it (collector.map_workers).
+    Raises ValueError for a damaged file."""
+    rows, outcomes = map_rows(batch, pricer)
+    return encode_rows(rows), len(rows), outcomes
+
+
 def assess(batch: bytes, pricer: Pricer) -> list[Outcome]:
     """Each request's outcome without writing: for a batch spooled while storage is down,
     whose requests are answered before it is mapped. Raises ValueError for a damaged batch."""
-    return _map(batch, pricer)[1]
+    return map_rows(batch, pricer)[1]
 
 
 class BatchWriter:
-    """Maps in Python and inserts columns (any storage)."""
+    """Maps a batch (in this process, or with ``mapper``: collector.map_workers) and inserts
+    its payload (any storage)."""
 
-    def __init__(self, client: Any, database: str, pricer: Pricer) -> None:
+    def __init__(self, client: Any, database: str, pricer: Pricer,
+                 mapper: Callable[[bytes], tuple[bytes, int, list[Outcome]]] | None = None) -> None:
         self._writer = ClickHouseWriter(client, database)
-        self._pricer = pricer
+        self._map = mapper or (lambda batch: map_batch(batch, pricer))
 
     def write(self, batch: bytes, token: str) -> list[Outcome]:
         """Store the batch; returns each request's outcome, in order. Raises on failure."""
-        rows, outcomes = _map(batch, self._pricer)
-        self._writer.write(rows, token)
+        payload, rows, outcomes = self._map(batch)
+        if rows:
+            self._writer.write_payload(payload, token)
         return outcomes
 
 

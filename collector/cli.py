@@ -89,6 +89,8 @@ def main() -> None:
 @click.option("--tls-key-file", help="PEM private key for TLS. Env OTEL_COSTS_TLS_KEY_FILE.")
 @click.option("--writers", type=int, help="Batches written at once, each on its own storage connection. "
                                           "Env OTEL_COSTS_WRITERS; default 2.")
+@click.option("--map-workers", type=int, help="Processes that map batches to rows (0: in the collector's own). "
+                                              "Env OTEL_COSTS_MAP_WORKERS; default 2.")
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
     from .preflight import StartupError

@@ -35,6 +35,10 @@ DEFAULT_BUDGET_WEBHOOK_FORMAT = "json"
 #: Batches written at once, each by its own thread and storage connection: while one batch
 #: is mapped and inserted, ClickHouse can work on the next (bench/collector_ingest.py).
 DEFAULT_WRITERS = 2
+#: Worker processes that map batches (0: in the collector's process). Mapping is pure
+#: Python: in one process it holds the GIL, and a collector uses ~1.1 cores however many
+#: writers it has (bench/collector_ingest.py).
+DEFAULT_MAP_WORKERS = 2
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -63,6 +67,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "budget_webhook_url": ("OTEL_COSTS_BUDGET_WEBHOOK_URL", None),
     "budget_webhook_format": ("OTEL_COSTS_BUDGET_WEBHOOK_FORMAT", DEFAULT_BUDGET_WEBHOOK_FORMAT),
     "writers": ("OTEL_COSTS_WRITERS", DEFAULT_WRITERS),
+    "map_workers": ("OTEL_COSTS_MAP_WORKERS", DEFAULT_MAP_WORKERS),
     # Reading commands (report, budget): a running collector's API, and the CA to verify it.
     "url": ("OTEL_COSTS_URL", None),
     "ca_file": ("OTEL_COSTS_CA_FILE", None),
@@ -105,6 +110,7 @@ class CollectorConfig:
     budget_webhook_url: str | None = None  # None: alerts go to the log only
     budget_webhook_format: str = DEFAULT_BUDGET_WEBHOOK_FORMAT  # "json" or "slack"
     writers: Any = DEFAULT_WRITERS  # batches written concurrently
+    map_workers: Any = DEFAULT_MAP_WORKERS  # processes mapping batches; 0: in this process
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
     #: The fields given as a flag or an environment variable (the rest are defaults).
@@ -138,7 +144,7 @@ class CollectorConfig:
             "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
             "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
             "dedup_window_s": (0, 7 * 86400), "budget_interval_s": (1, 3600),
-            "writers": (1, 16),
+            "writers": (1, 16), "map_workers": (0, 64),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)

@@ -1,12 +1,14 @@
-"""OTLP spans → rows of the ``genai_spans`` table. Pure: proto in, columns out, no I/O.
+"""OTLP spans → rows of the ``genai_spans`` table. Pure: proto in, rows out, no I/O. The one
+place that decides what a span means.
 
 Reuses the SDK's convention tables and pricing, so a span is read and priced the same way
 whether it was priced in a Python app or arrives bare from another language or through an
 OTel Collector. Spans that already carry an otel-costs price keep it.
 
-Per-span Python work is what limits a collector, so the mapping appends straight into
-column lists (the writer inserts them column-oriented) and only builds an attribute dict
-for spans whose keys show GenAI usage.
+Per-span Python work is what limits a collector, so a row is a plain list in
+:data:`COLUMNS` order holding what the writer sends as is: money as exact decimal strings
+(ClickHouse parses them exactly; no ``Decimal`` arithmetic but the check of an SDK's sum),
+tags as a dict. Only the attributes the mapping reads are decoded.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
 
-__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Columns", "MapResult", "map_request"]
+__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "MapResult", "map_request"]
 
 #: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
 COLUMNS: tuple[str, ...] = (
@@ -35,41 +37,29 @@ COLUMNS: tuple[str, ...] = (
     "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
     "request_token",
 )
-_ZERO = Decimal(0)
-_ZEROS = (_ZERO,) * 5
+_ZEROS = ("0",) * 5
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _MAX_ERROR = 500
+# The raw table's TTL is on toDateTime(timestamp), which ends in February 2106: a later
+# row would be dropped as expired at insert, without a word.
+_MAX_TIME = (1 << 32) * 1_000_000_000
 # Storage is Decimal(38, 18): finer amounts would be rounded by ClickHouse.
 _MIN_EXPONENT = -18
 
 
-class Columns:
-    """Rows held column-wise: one list per name in :data:`COLUMNS`. Not thread-safe."""
-
-    __slots__ = ("data",)
-
-    def __init__(self) -> None:
-        self.data: list[list[Any]] = [[] for _ in COLUMNS]
-
-    def __len__(self) -> int:
-        return len(self.data[0])
-
-    def extend(self, other: "Columns") -> None:
-        for mine, theirs in zip(self.data, other.data):
-            mine.extend(theirs)
-
-    def column(self, name: str) -> list[Any]:
-        return self.data[COLUMNS.index(name)]
-
-
 class MapResult:
-    """What one request became: rows, and counts for the OTLP answer and metrics."""
+    """What one request became: rows, and counts for the OTLP answer and metrics.
+
+    ``rows``: one list a stored span, values in :data:`COLUMNS` order: ``timestamp`` and
+    ``duration_ns`` in ns (ints), token counts as ints, the five costs as exact decimal
+    strings (``"0.000285"``, ``"7.5E-8"``: at most 18 decimal places), ``tags`` a dict.
+    """
 
     __slots__ = ("rows", "received", "non_genai", "rejected", "errors", "token")
 
     def __init__(self) -> None:
-        self.rows = Columns()
+        self.rows: list[list[Any]] = []
         self.received = 0
         self.non_genai = 0
         self.rejected = 0
@@ -137,7 +127,7 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
     result = MapResult()
     usage_names = cv.USAGE_ATTRIBUTE_NAMES
     wanted, prefixes = READ_NAMES, cv.TAG_PREFIXES
-    rows: list[tuple[Any, ...]] = []
+    rows = result.rows
     for resource_spans in request.resource_spans:
         resource: _Resource | None = None
         for scope_spans in resource_spans.scope_spans:
@@ -174,10 +164,8 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                 digest.update(row[3].encode())  # span id
             token = digest.hexdigest()[:32]
         result.token = token
-        columns = result.rows.data
-        for column, values in zip(columns, zip(*rows)):
-            column.extend(values)
-        columns[-1].extend([result.token] * len(rows))
+        for row in rows:
+            row.append(token)
     return result
 
 
@@ -193,7 +181,7 @@ class _Resource:
 
 
 def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
-         result: MapResult, tenant_override: str | None = None) -> tuple[Any, ...] | None:
+         result: MapResult, tenant_override: str | None = None) -> list[Any] | None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or len(span_id) != 8:
         result.reject(f"span {span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
@@ -201,6 +189,9 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
     start = span.start_time_unix_nano
     if not start:
         result.reject(f"span {span_id.hex()}: start_time_unix_nano is missing")
+        return None
+    if start >= _MAX_TIME:
+        result.reject(f"span {span_id.hex()}: start_time_unix_nano {start} is after 2106 (storage's last instant)")
         return None
     status = PricingStatus.PRICED
     error = ""
@@ -218,10 +209,12 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
             cost = pricer.price(usage, start)
             status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
             if cost.total is not None:
-                costs = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
-                if any(_too_fine(c) for c in costs):
-                    costs, status = _ZEROS, PricingStatus.UNPRICED
+                amounts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
+                if any(_too_fine(c) for c in amounts):
+                    status = PricingStatus.UNPRICED
                     error = "cost has more than 18 decimal places; storage would round it"
+                else:
+                    costs = tuple(map(str, amounts))
         provider = usage.provider or ""
         request_model, response_model = usage.request_model or "", usage.response_model or ""
         operation = usage.operation or ""
@@ -239,13 +232,13 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
     if not isinstance(error_type, str):
         error_type = span.status.message if code == 2 else ""
     end = span.end_time_unix_nano
-    return (
+    return [
         start, end - start if end > start else 0, trace_id.hex(), span_id.hex(),
         span.parent_span_id.hex(), resource.service, span.name[:MAX_VALUE_LENGTH],
         provider, request_model, response_model, operation,
         *tokens, *costs, status.value, source, model, error[:_MAX_ERROR], priced_by,
         user, tenant, feature, tags, _STATUS.get(code, "unset"), error_type[:_MAX_ERROR],
-    )
+    ]
 
 
 def _str(value: Any) -> str:
@@ -272,15 +265,16 @@ RESOURCE_READ_NAMES = frozenset({"service.name", cv.METADATA_JSON,
                                  *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names)})
 
 
-def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:
-    """The price an otel-costs SDK already put on the span, if it is well-formed."""
+def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[str, ...], PricingStatus, str, str, str] | None:
+    """The price an otel-costs SDK already put on the span, if it is well-formed, as exact
+    decimal strings."""
     status = _SDK_STATUSES.get(attrs.get(cv.PRICING_STATUS))  # type: ignore[arg-type]
     if status is None:
         return None
-    parts: list[Decimal] = []
     if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
-        for name in _SDK_COST:
-            raw = attrs.get(name, "0")
+        texts = [attrs.get(name, "0") for name in _SDK_COST]
+        parts: list[Decimal] = []
+        for raw in texts:
             if type(raw) is not str or len(raw) > 60:
                 return None  # malformed: price it here instead
             try:
@@ -294,11 +288,14 @@ def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus
             if ("E" in raw or "e" in raw or (dot >= 0 and len(raw) - dot - 1 > 18)) and _too_fine(amount):
                 return None
             parts.append(amount)
+        # The parts must add up: a total that does not is not the SDK's (price it here).
         if parts[0] + parts[1] + parts[2] + parts[3] != parts[4]:
             return None
+        # Canonical text: " 1_0" or Arabic-Indic digits are Decimals, not ClickHouse's decimals.
+        costs = tuple(map(str, parts))
     else:
-        parts = [_ZERO] * 5
-    return (tuple(parts), status, _str(attrs.get(cv.PRICING_SOURCE)),
+        costs = _ZEROS
+    return (costs, status, _str(attrs.get(cv.PRICING_SOURCE)),
             _str(attrs.get(cv.PRICING_MODEL)), _str(attrs.get(cv.PRICING_ERROR)))
 
 

@@ -24,6 +24,7 @@ from .batcher import Batcher
 from .config import CollectorConfig
 from .dedup import RecentRequests, load_recent_tokens
 from .ingest import Ingest
+from .map_workers import MapWorkers
 from .metrics import Metrics
 from .receivers.otlp_grpc import start_grpc
 from .receivers.otlp_http import build_app
@@ -69,6 +70,7 @@ class Collector:
         self._grpc: Any = None
         self._http: web.AppRunner | None = None
         self._batcher: Batcher | None = None
+        self._map_workers: MapWorkers | None = None
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self.budgets: BudgetEvaluator | None = None
         self._budget_task: asyncio.Task[None] | None = None
@@ -85,13 +87,16 @@ class Collector:
         applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
                                           raw_ttl_days=cfg.raw_ttl_days)
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
+        if cfg.map_workers:
+            self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file)
+        mapper = self._map_workers.map if self._map_workers is not None else None
         writers = []
         for _ in range(cfg.writers):
             # Each writer has its own connection (chDB: its own handle on the one engine), so
             # batches are written concurrently and queries never wait behind an insert.
             client = await asyncio.to_thread(open_client, cfg.target)
             self._writer_clients.append(client)
-            writers.append(BatchWriter(client, cfg.database, pricer))
+            writers.append(BatchWriter(client, cfg.database, pricer, mapper))
         writer = WriterPool(writers)
         metrics = self.metrics
 
@@ -193,6 +198,9 @@ class Collector:
         await asyncio.gather(*steps)
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
+        if self._map_workers is not None:
+            await asyncio.to_thread(self._map_workers.close)
+            self._map_workers = None
         if self.config.target.kind == "chdb":
             clear_owner(self.config.target.location)
         for client in self._writer_clients:

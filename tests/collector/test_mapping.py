@@ -19,9 +19,16 @@ from .spans import SEMCONV, otlp_json, sdk_request
 COST = Decimal("0.000285")
 
 
+MONEY = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_total")
+
+
 def rows_of(request: ExportTraceServiceRequest, pricer: Pricer | None = None) -> tuple[list[dict], object]:
+    """The rows as dicts, money read back from the exact decimal strings the mapping makes."""
     result = map_request(request, pricer or Pricer())
-    rows = [dict(zip(COLUMNS, values)) for values in zip(*result.rows.data)]
+    rows = [dict(zip(COLUMNS, values)) for values in result.rows]
+    for row in rows:
+        assert all(isinstance(row[c], str) for c in MONEY)
+        row.update((c, Decimal(row[c])) for c in MONEY)
     return rows, result
 
 
@@ -112,13 +119,15 @@ def test_inconsistent_sdk_cost_is_repriced():
 
 
 def test_broken_spans_are_rejected_and_batch_mates_kept():
-    request = sdk_request([dict(SEMCONV), dict(SEMCONV), dict(SEMCONV)])
+    request = sdk_request([dict(SEMCONV) for _ in range(4)])
     spans = request.resource_spans[0].scope_spans[0].spans
     spans[0].trace_id = b"short"
     spans[1].start_time_unix_nano = 0
+    spans[2].start_time_unix_nano = 1 << 63  # past DateTime's last instant, in 2106
     rows, result = rows_of(request)
-    assert (len(rows), result.rejected) == (1, 2)
+    assert (len(rows), result.rejected) == (1, 3)
     assert "trace_id must be 16 bytes" in result.errors[0] and "start_time" in result.errors[1]
+    assert "after 2106" in result.errors[2]
 
 
 def test_oversized_attribution_values_are_not_stored():

@@ -50,12 +50,14 @@ spans = st.lists(st.tuples(
 @given(spans)
 def test_mapping_never_raises_and_counts_add_up(span_specs):
     result = map_request(build(span_specs), PRICER)
-    rows = [dict(zip(COLUMNS, r)) for r in zip(*result.rows.data)]
+    rows = [dict(zip(COLUMNS, r)) for r in result.rows]
     assert result.received == len(span_specs) == result.non_genai + result.rejected + len(rows)
     for row in rows:
         assert row["pricing_status"] in ("priced", "overridden", "unpriced", "invalid_usage")
         for part in ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_total"):
-            assert isinstance(row[part], Decimal) and row[part].is_finite() and row[part] >= 0
+            assert isinstance(row[part], str)  # exact decimal text, at most 18 places
+            row[part] = Decimal(row[part])
+            assert row[part].is_finite() and row[part] >= 0 and row[part] == row[part].quantize(Decimal("1e-18"))
         if row["pricing_status"] in ("priced", "overridden"):
             assert row["cost_total"] == (row["cost_input"] + row["cost_output"] + row["cost_cache_read"]
                                          + row["cost_cache_write"])
@@ -148,4 +150,4 @@ def test_reading_only_the_attributes_the_mapping_uses_changes_nothing(span_specs
     lean, full = map_request(request, PRICER), map_request(request, PRICER, read_all=True)
     assert (lean.received, lean.non_genai, lean.rejected, lean.errors, lean.token) == (
         full.received, full.non_genai, full.rejected, full.errors, full.token)
-    assert lean.rows.data == full.rows.data
+    assert lean.rows == full.rows

@@ -1,0 +1,86 @@
+"""Mapping batches in worker processes, so a collector uses more than one core.
+
+Mapping is pure Python (:func:`collector.mapping.map_request`, under the GIL), and it is most
+of a collector's per-span work: in one process, ~1.1 cores are busy however many writer
+threads there are. :class:`MapWorkers` hands each batch file to a worker process, which maps
+it and encodes the insert payload; the writer thread waits without the GIL and inserts the
+payload as it comes (bench/collector_ingest.py measures both).
+
+Workers are started with ``spawn`` (the collector has gRPC and ClickHouse threads, which a
+forked child must not inherit) and made ready at start. A worker that dies is replaced and
+its batch is reported as a retryable failure (the batch is retried, then spooled).
+Thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+__all__ = ["MapWorkers", "WorkerLost"]
+
+_log = logging.getLogger("otel_costs.collector")
+
+#: The worker's own pricer (one per process, made by the initializer).
+_pricer: Any = None
+
+
+class WorkerLost(ConnectionError):
+    """A mapping worker died while it had the batch; retrying is right (a new one started)."""
+
+
+def _start(prices_file: str | None) -> None:
+    global _pricer
+    from otel_costs.pricing import Pricer
+
+    _pricer = Pricer(prices_file)
+
+
+def _ready() -> bool:
+    return _pricer is not None
+
+
+def _map_here(batch: bytes) -> tuple[bytes, int, list[Any]]:
+    from .batch_writer import map_batch
+
+    return map_batch(batch, _pricer)
+
+
+class MapWorkers:
+    """``processes`` worker processes mapping batch files with prices from ``prices_file``."""
+
+    def __init__(self, processes: int, prices_file: str | None) -> None:
+        self._processes = processes
+        self._prices_file = prices_file
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start, initargs=(self._prices_file,))
+        # Started and priced now, not when the first batch is waiting for them.
+        for future in [pool.submit(_ready) for _ in range(self._processes)]:
+            future.result(timeout=120)
+        return pool
+
+    def map(self, batch: bytes) -> tuple[bytes, int, list[Any]]:
+        """:func:`collector.batch_writer.map_batch` in a worker. Raises ValueError for a damaged file, WorkerLost
+        when the worker died (the pool is replaced)."""
+        pool = self._pool
+        try:
+            return pool.submit(_map_here, batch).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    _log.error("a mapping worker died; starting new ones")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = self._new_pool()
+            raise WorkerLost("a mapping worker died while it had the batch") from None
+
+    def close(self) -> None:
+        """Stop the workers once their batches are mapped."""
+        self._pool.shutdown(wait=True)
