@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -27,17 +29,28 @@ _log = logging.getLogger("otel_costs.collector")
 
 #: The worker's own pricer (one per process, made by the initializer).
 _pricer: Any = None
+#: How often a worker checks that the collector that started it is alive (s).
+_PARENT_CHECK_S = 0.5
 
 
 class WorkerLost(ConnectionError):
     """A mapping worker died while it had the batch; retrying is right (a new one started)."""
 
 
-def _start(prices_file: str | None) -> None:
+def _start(prices_file: str | None, parent: int) -> None:
     global _pricer
     from otel_costs.pricing import Pricer
 
     _pricer = Pricer(prices_file)
+    # A worker waits on its queue forever, also when the collector was killed (its queue's
+    # pipe stays open in the worker itself): leave with the parent.
+    threading.Thread(target=_exit_with, args=(parent,), name="parent watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _ready() -> bool:
@@ -61,7 +74,7 @@ class MapWorkers:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start, initargs=(self._prices_file,))
+                                   initializer=_start, initargs=(self._prices_file, os.getpid()))
         # Started and priced now, not when the first batch is waiting for them.
         for future in [pool.submit(_ready) for _ in range(self._processes)]:
             future.result(timeout=120)
