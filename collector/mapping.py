@@ -106,6 +106,7 @@ def _read_names() -> frozenset[str]:
             names.update(getattr(conv, field))
     for aliases in cv.ATTRIBUTION_ALIASES.values():
         names.update(aliases)
+    names.update(cv.FEATURE_FALLBACKS)
     return frozenset(names)
 
 
@@ -261,7 +262,7 @@ _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
 READ_NAMES = _read_names()
 #: The resource attribute names the mapping reads, besides the tag prefixes: the service
 #: (_Resource), the attribution aliases (_attribution) and metadata JSON (_tags).
-RESOURCE_READ_NAMES = frozenset({"service.name", cv.METADATA_JSON,
+RESOURCE_READ_NAMES = frozenset({"service.name", cv.METADATA_JSON, *cv.FEATURE_FALLBACKS,
                                  *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names)})
 
 
@@ -309,25 +310,25 @@ def _clean(value: Any) -> str | None:
 
 
 def _attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str]:
-    """(user, tenant, feature) from the first alias present, span before resource."""
-    found = ["", "", ""]
-    for i, names in enumerate(_ALIASES):
-        for source in (attrs, resource):
-            for name in names:
-                raw = source.get(name)
-                if raw is not None:
-                    value = _clean(raw)
-                    if value is not None:
-                        found[i] = value
-                        break
-            if found[i]:
-                break
-    return found[0], found[1], found[2]
+    """(user, tenant, feature) from the first alias present, span before resource; the
+    feature from a fallback name (what the call is for) when no alias names one."""
+    found = [_first(attrs, resource, names) for names in _ALIASES]
+    return found[0], found[1], found[2] or _first(attrs, resource, cv.FEATURE_FALLBACKS)
+
+
+def _first(attrs: dict[str, Any], resource: dict[str, Any], names: tuple[str, ...]) -> str:
+    for source in (attrs, resource):
+        for name in names:
+            raw = source.get(name)
+            if raw is not None:
+                value = _clean(raw)
+                if value is not None:
+                    return value
+    return ""
 
 
 _ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"],
             cv.ATTRIBUTION_ALIASES["feature"])
-_ALIAS_FIELDS = frozenset({"user_id", "tenant_id", "feature"})
 
 
 def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
@@ -340,7 +341,7 @@ def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dic
                 if key.startswith(prefix):
                     name = key[len(prefix):]
                     value = _clean(raw)
-                    if value is not None and name and len(name) <= 64 and name not in _ALIAS_FIELDS:
+                    if value is not None and name and len(name) <= 64 and name not in cv.ATTRIBUTION_KEYS:
                         tags[name] = value
                     break
     metadata = attrs.get(cv.METADATA_JSON)

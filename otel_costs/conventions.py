@@ -152,13 +152,15 @@ OPENLIT = Convention(
     signature=("gen_ai.usage.reasoning_tokens",),
 )
 
-# Current OTel GenAI semantic conventions (v1.37+): input includes cached tokens.
+# Current OTel GenAI semantic conventions (v1.37+): input includes cached tokens. The
+# anthropic Python SDK 2.x's own tracing writes these names too, but cache writes as
+# gen_ai.usage.cache_write.input_tokens (its input count includes them, as semconv says).
 GENAI_SEMCONV = Convention(
     name="gen_ai",
     input=("gen_ai.usage.input_tokens",),
     output=("gen_ai.usage.output_tokens",),
     cache_read=("gen_ai.usage.cache_read.input_tokens",),
-    cache_write=("gen_ai.usage.cache_creation.input_tokens",),
+    cache_write=("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens"),
     reasoning=("gen_ai.usage.reasoning.output_tokens",),
     input_cache=InputCache.INCLUSIVE,
     request_model=("gen_ai.request.model",),
@@ -370,26 +372,39 @@ COUNTED_ON = "otel_costs.cost.counted_on"
 ATTRIBUTION_ALIASES: dict[str, tuple[str, ...]] = {
     "user_id": (
         "user.id",  # ours and OpenInference
-        "enduser.id",  # older OTel semconv
+        "enduser.id",  # OTel semconv
+        "enduser.pseudo.id",  # OTel semconv: a pseudonymous id
         "langfuse.user.id",
         "traceloop.association.properties.user_id",
-        "ai.telemetry.metadata.userId",  # Vercel AI SDK metadata
+        "ai.telemetry.metadata.userId",  # Vercel AI SDK <= 6 telemetry metadata
+        "ai.settings.context.userId",  # Vercel AI SDK 7 runtimeContext
     ),
     "tenant_id": (
         "tenant.id",
         "langfuse.trace.metadata.tenant_id",
         "traceloop.association.properties.tenant_id",
         "ai.telemetry.metadata.tenantId",
+        "ai.settings.context.tenantId",
     ),
     "feature": (
         "feature.name",
         "langfuse.trace.name",
         "traceloop.association.properties.feature",
         "traceloop.workflow.name",
-        "ai.telemetry.functionId",
+        "ai.telemetry.metadata.feature",
+        "ai.settings.context.feature",
     ),
 }
-#: Prefixes whose entries become free tags (prefix stripped).
-TAG_PREFIXES: tuple[str, ...] = ("otel_costs.tag.", "traceloop.association.properties.")
+#: What the call is for, as instrumentations name it: the feature when no name in
+#: ``ATTRIBUTION_ALIASES["feature"]`` is set on the span or its resource.
+FEATURE_FALLBACKS: tuple[str, ...] = (
+    "ai.telemetry.functionId",  # Vercel AI SDK <= 6 (and 7's LegacyOpenTelemetry)
+    "gen_ai.agent.name",  # GenAI semconv; Vercel AI SDK 7 puts functionId here
+)
+#: Prefixes whose entries become free tags (prefix stripped), but for ATTRIBUTION_KEYS.
+TAG_PREFIXES: tuple[str, ...] = ("otel_costs.tag.", "traceloop.association.properties.",
+                                 "ai.telemetry.metadata.", "ai.settings.context.")
+#: Keys under a tag prefix that are the attribution (read through ATTRIBUTION_ALIASES), not tags.
+ATTRIBUTION_KEYS: frozenset[str] = frozenset({"user_id", "tenant_id", "feature", "userId", "tenantId"})
 #: OpenInference keeps free-form metadata as one JSON object string.
 METADATA_JSON = "metadata"

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from collector.mapping import COLUMNS, map_request
 from collector.receivers.otlp_http import parse_otlp_json
@@ -155,3 +156,26 @@ def test_http_llm_call_statuses_from_the_sdk():
     assert (result.received, result.non_genai, len(result.rows)) == (2, 1, 1)
     assert (row["pricing_status"], row["cost_total"], row["input_tokens"]) == ("incomplete", 0, 1200)
     assert row["pricing_error"] == "stream ended before its final event"
+
+
+@pytest.mark.parametrize("span, resource, expected", [
+    # Vercel AI SDK 7: runtimeContext with includeRuntimeContext.
+    ({"ai.settings.context.userId": "u7", "ai.settings.context.tenantId": "acme", "ai.settings.context.feature": "chat",
+      "ai.settings.context.plan": "pro"}, {}, ("u7", "acme", "chat", {"plan": "pro"})),
+    # Vercel AI SDK <= 6: telemetry metadata, the same keys.
+    ({"ai.telemetry.metadata.userId": "u6", "ai.telemetry.metadata.tenantId": "acme",
+      "ai.telemetry.metadata.feature": "search", "ai.telemetry.metadata.plan": "free"}, {},
+     ("u6", "acme", "search", {"plan": "free"})),
+    # What the call is for stands for the feature when none is set ...
+    ({"gen_ai.agent.name": "support-agent", "enduser.pseudo.id": "p-42"}, {}, ("p-42", "", "support-agent", {})),
+    ({"ai.telemetry.functionId": "summarise", "gen_ai.agent.name": "agent"}, {}, ("", "", "summarise", {})),
+    # ... but never over a feature set anywhere, the resource included.
+    ({"gen_ai.agent.name": "support-agent"}, {"feature.name": "helpdesk"}, ("", "", "helpdesk", {})),
+], ids=["vercel-7-context", "vercel-6-metadata", "agent-name-and-pseudo-id", "function-id-first",
+        "feature-over-agent-name"])
+def test_attribution_names_of_other_instrumentations(span, resource, expected):
+    request = sdk_request([{**SEMCONV, **span}], priced=False)
+    request.resource_spans[0].resource.attributes.extend(
+        KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in resource.items())
+    (row,), _ = rows_of(request)
+    assert (row["user_id"], row["tenant_id"], row["feature"], row["tags"]) == expected
