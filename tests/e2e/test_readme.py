@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from genai_prices import Usage, calc_price
 
-from tests.sdk.test_httpx_hooks import CHAT_USAGE, LLMServer, _Quiet
+from tests.sdk.test_httpx_hooks import CHAT_USAGE, serving
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SET_GLOBAL = "trace.set_tracer_provider(provider)"
@@ -30,11 +29,8 @@ def readme_example() -> str:
 
 @pytest.fixture(scope="module")
 def fake_openai():
-    httpd = _Quiet(("127.0.0.1", 0), LLMServer)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving() as url:
+        yield url + "/v1"
 
 
 def run_app(code: str, tmp_path, collector, fake_openai) -> subprocess.CompletedProcess:

@@ -5,13 +5,12 @@ against a loopback fake of the Anthropic Messages API."""
 from __future__ import annotations
 
 import json
-import threading
 from decimal import Decimal
 
 import pytest
 from genai_prices import Usage, calc_price
 
-from .test_httpx_hooks import ANTHROPIC_USAGE, LLMServer, _Quiet
+from .test_httpx_hooks import ANTHROPIC_USAGE, LLMServer, serving
 
 anthropic = pytest.importorskip("anthropic")
 
@@ -40,11 +39,8 @@ class Messages(LLMServer):
 
 @pytest.fixture(scope="module")
 def fake_anthropic():
-    httpd = _Quiet(("127.0.0.1", 0), Messages)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}/anthropic"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Messages) as url:
+        yield url + "/anthropic"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])

@@ -5,6 +5,7 @@ Anthropic wire formats (whole bodies and server-sent events)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 import json
@@ -115,14 +116,22 @@ class _Quiet(ThreadingHTTPServer):
         pass  # a client that stops reading a stream (on purpose, in these tests) is fine
 
 
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler] = LLMServer):
+    """A loopback fake of the providers' APIs: its base URL while the block runs."""
+    httpd = _Quiet(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 @pytest.fixture(scope="module")
 def server():
-    httpd = _Quiet(("127.0.0.1", 0), LLMServer)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving() as url:
+        yield url
 
 
 class Setup:
