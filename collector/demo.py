@@ -86,7 +86,6 @@ def send_demo_traffic(endpoint: str, calls: int = 2000, days: int = 14, seed: in
         with attribute_to(user_id=user, tenant_id=tenant, feature=feature, plan=plan):
             record_usage(provider=prov, model=model, input_tokens=inp, output_tokens=out,
                          cache_read_tokens=cached, reasoning_tokens=0,
-                         operation="invoke_agent" if feature == "agent" else "chat",
                          tracer_provider=providers[service], start_time=start,
                          end_time=start + rng.randint(300, 20_000) * 1_000_000,
                          error="rate_limit_exceeded" if rng.random() < 0.02 else None)

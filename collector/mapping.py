@@ -107,6 +107,7 @@ def _read_names() -> frozenset[str]:
     for aliases in cv.ATTRIBUTION_ALIASES.values():
         names.update(aliases)
     names.update(cv.FEATURE_FALLBACKS)
+    names.update(cv.AGGREGATE_MARKS)
     return frozenset(names)
 
 
@@ -201,12 +202,17 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
     except cv.UsageError as exc:
         usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
     costs, source, model, priced_by = _ZEROS, "", "", "collector"
+    aggregate = cv.is_aggregate(attrs)
+    if aggregate:  # stored for context; its calls are counted on their own spans
+        status, error, source = PricingStatus.AGGREGATE, "", _str(attrs.get(cv.PRICING_SOURCE)) or pricer.source
+        if attrs.get(cv.PRICING_STATUS) == PricingStatus.AGGREGATE.value:
+            priced_by = "sdk"
     if usage is not None:
-        sdk = _sdk_cost(attrs)
+        sdk = None if aggregate else _sdk_cost(attrs)
         if sdk is not None:
             costs, status, source, model, error = sdk
             priced_by = "sdk"
-        else:
+        elif not aggregate:
             cost = pricer.price(usage, start)
             status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
             if cost.total is not None:

@@ -32,6 +32,9 @@ INSERT_SETTINGS = {
     # equal keys at insert (SummingMergeTree) was ~8 of the ~60 ms a 24k-span batch's insert
     # took (20 batches each way, system.events).
     "optimize_on_insert": 0,
+    # One parsing thread: the payload becomes the same blocks on every attempt, which the
+    # deduplication of a replayed batch in the rollups relies on.
+    "input_format_parallel_parsing": 0,
 }
 
 

@@ -30,14 +30,17 @@ from enum import Enum
 from typing import Any, Mapping, NamedTuple
 
 __all__ = [
+    "AGGREGATE_MARKS",
     "CONVENTIONS",
     "Convention",
     "InputCache",
     "MAX_TOKENS",
     "Provenance",
+    "RESPONSE_ID_NAMES",
     "TokenUsage",
     "UsageError",
     "USAGE_ATTRIBUTE_NAMES",
+    "is_aggregate",
     "read_usage",
 ]
 
@@ -243,6 +246,37 @@ def detect(attributes: Mapping[str, Any]) -> Convention | None:
         if i < best:
             best = i
     return CONVENTIONS[best] if best < len(CONVENTIONS) else None
+
+
+# Spans that are not one provider call by their convention, though they may carry usage
+# (the sum of the calls below them): agents, workflows, chains, tools, and the Vercel AI
+# SDK's outer spans (its calls are the inner ``….doGenerate`` / ``….doStream`` spans).
+# attribute name → the values that mark an aggregate.
+AGGREGATE_MARKS: dict[str, frozenset[str]] = {
+    "gen_ai.operation.name": frozenset({"invoke_agent", "create_agent", "execute_tool"}),
+    "openinference.span.kind": frozenset({"AGENT", "CHAIN", "TOOL"}),
+    "traceloop.span.kind": frozenset({"workflow", "task", "agent", "tool"}),
+    "ai.operationId": frozenset({"ai.generateText", "ai.streamText", "ai.generateObject", "ai.streamObject"}),
+}
+
+
+#: Where instrumentations record the provider's id of a response ("msg_…", "chatcmpl-…"):
+#: one call, one id, whichever instrumentations saw it.
+RESPONSE_ID_NAMES: tuple[str, ...] = ("gen_ai.response.id", "ai.response.id")
+
+
+def is_aggregate(attributes: Mapping[str, Any]) -> bool:
+    """Whether a span's convention says it stands for more than one provider call (or for
+    none of its own): its usage, if any, is the sum of other spans' and is never billed."""
+    get = attributes.get
+    for name, values in _AGGREGATE_ITEMS:
+        value = get(name)
+        if value is not None and value in values:
+            return True
+    return False
+
+
+_AGGREGATE_ITEMS = tuple(AGGREGATE_MARKS.items())
 
 
 def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:

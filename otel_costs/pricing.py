@@ -86,6 +86,7 @@ class PricingStatus(str, Enum):
     INVALID_USAGE = "invalid_usage"  # token attributes unreadable: cost unknown, not 0
     INCOMPLETE = "incomplete"  # the response was not read to its end (or not readable): usage partial, cost unknown
     COUNTED_ELSEWHERE = "counted_elsewhere"  # another span (the call's HTTP span) carries this call's cost
+    AGGREGATE = "aggregate"  # an agent, workflow or SDK outer span: its usage is its calls', never billed again
 
 
 class Cost(NamedTuple):

@@ -25,6 +25,7 @@ from . import conventions as cv
 from . import deferred as _deferred
 from . import global_provider as _global_provider
 from .attribution import MAX_VALUE_LENGTH, attribution_from_baggage
+from .counting import CallLedger
 from .pricing import Cost, PriceOverrides, Pricer, PricingStatus
 
 __all__ = ["CostSpanProcessor", "FORWARD_ENV", "DEFAULT_FORWARD", "DEFAULT_EXPORT_DELAY_MS"]
@@ -141,9 +142,15 @@ def cost_attributes(cost: Cost) -> dict[str, Any]:
 
 def price_attributes(attributes: Mapping[str, Any], start_ns: int | None, pricer: Pricer) -> dict[str, Any] | None:
     """Cost attributes for a span's attributes, or None for a span without GenAI usage.
+    An aggregate (agent, workflow, an SDK's outer span: :func:`conventions.is_aggregate`)
+    gets the AGGREGATE status and no cost: its calls carry theirs.
 
     Never raises for bad input: unreadable usage comes back as an INVALID_USAGE status.
     """
+    if cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attributes):
+        return None
+    if cv.is_aggregate(attributes):  # its calls are priced on their own spans
+        return cost_attributes(Cost(PricingStatus.AGGREGATE, pricer.source))
     try:
         usage = cv.read_usage(attributes)
     except cv.UsageError as exc:
@@ -196,6 +203,9 @@ class CostSpanProcessor(SpanProcessor):
         self._counted_on: dict[int, int] = {}
         self._other_scope: object = None  # the last instrumentation scope seen that is not httpx's
         self._waiting: "weakref.WeakSet[_deferred.Deferred]" = weakref.WeakSet()
+        # One call, one cost: spans of the same call (nested or side by side) and aggregates.
+        self._ledger = CallLedger()
+        self._aggregate = cost_attributes(Cost(PricingStatus.AGGREGATE, self._pricer.source))
         # Made while the global provider is the no-op default: unless the app sets its
         # provider as the global one soon (or hands it to its instrumentations), nothing
         # is recorded. If no span has come by then, say so (one WARNING a process) after a
@@ -245,11 +255,18 @@ class CostSpanProcessor(SpanProcessor):
                 self._after_body(span, attrs)
                 return
             counted_on = self._counted_on.pop(span.context.span_id, None) if self._counted_on else None
-            if attrs and not cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attrs):
+            has_usage = bool(attrs) and not cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attrs)
+            verdict = self._ledger.ended(span, attrs, has_usage)
+            if has_usage:
+                upstream = cv.PRICING_STATUS in attrs  # already priced upstream: kept
+                if counted_on is None and verdict is not None and not upstream:
+                    counted_on = verdict.counted_on
                 if counted_on is not None:
                     out = _CostedSpan.of(span, {**attrs, cv.PRICING_STATUS: PricingStatus.COUNTED_ELSEWHERE.value,
                                                 cv.COUNTED_ON: f"{counted_on:016x}"}, self._pricer)
-                elif cv.PRICING_STATUS not in attrs:  # already priced upstream: keep it
+                elif verdict is not None and not upstream:  # an aggregate: its calls carry the cost
+                    out = _CostedSpan.of(span, {**attrs, **self._aggregate}, self._pricer)
+                elif not upstream:
                     out = _CostedSpan.of(span, attrs, self._pricer)
             elif not self._forward_all:
                 return

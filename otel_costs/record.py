@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from . import global_provider as _global_provider
-from .conventions import MAX_TOKENS
+from .conventions import AGGREGATE_MARKS, MAX_TOKENS
 
 __all__ = ["record_usage"]
 
@@ -54,12 +54,17 @@ def record_usage(
     description. The span goes to ``tracer_provider`` (default: the global one; while that
     is OpenTelemetry's no-op default, one WARNING a process names ``trace.set_tracer_provider``).
 
-    Raises ValueError for a missing provider/model, a non-int or out-of-range count, or cache
-    parts larger than ``input_tokens``. Thread-safe.
+    Raises ValueError for a missing provider/model, an operation that is not a call
+    (``invoke_agent``, ``create_agent``, ``execute_tool``), a non-int or out-of-range count,
+    or cache parts larger than ``input_tokens``. Thread-safe.
     """
     for name, value in (("provider", provider), ("model", model), ("operation", operation)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"record_usage: {name} must be a non-empty string")
+    if operation in AGGREGATE_MARKS["gen_ai.operation.name"]:
+        raise ValueError(f"record_usage records one provider call; operation {operation!r} marks an agent or tool "
+                         "span, whose cost is the sum of its calls and is never counted: use the call's operation "
+                         "(chat, text_completion, embeddings, generate_content)")
     counts = {
         "gen_ai.usage.input_tokens": _tokens("input_tokens", input_tokens),
         "gen_ai.usage.output_tokens": _tokens("output_tokens", output_tokens),

@@ -13,6 +13,7 @@ from collector.mapping import COLUMNS, map_request
 from collector.receivers.otlp_http import parse_otlp_json
 from otel_costs import attribute_to
 from otel_costs.pricing import Pricer
+from tests.aggregates import SHAPES
 
 from .spans import SEMCONV, otlp_json, sdk_request
 
@@ -179,3 +180,14 @@ def test_attribution_names_of_other_instrumentations(span, resource, expected):
         KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in resource.items())
     (row,), _ = rows_of(request)
     assert (row["user_id"], row["tenant_id"], row["feature"], row["tags"]) == expected
+
+
+@pytest.mark.parametrize("priced", [True, False], ids=["sdk-priced", "bare"])
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_an_aggregate_is_stored_without_cost(shape, priced):
+    outer, inner = shape
+    rows, result = rows_of(sdk_request([{**outer, "_name": "outer"}, {**inner, "_name": "call"}], priced=priced))
+    by_name = {r["span_name"]: r for r in rows}
+    assert by_name["outer"]["pricing_status"] == "aggregate" and by_name["outer"]["cost_total"] == 0
+    assert by_name["outer"]["input_tokens"] == 1800  # kept for context
+    assert by_name["call"]["pricing_status"] == "priced" and by_name["call"]["cost_total"] > 0

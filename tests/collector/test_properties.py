@@ -25,14 +25,14 @@ KEYS = sorted(cv.USAGE_ATTRIBUTE_NAMES) + [
     "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model", "gen_ai.response.model", "llm.model_name",
     "user.id", "tenant.id", "feature.name", "otel_costs.tag.plan", "otel_costs.pricing.status",
     "otel_costs.cost.total", "otel_costs.cost.input", "metadata", "enduser.id", "traceloop.association.properties.x",
-    "error.type",
+    "error.type", "gen_ai.operation.name", "ai.operationId",
 ]
 scalars = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=50),
     st.sampled_from(["gpt-4o-mini", "claude-sonnet-4-5", "openai", "anthropic", "priced", "0.001", "NaN", "-1", "{}",
-                     '{"a": 1}', "x" * 2000]),
+                     '{"a": 1}', "x" * 2000, "invoke_agent", "chat", "ai.generateText", "aggregate"]),
     st.booleans(),
     st.binary(max_size=20),
 )
@@ -53,7 +53,7 @@ def test_mapping_never_raises_and_counts_add_up(span_specs):
     rows = [dict(zip(COLUMNS, r)) for r in result.rows]
     assert result.received == len(span_specs) == result.non_genai + result.rejected + len(rows)
     for row in rows:
-        assert row["pricing_status"] in ("priced", "overridden", "unpriced", "invalid_usage")
+        assert row["pricing_status"] in ("priced", "overridden", "unpriced", "invalid_usage", "aggregate")
         for part in ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_total"):
             assert isinstance(row[part], str)  # exact decimal text, at most 18 places
             row[part] = Decimal(row[part])

@@ -143,3 +143,29 @@ def test_top_and_filters(collector):
     assert Decimal(rows[0]["cost_usd"]) >= Decimal(rows[1]["cost_usd"])
     acme_users = {s["user.id"] for s in sent if s["tenant.id"] == "acme"}
     assert {r["user"] for r in rows} <= acme_users
+
+
+@pytest.mark.parametrize("by, source", [("tenant", "daily"), ("tenant,hour", "hourly"), ("tenant,tag:plan", "raw")])
+def test_aggregates_are_stored_but_never_in_totals(collector, by, source):
+    """An agent's span and its call, sent bare (as from a Node app): one call, one cost,
+    in the rollups and in the raw report alike."""
+    import grpc
+    from genai_prices import Usage, calc_price
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    from tests.aggregates import SHAPES
+
+    outer, inner = SHAPES["vercel-ai-7-semconv"]
+    tags = {"tenant.id": "acme", "otel_costs.tag.plan": "pro"}
+    request = sdk_request([{**outer, **tags, "_name": "invoke_agent"}, {**inner, **tags, "_name": "chat"}],
+                          priced=False)
+    with grpc.insecure_channel(collector.grpc_target) as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
+    assert sorted(collector.query("SELECT span_name, pricing_status FROM {db}.genai_spans")) == [
+        ("chat", "priced"), ("invoke_agent", "aggregate")]
+    r = httpx.get(collector.http_url + "/v1/costs", params={"by": by, "since": "1d"})
+    assert r.headers["X-Otel-Costs-Source"] == source
+    (row,) = r.json()
+    call = calc_price(Usage(input_tokens=1800, output_tokens=120), model_ref="gpt-4o-mini", provider_id="openai")
+    assert (row["calls"], Decimal(row["cost_usd"]), row["input_tokens"], row["unpriced_calls"]) == (
+        1, call.total_price, 1800, 0)

@@ -1,0 +1,96 @@
+"""One cost per provider call whatever instrumentations an app combines: the anthropic SDK's
+own tracing beside OpenInference's (nested) or OpenLLMetry's (side by side, same response id)
+Anthropic instrumentation, all real, against a loopback fake of the Messages API; and spans
+whose usage is the sum of the calls below them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from otel_costs import counting
+
+from .test_anthropic_sdk import Messages
+from .test_httpx_hooks import ANTHROPIC_USAGE, serving
+
+anthropic = pytest.importorskip("anthropic")
+
+# Anthropic's input_tokens leave out cache reads and writes; genai-prices' input includes them.
+CALL = calc_price(Usage(input_tokens=ANTHROPIC_USAGE["input_tokens"] + ANTHROPIC_USAGE["cache_read_input_tokens"]
+                        + ANTHROPIC_USAGE["cache_creation_input_tokens"],
+                        cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
+                        cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
+                        output_tokens=ANTHROPIC_USAGE["output_tokens"]),
+                  model_ref="claude-sonnet-4-5-20250929", provider_id="anthropic").total_price
+
+
+def instrumentor(name: str):
+    if name == "openinference":
+        from openinference.instrumentation.anthropic import AnthropicInstrumentor
+    else:
+        from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+    return AnthropicInstrumentor()
+
+
+@pytest.mark.parametrize("calls", [1, 3])
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize("other", ["openinference", "openllmetry"])
+def test_the_sdks_span_and_an_instrumentations_span_count_one_call_once(traced, other, stream, calls):
+    instr = instrumentor(other)
+    instr.instrument(tracer_provider=traced.provider)
+    try:
+        with serving(Messages) as url:
+            client = anthropic.Anthropic(base_url=url + "/anthropic", api_key="test", max_retries=0,
+                                         open_telemetry={"tracer_provider": traced.provider})
+            for _ in range(calls):  # the fake answers every call with the same response id
+                kwargs = {"model": "claude-haiku-4-5", "max_tokens": 300, "messages": [{"role": "user", "content": "hi"}]}
+                if stream:
+                    for _ in client.messages.create(stream=True, **kwargs):
+                        pass
+                else:
+                    client.messages.create(**kwargs)
+            client.close()
+    finally:
+        instr.uninstrument()
+    spans = [s for s in traced.spans() if "otel_costs.pricing.status" in s.attributes]
+    assert len(spans) == 2 * calls, [(s.name, dict(s.attributes)) for s in spans]
+    costed = [s for s in spans if "otel_costs.cost.total" in s.attributes]
+    elsewhere = [s for s in spans if s.attributes["otel_costs.pricing.status"] == "counted_elsewhere"]
+    assert len(costed) == len(elsewhere) == calls
+    assert all(Decimal(s.attributes["otel_costs.cost.total"]) == CALL for s in costed)
+    assert {s.attributes["otel_costs.cost.counted_on"] for s in elsewhere} == {f"{s.context.span_id:016x}" for s in costed}
+
+
+def test_a_span_whose_usage_sums_its_calls_is_an_aggregate(traced):
+    """Not an aggregate by its convention: by the trace, as its calls end below it."""
+    call = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini", "gen_ai.operation.name": "chat",
+            "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100}
+    total = {**call, "gen_ai.usage.input_tokens": 2000, "gen_ai.usage.output_tokens": 200}
+    with traced.tracer.start_as_current_span("pipeline", attributes=total):
+        with traced.tracer.start_as_current_span("step"):  # no usage of its own
+            for name in ("call-1", "call-2"):
+                with traced.tracer.start_as_current_span(name, attributes=call):
+                    pass
+    spans = {s.name: dict(s.attributes) for s in traced.spans()}
+    one = calc_price(Usage(input_tokens=1000, output_tokens=100), model_ref="gpt-4o-mini", provider_id="openai")
+    assert [Decimal(spans[n]["otel_costs.cost.total"]) for n in ("call-1", "call-2")] == [one.total_price] * 2
+    assert spans["pipeline"]["otel_costs.pricing.status"] == "aggregate"
+    assert "otel_costs.cost.total" not in spans["pipeline"]
+
+
+def test_memory_is_bounded():
+    from opentelemetry.trace import SpanContext
+
+    class Ended:  # a finished span whose parent is in this process and never ends
+        def __init__(self, i):
+            self._context = SpanContext(1, i + 1, False)
+            self._parent = SpanContext(1, 10_000_000 + i, False)
+            self._start_time, self._end_time = i, i + 1
+
+    ledger = counting.CallLedger()
+    for i in range(3 * counting.MAX_OPEN):
+        ledger.ended(Ended(i), {"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1,
+                                "gen_ai.response.id": f"r{i}"}, True)
+    assert len(ledger._below) <= counting.MAX_OPEN and len(ledger._by_response) <= counting.MAX_RESPONSES
