@@ -43,27 +43,33 @@ def fake_anthropic():
         yield url + "/anthropic"
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_the_sdks_own_spans_are_costed_with_cache_writes(traced, fake_anthropic, stream):
-    client = anthropic.Anthropic(base_url=fake_anthropic, api_key="test", max_retries=0,
-                                 open_telemetry={"tracer_provider": traced.provider})
+# Priced as the response model the fake answers with. Anthropic's input_tokens leave out
+# cache reads and writes; genai-prices' input includes them.
+CALL = calc_price(Usage(input_tokens=ANTHROPIC_USAGE["input_tokens"] + ANTHROPIC_USAGE["cache_read_input_tokens"]
+                        + ANTHROPIC_USAGE["cache_creation_input_tokens"],
+                        cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
+                        cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
+                        output_tokens=ANTHROPIC_USAGE["output_tokens"]),
+                  model_ref="claude-sonnet-4-5-20250929", provider_id="anthropic").total_price
+
+
+def call(client, stream: bool) -> None:
+    """One Messages call through the real client, read to its end."""
     kwargs = {"model": "claude-haiku-4-5", "max_tokens": 300, "messages": [{"role": "user", "content": "hi"}]}
     if stream:
         for _ in client.messages.create(stream=True, **kwargs):
             pass
     else:
         client.messages.create(**kwargs)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_the_sdks_own_spans_are_costed_with_cache_writes(traced, fake_anthropic, stream):
+    client = anthropic.Anthropic(base_url=fake_anthropic, api_key="test", max_retries=0,
+                                 open_telemetry={"tracer_provider": traced.provider})
+    call(client, stream)
     client.close()
-    span = traced.only()
-    attrs = span.attributes
-    # Priced as the response model the fake answers with. Anthropic's input_tokens leave
-    # out cache reads and writes; genai-prices' input includes them.
-    usage = Usage(input_tokens=ANTHROPIC_USAGE["input_tokens"] + ANTHROPIC_USAGE["cache_read_input_tokens"]
-                  + ANTHROPIC_USAGE["cache_creation_input_tokens"],
-                  cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
-                  cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
-                  output_tokens=ANTHROPIC_USAGE["output_tokens"])
-    expected = calc_price(usage, model_ref="claude-sonnet-4-5-20250929", provider_id="anthropic")
+    attrs = traced.only().attributes
     assert attrs["otel_costs.pricing.status"] == "priced"
-    assert Decimal(attrs["otel_costs.cost.total"]) == expected.total_price
+    assert Decimal(attrs["otel_costs.cost.total"]) == CALL
     assert Decimal(attrs["otel_costs.cost.cache_write"]) > 0  # billed at the cache-write rate

@@ -12,19 +12,10 @@ from genai_prices import Usage, calc_price
 
 from otel_costs import counting
 
-from .test_anthropic_sdk import Messages
-from .test_httpx_hooks import ANTHROPIC_USAGE, serving
+from .test_anthropic_sdk import CALL, Messages, call
+from .test_httpx_hooks import serving
 
 anthropic = pytest.importorskip("anthropic")
-
-# Anthropic's input_tokens leave out cache reads and writes; genai-prices' input includes them.
-CALL = calc_price(Usage(input_tokens=ANTHROPIC_USAGE["input_tokens"] + ANTHROPIC_USAGE["cache_read_input_tokens"]
-                        + ANTHROPIC_USAGE["cache_creation_input_tokens"],
-                        cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
-                        cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
-                        output_tokens=ANTHROPIC_USAGE["output_tokens"]),
-                  model_ref="claude-sonnet-4-5-20250929", provider_id="anthropic").total_price
-
 
 def instrumentor(name: str):
     if name == "openinference":
@@ -45,12 +36,7 @@ def test_the_sdks_span_and_an_instrumentations_span_count_one_call_once(traced, 
             client = anthropic.Anthropic(base_url=url + "/anthropic", api_key="test", max_retries=0,
                                          open_telemetry={"tracer_provider": traced.provider})
             for _ in range(calls):  # the fake answers every call with the same response id
-                kwargs = {"model": "claude-haiku-4-5", "max_tokens": 300, "messages": [{"role": "user", "content": "hi"}]}
-                if stream:
-                    for _ in client.messages.create(stream=True, **kwargs):
-                        pass
-                else:
-                    client.messages.create(**kwargs)
+                call(client, stream)
             client.close()
     finally:
         instr.uninstrument()
