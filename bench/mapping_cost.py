@@ -8,9 +8,7 @@ Stages, each timed over the same spans (µs per span, medians over rounds):
 * attrs-typed — reading each attribute's typed value (what mapping.py does first)
 * map         — collector.mapping.map_request, whole
 * wal         — encoding the batch's write-ahead file (a batch file and its header)
-* encode      — the rows' insert payload (collector.writer.encode_rows)
-* insert      — ClickHouseWriter.write into embedded ClickHouse (raw table + rollups),
-                its encoding included
+* insert      — ClickHouseWriter.write into embedded ClickHouse (raw table + rollups)
 
     python bench/mapping_cost.py [--requests 16] [--rounds 5] [--unpriced]
 """
@@ -33,7 +31,7 @@ from collector import batch_file  # noqa: E402
 from collector.mapping import map_request  # noqa: E402
 from collector.schema import migrate  # noqa: E402
 from collector.spool import Batch, _encode  # noqa: E402
-from collector.writer import ClickHouseWriter, encode_rows  # noqa: E402
+from collector.writer import ClickHouseWriter  # noqa: E402
 from otel_costs.pricing import Pricer  # noqa: E402
 
 
@@ -79,10 +77,6 @@ def main(argv: list[str] | None = None) -> None:
         batch = Batch.of([batch_file.Record(b, None, batch_file.request_token(b, None)) for b in raw], n)
         _encode(batch)
         times.setdefault("wal", []).append(time.perf_counter() - t)
-        copy = [list(row) for row in rows]
-        t = time.perf_counter()
-        encode_rows(copy)
-        times.setdefault("encode", []).append(time.perf_counter() - t)
         t = time.perf_counter()
         writer.write(rows, batch.token)
         times.setdefault("insert", []).append(time.perf_counter() - t)

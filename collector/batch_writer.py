@@ -3,9 +3,8 @@ ClickHouse, answering what became of each request in it. Batching, retries and t
 wrap it.
 
 :class:`BatchWriter` maps each request with :func:`collector.mapping.map_request` — the one
-place that decides what a span means — encodes the rows as one insert payload
-(:func:`map_batch`, in a worker process when the collector has them) and inserts it, for
-embedded and server storage alike. It is idempotent per token: the rows are inserted with
+place that decides what a span means — (:func:`map_batch`, in a worker process when the
+collector has them) and inserts the rows column-wise, for embedded and server storage alike. It is idempotent per token: the rows are inserted with
 the batch's token, so a replayed batch is dropped by every table that already has it. Not
 thread-safe: one thread per writer (:class:`WriterPool` shares several among threads).
 """
@@ -20,7 +19,7 @@ from otel_costs.pricing import Pricer
 
 from . import batch_file
 from .mapping import MapResult, map_request
-from .writer import ClickHouseWriter, encode_rows
+from .writer import ClickHouseWriter
 
 __all__ = ["Outcome", "BatchWriter", "WriterPool", "assess", "map_batch", "map_rows"]
 
@@ -57,12 +56,10 @@ def map_rows(batch: bytes, pricer: Pricer) -> tuple[list[list[Any]], list[Outcom
     return rows, outcomes
 
 
-def map_batch(batch: bytes, pricer: Pricer) -> tuple[bytes, int, list[Outcome]]:
-    """(insert payload, rows in it, each request's outcome) of a batch file: all the
-    per-span work of a write, pure, in whichever process runs it (collector.map_workers).
-    Raises ValueError for a damaged file."""
-    rows, outcomes = map_rows(batch, pricer)
-    return encode_rows(rows), len(rows), outcomes
+def map_batch(batch: bytes, pricer: Pricer) -> tuple[list[list[Any]], list[Outcome]]:
+    """(rows, each request's outcome) of a batch file: the mapping of a write, pure, in
+    whichever process runs it (collector.map_workers). Raises ValueError for a damaged file."""
+    return map_rows(batch, pricer)
 
 
 def assess(batch: bytes, pricer: Pricer) -> list[Outcome]:
@@ -76,15 +73,14 @@ class BatchWriter:
     its payload (any storage)."""
 
     def __init__(self, client: Any, database: str, pricer: Pricer,
-                 mapper: Callable[[bytes], tuple[bytes, int, list[Outcome]]] | None = None) -> None:
+                 mapper: Callable[[bytes], tuple[list[list[Any]], list[Outcome]]] | None = None) -> None:
         self._writer = ClickHouseWriter(client, database)
         self._map = mapper or (lambda batch: map_batch(batch, pricer))
 
     def write(self, batch: bytes, token: str) -> list[Outcome]:
         """Store the batch; returns each request's outcome, in order. Raises on failure."""
-        payload, rows, outcomes = self._map(batch)
-        if rows:
-            self._writer.write_payload(payload, token)
+        rows, outcomes = self._map(batch)
+        self._writer.write(rows, token)
         return outcomes
 
 

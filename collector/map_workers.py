@@ -3,8 +3,8 @@
 Mapping is pure Python (:func:`collector.mapping.map_request`, under the GIL), and it is most
 of a collector's per-span work: in one process, ~1.1 cores are busy however many writer
 threads there are. :class:`MapWorkers` hands each batch file to a worker process, which maps
-it and encodes the insert payload; the writer thread waits without the GIL and inserts the
-payload as it comes (bench/collector_ingest.py measures both).
+it; the writer thread waits without the GIL and inserts the rows it sends back
+(bench/collector_ingest.py measures both).
 
 Workers are started with ``spawn`` (the collector has gRPC and ClickHouse threads, which a
 forked child must not inherit) and made ready at start. A worker that dies is replaced and
@@ -57,7 +57,7 @@ def _ready() -> bool:
     return _pricer is not None
 
 
-def _map_here(batch: bytes) -> tuple[bytes, int, list[Any]]:
+def _map_here(batch: bytes) -> tuple[list[list[Any]], list[Any]]:
     from .batch_writer import map_batch
 
     return map_batch(batch, _pricer)
@@ -80,7 +80,7 @@ class MapWorkers:
             future.result(timeout=120)
         return pool
 
-    def map(self, batch: bytes) -> tuple[bytes, int, list[Any]]:
+    def map(self, batch: bytes) -> tuple[list[list[Any]], list[Any]]:
         """:func:`collector.batch_writer.map_batch` in a worker. Raises ValueError for a damaged file, WorkerLost
         when the worker died (the pool is replaced)."""
         pool = self._pool

@@ -38,9 +38,9 @@ def workers():
 
 def test_a_worker_maps_exactly_as_the_collector_process(workers):
     data = batch()
-    payload, rows, outcomes = workers.map(data)
-    assert (payload, rows, outcomes) == map_batch(data, Pricer())
-    assert rows == 3 and [(o.received, o.accepted, o.non_genai) for o in outcomes] == [(3, 2, 1), (1, 1, 0)]
+    rows, outcomes = workers.map(data)
+    assert (rows, outcomes) == map_batch(data, Pricer())
+    assert len(rows) == 3 and [(o.received, o.accepted, o.non_genai) for o in outcomes] == [(3, 2, 1), (1, 1, 0)]
 
 
 def test_a_damaged_batch_is_refused_as_such(workers):
@@ -55,7 +55,7 @@ def test_a_dead_worker_is_replaced_and_its_batch_can_be_retried(workers):
         for _ in range(50):  # until the pool has noticed
             workers.map(batch())
             time.sleep(0.1)
-    assert workers.map(batch())[1] == 3
+    assert len(workers.map(batch())[0]) == 3
 
 
 def test_workers_leave_with_a_killed_collector():

@@ -1,6 +1,6 @@
-"""The insert payload (JSONCompactEachRow) stores every value exactly: money from its decimal
-text, nanosecond timestamps, any string, tags; and spans the collector prices are stored at
-genai-prices' price to the last digit."""
+"""The insert (Native columns from the mapping's rows) stores every value exactly: money from
+its decimal text, nanosecond timestamps, any string, tags; and spans the collector prices are
+stored at genai-prices' price to the last digit."""
 
 from __future__ import annotations
 
