@@ -2,9 +2,9 @@
 ClickHouse, answering what became of each request in it. Batching, retries and the spool
 wrap it.
 
-:class:`BatchWriter` maps each request with :func:`collector.mapping.map_request` — the one
-place that decides what a span means — (:func:`map_batch`, in a worker process when the
-collector has them) and inserts the rows column-wise, for embedded and server storage alike. It is idempotent per token: the rows are inserted with
+:class:`BatchWriter` maps each request with :func:`collector.mapping.map_request`, the one
+place that decides what a span means (:func:`map_batch`: in a worker process when the
+collector has them), and inserts the rows column-wise, for embedded and server storage alike. It is idempotent per token: the rows are inserted with
 the batch's token, so a replayed batch is dropped by every table that already has it. Not
 thread-safe: one thread per writer (:class:`WriterPool` shares several among threads).
 """

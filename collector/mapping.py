@@ -6,9 +6,9 @@ whether it was priced in a Python app or arrives bare from another language or t
 OTel Collector. Spans that already carry an otel-costs price keep it.
 
 Per-span Python work is what limits a collector, so a row is a plain list in
-:data:`COLUMNS` order holding what the writer sends as is: money as exact decimal strings
-(ClickHouse parses them exactly; no ``Decimal`` arithmetic but the check of an SDK's sum),
-tags as a dict. Only the attributes the mapping reads are decoded.
+:data:`COLUMNS` order holding what the writer inserts: money as exact decimal strings (no
+``Decimal`` arithmetic but the check of an SDK's sum), tags as a dict. Only the attributes
+the mapping reads are decoded.
 """
 
 from __future__ import annotations

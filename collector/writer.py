@@ -7,9 +7,9 @@ exactly. Insert settings are explicit: ClickHouse 26.x enables ``async_insert`` 
 but the collector batches itself and acknowledges spans only once an insert returned, so
 inserts are synchronous.
 
-(A ``JSONCompactEachRow`` payload made in the mapping workers was tried, November 2026: as
-fast, but the crash harness then doubled a replayed batch in the hourly rollup about one run
-in ten, against none in dozens with Native blocks; bench/fault_harness.py.)
+Native blocks, because the replay of a batch after a crash relies on ClickHouse recognising
+it in every rollup: with a text format (``JSONCompactEachRow``) bench/fault_harness.py saw
+the hourly rollup take a replayed batch twice.
 """
 
 from __future__ import annotations
