@@ -3,10 +3,11 @@ ClickHouse, answering what became of each request in it. Batching, retries and t
 wrap it.
 
 :class:`BatchWriter` maps each request with :func:`collector.mapping.map_request`, the one
-place that decides what a span means (:func:`map_batch`: in a worker process when the
-collector has them), and inserts the rows column-wise, for embedded and server storage alike. It is idempotent per token: the rows are inserted with
-the batch's token, so a replayed batch is dropped by every table that already has it. Not
-thread-safe: one thread per writer (:class:`WriterPool` shares several among threads).
+place that decides what a span means (:func:`map_rows`: in a worker process when the
+collector has them), and inserts the rows column-wise, for embedded and server storage
+alike. It is idempotent per token: the rows are inserted with the batch's token, so a
+replayed batch is dropped by every table that already has it. Not thread-safe: one thread
+per writer (:class:`WriterPool` shares several among threads).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from . import batch_file
 from .mapping import MapResult, map_request
 from .writer import ClickHouseWriter
 
-__all__ = ["Outcome", "BatchWriter", "WriterPool", "assess", "map_batch", "map_rows"]
+__all__ = ["Outcome", "BatchWriter", "WriterPool", "assess", "map_rows"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class Outcome:
 
 
 def map_rows(batch: bytes, pricer: Pricer) -> tuple[list[list[Any]], list[Outcome]]:
-    """The rows of a batch file and each request's outcome. Raises ValueError for a damaged
-    file."""
+    """The rows of a batch file and each request's outcome: the mapping of a write, pure, in
+    whichever process runs it (collector.map_workers). Raises ValueError for a damaged file."""
     rows: list[list[Any]] = []
     outcomes = []
     for request, tenant, token in batch_file.decode(batch):
@@ -54,12 +55,6 @@ def map_rows(batch: bytes, pricer: Pricer) -> tuple[list[list[Any]], list[Outcom
         rows.extend(result.rows)
         outcomes.append(Outcome.of(result))
     return rows, outcomes
-
-
-def map_batch(batch: bytes, pricer: Pricer) -> tuple[list[list[Any]], list[Outcome]]:
-    """(rows, each request's outcome) of a batch file: the mapping of a write, pure, in
-    whichever process runs it (collector.map_workers). Raises ValueError for a damaged file."""
-    return map_rows(batch, pricer)
 
 
 def assess(batch: bytes, pricer: Pricer) -> list[Outcome]:
@@ -70,12 +65,12 @@ def assess(batch: bytes, pricer: Pricer) -> list[Outcome]:
 
 class BatchWriter:
     """Maps a batch (in this process, or with ``mapper``: collector.map_workers) and inserts
-    its payload (any storage)."""
+    its rows (any storage)."""
 
     def __init__(self, client: Any, database: str, pricer: Pricer,
                  mapper: Callable[[bytes], tuple[list[list[Any]], list[Outcome]]] | None = None) -> None:
         self._writer = ClickHouseWriter(client, database)
-        self._map = mapper or (lambda batch: map_batch(batch, pricer))
+        self._map = mapper or (lambda batch: map_rows(batch, pricer))
 
     def write(self, batch: bytes, token: str) -> list[Outcome]:
         """Store the batch; returns each request's outcome, in order. Raises on failure."""

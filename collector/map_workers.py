@@ -58,9 +58,9 @@ def _ready() -> bool:
 
 
 def _map_here(batch: bytes) -> tuple[list[list[Any]], list[Any]]:
-    from .batch_writer import map_batch
+    from .batch_writer import map_rows
 
-    return map_batch(batch, _pricer)
+    return map_rows(batch, _pricer)
 
 
 class MapWorkers:
@@ -81,8 +81,8 @@ class MapWorkers:
         return pool
 
     def map(self, batch: bytes) -> tuple[list[list[Any]], list[Any]]:
-        """:func:`collector.batch_writer.map_batch` in a worker. Raises ValueError for a damaged file, WorkerLost
-        when the worker died (the pool is replaced)."""
+        """:func:`collector.batch_writer.map_rows` in a worker. Raises ValueError for a damaged
+        file, WorkerLost when the worker died (the pool is replaced)."""
         pool = self._pool
         try:
             return pool.submit(_map_here, batch).result()

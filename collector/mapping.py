@@ -6,9 +6,8 @@ whether it was priced in a Python app or arrives bare from another language or t
 OTel Collector. Spans that already carry an otel-costs price keep it.
 
 Per-span Python work is what limits a collector, so a row is a plain list in
-:data:`COLUMNS` order holding what the writer inserts: money as exact decimal strings (no
-``Decimal`` arithmetic but the check of an SDK's sum), tags as a dict. Only the attributes
-the mapping reads are decoded.
+:data:`COLUMNS` order holding what the writer inserts (money as ``Decimal``, tags as a dict),
+and only the attributes the mapping reads are decoded.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ COLUMNS: tuple[str, ...] = (
     "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
     "request_token",
 )
-_ZEROS = ("0",) * 5
+_ZEROS = (Decimal(0),) * 5
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _MAX_ERROR = 500
@@ -52,8 +51,8 @@ class MapResult:
     """What one request became: rows, and counts for the OTLP answer and metrics.
 
     ``rows``: one list a stored span, values in :data:`COLUMNS` order: ``timestamp`` and
-    ``duration_ns`` in ns (ints), token counts as ints, the five costs as exact decimal
-    strings (``"0.000285"``, ``"7.5E-8"``: at most 18 decimal places), ``tags`` a dict.
+    ``duration_ns`` in ns (ints), token counts as ints, the five costs as ``Decimal`` (at
+    most 18 decimal places, what the table stores), ``tags`` a dict.
     """
 
     __slots__ = ("rows", "received", "non_genai", "rejected", "errors", "token")
@@ -202,26 +201,23 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
     except cv.UsageError as exc:
         usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
     costs, source, model, priced_by = _ZEROS, "", "", "collector"
-    aggregate = cv.is_aggregate(attrs)
-    if aggregate:  # stored for context; its calls are counted on their own spans
+    sdk = None
+    if cv.is_aggregate(attrs):  # stored for context; its calls are counted on their own spans
         status, error, source = PricingStatus.AGGREGATE, "", _str(attrs.get(cv.PRICING_SOURCE)) or pricer.source
         if attrs.get(cv.PRICING_STATUS) == PricingStatus.AGGREGATE.value:
             priced_by = "sdk"
+    elif usage is not None and (sdk := _sdk_cost(attrs)) is not None:
+        costs, status, source, model, error = sdk
+        priced_by = "sdk"
+    elif usage is not None:
+        cost = pricer.price(usage, start)
+        status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
+        if cost.total is not None:
+            costs = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
+            if any(_too_fine(c) for c in costs):
+                costs, status = _ZEROS, PricingStatus.UNPRICED
+                error = "cost has more than 18 decimal places; storage would round it"
     if usage is not None:
-        sdk = None if aggregate else _sdk_cost(attrs)
-        if sdk is not None:
-            costs, status, source, model, error = sdk
-            priced_by = "sdk"
-        elif not aggregate:
-            cost = pricer.price(usage, start)
-            status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
-            if cost.total is not None:
-                amounts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
-                if any(_too_fine(c) for c in amounts):
-                    status = PricingStatus.UNPRICED
-                    error = "cost has more than 18 decimal places; storage would round it"
-                else:
-                    costs = tuple(map(str, amounts))
         provider = usage.provider or ""
         request_model, response_model = usage.request_model or "", usage.response_model or ""
         operation = usage.operation or ""
@@ -272,16 +268,14 @@ RESOURCE_READ_NAMES = frozenset({"service.name", cv.METADATA_JSON, *cv.FEATURE_F
                                  *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names)})
 
 
-def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[str, ...], PricingStatus, str, str, str] | None:
-    """The price an otel-costs SDK already put on the span, if it is well-formed, as exact
-    decimal strings."""
+def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:
+    """The price an otel-costs SDK already put on the span, if it is well-formed."""
     status = _SDK_STATUSES.get(attrs.get(cv.PRICING_STATUS))  # type: ignore[arg-type]
     if status is None:
         return None
     if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
-        texts = [attrs.get(name, "0") for name in _SDK_COST]
         parts: list[Decimal] = []
-        for raw in texts:
+        for raw in (attrs.get(name, "0") for name in _SDK_COST):
             if type(raw) is not str or len(raw) > 60:
                 return None  # malformed: price it here instead
             try:
@@ -298,8 +292,7 @@ def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[str, ...], PricingStatus, st
         # The parts must add up: a total that does not is not the SDK's (price it here).
         if parts[0] + parts[1] + parts[2] + parts[3] != parts[4]:
             return None
-        # Canonical text: " 1_0" or Arabic-Indic digits are Decimals, not ClickHouse's decimals.
-        costs = tuple(map(str, parts))
+        costs = tuple(parts)
     else:
         costs = _ZEROS
     return (costs, status, _str(attrs.get(cv.PRICING_SOURCE)),

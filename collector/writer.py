@@ -2,8 +2,7 @@
 
 One clickhouse-connect client for chDB and servers; one reused insert context per table
 (clickhouse-connect re-plans an insert otherwise); columnar Native data, which is ~25x faster
-than rows here. Money arrives as exact decimal strings, which clickhouse-connect converts
-exactly. Insert settings are explicit: ClickHouse 26.x enables ``async_insert`` by default,
+than rows here. Insert settings are explicit: ClickHouse 26.x enables ``async_insert`` by default,
 but the collector batches itself and acknowledges spans only once an insert returned, so
 inserts are synchronous.
 

@@ -16,9 +16,9 @@ span with usage that just ended:
   anthropic SDK's, inside OpenLLMetry's wrapper).
 
 Usage is read only to compare two spans, so the common span costs a few dict lookups on the
-app's thread. Memory is bounded: :data:`MAX_OPEN` parents with calls ended below them,
-:data:`MAX_RESPONSES` response ids (the instrumentations of one call end within moments of
-each other), oldest dropped first; entries hold the finished spans' attribute mappings.
+app's thread. Memory is bounded: :data:`MAX_OPEN` parents with at most two calls ended
+below each (one or "more than one" is all a verdict needs), :data:`MAX_RESPONSES` response
+ids, oldest dropped first; entries hold the finished spans' attribute mappings.
 Thread-safety: only dict and list operations that are atomic under the GIL; no locks, no I/O.
 """
 
@@ -30,10 +30,12 @@ from . import conventions as cv
 
 __all__ = ["CallLedger", "Verdict", "MAX_OPEN", "MAX_RESPONSES"]
 
-#: Open parents remembered with the calls that ended below them.
-MAX_OPEN = 10_000
-#: Response ids remembered.
-MAX_RESPONSES = 4_096
+# Entries hold finished spans' attributes, which may be large (prompts): the tables stay no
+# bigger than the export queue that holds the same spans anyway (BatchSpanProcessor: 2048).
+#: Open parents remembered with the calls that ended below them (about the requests in flight).
+MAX_OPEN = 1_024
+#: Response ids remembered (the spans of one call end within moments of each other).
+MAX_RESPONSES = 256
 
 
 class Verdict(NamedTuple):
@@ -97,7 +99,8 @@ class CallLedger:
             if len(self._below) >= MAX_OPEN:
                 _drop_oldest(self._below)
             pending = self._below.setdefault(parent.span_id, [])
-        pending.extend(calls)
+        if len(pending) < 2:  # a job's root span may see a million calls end below it
+            pending.extend(calls[:2 - len(pending)])
 
 
 def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any], output_slack: int = 0) -> bool:

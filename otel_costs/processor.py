@@ -142,15 +142,10 @@ def cost_attributes(cost: Cost) -> dict[str, Any]:
 
 def price_attributes(attributes: Mapping[str, Any], start_ns: int | None, pricer: Pricer) -> dict[str, Any] | None:
     """Cost attributes for a span's attributes, or None for a span without GenAI usage.
-    An aggregate (agent, workflow, an SDK's outer span: :func:`conventions.is_aggregate`)
-    gets the AGGREGATE status and no cost: its calls carry theirs.
+    (Aggregates never get here: the processor marks them as they end, counting.CallLedger.)
 
     Never raises for bad input: unreadable usage comes back as an INVALID_USAGE status.
     """
-    if cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attributes):
-        return None
-    if cv.is_aggregate(attributes):  # its calls are priced on their own spans
-        return cost_attributes(Cost(PricingStatus.AGGREGATE, pricer.source))
     try:
         usage = cv.read_usage(attributes)
     except cv.UsageError as exc:

@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from . import global_provider as _global_provider
-from .conventions import AGGREGATE_MARKS, MAX_TOKENS
+from .conventions import MAX_TOKENS, is_aggregate
 
 __all__ = ["record_usage"]
 
@@ -61,10 +61,6 @@ def record_usage(
     for name, value in (("provider", provider), ("model", model), ("operation", operation)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"record_usage: {name} must be a non-empty string")
-    if operation in AGGREGATE_MARKS["gen_ai.operation.name"]:
-        raise ValueError(f"record_usage records one provider call; operation {operation!r} marks an agent or tool "
-                         "span, whose cost is the sum of its calls and is never counted: use the call's operation "
-                         "(chat, text_completion, embeddings, generate_content)")
     counts = {
         "gen_ai.usage.input_tokens": _tokens("input_tokens", input_tokens),
         "gen_ai.usage.output_tokens": _tokens("output_tokens", output_tokens),
@@ -86,6 +82,10 @@ def record_usage(
     attrs["gen_ai.operation.name"] = operation
     if response_model:
         attrs["gen_ai.response.model"] = response_model
+    if is_aggregate(attrs):
+        raise ValueError(f"record_usage records one provider call; operation {operation!r} or its attributes mark "
+                         "an agent, workflow or tool span, whose cost is the sum of its calls and is never counted: "
+                         "use the call's operation (chat, text_completion, embeddings, generate_content)")
     if tracer_provider is None:
         _global_provider.warn_if_global_is_noop()
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(_SCOPE)

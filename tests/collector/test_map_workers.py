@@ -13,7 +13,7 @@ import time
 import pytest
 
 from collector import batch_file
-from collector.batch_writer import map_batch
+from collector.batch_writer import map_rows
 from collector.map_workers import MapWorkers, WorkerLost
 from otel_costs.pricing import Pricer
 
@@ -39,7 +39,7 @@ def workers():
 def test_a_worker_maps_exactly_as_the_collector_process(workers):
     data = batch()
     rows, outcomes = workers.map(data)
-    assert (rows, outcomes) == map_batch(data, Pricer())
+    assert (rows, outcomes) == map_rows(data, Pricer())
     assert len(rows) == 3 and [(o.received, o.accepted, o.non_genai) for o in outcomes] == [(3, 2, 1), (1, 1, 0)]
 
 

@@ -25,12 +25,11 @@ MONEY = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "co
 
 
 def rows_of(request: ExportTraceServiceRequest, pricer: Pricer | None = None) -> tuple[list[dict], object]:
-    """The rows as dicts, money read back from the exact decimal strings the mapping makes."""
+    """The rows as dicts; money is Decimal end to end."""
     result = map_request(request, pricer or Pricer())
     rows = [dict(zip(COLUMNS, values)) for values in result.rows]
     for row in rows:
-        assert all(isinstance(row[c], str) for c in MONEY)
-        row.update((c, Decimal(row[c])) for c in MONEY)
+        assert all(isinstance(row[c], Decimal) for c in MONEY)
     return rows, result
 
 

@@ -1,6 +1,6 @@
-"""The insert (Native columns from the mapping's rows) stores every value exactly: money from
-its decimal text, nanosecond timestamps, any string, tags; and spans the collector prices are
-stored at genai-prices' price to the last digit."""
+"""The insert (Native columns from the mapping's rows) stores every value exactly: Decimal
+money to 18 places, nanosecond timestamps, any string, tags; and spans the collector prices
+are stored at genai-prices' price to the last digit."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def row(**values) -> list:
     base = {c: "" for c in COLUMNS}
     base.update(timestamp=NOW, duration_ns=5, input_tokens=1, output_tokens=2,
                 cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0, tags={},
-                **{c: "0" for c in MONEY})
+                **{c: Decimal(0) for c in MONEY})
     base.update(values)
     return [base[c] for c in COLUMNS]
 
@@ -36,8 +36,9 @@ ODD = "quote \" backslash \\ tab \t newline \n nul \x00 é 日本 🙂 \u2028"
 
 
 @pytest.mark.parametrize("values", [
-    {"cost_input": "0.000000000000000001", "cost_output": "7.5E-8", "cost_total": "0.000000075000000001"},
-    {"cost_total": "12345678901234567890.123456789012345678"},  # Decimal(38, 18)'s widest
+    {"cost_input": Decimal("0.000000000000000001"), "cost_output": Decimal("7.5E-8"),
+     "cost_total": Decimal("0.000000075000000001")},
+    {"cost_total": Decimal("12345678901234567890.123456789012345678")},  # Decimal(38, 18)'s widest
     {"timestamp": NOW // 1_000_000_000 * 1_000_000_000 + 1, "duration_ns": 2**64 - 1},
     {"timestamp": 4_102_444_800_123_456_789},  # 2100: the raw table's TTL is a DateTime (to 2106)
     {"user_id": ODD, "tenant_id": ODD, "span_name": ODD, "tags": {ODD: ODD, "plan": "pro"}},
@@ -54,8 +55,7 @@ def test_every_value_is_stored_exactly(storage, database, values):
         (stored,) = client.query(f"SELECT {names} FROM `{database}`.genai_spans").result_rows
         got = dict(zip(COLUMNS, stored))
         for column in COLUMNS:
-            want = Decimal(expected[column]) if column in MONEY else expected[column]
-            assert got[column] == want, column
+            assert got[column] == expected[column], column
     finally:
         client.close()
 

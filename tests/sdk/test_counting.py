@@ -75,8 +75,14 @@ def test_memory_is_bounded():
             self._parent = SpanContext(1, 10_000_000 + i, False)
             self._start_time, self._end_time = i, i + 1
 
+    usage = {"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1}
     ledger = counting.CallLedger()
     for i in range(3 * counting.MAX_OPEN):
-        ledger.ended(Ended(i), {"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1,
-                                "gen_ai.response.id": f"r{i}"}, True)
+        ledger.ended(Ended(i), {**usage, "gen_ai.response.id": f"r{i}"}, True)
     assert len(ledger._below) <= counting.MAX_OPEN and len(ledger._by_response) <= counting.MAX_RESPONSES
+    job = counting.CallLedger()  # a long job's root span, open while 100k calls end below it
+    for i in range(100_000):
+        call = Ended(i)
+        call._parent = SpanContext(1, 42, False)
+        job.ended(call, usage, True)
+    assert len(job._below[42]) == 2
