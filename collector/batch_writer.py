@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import queue
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from otel_costs.pricing import Pricer
 
 from . import batch_file
-from .mapping import MapResult, map_request
+from .held import HeldCalls
+from .mapping import Link, MapResult, map_request
 from .writer import ClickHouseWriter
 
-__all__ = ["Outcome", "BatchWriter", "WriterPool", "assess", "map_rows"]
+__all__ = ["Outcome", "Mapped", "BatchWriter", "WriterPool", "assess", "map_rows"]
 
 
 @dataclass(frozen=True)
@@ -45,37 +46,55 @@ class Outcome:
         return f"{self.rejected} span(s) rejected: " + "; ".join(self.errors) if self.rejected else ""
 
 
-def map_rows(batch: bytes, pricer: Pricer) -> tuple[list[list[Any]], list[Outcome]]:
-    """The rows of a batch file and each request's outcome: the mapping of a write, pure, in
-    whichever process runs it (collector.map_workers). Raises ValueError for a damaged file."""
+class Mapped(NamedTuple):
+    """A batch file's rows, the links of its spans without usage (collector.calls) and each
+    request's outcome."""
+
+    rows: list[list[Any]]
+    links: list[Link]
+    outcomes: list[Outcome]
+
+
+def map_rows(batch: bytes, pricer: Pricer) -> Mapped:
+    """The mapping of a write, pure, in whichever process runs it (collector.map_workers).
+    Raises ValueError for a damaged file."""
     rows: list[list[Any]] = []
+    links: list[Link] = []
     outcomes = []
     for request, tenant, token in batch_file.decode(batch):
         result = map_request(request, pricer, tenant, token=token)
         rows.extend(result.rows)
+        links.extend(result.links)
         outcomes.append(Outcome.of(result))
-    return rows, outcomes
+    return Mapped(rows, links, outcomes)
 
 
 def assess(batch: bytes, pricer: Pricer) -> list[Outcome]:
     """Each request's outcome without writing: for a batch spooled while storage is down,
     whose requests are answered before it is mapped. Raises ValueError for a damaged batch."""
-    return map_rows(batch, pricer)[1]
+    return map_rows(batch, pricer).outcomes
 
 
 class BatchWriter:
-    """Maps a batch (in this process, or with ``mapper``: collector.map_workers) and inserts
-    its rows (any storage)."""
+    """Maps a batch (in this process, or with ``mapper``: collector.map_workers), applies the
+    one-cost-per-call rule across batches (``calls``: collector.held) and inserts its rows
+    (any storage)."""
 
     def __init__(self, client: Any, database: str, pricer: Pricer,
-                 mapper: Callable[[bytes], tuple[list[list[Any]], list[Outcome]]] | None = None) -> None:
+                 mapper: Callable[[bytes], Mapped] | None = None, calls: HeldCalls | None = None) -> None:
         self._writer = ClickHouseWriter(client, database)
         self._map = mapper or (lambda batch: map_rows(batch, pricer))
+        self._calls = calls
 
     def write(self, batch: bytes, token: str) -> list[Outcome]:
-        """Store the batch; returns each request's outcome, in order. Raises on failure."""
-        rows, outcomes = self._map(batch)
-        self._writer.write(rows, token)
+        """Store the batch; returns each request's outcome, in order (rows that wait for an
+        ancestor's attribution count as stored: they are journaled). Raises on failure."""
+        rows, links, outcomes = self._map(batch)
+        if self._calls is None:
+            self._writer.write(rows, token)
+        else:
+            self._writer.write(self._calls.before(rows, links, token), token)
+            self._calls.after(token)
         return outcomes
 
 

@@ -91,6 +91,9 @@ def main() -> None:
                                           "Env OTEL_COSTS_WRITERS; default 2.")
 @click.option("--map-workers", type=int, help="Processes that map batches to rows (0: in the collector's own). "
                                               "Env OTEL_COSTS_MAP_WORKERS; default 2.")
+@click.option("--attribution-wait-s", type=int,
+              help="Seconds a call with no user or tenant waits for an ancestor span that names them "
+                   "(0: never waits). Env OTEL_COSTS_ATTRIBUTION_WAIT_S; default 60.")
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
     from .preflight import StartupError

@@ -39,6 +39,9 @@ DEFAULT_WRITERS = 2
 #: Python: in one process it holds the GIL, and a collector uses ~1.1 cores however many
 #: writers it has (bench/collector_ingest.py).
 DEFAULT_MAP_WORKERS = 2
+#: How long a call without a user or tenant waits for an ancestor span that names them
+#: (collector/calls.py): the freshness cost of attribution set on an outer span.
+DEFAULT_ATTRIBUTION_WAIT_S = 60
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -68,6 +71,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "budget_webhook_format": ("OTEL_COSTS_BUDGET_WEBHOOK_FORMAT", DEFAULT_BUDGET_WEBHOOK_FORMAT),
     "writers": ("OTEL_COSTS_WRITERS", DEFAULT_WRITERS),
     "map_workers": ("OTEL_COSTS_MAP_WORKERS", DEFAULT_MAP_WORKERS),
+    "attribution_wait_s": ("OTEL_COSTS_ATTRIBUTION_WAIT_S", DEFAULT_ATTRIBUTION_WAIT_S),
     # Reading commands (report, budget): a running collector's API, and the CA to verify it.
     "url": ("OTEL_COSTS_URL", None),
     "ca_file": ("OTEL_COSTS_CA_FILE", None),
@@ -111,6 +115,7 @@ class CollectorConfig:
     budget_webhook_format: str = DEFAULT_BUDGET_WEBHOOK_FORMAT  # "json" or "slack"
     writers: Any = DEFAULT_WRITERS  # batches written concurrently
     map_workers: Any = DEFAULT_MAP_WORKERS  # processes mapping batches; 0: in this process
+    attribution_wait_s: Any = DEFAULT_ATTRIBUTION_WAIT_S  # seconds a call waits for an attributed ancestor
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
     #: The fields given as a flag or an environment variable (the rest are defaults).
@@ -144,7 +149,7 @@ class CollectorConfig:
             "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
             "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
             "dedup_window_s": (0, 7 * 86400), "budget_interval_s": (1, 3600),
-            "writers": (1, 16), "map_workers": (0, 64),
+            "writers": (1, 16), "map_workers": (0, 64), "attribution_wait_s": (0, 3600),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)

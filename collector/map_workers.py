@@ -57,7 +57,7 @@ def _ready() -> bool:
     return _pricer is not None
 
 
-def _map_here(batch: bytes) -> tuple[list[list[Any]], list[Any]]:
+def _map_here(batch: bytes) -> Any:
     from .batch_writer import map_rows
 
     return map_rows(batch, _pricer)
@@ -80,7 +80,7 @@ class MapWorkers:
             future.result(timeout=120)
         return pool
 
-    def map(self, batch: bytes) -> tuple[list[list[Any]], list[Any]]:
+    def map(self, batch: bytes) -> Any:
         """:func:`collector.batch_writer.map_rows` in a worker. Raises ValueError for a damaged
         file, WorkerLost when the worker died (the pool is replaced)."""
         pool = self._pool

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -24,7 +24,7 @@ from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
 
-__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "MapResult", "map_request"]
+__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", "map_request"]
 
 #: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
 COLUMNS: tuple[str, ...] = (
@@ -34,8 +34,15 @@ COLUMNS: tuple[str, ...] = (
     "reasoning_tokens", "cost_input", "cost_output", "cost_cache_read", "cost_cache_write",
     "cost_total", "pricing_status", "pricing_source", "pricing_model", "pricing_error",
     "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
-    "request_token",
+    "response_id", "counted_on", "suspect_of", "request_token",
 )
+#: Indexes into a row of the columns collector.calls reads and sets.
+(TIMESTAMP, DURATION, TRACE_ID, SPAN_ID, PARENT_ID, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, COSTS, STATUS,
+ USER, TENANT, FEATURE, TAGS, RESPONSE_ID, COUNTED_ON, SUSPECT_OF) = (
+    COLUMNS.index(name) for name in ("timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id",
+                                     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                                     "cost_input", "pricing_status", "user_id", "tenant_id", "feature", "tags",
+                                     "response_id", "counted_on", "suspect_of"))
 _ZEROS = (Decimal(0),) * 5
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
@@ -47,18 +54,33 @@ _MAX_TIME = (1 << 32) * 1_000_000_000
 _MIN_EXPONENT = -18
 
 
+class Link(NamedTuple):
+    """A span that is not stored (no usage), as collector.calls needs it to walk a trace up:
+    its ids (hex), when it ended (ns) and the attribution it carries ("" when none)."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    end: int
+    user: str
+    tenant: str
+    feature: str
+
+
 class MapResult:
     """What one request became: rows, and counts for the OTLP answer and metrics.
 
     ``rows``: one list a stored span, values in :data:`COLUMNS` order: ``timestamp`` and
     ``duration_ns`` in ns (ints), token counts as ints, the five costs as ``Decimal`` (at
-    most 18 decimal places, what the table stores), ``tags`` a dict.
+    most 18 decimal places, what the table stores), ``tags`` a dict. ``links``: the spans
+    without usage that have a parent or an attribution (:class:`Link`).
     """
 
-    __slots__ = ("rows", "received", "non_genai", "rejected", "errors", "token")
+    __slots__ = ("rows", "links", "received", "non_genai", "rejected", "errors", "token")
 
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
+        self.links: list[Link] = []
         self.received = 0
         self.non_genai = 0
         self.rejected = 0
@@ -107,6 +129,7 @@ def _read_names() -> frozenset[str]:
         names.update(aliases)
     names.update(cv.FEATURE_FALLBACKS)
     names.update(cv.AGGREGATE_MARKS)
+    names.update(cv.RESPONSE_ID_NAMES)
     return frozenset(names)
 
 
@@ -146,6 +169,11 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                 if usage_names.isdisjoint(attrs) or attrs.get(cv.PRICING_STATUS) == _COUNTED_ELSEWHERE:
                     # Not an LLM call, or one whose cost another span of the request carries.
                     result.non_genai += 1
+                    if len(span.trace_id) == 16 and len(span.span_id) == 8:
+                        # Kept as a link: a call below it may take its attribution.
+                        user, tenant, feature = _attribution(attrs, _NO_ATTRS)
+                        result.links.append(Link(span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
+                                                 span.end_time_unix_nano, user, tenant, feature))
                     continue
                 if resource is None:
                     resource = _Resource(_attributes(resource_spans.resource.attributes))
@@ -241,6 +269,7 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
         provider, request_model, response_model, operation,
         *tokens, *costs, status.value, source, model, error[:_MAX_ERROR], priced_by,
         user, tenant, feature, tags, _STATUS.get(code, "unset"), error_type[:_MAX_ERROR],
+        cv.response_id(attrs), "", "",
     ]
 
 
@@ -326,6 +355,7 @@ def _first(attrs: dict[str, Any], resource: dict[str, Any], names: tuple[str, ..
     return ""
 
 
+_NO_ATTRS: dict[str, Any] = {}
 _ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"],
             cv.ATTRIBUTION_ALIASES["feature"])
 

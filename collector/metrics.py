@@ -27,6 +27,11 @@ class Metrics:
         self.queue_spans = Gauge("otel_costs_queue_spans", "Spans waiting to be written.", registry=r)
         self.spool_spans = Counter("otel_costs_spool_spans", "Spans through the disk spool, by event "
                                   "(spooled, replayed, rejected).", ["event"], registry=r)
+        self.calls_waiting = Gauge("otel_costs_calls_waiting", "Calls without a user or tenant waiting for an "
+                                   "ancestor span that names them (collector/calls.py).", registry=r)
+        self.calls_suspected = Gauge("otel_costs_calls_suspected_double", "Calls stored below another call that "
+                                     "also carries a cost, which the counting rules could not pair, since the "
+                                     "collector started (suspect_of in genai_spans).", registry=r)
         self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
 
     def flushed(self, spans: int, seconds: float, error: BaseException | None) -> None:

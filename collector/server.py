@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import os
+import os.path
 import signal
 import ssl
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -21,6 +23,10 @@ from otel_costs.pricing import Pricer
 
 from .batch_writer import BatchWriter, WriterPool, assess
 from .batcher import Batcher
+from .calls import CallIndex
+from .held import HeldCalls
+from .queries import load as sql
+from .writer import ClickHouseWriter
 from .config import CollectorConfig
 from .dedup import RecentRequests, load_recent_tokens
 from .ingest import Ingest
@@ -76,6 +82,9 @@ class Collector:
         self._budget_task: asyncio.Task[None] | None = None
         self._budget_wake: asyncio.Event | None = None
         self._budget_stopping = False
+        self.calls: HeldCalls | None = None
+        self._settler: threading.Thread | None = None
+        self._settle_stop = threading.Event()
 
     async def start(self) -> None:
         """Raises StartupError (before anything is created) when the data directory is held,
@@ -90,13 +99,21 @@ class Collector:
         if cfg.map_workers:
             self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file)
         mapper = self._map_workers.map if self._map_workers is not None else None
+        index = CallIndex(cfg.attribution_wait_s)
+        loaded = await asyncio.to_thread(self._recent_calls, index)
+        self.calls = await asyncio.to_thread(HeldCalls, index, os.path.join(str(cfg.spool_dir), "calls"))
         writers = []
-        for _ in range(cfg.writers):
+        for _ in range(cfg.writers + 1):
             # Each writer has its own connection (chDB: its own handle on the one engine), so
             # batches are written concurrently and queries never wait behind an insert.
             client = await asyncio.to_thread(open_client, cfg.target)
             self._writer_clients.append(client)
-            writers.append(BatchWriter(client, cfg.database, pricer, mapper))
+        for client in self._writer_clients[1:]:
+            writers.append(BatchWriter(client, cfg.database, pricer, mapper, self.calls))
+        settle = ClickHouseWriter(self._writer_clients[0], cfg.database).write
+        self._settler = threading.Thread(target=self._settle_calls, args=(settle,), name="otel-costs-calls",
+                                         daemon=True)
+        self._settler.start()
         writer = WriterPool(writers)
         metrics = self.metrics
 
@@ -105,6 +122,8 @@ class Collector:
             metrics.spool_bytes.set(spool.bytes)
 
         metrics.spool_bytes.set(spool.bytes)
+        metrics.calls_waiting.set_function(lambda: index.held_rows)
+        metrics.calls_suspected.set_function(lambda: index.suspects)
         self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
                                lambda data: assess(data, pricer), on_event=spool_event)
         self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
@@ -142,7 +161,27 @@ class Collector:
                       "version": __version__, "grpc": f"{cfg.host}:{self.grpc_port}",
                       "http": f"{cfg.host}:{self.http_port}", "storage": cfg.target.describe(),
                       "database": cfg.database, "dashboard": dashboard,
-                      "migrations_applied": applied}})
+                      "migrations_applied": applied, "calls_loaded": loaded}})
+
+    def _recent_calls(self, index: CallIndex) -> int:
+        """Remember the calls stored in the last ``keep_s`` (a restart): returns how many."""
+        rows = self.client.query(sql("recent_calls").replace("{db}", f"`{self.config.database}`"),
+                                 parameters={"window": int(index.keep_s), "limit": index.max_nodes}).result_rows
+        index.load(rows)
+        return len(rows)
+
+    def _settle_calls(self, write: Callable[[list[list[Any]], str], None]) -> None:
+        """Store the calls whose wait for an ancestor is over, twice a second."""
+        assert self.calls is not None
+        failing = False
+        while not self._settle_stop.wait(0.5):
+            try:
+                self.calls.settle(write)
+                failing = False
+            except Exception as exc:  # storage down: the rows stay journaled, tried again
+                if not failing:
+                    _log.error("storing calls that waited for attribution failed: %s", exc)
+                failing = True
 
     async def _evaluate_budgets(self, interval: float) -> None:
         assert self.budgets is not None and self._budget_wake is not None
@@ -198,6 +237,9 @@ class Collector:
         await asyncio.gather(*steps)
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
+        if self._settler is not None:
+            self._settle_stop.set()
+            await asyncio.to_thread(self._settler.join, 10)
         if self._map_workers is not None:
             await asyncio.to_thread(self._map_workers.close)
             self._map_workers = None

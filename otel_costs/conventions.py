@@ -42,6 +42,7 @@ __all__ = [
     "USAGE_ATTRIBUTE_NAMES",
     "is_aggregate",
     "read_usage",
+    "response_id",
 ]
 
 #: A token count above this is treated as corrupt, not billed (10^10 tokens would cost
@@ -263,6 +264,15 @@ AGGREGATE_MARKS: dict[str, frozenset[str]] = {
 #: Where instrumentations record the provider's id of a response ("msg_…", "chatcmpl-…"):
 #: one call, one id, whichever instrumentations saw it.
 RESPONSE_ID_NAMES: tuple[str, ...] = ("gen_ai.response.id", "ai.response.id")
+
+
+def response_id(attributes: Mapping[str, Any]) -> str:
+    """The provider's id of the response a span records ("" when none, or an odd value)."""
+    for name in RESPONSE_ID_NAMES:
+        value = attributes.get(name)
+        if isinstance(value, str) and 0 < len(value) <= 256:
+            return value
+    return ""
 
 
 def is_aggregate(attributes: Mapping[str, Any]) -> bool:

@@ -28,7 +28,7 @@ from typing import Any, Mapping, NamedTuple
 
 from . import conventions as cv
 
-__all__ = ["CallLedger", "Verdict", "MAX_OPEN", "MAX_RESPONSES"]
+__all__ = ["CallLedger", "Verdict", "MAX_OPEN", "MAX_RESPONSES", "UsageKey", "same_call"]
 
 # Entries hold finished spans' attributes, which may be large (prompts): the tables stay no
 # bigger than the export queue that holds the same spans anyway (BatchSpanProcessor: 2048).
@@ -75,7 +75,7 @@ class CallLedger:
             else:
                 verdict, carriers = Verdict("aggregate", None), below
         else:
-            response_id = _response_id(attrs)
+            response_id = cv.response_id(attrs)
             if response_id:
                 first = self._by_response.get(response_id)
                 if (first is not None and first[_START] <= me[_END] and me[_START] <= first[_END]
@@ -103,26 +103,31 @@ class CallLedger:
             pending.extend(calls[:2 - len(pending)])
 
 
-def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any], output_slack: int = 0) -> bool:
-    """Both spans read as the same billed tokens (each convention normalised), output
-    within ``output_slack``."""
-    try:
-        first, second = cv.read_usage(a), cv.read_usage(b)
-    except cv.UsageError:
-        return False
+#: What two spans of one call agree on: (input, cache read, cache write, output) tokens,
+#: input normalised to include cache (conventions.TokenUsage).
+UsageKey = tuple[int, int, int, int]
+
+
+def same_call(first: UsageKey | None, second: UsageKey | None, output_slack: int = 0) -> bool:
+    """Whether two spans' usage is the same billed tokens, output within ``output_slack``:
+    the test both sides (this ledger, collector.calls) apply to say two spans are one call."""
     if first is None or second is None:
         return False
-    return (first.input_tokens, first.cache_read_tokens, first.cache_write_tokens) == (
-        second.input_tokens, second.cache_read_tokens, second.cache_write_tokens) and abs(
-        first.output_tokens - second.output_tokens) <= output_slack
+    return first[:3] == second[:3] and abs(first[3] - second[3]) <= output_slack
 
 
-def _response_id(attrs: Mapping[str, Any]) -> str | None:
-    for name in cv.RESPONSE_ID_NAMES:
-        value = attrs.get(name)
-        if isinstance(value, str) and 0 < len(value) <= 256:
-            return value
-    return None
+def usage_key(attrs: Mapping[str, Any]) -> UsageKey | None:
+    try:
+        usage = cv.read_usage(attrs)
+    except cv.UsageError:
+        return None
+    if usage is None:
+        return None
+    return (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens, usage.output_tokens)
+
+
+def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any], output_slack: int = 0) -> bool:
+    return same_call(usage_key(a), usage_key(b), output_slack)
 
 
 def _drop_oldest(table: dict[Any, Any]) -> None:

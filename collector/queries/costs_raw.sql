@@ -10,7 +10,7 @@ SELECT
     sum(cache_write_tokens) AS cache_write_tokens,
     countIf(pricing_status NOT IN ('priced', 'overridden')) AS unpriced_calls
 FROM {db}.genai_spans
-WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status != 'aggregate' {filters}
+WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status NOT IN ('aggregate', 'counted_elsewhere') {filters}
 {group_by}
 ORDER BY cost_usd DESC, calls DESC
 {limit}

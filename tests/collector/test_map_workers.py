@@ -38,8 +38,9 @@ def workers():
 
 def test_a_worker_maps_exactly_as_the_collector_process(workers):
     data = batch()
-    rows, outcomes = workers.map(data)
-    assert (rows, outcomes) == map_rows(data, Pricer())
+    mapped = workers.map(data)
+    assert mapped == map_rows(data, Pricer())
+    rows, outcomes = mapped.rows, mapped.outcomes
     assert len(rows) == 3 and [(o.received, o.accepted, o.non_genai) for o in outcomes] == [(3, 2, 1), (1, 1, 0)]
 
 
