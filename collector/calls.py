@@ -25,8 +25,9 @@ cost: a call whose trace is still open is queryable when its attributed ancestor
 most ``wait_s`` later. Rows with a user or tenant, and root rows, are never held.
 
 Bounded: at most ``max_nodes`` spans remembered (oldest traces forgotten first; a trace is
-kept ``keep_s`` after its last span) and ``max_held`` rows held (beyond, rows are stored
-without waiting). With several collectors, send a trace's spans to one of them (the OTel
+kept ``keep_s`` after its last span), ``max_held`` rows held (beyond, rows are stored
+without waiting), and ``max_nodes / 2`` spans without usage of traces with no call yet (an
+exporter sending requests concurrently may deliver an ancestor before the call). With several collectors, send a trace's spans to one of them (the OTel
 Collector's load-balancing exporter routes by trace id). Thread-safe: one lock.
 """
 
@@ -95,6 +96,8 @@ class CallIndex:
         self._lock = threading.Lock()
         self._traces: OrderedDict[str, _Trace] = OrderedDict()
         self._holding: dict[str, _Trace] = {}  # the traces with rows that wait
+        self._orphans: OrderedDict[str, list[Link]] = OrderedDict()  # links of traces with no call yet
+        self._orphan_count = 0
         self._responses: OrderedDict[str, tuple[str, _Node]] = OrderedDict()
         self._nodes = 0
         self._held = 0
@@ -265,8 +268,17 @@ class CallIndex:
 
     def _link(self, link: Link) -> bool:
         trace = self._traces.get(link.trace_id)
-        if trace is None or link.span_id in trace.nodes:
-            return False  # no call of this trace is remembered: nothing to pass up or attribute
+        if trace is None:
+            # No call of this trace seen yet: most such spans belong to traces without any, but
+            # an exporter may send an ancestor before the call below it. Kept briefly, bounded.
+            if self._orphan_count >= self.max_nodes // 2:
+                _, dropped = self._orphans.popitem(last=False)
+                self._orphan_count -= len(dropped)
+            self._orphans.setdefault(link.trace_id, []).append(link)
+            self._orphan_count += 1
+            return False
+        if link.span_id in trace.nodes:
+            return False
         node = _Node(link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature)
         trace.nodes[link.span_id] = node
         self._nodes += 1
@@ -349,6 +361,11 @@ class CallIndex:
         trace = self._traces.get(trace_id)
         if trace is None:
             trace = self._traces[trace_id] = _Trace()
+            orphans = self._orphans.pop(trace_id, None) if self._orphans else None
+            if orphans:
+                self._orphan_count -= len(orphans)
+                for link in orphans:
+                    self._link(link)
         else:
             self._traces.move_to_end(trace_id)
         trace.seen = now

@@ -171,9 +171,10 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                     result.non_genai += 1
                     if len(span.trace_id) == 16 and len(span.span_id) == 8:
                         # Kept as a link: a call below it may take its attribution.
-                        user, tenant, feature = _attribution(attrs, _NO_ATTRS)
+                        user, claimed, feature = _attribution(attrs, _NO_ATTRS)
                         result.links.append(Link(span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
-                                                 span.end_time_unix_nano, user, tenant, feature))
+                                                 span.end_time_unix_nano, user,
+                                                 claimed if tenant is None else tenant, feature))
                     continue
                 if resource is None:
                     resource = _Resource(_attributes(resource_spans.resource.attributes))

@@ -149,6 +149,15 @@ def test_a_call_takes_the_attribution_of_an_ancestor_that_arrives_later():
     assert col(released, "cost_total") == price(CHAT) and index.held_rows == 0
 
 
+def test_an_ancestor_that_arrives_before_the_call_still_attributes_it():
+    """Exporters that send spans concurrently (OTel JS's SimpleSpanProcessor) may deliver the
+    step span before the chat span below it."""
+    trace, index = Trace(), CallIndex()
+    assert decide(index, trace.request(("step", "", STEP, 0.0, 1.0))).now == []
+    decided = decide(index, trace.request(("chat", "step", CHAT, 0.1, 0.9)))
+    assert decided.held == [] and col(decided.now[0], "tenant_id") == "acme"
+
+
 def test_a_call_resolved_within_its_batch_is_not_held():
     trace, index = Trace(), CallIndex()
     decided = decide(index, trace.request(("chat", "step", CHAT, 0.1, 0.9), ("step", "", STEP, 0.0, 1.0)))
@@ -297,3 +306,15 @@ def test_a_call_and_its_outer_span_seconds_apart_are_counted_once(start_collecto
     assert running.query("SELECT tenant_id, sum(cost_total), sum(calls) FROM {db}.genai_costs_hourly "
                          "GROUP BY tenant_id") == [("acme", expected, 1)]
     running.stop()
+
+
+@pytest.mark.parametrize("forced", [None, "globex"], ids=["open", "tenant-token"])
+def test_a_span_without_usage_never_changes_the_attribution_of_the_rows_after_it(forced):
+    """The mapping reads the attribution of spans without usage for collector.calls; it must not
+    leak into the rows that follow them in the request, nor override a token's tenant."""
+    trace = Trace()
+    result = map_request(trace.request(("step", "", STEP, 0.0, 1.0), ("chat", "other", CHAT, 0.1, 0.9)),
+                         PRICER, forced)
+    (row,) = result.rows
+    assert (col(row, "tenant_id"), col(row, "user_id")) == (forced or "", "")
+    assert [(link.tenant, link.user) for link in result.links] == [(forced or "acme", "u_7")]
