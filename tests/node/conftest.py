@@ -17,7 +17,7 @@ import pytest
 from collector.config import CollectorConfig
 from tests.collector.conftest import Running, chdb_path  # noqa: F401  (re-exported fixture)
 
-from .fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI
 
 HERE = Path(__file__).parent
 
