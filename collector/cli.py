@@ -156,7 +156,7 @@ def report(url, ca_file, storage, database, by, since, from_, to, tz, top, fmt, 
     Reads --url, else --storage, else ./otel-costs-data or a collector on 127.0.0.1:4318;
     never creates anything."""
     from .query import ReportError, ReportQuery
-    from .report import fetch_rows, render
+    from .report import fetch_notices, fetch_rows, notice_lines, render
     from .source import NoData, Unavailable
 
     cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
@@ -170,9 +170,12 @@ def report(url, ca_file, storage, database, by, since, from_, to, tz, top, fmt, 
     source = _source(cfg)
     try:
         rows = fetch_rows(source, {k: str(v) for k, v in params.items()}, query)
+        notices = fetch_notices(source, {k: str(v) for k, v in params.items()}, query)
     except (NoData, Unavailable) as exc:
         _fail(str(exc))
     click.echo(render(rows, query.by, fmt))
+    for line in notice_lines(notices):
+        click.echo(f"note: {line}", err=True)
 
 
 @main.command()

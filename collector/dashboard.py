@@ -24,8 +24,8 @@ from aiohttp import web
 
 from .alerts import BudgetEvaluator
 from .auth import TokenAuth
-from .query import ReportError, ReportQuery, run_report
-from .report import render
+from .query import ReportError, ReportQuery, run_notices, run_report
+from .report import notice_lines, render
 from .svg import hbars, stacked_bars
 
 __all__ = ["add_dashboard_routes", "PANELS"]
@@ -90,6 +90,7 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
         try:
             results = await asyncio.to_thread(
                 lambda: {pid: run_report(client(), database, q) for pid, q in queries.items()})
+            notices = await asyncio.to_thread(run_notices, client(), database, queries["trend"])
         except Exception as exc:
             _log.error("dashboard query failed: %s", exc)
             return _html(_layout(_filters(params, tenant), '<p class="error" role="alert">Storage is unavailable; '
@@ -99,7 +100,7 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
             statuses = budgets.status_for(params.get("tenant", ""), params.get("user", ""), params.get("feature", ""))
             if tenant is not None:
                 statuses = [s for s in statuses if s.budget.tenant_id == tenant]
-        body = _body(results, params, statuses, _days(queries["trend"]))
+        body = _body(results, params, statuses, _days(queries["trend"]), notice_lines(notices))
         return _html(_layout(_filters(params, tenant), body, auth is not None))
 
     async def panel_csv(request: web.Request) -> web.Response:
@@ -172,7 +173,7 @@ def _days(query: ReportQuery) -> list[str]:
 
 
 def _body(results: dict[str, list[dict[str, Any]]], params: dict[str, str], statuses: list[Any],
-          days: list[str]) -> str:
+          days: list[str], notices: list[str]) -> str:
     qs = urlencode(params)
     trend = results["trend"]
     total = sum((Decimal(r["cost_usd"]) for r in trend), Decimal(0))
@@ -189,6 +190,7 @@ def _body(results: dict[str, list[dict[str, Any]]], params: dict[str, str], stat
         names = ", ".join(escape(f"{r['model']} ({r['provider']})") for r in models) or "see the models table"
         out.append(f'<p class="warn" role="alert"><strong>{unpriced:,} call{"s" if unpriced > 1 else ""} with no '
                    f'known price</strong>, not in the totals: {names}. Add the model to a price overrides file.</p>')
+    out.extend(f'<p class="warn" role="alert" data-testid="notice">{escape(line)}</p>' for line in notices)
     if statuses:
         out.append('<section class="panel" id="budgets"><h2>Budgets</h2>')
         for s in statuses:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .queries import load
 
-__all__ = ["DIMENSIONS", "FILTERS", "ReportError", "ReportQuery", "run_report", "COLUMNS_OUT"]
+__all__ = ["DIMENSIONS", "FILTERS", "ReportError", "ReportQuery", "run_report", "run_notices", "COLUMNS_OUT"]
 
 SOURCES = ("raw", "hourly", "daily")
 _MODEL = "if(response_model != '', response_model, request_model)"
@@ -149,6 +149,21 @@ class ReportQuery:
                 if expr is None:
                     raise ReportError(f"{name} is not in the {source} table")
             dims.append(f"{expr} AS d{i}")
+        text = _template(f"costs_{source}").format(
+            db=f"`{db}`",
+            dims="".join(f"{d},\n    " for d in dims),
+            filters=self._filters(source, params),
+            group_by=("GROUP BY " + ", ".join(f"d{i}" for i in range(len(dims)))) if dims else "",
+            limit=f"LIMIT {int(self.top)}" if self.top else "",
+            start=_BOUND_TIME[source].format(name="start"),
+            end=_BOUND_TIME[source].format(name="end"),
+        )
+        return text, params
+
+
+    def _filters(self, source: str, params: dict[str, Any]) -> str:
+        """The filters' SQL for ``source``; their values go into ``params``."""
+        col = SOURCES.index(source)
         filters = []
         for i, (name, value) in enumerate(self.filters):
             params[f"f_{i}"] = value
@@ -156,16 +171,14 @@ class ReportQuery:
             if expr is None:
                 raise ReportError(f"{name} is not in the {source} table")
             filters.append(f"AND {expr} = {{f_{i}:String}}")
-        text = _template(f"costs_{source}").format(
-            db=f"`{db}`",
-            dims="".join(f"{d},\n    " for d in dims),
-            filters=" ".join(filters),
-            group_by=("GROUP BY " + ", ".join(f"d{i}" for i in range(len(dims)))) if dims else "",
-            limit=f"LIMIT {int(self.top)}" if self.top else "",
-            start=_BOUND_TIME[source].format(name="start"),
-            end=_BOUND_TIME[source].format(name="end"),
-        )
-        return text, params
+        return " ".join(filters)
+
+    def notices_sql(self, db: str) -> tuple[str, dict[str, Any]]:
+        """The SQL of :func:`run_notices` for this range and these filters, and its parameters."""
+        params: dict[str, Any] = {"start": self.start.replace(tzinfo=None), "end": self.end.replace(tzinfo=None)}
+        return _template("notices").format(db=f"`{db}`", filters=self._filters("raw", params),
+                                           start=_BOUND_TIME["raw"].format(name="start"),
+                                           end=_BOUND_TIME["raw"].format(name="end")), params
 
 
 _BOUND_TIME = {"raw": "{{{name}:DateTime64(9, 'UTC')}}", "hourly": "{{{name}:DateTime('UTC')}}",
@@ -264,6 +277,16 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
                    unpriced_calls=int(unpriced))
         rows.append(row)
     return rows
+
+
+def run_notices(client: Any, db: str, query: ReportQuery) -> dict[str, Any]:
+    """What a report's reader should know about its range beyond the rows:
+    ``suspected_double_counts``, calls stored below another call that also carries a cost,
+    which the counting rules could not pair (collector/calls.py), with one ``example_trace_id``
+    ("" when none). Raises on a storage error."""
+    text, params = query.notices_sql(db)
+    count, trace_id = client.query(text, parameters=params).result_rows[0]
+    return {"suspected_double_counts": int(count), "example_trace_id": trace_id if count else ""}
 
 
 def _key(value: Any) -> Any:

@@ -10,10 +10,10 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any
 
-from .query import COLUMNS_OUT, ReportQuery, run_report
+from .query import COLUMNS_OUT, ReportQuery, run_notices, run_report
 from .source import Api, Direct
 
-__all__ = ["fetch_rows", "render"]
+__all__ = ["fetch_rows", "fetch_notices", "notice_lines", "render"]
 
 
 def fetch_rows(source: Api | Direct, params: dict[str, Any], query: ReportQuery) -> list[dict[str, Any]]:
@@ -24,6 +24,26 @@ def fetch_rows(source: Api | Direct, params: dict[str, Any], query: ReportQuery)
         encoded = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
         return source.call("GET", f"/v1/costs?{encoded}")
     return source.run(lambda client: run_report(client, source.database, query))
+
+
+def fetch_notices(source: Api | Direct, params: dict[str, Any], query: ReportQuery) -> dict[str, Any]:
+    """What a reader of the report should know (:func:`collector.query.run_notices`), from the
+    same place as its rows. Raises as :func:`fetch_rows`."""
+    if isinstance(source, Api):
+        encoded = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+        return source.call("GET", f"/v1/notices?{encoded}")
+    return source.run(lambda client: run_notices(client, source.database, query))
+
+
+def notice_lines(notices: dict[str, Any]) -> list[str]:
+    """The notices as sentences (none when there is nothing to say)."""
+    count = int(notices.get("suspected_double_counts") or 0)
+    if not count:
+        return []
+    return [f"{count:,} call{'s' if count > 1 else ''} in this range {'were' if count > 1 else 'was'} stored below "
+            f"another call that also carries a cost (e.g. trace {notices.get('example_trace_id', '')}): the "
+            "instrumentations' spans were not recognised as one call or as an agent, so they may be counted "
+            "twice. See \"Counting\" in the README."]
 
 
 def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:

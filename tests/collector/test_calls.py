@@ -4,6 +4,7 @@ from an ancestor span, on rows the real mapping made of hand-built OTLP spans.""
 from __future__ import annotations
 
 import os
+from time import time_ns
 from decimal import Decimal
 
 import pytest
@@ -318,3 +319,36 @@ def test_a_span_without_usage_never_changes_the_attribution_of_the_rows_after_it
     (row,) = result.rows
     assert (col(row, "tenant_id"), col(row, "user_id")) == (forced or "", "")
     assert [(link.tenant, link.user) for link in result.links] == [(forced or "acme", "u_7")]
+
+
+def test_a_suspected_double_count_is_shown_by_every_report(collector):
+    """A costed span, then (another request) a call with another usage below it: the rules
+    cannot pair them, so both count, and the metric, the notices API, the report command and
+    the dashboard say so."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+    import grpc
+
+    trace = Trace()
+    with grpc.insecure_channel(collector.grpc_target) as channel:
+        stub = TraceServiceStub(channel)
+        now = (time_ns() - T0) / 1e9  # spans of the last seconds: in the reports' default range
+        stub.Export(trace.request(("run", "", {**SUM, **STEP}, now - 1.0, now)), timeout=30)
+        stub.Export(trace.request(("a", "run", {**CHAT, **STEP}, now - 0.9, now - 0.5)), timeout=30)
+    want = [(2, price(SUM) + price(CHAT))]
+    assert _wait_for(collector, "SELECT count(), sum(cost_total) FROM {db}.genai_spans "
+                                "WHERE suspect_of IN ('', '" + hexid("run") + "')", want) == want
+    assert "otel_costs_calls_suspected_double 1.0" in urllib.request.urlopen(
+        collector.http_url + "/metrics", timeout=10).read().decode()
+    notices = json.load(urllib.request.urlopen(collector.http_url + "/v1/notices?since=1d", timeout=10))
+    assert notices == {"suspected_double_counts": 1, "example_trace_id": trace.trace_id.hex()}
+    report = subprocess.run([sys.executable, "-m", "collector.cli", "report", "--url", collector.http_url,
+                             "--by", "tenant"], capture_output=True, text=True, timeout=60)
+    assert report.returncode == 0 and "acme" in report.stdout
+    assert "1 call in this range was stored below another call" in report.stderr
+    page = urllib.request.urlopen(collector.http_url + "/?since=1d", timeout=30).read().decode()
+    assert 'data-testid="notice"' in page and trace.trace_id.hex() in page
