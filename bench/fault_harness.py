@@ -10,7 +10,13 @@ drains, the collector stops, and the harness reads the stored rows and prints:
     sent / acknowledged / stored / lost (acknowledged, not stored) / duplicated
     cost of the acknowledged spans against the sums in raw rows and both rollups
 
-    python bench/fault_harness.py [--seconds 30] [--kills 4] [--outages 3] [--json]
+    python bench/fault_harness.py [--seconds 30] [--kills 4] [--outages 3] [--shape sdk|agent] [--json]
+
+``--shape agent`` sends agent runs as another language's SDK does (the Vercel AI SDK 7):
+unpriced ``chat`` spans with no attribution in one request, then the step span that holds
+the tenant and the ``invoke_agent`` root (an aggregate) in the next; the collector pairs them
+across requests and restarts (collector/calls.py). It also prints how many calls ended up
+without a tenant (their step span was in memory when the collector was killed).
 """
 
 from __future__ import annotations
@@ -83,9 +89,11 @@ class Collector:
 class Client(threading.Thread):
     """Sends requests of SDK-priced spans; resends each until acknowledged."""
 
-    def __init__(self, name: str, target: Collector, stop: threading.Event, spans_per_request: int, seed: int):
+    def __init__(self, name: str, target: Collector, stop: threading.Event, spans_per_request: int, seed: int,
+                 shape: str = "sdk"):
         super().__init__(name=name, daemon=True)
         self.target, self.stop_event, self.n, self.rng = target, stop, spans_per_request, random.Random(seed)
+        self.shape = shape
         self.sent = 0
         self.attempts = 0
         self.acked: dict[str, Decimal] = {}  # span id → cost
@@ -105,19 +113,50 @@ class Client(threading.Thread):
         costs = {f"{s.context.span_id:016x}": Decimal(s.attributes["otel_costs.cost.total"]) for s in spans}
         return encode_spans(spans), costs
 
+    def _agent_run(self):
+        """An agent run's calls (one request), then its step and root spans (the next)."""
+        from genai_prices import Usage, calc_price
+
+        memory = InMemorySpanExporter()
+        provider = TracerProvider(resource=Resource.create({"service.name": self.name}))
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        tracer = provider.get_tracer("harness")
+        tenant = self.rng.choice(["acme", "globex"])
+        usages = [(self.rng.randint(10, 5000), self.rng.randint(1, 500)) for _ in range(self.n)]
+        model = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
+        with tracer.start_as_current_span("invoke_agent", attributes={
+                **model, "gen_ai.operation.name": "invoke_agent", "ai.settings.context.tenantId": tenant,
+                "gen_ai.usage.input_tokens": sum(u[0] for u in usages),
+                "gen_ai.usage.output_tokens": sum(u[1] for u in usages)}):
+            with tracer.start_as_current_span("step", attributes={"ai.settings.context.tenantId": tenant}):
+                for inp, out in usages:
+                    with tracer.start_as_current_span("chat", attributes={
+                            **model, "gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": inp,
+                            "gen_ai.usage.output_tokens": out}):
+                        pass
+        spans = memory.get_finished_spans()
+        calls = [s for s in spans if s.name == "chat"]
+        rest = [s for s in spans if s.name != "chat"]
+        costs = {f"{s.context.span_id:016x}": calc_price(
+            Usage(input_tokens=s.attributes["gen_ai.usage.input_tokens"],
+                  output_tokens=s.attributes["gen_ai.usage.output_tokens"]),
+            model_ref="gpt-4o-mini", provider_id="openai").total_price for s in calls}
+        root = {f"{s.context.span_id:016x}": Decimal(0) for s in rest if s.name == "invoke_agent"}
+        return [(encode_spans(calls), costs), (encode_spans(rest), root)]
+
     def run(self) -> None:
         while not self.stop_event.is_set():
-            request, costs = self._request()
-            self.sent += len(costs)
-            while True:  # an exporter that keeps retrying until acknowledged
-                self.attempts += 1
-                try:
-                    with grpc.insecure_channel(f"127.0.0.1:{self.target.grpc_port}") as channel:
-                        trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=5)
-                    self.acked.update(costs)
-                    break
-                except grpc.RpcError:
-                    time.sleep(0.2)
+            for request, costs in (self._agent_run() if self.shape == "agent" else [self._request()]):
+                self.sent += len(costs)
+                while True:  # an exporter that keeps retrying until acknowledged
+                    self.attempts += 1
+                    try:
+                        with grpc.insecure_channel(f"127.0.0.1:{self.target.grpc_port}") as channel:
+                            trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=5)
+                        self.acked.update(costs)
+                        break
+                    except grpc.RpcError:
+                        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -128,6 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--spans", type=int, default=50, help="spans per request")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--shape", choices=["sdk", "agent"], default="sdk")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
@@ -136,7 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
     collector = Collector(os.path.join(workdir, "data"), failpoint)
     collector.start()
     stop = threading.Event()
-    clients = [Client(f"client-{i}", collector, stop, args.spans, args.seed + i) for i in range(args.clients)]
+    clients = [Client(f"client-{i}", collector, stop, args.spans, args.seed + i, args.shape)
+               for i in range(args.clients)]
     for c in clients:
         c.start()
     events = ["kill"] * args.kills + ["outage"] * args.outages
@@ -172,6 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
                           for t in ("genai_spans", "genai_costs_hourly", "genai_costs_daily"))
     rollup_calls = [client.query(f"SELECT sum(calls) FROM otel_costs.{t}").result_rows[0][0] or 0
                     for t in ("genai_costs_hourly", "genai_costs_daily")]
+    unattributed = client.query("SELECT count() FROM otel_costs.genai_spans WHERE tenant_id = '' AND "
+                                "pricing_status NOT IN ('aggregate', 'counted_elsewhere')").result_rows[0][0]
     client.close()
     acked: dict[str, Decimal] = {}
     for c in clients:
@@ -188,6 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
         "lost": len(set(acked) - set(per_span)),
         "unacknowledged_stored": len(set(per_span) - set(acked)),
         "duplicated": sum(n - 1 for n in per_span.values()),
+        "unattributed": int(unattributed),
         "cost_acknowledged": str(sum(acked.values(), Decimal(0))),
         "cost_raw": str(raw), "cost_hourly": str(hourly), "cost_daily": str(daily),
     }

@@ -24,11 +24,14 @@ root (nothing to take), or after ``wait_s`` seconds (stored as it is). That is t
 cost: a call whose trace is still open is queryable when its attributed ancestor arrives, at
 most ``wait_s`` later. Rows with a user or tenant, and root rows, are never held.
 
-Bounded: at most ``max_nodes`` spans remembered (oldest traces forgotten first; a trace is
-kept ``keep_s`` after its last span), ``max_held`` rows held (beyond, rows are stored
-without waiting), and ``max_nodes / 2`` spans without usage of traces with no call yet (an
-exporter sending requests concurrently may deliver an ancestor before the call). With several collectors, send a trace's spans to one of them (the OTel
-Collector's load-balancing exporter routes by trace id). Thread-safe: one lock.
+Bounded: at most ``max_nodes`` spans remembered, each for ``keep_s`` (oldest forgotten
+first; ~400 bytes each), ``max_held`` rows held (beyond, rows are stored without waiting),
+and ``max_nodes / 2`` spans without usage of traces with no call yet (an exporter sending
+requests concurrently may deliver an ancestor before the call). Spans are remembered as flat
+tuples keyed by trace and span id, which the garbage collector does not traverse: with an
+object per span, its full collections cost more than the rule. With several collectors, send
+a trace's spans to one of them (the OTel Collector's load-balancing exporter routes by trace
+id). Thread-safe: one lock.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
-from otel_costs.counting import UsageKey, same_call
+from otel_costs.counting import same_call
 
 from .mapping import (CACHE_READ, CACHE_WRITE, COSTS, DURATION, FEATURE, INPUT, OUTPUT, PARENT_ID,
                       RESPONSE_ID, SPAN_ID, STATUS, SUSPECT_OF, TENANT, TIMESTAMP, TRACE_ID, USER, COUNTED_ON, Link)
@@ -65,24 +68,11 @@ class Decided(NamedTuple):
     changes: dict[str, Change]  # span id → what the rule changed on that row of the batch
 
 
-class _Node:
-    __slots__ = ("parent", "start", "end", "key", "counts", "user", "tenant", "feature")
-
-    def __init__(self, parent: str, start: int, end: int, key: UsageKey | None, counts: bool,
-                 user: str, tenant: str, feature: str) -> None:
-        self.parent, self.start, self.end, self.key, self.counts = parent, start, end, key, counts
-        self.user, self.tenant, self.feature = user, tenant, feature
-
-
-class _Trace:
-    __slots__ = ("nodes", "below", "held", "seen")
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, _Node] = {}
-        # span id → the calls (span id, node) seen below it whose parent had not arrived (<= 2)
-        self.below: dict[str, list[tuple[str, _Node]]] = {}
-        self.held: dict[str, tuple[list[Any], float]] = {}  # span id → (row, deadline)
-        self.seen = 0.0
+# A remembered span, keyed by trace id + span id (hex): a tuple of atoms, so the garbage
+# collector untracks it. _KEY is the usage (None for a span without usage).
+_PARENT, _START, _END, _KEY, _COUNTS, _USER, _TENANT, _FEATURE, _SEEN = range(9)
+#: A call passed up to an ancestor: (its trace+span key, its node).
+_Carrier = tuple
 
 
 class CallIndex:
@@ -94,12 +84,13 @@ class CallIndex:
         self.keep_s = max(keep_s, wait_s)
         self._clock = clock
         self._lock = threading.Lock()
-        self._traces: OrderedDict[str, _Trace] = OrderedDict()
-        self._holding: dict[str, _Trace] = {}  # the traces with rows that wait
+        self._nodes: OrderedDict[str, tuple] = OrderedDict()  # trace+span → node, oldest first
+        self._below: OrderedDict[str, tuple] = OrderedDict()  # trace+parent → (<= 2 carriers)
+        self._traces: OrderedDict[str, float] = OrderedDict()  # traces with a call → last seen
         self._orphans: OrderedDict[str, list[Link]] = OrderedDict()  # links of traces with no call yet
         self._orphan_count = 0
-        self._responses: OrderedDict[str, tuple[str, _Node]] = OrderedDict()
-        self._nodes = 0
+        self._responses: OrderedDict[str, _Carrier] = OrderedDict()
+        self._holding: dict[str, dict[str, tuple[list[Any], float]]] = {}  # trace → span → (row, deadline)
         self._held = 0
         self._released: list[list[Any]] = []
         self.suspects = 0  # rows that count below another counting row (rules did not pair them)
@@ -107,6 +98,11 @@ class CallIndex:
     @property
     def held_rows(self) -> int:
         return self._held
+
+    @property
+    def remembered(self) -> int:
+        """Spans remembered now (at most ``max_nodes``)."""
+        return len(self._nodes)
 
     def decide(self, rows: list[list[Any]], links: list[Link],
                recorded: tuple[dict[str, Change], set[str]] | None = None) -> Decided:
@@ -116,21 +112,21 @@ class CallIndex:
         applied as they are instead of deciding anew.
         """
         now = self._clock()
-        items: list[tuple[int, int, Any]] = [(r[TIMESTAMP] + r[DURATION], 0, r) for r in rows]
-        items.extend((link.end, 1, link) for link in links)
-        items.sort(key=lambda item: (item[0], item[1]))  # children end first
+        # Children end first; a row before a span without usage that ends at the same instant.
+        items: list[Any] = sorted([*rows, *links], key=_end) if links else sorted(rows, key=_end)
         changes: dict[str, Change] = {}
         mine: set[str] = set()  # this batch's rows that wait
         touched: set[str] = set()  # traces whose waiting rows may be settled now
+        holding = self._holding
         with self._lock:
-            for _, kind, item in items:
-                if kind:
-                    if self._link(item) and item.trace_id in self._holding:
+            for item in items:
+                if type(item) is not list:
+                    if self._link(item, now) and item.trace_id in holding:
                         touched.add(item.trace_id)
                 elif self._row(item, recorded, changes, now):
                     mine.add(item[SPAN_ID])
                     touched.add(item[TRACE_ID])
-                elif item[TRACE_ID] in self._holding:
+                elif holding and item[TRACE_ID] in holding:
                     touched.add(item[TRACE_ID])
             if recorded is not None:
                 held_ids = recorded[1]
@@ -139,9 +135,8 @@ class CallIndex:
                         self._hold(row, now)  # a replay: they wait again (a restart may have loaded them)
             else:
                 for trace_id in touched:
-                    trace = self._holding.get(trace_id)
-                    for span_id, (row, _) in list(trace.held.items()) if trace is not None else ():
-                        if self._attribute(trace, row):
+                    for span_id, (row, _) in list(holding.get(trace_id, {}).items()):
+                        if self._attribute(row):
                             self._unhold(row)
                             if span_id in mine:
                                 changes[span_id] = _state(row, span_id in changes and changes[span_id][6])
@@ -150,8 +145,13 @@ class CallIndex:
             keep: list[list[Any]] = []
             held: list[list[Any]] = []
             for row in rows:
-                trace = self._holding.get(row[TRACE_ID])
-                (held if trace is not None and row[SPAN_ID] in trace.held else keep).append(row)
+                waiting = holding[row[TRACE_ID]].get(row[SPAN_ID]) if row[TRACE_ID] in holding else None
+                if waiting is None:
+                    keep.append(row)
+                elif waiting[0] is row:
+                    held.append(row)
+                # else: the span was sent again while it waits (an exporter's retry after a
+                # restart): the waiting row is stored, this one is not
             self._evict(now)
         return Decided(keep, held, changes)
 
@@ -160,11 +160,11 @@ class CallIndex:
         now = self._clock()
         with self._lock:
             for row in rows:
-                trace = self._trace(row[TRACE_ID], now)
-                if row[SPAN_ID] not in trace.nodes:
-                    node = self._add_node(trace, row, counts=row[STATUS] not in NOT_COUNTED)
-                    if node.counts:
-                        self._pass_up(trace, row[PARENT_ID], [(row[SPAN_ID], node)])
+                me = row[TRACE_ID] + row[SPAN_ID]
+                if me not in self._nodes:
+                    node = self._remember(me, row, row[STATUS] not in NOT_COUNTED, now)
+                    if node[_COUNTS] and row[PARENT_ID]:
+                        self._pass_up(row[TRACE_ID] + row[PARENT_ID], ((me, node),))
                 self._hold(row, now)
 
     def forget(self, rows: list[list[Any]]) -> None:
@@ -173,15 +173,15 @@ class CallIndex:
             for row in rows:
                 self._unhold(row)
 
-    def due(self) -> list[list[Any]]:
-        """Held rows whose wait is over (attributed, at the root, or out of time), taken out
-        of the hold: the caller stores them."""
+    def due(self, everything: bool = False) -> list[list[Any]]:
+        """Held rows whose wait is over (attributed, at the root, or out of time; with
+        ``everything``, all of them), taken out of the hold: the caller stores them."""
         now = self._clock()
         with self._lock:
             out, self._released = self._released, []
-            for trace in list(self._holding.values()):
-                for row, deadline in list(trace.held.values()):
-                    if self._attribute(trace, row) or now >= deadline:
+            for waiting in list(self._holding.values()):
+                for row, deadline in list(waiting.values()):
+                    if self._attribute(row) or now >= deadline or everything:
                         out.append(row)
                         self._unhold(row)
         return out
@@ -194,16 +194,17 @@ class CallIndex:
         with self._lock:
             for (trace_id, span_id, parent, start, end, i, cr, cw, o, status, response, user, tenant,
                  feature) in rows:
-                trace = self._trace(trace_id, now)
-                if span_id in trace.nodes:
+                me = trace_id + span_id
+                if me in self._nodes:
                     continue
-                node = _Node(parent, start, end, (i, cr, cw, o), status not in NOT_COUNTED, user, tenant, feature)
-                below = trace.below.pop(span_id, None)
-                trace.nodes[span_id] = node
-                self._nodes += 1
-                self._pass_up(trace, parent, [(span_id, node)] if node.counts else below)
-                if response and node.counts:
-                    self._remember(response, span_id, node)
+                self._traces[trace_id] = now
+                node = (parent, start, end, (i, cr, cw, o), status not in NOT_COUNTED, user, tenant, feature, now)
+                self._nodes[me] = node
+                below = self._below.pop(me, None) if self._below else None
+                if parent:
+                    self._pass_up(trace_id + parent, ((me, node),) if node[_COUNTS] else below)
+                if response and node[_COUNTS]:
+                    self._respond(response, (me, node))
             self._evict(now)
 
     # -- the rule, under the lock ------------------------------------------------------
@@ -211,28 +212,37 @@ class CallIndex:
     def _row(self, row: list[Any], recorded: tuple[dict[str, Change], set[str]] | None,
              changes: dict[str, Change], now: float) -> bool:
         """Judge one row; True when it may wait for an ancestor's attribution."""
-        trace = self._trace(row[TRACE_ID], now)
-        span_id, parent = row[SPAN_ID], row[PARENT_ID]
-        if span_id in trace.nodes:  # sent again: judged the first time
+        trace_id, span_id, parent = row[TRACE_ID], row[SPAN_ID], row[PARENT_ID]
+        me = trace_id + span_id
+        if me in self._nodes:  # sent again: judged the first time
             return False
-        status = row[STATUS]
-        key = None if status == "invalid_usage" else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
-        below = trace.below.pop(span_id, None)
+        traces = self._traces
+        if trace_id in traces:
+            traces.move_to_end(trace_id)
+        elif self._orphans and trace_id in self._orphans:
+            traces[trace_id] = now
+            self._adopt(trace_id, now)
+        traces[trace_id] = now
+        up = trace_id + parent if parent else ""
+        below = self._below.pop(me, None) if self._below else None
         if recorded is not None:
             change = recorded[0].get(span_id)
             if change is not None:
                 _apply(row, change)
-            node = self._add_node(trace, row, counts=row[STATUS] not in NOT_COUNTED, key=key)
-            self._pass_up(trace, parent, [(span_id, node)] if node.counts else below)
+            node = self._remember(me, row, row[STATUS] not in NOT_COUNTED, now)
+            if up:
+                self._pass_up(up, ((me, node),) if node[_COUNTS] else below)
             return False
+        status = row[STATUS]
+        key = None if status == "invalid_usage" else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
         start = row[TIMESTAMP]
         end = start + row[DURATION]
-        carriers: list[tuple[str, _Node]] | None
+        carriers: tuple | None
         if status == "aggregate":
             carriers = below
         elif below:
-            if len(below) == 1 and same_call(below[0][1].key, key):
-                self._change(row, changes, "counted_elsewhere", counted_on=below[0][0])
+            if len(below) == 1 and same_call(below[0][1][_KEY], key):
+                self._change(row, changes, "counted_elsewhere", counted_on=below[0][0][32:])
             else:
                 self._change(row, changes, "aggregate")
             carriers = below
@@ -240,80 +250,95 @@ class CallIndex:
             carriers = None
             response = row[RESPONSE_ID]
             first = self._responses.get(response) if response else None
-            if (first is not None and first[0] != span_id and first[1].start <= end and start <= first[1].end
-                    and same_call(first[1].key, key, output_slack=1)):
-                self._change(row, changes, "counted_elsewhere", counted_on=first[0])
-                carriers = [first]
-            else:
-                above = self._counting_ancestor(trace, parent)
+            if (first is not None and first[0] != me and first[1][_START] <= end and start <= first[1][_END]
+                    and same_call(first[1][_KEY], key, output_slack=1)):
+                self._change(row, changes, "counted_elsewhere", counted_on=first[0][32:])
+                carriers = (first,)
+            elif up:
+                above = self._counting_ancestor(up)
                 if above is not None:
-                    if same_call(above[1].key, key):
-                        self._change(row, changes, "counted_elsewhere", counted_on=above[0])
+                    if same_call(above[1][_KEY], key):
+                        self._change(row, changes, "counted_elsewhere", counted_on=above[0][32:])
                     else:
                         self.suspects += 1
-                        row[SUSPECT_OF] = above[0]
+                        row[SUSPECT_OF] = above[0][32:]
                         changes[span_id] = _state(row, False)
         counts = row[STATUS] not in NOT_COUNTED
-        node = self._add_node(trace, row, counts=counts, key=key)
+        node = (parent, start, end, key, counts, row[USER], row[TENANT], row[FEATURE], now)
+        self._nodes[me] = node
         if counts and carriers is None:
-            carriers = [(span_id, node)]
+            carriers = ((me, node),)
             if row[RESPONSE_ID]:
-                self._remember(row[RESPONSE_ID], span_id, node)
-        self._pass_up(trace, parent, carriers)
-        if (counts and parent and not row[USER] and not row[TENANT] and self.wait_s > 0
+                self._respond(row[RESPONSE_ID], carriers[0])
+        if carriers and up:
+            self._pass_up(up, carriers)
+        if (counts and up and not row[USER] and not row[TENANT] and self.wait_s > 0
                 and self._held < self.max_held):
             self._hold(row, now)
             return True
         return False
 
-    def _link(self, link: Link) -> bool:
-        trace = self._traces.get(link.trace_id)
-        if trace is None:
+    def _link(self, link: Link, now: float) -> bool:
+        """Remember a span without usage of a trace with a call; True when remembered."""
+        trace_id = link.trace_id
+        if trace_id not in self._traces:
             # No call of this trace seen yet: most such spans belong to traces without any, but
             # an exporter may send an ancestor before the call below it. Kept briefly, bounded.
             if self._orphan_count >= self.max_nodes // 2:
                 _, dropped = self._orphans.popitem(last=False)
                 self._orphan_count -= len(dropped)
-            self._orphans.setdefault(link.trace_id, []).append(link)
+            self._orphans.setdefault(trace_id, []).append(link)
             self._orphan_count += 1
             return False
-        if link.span_id in trace.nodes:
+        me = trace_id + link.span_id
+        if me in self._nodes:
             return False
-        node = _Node(link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature)
-        trace.nodes[link.span_id] = node
-        self._nodes += 1
-        self._pass_up(trace, link.parent_id, trace.below.pop(link.span_id, None))
+        self._nodes[me] = (link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature, now)
+        below = self._below.pop(me, None) if self._below else None
+        if below and link.parent_id:
+            self._pass_up(trace_id + link.parent_id, below)
         return True
 
-    def _attribute(self, trace: _Trace, row: list[Any]) -> bool:
+    def _adopt(self, trace_id: str, now: float) -> None:
+        links = self._orphans.pop(trace_id)
+        self._orphan_count -= len(links)
+        for link in links:
+            self._link(link, now)
+
+    def _attribute(self, row: list[Any]) -> bool:
         """Walk up from a held row: True when the walk is over (at an attributed ancestor,
         whose user, tenant and feature the row takes where it has none, or at the root)."""
-        parent = row[PARENT_ID]
+        trace_id, parent = row[TRACE_ID], row[PARENT_ID]
+        nodes = self._nodes
         for _ in range(_MAX_HOPS):
             if not parent:
                 return True
-            node = trace.nodes.get(parent)
+            node = nodes.get(trace_id + parent)
             if node is None:
                 return False
-            if node.user or node.tenant:
-                row[USER] = row[USER] or node.user
-                row[TENANT] = row[TENANT] or node.tenant
-                row[FEATURE] = row[FEATURE] or node.feature
-                me = trace.nodes.get(row[SPAN_ID])
-                if me is not None:  # a call further down may take it from this one
-                    me.user, me.tenant, me.feature = row[USER], row[TENANT], row[FEATURE]
+            if node[_USER] or node[_TENANT]:
+                row[USER] = row[USER] or node[_USER]
+                row[TENANT] = row[TENANT] or node[_TENANT]
+                row[FEATURE] = row[FEATURE] or node[_FEATURE]
+                me = trace_id + row[SPAN_ID]
+                mine = nodes.get(me)
+                if mine is not None:  # a call further down may take it from this one
+                    nodes[me] = mine[:_USER] + (row[USER], row[TENANT], row[FEATURE]) + mine[_SEEN:]
                 return True
-            parent = node.parent
+            parent = node[_PARENT]
         return True
 
-    def _counting_ancestor(self, trace: _Trace, parent: str) -> tuple[str, _Node] | None:
+    def _counting_ancestor(self, up: str) -> _Carrier | None:
+        trace_id = up[:32]
         for _ in range(_MAX_HOPS):
-            node = trace.nodes.get(parent) if parent else None
+            node = self._nodes.get(up)
             if node is None:
                 return None
-            if node.counts and node.key is not None:
-                return parent, node
-            parent = node.parent
+            if node[_COUNTS] and node[_KEY] is not None:
+                return up, node
+            if not node[_PARENT]:
+                return None
+            up = trace_id + node[_PARENT]
         return None
 
     def _change(self, row: list[Any], changes: dict[str, Change], status: str, counted_on: str = "") -> None:
@@ -322,73 +347,62 @@ class CallIndex:
         row[COSTS:COSTS + 5] = (_ZERO,) * 5
         changes[row[SPAN_ID]] = _state(row, True)
 
-    def _add_node(self, trace: _Trace, row: list[Any], *, counts: bool, key: UsageKey | None = None) -> _Node:
-        if key is None and row[STATUS] != "invalid_usage":
-            key = (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
+    def _remember(self, me: str, row: list[Any], counts: bool, now: float) -> tuple:
         start = row[TIMESTAMP]
-        node = _Node(row[PARENT_ID], start, start + row[DURATION], key, counts, row[USER], row[TENANT], row[FEATURE])
-        trace.nodes[row[SPAN_ID]] = node
-        self._nodes += 1
+        key = None if row[STATUS] == "invalid_usage" else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
+        node = (row[PARENT_ID], start, start + row[DURATION], key, counts, row[USER], row[TENANT], row[FEATURE], now)
+        self._nodes[me] = node
+        self._traces[row[TRACE_ID]] = now
         return node
 
-    def _pass_up(self, trace: _Trace, parent: str, carriers: list[tuple[str, _Node]] | None) -> None:
-        if not carriers or not parent or parent in trace.nodes:
+    def _pass_up(self, up: str, carriers: tuple | None) -> None:
+        """Note calls below the span ``up`` (trace+span) while it has not arrived."""
+        if not carriers or up in self._nodes:
             return
-        pending = trace.below.setdefault(parent, [])
-        if len(pending) < 2:  # one call, or "more than one": all a verdict needs
-            pending.extend(carriers[:2 - len(pending)])
+        pending = self._below.get(up)
+        if pending is None:
+            self._below[up] = carriers[:2]
+        elif len(pending) < 2:  # one call, or "more than one": all a verdict needs
+            self._below[up] = (pending + carriers)[:2]
 
-    def _remember(self, response: str, span_id: str, node: _Node) -> None:
+    def _respond(self, response: str, carrier: _Carrier) -> None:
         if len(self._responses) >= self.max_nodes:
             self._responses.popitem(last=False)
-        self._responses[response] = (span_id, node)
+        self._responses[response] = carrier
 
     def _hold(self, row: list[Any], now: float) -> None:
-        trace = self._trace(row[TRACE_ID], now)
-        if row[SPAN_ID] not in trace.held:
-            trace.held[row[SPAN_ID]] = (row, now + self.wait_s)
+        waiting = self._holding.setdefault(row[TRACE_ID], {})
+        if row[SPAN_ID] not in waiting:
+            waiting[row[SPAN_ID]] = (row, now + self.wait_s)
             self._held += 1
-            self._holding[row[TRACE_ID]] = trace
 
     def _unhold(self, row: list[Any]) -> None:
-        trace = self._holding.get(row[TRACE_ID])
-        if trace is not None and trace.held.pop(row[SPAN_ID], None) is not None:
+        waiting = self._holding.get(row[TRACE_ID])
+        if waiting is not None and waiting.pop(row[SPAN_ID], None) is not None:
             self._held -= 1
-            if not trace.held:
+            if not waiting:
                 del self._holding[row[TRACE_ID]]
 
-    def _trace(self, trace_id: str, now: float) -> _Trace:
-        trace = self._traces.get(trace_id)
-        if trace is None:
-            trace = self._traces[trace_id] = _Trace()
-            orphans = self._orphans.pop(trace_id, None) if self._orphans else None
-            if orphans:
-                self._orphan_count -= len(orphans)
-                for link in orphans:
-                    self._link(link)
-        else:
-            self._traces.move_to_end(trace_id)
-        trace.seen = now
-        return trace
-
     def _evict(self, now: float) -> None:
-        """Forget the oldest traces: quiet for ``keep_s``, or past ``max_nodes``. A trace whose
-        rows wait is kept for their wait (due() releases them), unless memory is full: its rows
-        are then released as they are."""
-        for _ in range(len(self._traces)):
-            trace_id, trace = next(iter(self._traces.items()))
-            full = self._nodes > self.max_nodes
-            if not full and trace.seen > now - self.keep_s:
-                return
-            if trace.held and not full:
-                self._traces.move_to_end(trace_id)
-                continue
-            for row, _ in trace.held.values():
-                self._released.append(row)
-                self._held -= 1
-            self._holding.pop(trace_id, None)
-            self._nodes -= len(trace.nodes)
-            del self._traces[trace_id]
+        """Forget the oldest spans, calls passed up and traces: past ``keep_s`` or the bounds.
+        Rows that wait are not forgotten (due() releases them at their deadline)."""
+        quiet = now - self.keep_s
+        for table, limit, seen in ((self._nodes, self.max_nodes, lambda v: v[_SEEN]),
+                                   (self._below, self.max_nodes // 2, lambda v: v[0][1][_SEEN]),
+                                   (self._traces, self.max_nodes, lambda v: v)):
+            while table:
+                key, value = table.popitem(last=False)
+                if len(table) < limit and seen(value) > quiet:
+                    table[key] = value
+                    table.move_to_end(key, last=False)  # the oldest stays first
+                    break
+
+
+def _end(item: Any) -> int:
+    """Sort key: a row's or a link's end (ns), doubled, plus one for a link."""
+    if type(item) is list:
+        return (item[TIMESTAMP] + item[DURATION]) << 1
+    return (item.end << 1) | 1
 
 
 def _state(row: list[Any], zeroed: bool) -> Change:

@@ -79,17 +79,18 @@ class HeldCalls:
         """The batch's insert returned."""
         _remove(os.path.join(self.directory, token + _DECIDED))
 
-    def settle(self, write: Write) -> int:
-        """Store the rows whose wait is over (and finish a settle a crash or a failed insert
-        interrupted); returns how many. Raises the storage error (the rows are tried again
-        on the next call)."""
+    def settle(self, write: Write, everything: bool = False) -> int:
+        """Store the rows whose wait is over (``everything``: all that wait, as they are — a
+        collector that stops stores what it acknowledged), and finish a settle a crash or a
+        failed insert interrupted; returns how many. Raises the storage error (the rows are
+        tried again on the next call)."""
         stored = 0
         for name in sorted(n for n in os.listdir(self.directory) if n.startswith(_SETTLE)):
             doc = _read(os.path.join(self.directory, name))
             if doc is None:
                 continue
             stored += self._finish(name, [_decode(r) for r in doc["rows"]], doc["consumed"], write)
-        rows = self.index.due()
+        rows = self.index.due(everything)
         if not rows:
             return stored
         with self._lock:

@@ -84,6 +84,7 @@ class Collector:
         self._budget_stopping = False
         self.calls: HeldCalls | None = None
         self._settler: threading.Thread | None = None
+        self._settle_write: Callable[[list[list[Any]], str], None] | None = None
         self._settle_stop = threading.Event()
 
     async def start(self) -> None:
@@ -110,9 +111,9 @@ class Collector:
             self._writer_clients.append(client)
         for client in self._writer_clients[1:]:
             writers.append(BatchWriter(client, cfg.database, pricer, mapper, self.calls))
-        settle = ClickHouseWriter(self._writer_clients[0], cfg.database).write
-        self._settler = threading.Thread(target=self._settle_calls, args=(settle,), name="otel-costs-calls",
-                                         daemon=True)
+        self._settle_write = ClickHouseWriter(self._writer_clients[0], cfg.database).write
+        self._settler = threading.Thread(target=self._settle_calls, args=(self._settle_write,),
+                                         name="otel-costs-calls", daemon=True)
         self._settler.start()
         writer = WriterPool(writers)
         metrics = self.metrics
@@ -240,6 +241,12 @@ class Collector:
         if self._settler is not None:
             self._settle_stop.set()
             await asyncio.to_thread(self._settler.join, 10)
+            try:  # what was acknowledged is stored, attributed or not (a crash keeps the journal)
+                stored = await asyncio.to_thread(self.calls.settle, self._settle_write, True)  # type: ignore[union-attr]
+                if stored:
+                    _log.info("stopping: stored %d calls that were waiting for attribution", stored)
+            except Exception as exc:
+                _log.error("calls waiting for attribution stay journaled until the next start: %s", exc)
         if self._map_workers is not None:
             await asyncio.to_thread(self._map_workers.close)
             self._map_workers = None
