@@ -66,6 +66,7 @@ class Decided(NamedTuple):
     now: list[list[Any]]  # rows to insert with the batch
     held: list[list[Any]]  # rows that wait for an ancestor (collector.held keeps them)
     changes: dict[str, Change]  # span id → what the rule changed on that row of the batch
+    released: list[list[Any]]  # rows of earlier batches this one attributed (due() hands them out)
 
 
 # A remembered span, keyed by trace id + span id (hex): a tuple of atoms, so the garbage
@@ -129,11 +130,12 @@ class CallIndex:
                 elif holding and item[TRACE_ID] in holding:
                     touched.add(item[TRACE_ID])
             if recorded is not None:
-                held_ids = recorded[1]
+                held_ids: set[str] = recorded[1]
                 for row in rows:
                     if row[SPAN_ID] in held_ids:
                         self._hold(row, now)  # a replay: they wait again (a restart may have loaded them)
-            else:
+            released: list[list[Any]] = []
+            if recorded is None:
                 for trace_id in touched:
                     for span_id, (row, _) in list(holding.get(trace_id, {}).items()):
                         if self._attribute(row):
@@ -141,7 +143,8 @@ class CallIndex:
                             if span_id in mine:
                                 changes[span_id] = _state(row, span_id in changes and changes[span_id][6])
                             else:
-                                self._released.append(row)
+                                released.append(row)
+                self._released.extend(released)
             keep: list[list[Any]] = []
             held: list[list[Any]] = []
             for row in rows:
@@ -153,7 +156,7 @@ class CallIndex:
                 # else: the span was sent again while it waits (an exporter's retry after a
                 # restart): the waiting row is stored, this one is not
             self._evict(now)
-        return Decided(keep, held, changes)
+        return Decided(keep, held, changes, released)
 
     def hold(self, rows: list[list[Any]]) -> None:
         """Rows held before a restart (collector.held's journal): they wait again."""
@@ -181,7 +184,8 @@ class CallIndex:
             out, self._released = self._released, []
             for waiting in list(self._holding.values()):
                 for row, deadline in list(waiting.values()):
-                    if self._attribute(row) or now >= deadline or everything:
+                    # (a row attributed before a restart has its user or tenant already)
+                    if row[USER] or row[TENANT] or self._attribute(row) or now >= deadline or everything:
                         out.append(row)
                         self._unhold(row)
         return out

@@ -73,6 +73,16 @@ class HeldCalls:
                     mine[row[SPAN_ID]] = row
                     self._origin[(row[TRACE_ID], row[SPAN_ID])] = token
                 self._write(token + _HELD, {"rows": [_encode(r) for r in mine.values()]})
+        if decided.released:
+            # Attributed by this batch, stored by the next settle: journaled with their
+            # attribution first, so a crash in between does not lose it (the ancestor that
+            # carried it will not come again).
+            with self._lock:
+                origins = {self._origin.get((row[TRACE_ID], row[SPAN_ID])) for row in decided.released}
+                for origin in origins - {None}:
+                    rows = self._held.get(origin)  # type: ignore[arg-type]
+                    if rows:
+                        self._write(origin + _HELD, {"rows": [_encode(r) for r in rows.values()]})  # type: ignore[operator]
         return decided.now
 
     def after(self, token: str) -> None:

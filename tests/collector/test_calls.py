@@ -361,3 +361,20 @@ def test_a_suspected_double_count_is_shown_by_every_report(collector):
     assert "1 call in this range was stored below another call" in report.stderr
     page = urllib.request.urlopen(collector.http_url + "/?since=1d", timeout=30).read().decode()
     assert 'data-testid="notice"' in page and trace.trace_id.hex() in page
+
+
+def test_an_attribution_found_just_before_a_crash_is_kept(tmp_path):
+    """The ancestor arrives (its request is acknowledged) and the collector dies before the
+    call is stored: the ancestor will not be sent again, so the attribution it gave was
+    journaled with the call."""
+    trace, storage = Trace(), Storage()
+    held = HeldCalls(CallIndex(), str(tmp_path))
+    held.before(map_request(trace.request(("chat", "step", CHAT, 0.1, 0.9)), PRICER).rows, [], "t1")
+    held.after("t1")
+    result = map_request(trace.request(("step", "agent", STEP, 0.0, 1.0)), PRICER)
+    assert held.before(result.rows, result.links, "t2") == []
+    held.after("t2")
+    held = HeldCalls(CallIndex(), str(tmp_path))  # killed before the settle; started again
+    assert held.settle(storage.write) == 1
+    ((_, rows),) = storage.inserts.items()
+    assert (col(rows[0], "tenant_id"), col(rows[0], "user_id")) == ("acme", "u_7")
