@@ -122,8 +122,12 @@ class BudgetEvaluator:
         self._deliver(client)
         return self.statuses
 
-    def status_for(self, tenant: str, user: str, feature: str) -> list[BudgetStatus]:
-        return [s for s in self.statuses if s.budget.applies_to(tenant, user, feature)]
+    def status_for(self, tenant: str, user: str, feature: str, *, tenant_only: bool = False) -> list[BudgetStatus]:
+        """The budgets that apply to calls of this tenant, user and feature. ``tenant_only``
+        (a tenant's token): only budgets scoped to that tenant — a budget over all tenants
+        shows their spend, and its id and amount are the operator's."""
+        return [s for s in self.statuses if s.budget.applies_to(tenant, user, feature)
+                and (not tenant_only or s.budget.tenant_id == tenant)]
 
     def _spend(self, client: Any, budget: Budget, start: datetime, end: datetime) -> Decimal:
         on_hour = start.minute == 0 and start.second == 0 and end.minute == 0

@@ -54,7 +54,8 @@ def add_budget_routes(app: web.Application, evaluator: BudgetEvaluator, default_
         if denied is not None:
             return denied
         tenant = request.query.get("tenant", "")
-        if found is not None and not found.admin:
+        tenant_only = found is not None and not found.admin
+        if tenant_only:
             if tenant and tenant != found.tenant:
                 return _error(403, "this token can only read its own tenant")
             tenant = found.tenant
@@ -64,7 +65,8 @@ def add_budget_routes(app: web.Application, evaluator: BudgetEvaluator, default_
             except Exception as exc:
                 _log.error("budget evaluation failed: %s", exc)
                 return _error(503, "budgets are not evaluated yet; try again")
-        statuses = evaluator.status_for(tenant, request.query.get("user", ""), request.query.get("feature", ""))
+        statuses = evaluator.status_for(tenant, request.query.get("user", ""), request.query.get("feature", ""),
+                                        tenant_only=tenant_only)
         return web.json_response({"evaluated_at": evaluator.evaluated_at.isoformat().replace("+00:00", "Z")
                                   if evaluator.evaluated_at else None,
                                   "budgets": [s.to_json() for s in statuses]})

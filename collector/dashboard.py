@@ -97,9 +97,8 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
                                  'try again.</p>', auth is not None), 503)
         statuses = []
         if budgets is not None:
-            statuses = budgets.status_for(params.get("tenant", ""), params.get("user", ""), params.get("feature", ""))
-            if tenant is not None:
-                statuses = [s for s in statuses if s.budget.tenant_id == tenant]
+            statuses = budgets.status_for(params.get("tenant", ""), params.get("user", ""), params.get("feature", ""),
+                                          tenant_only=tenant is not None)
         body = _body(results, params, statuses, _days(queries["trend"]), notice_lines(notices))
         return _html(_layout(_filters(params, tenant), body, auth is not None))
 

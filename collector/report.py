@@ -55,7 +55,7 @@ def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _cell_safe(v) for k, v in row.items()} for row in rows)
         return out.getvalue()
     totals: dict[str, Any] = {c: "" for c in by}
     if by:
@@ -73,6 +73,18 @@ def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(columns), rule, *(line(r) for r in body), rule, line(foot)])
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting with =, +, -, @, tab or CR (values
+    from span attributes: a tenant, a tag) gets a leading apostrophe (OWASP's rule). Numbers
+    are written as they are: a cost is never negative."""
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        return "'" + value
+    return value
 
 
 def _cell(value: Any) -> str:

@@ -17,7 +17,13 @@ from typing import Any
 
 from .mapping import COLUMNS
 
-__all__ = ["ClickHouseWriter", "INSERT_SETTINGS"]
+__all__ = ["ClickHouseWriter", "INSERT_SETTINGS", "MAX_DAYS"]
+
+#: The most days one insert covers. The raw table has a partition a day, and ClickHouse refuses
+#: an insert block over more than 100 partitions (max_partitions_per_insert_block): a backfill
+#: of older calls in one batch would fail, and be retried, forever.
+MAX_DAYS = 90
+_DAY_NS = 86_400 * 1_000_000_000
 
 INSERT_SETTINGS = {
     "async_insert": 0,
@@ -46,10 +52,22 @@ class ClickHouseWriter:
         them. Raises on failure.
 
         ``token`` makes the insert idempotent: the same token within the dedup window is
-        stored once.
+        stored once. Rows on more than :data:`MAX_DAYS` days (a backfill) are inserted in parts
+        of at most that many days, each with a token of its own derived from ``token``.
         """
         if not rows:
             return
+        days: dict[int, list[list[Any]]] = {}
+        for row in rows:
+            days.setdefault(row[0] // _DAY_NS, []).append(row)
+        if len(days) <= MAX_DAYS:
+            self._insert(rows, token)
+            return
+        ordered = sorted(days)
+        for part, first in enumerate(range(0, len(ordered), MAX_DAYS)):
+            self._insert([row for day in ordered[first:first + MAX_DAYS] for row in days[day]], f"{token}/{part}")
+
+    def _insert(self, rows: list[list[Any]], token: str) -> None:
         columns = [list(column) for column in zip(*rows)]
         if self._context is None:
             self._context = self._client.create_insert_context(

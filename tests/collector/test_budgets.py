@@ -226,8 +226,16 @@ def test_with_auth_budgets_are_managed_by_admins_and_read_per_tenant(start_colle
     assert httpx.put(c.http_url + "/v1/budgets/a", json=body, headers=as_tenant).status_code == 403
     assert httpx.put(c.http_url + "/v1/budgets/a", json=body, headers=as_admin).status_code == 200
     assert httpx.put(c.http_url + "/v1/budgets/g", json={**body, "tenant": "globex"}, headers=as_admin).status_code == 200
+    # a budget over all tenants (a feature's): its id, amount and all tenants' spend are the operator's
+    everyone = {"feature": "chat", "amount_usd": "900", "period": "monthly"}
+    assert httpx.put(c.http_url + "/v1/budgets/all", json=everyone, headers=as_admin).status_code == 200
     c.call(c.collector.evaluate_budgets_now())
     assert [b["id"] for b in httpx.get(c.http_url + "/v1/budgets", headers=as_tenant).json()] == ["a"]
     assert httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "globex"}, headers=as_tenant).status_code == 403
     status = httpx.get(c.http_url + "/v1/budgets/status", headers=as_tenant).json()
     assert [b["id"] for b in status["budgets"]] == ["a"]
+    admin_view = httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "acme", "feature": "chat"},
+                           headers=as_admin).json()
+    assert sorted(b["id"] for b in admin_view["budgets"]) == ["a", "all"]
+    page = httpx.get(c.http_url + "/", params={"feature": "chat"}, headers=as_tenant).text
+    assert ">a <small>" in page and ">all <small>" not in page

@@ -87,3 +87,24 @@ def test_spans_the_collector_prices_are_stored_at_genai_prices_price(collector, 
     expected = calc_price(usage, model_ref=model, provider_id=provider.split(".")[-1]).total_price
     (stored,) = collector.query("SELECT cost_total, priced_by, pricing_status FROM {db}.genai_spans")
     assert stored == (expected, "collector", "priced")
+
+
+def test_a_backfill_over_many_days_is_stored_in_one_request(start_collector):
+    """One request with calls on 150 days (record_usage with start_time does this): ClickHouse
+    refuses an insert over more than 100 partitions (code 252); the writer splits it by day, and
+    every call is stored once, in the raw rows and the rollups."""
+    from datetime import datetime, timedelta, timezone
+
+    running = start_collector(raw_ttl_days=400)
+    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    spans = [{"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini", "tenant.id": "acme",
+              "gen_ai.usage.input_tokens": 100 + day, "gen_ai.usage.output_tokens": 10,
+              "_start": today - timedelta(days=day)} for day in range(150)]
+    expected = sum((calc_price(Usage(input_tokens=100 + day, output_tokens=10), model_ref="gpt-4o-mini",
+                               provider_id="openai").total_price for day in range(150)), Decimal(0))
+    with grpc.insecure_channel(running.grpc_target) as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(sdk_request(spans, priced=False), timeout=60)
+    query = "SELECT count(), sum(cost_total), uniqExact(toDate(timestamp)) FROM {db}.genai_spans"
+    assert running.query(query) == [(150, expected, 150)]  # acknowledged = written
+    for table in ("genai_costs_hourly", "genai_costs_daily"):
+        assert running.query(f"SELECT sum(calls), sum(cost_total) FROM {{db}}.{table}") == [(150, expected)]
