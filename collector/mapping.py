@@ -378,7 +378,7 @@ def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dic
     if isinstance(metadata, str) and metadata.startswith("{") and len(metadata) <= 16_384:
         try:
             parsed = json.loads(metadata)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested JSON raises RecursionError
             parsed = None
         if isinstance(parsed, dict):
             for key, raw in parsed.items():

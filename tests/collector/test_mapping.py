@@ -190,3 +190,23 @@ def test_an_aggregate_is_stored_without_cost(shape, priced):
     assert by_name["outer"]["pricing_status"] == "aggregate" and by_name["outer"]["cost_total"] == 0
     assert by_name["outer"]["input_tokens"] == 1800  # kept for context
     assert by_name["call"]["pricing_status"] == "priced" and by_name["call"]["cost_total"] > 0
+
+
+def test_deeply_nested_metadata_json_on_the_resource_costs_nothing(collector):
+    """OpenInference's ``metadata`` is a JSON string; on the resource it is parsed outside the
+    per-span guard. Nested a few thousand deep, json.loads raised RecursionError: the request
+    was answered 503 and resent forever. Now the metadata is ignored and the span stored."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    from .spans import SEMCONV, build
+
+    import time
+
+    deep = '{"a":' + "[" * 5000 + "]" * 5000 + "}"
+    now = time.time_ns()
+    request = build([({**SEMCONV, "tenant.id": "acme"}, 16, 8, now - 10**9, now)],
+                    resource={"service.name": "deep", "metadata": deep})
+    with grpc.insecure_channel(collector.grpc_target) as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
+    assert collector.query("SELECT service, tenant_id FROM {db}.genai_spans") == [("deep", "acme")]
