@@ -10,7 +10,12 @@ drains, the collector stops, and the harness reads the stored rows and prints:
     sent / acknowledged / stored / lost (acknowledged, not stored) / duplicated
     cost of the acknowledged spans against the sums in raw rows and both rollups
 
-    python bench/fault_harness.py [--seconds 30] [--kills 4] [--outages 3] [--shape sdk|agent] [--json]
+    python bench/fault_harness.py [--seconds 30] [--kills 4] [--outages 3] [--shape sdk|agent]
+                                  [--poison N] [--json]
+
+``--poison N`` makes N of the requests poison: storage fails any batch holding one with an
+error nothing classifies (a failpoint). Each must be set aside alone, its batch-mates and
+everything after it stored once; it prints how many poison spans were stored (0 is right).
 
 ``--shape agent`` sends agent runs as another language's SDK does (the Vercel AI SDK 7):
 unpriced ``chat`` spans with no attribution in one request, then the step span that holds
@@ -47,6 +52,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_costs import CostSpanProcessor, attribute_to
 
 
+POISON = "poison-request-marker"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,7 +69,7 @@ class Collector:
 
     def start(self) -> None:
         env = {**os.environ, "OTEL_COSTS_FAILPOINT_STORAGE_DOWN": self.failpoint,
-               "OTEL_COSTS_BATCH_MAX_AGE_MS": "200"}
+               "OTEL_COSTS_FAILPOINT_POISON": POISON, "OTEL_COSTS_BATCH_MAX_AGE_MS": "200"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "collector", "--storage", self.data,
              "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port), "--log-format", "text"],
@@ -94,6 +102,8 @@ class Client(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.target, self.stop_event, self.n, self.rng = target, stop, spans_per_request, random.Random(seed)
         self.shape = shape
+        self.poison_left = 0  # requests still to make poison
+        self.poisoned: set[str] = set()  # span ids of poison requests
         self.sent = 0
         self.attempts = 0
         self.acked: dict[str, Decimal] = {}  # span id → cost
@@ -144,9 +154,24 @@ class Client(threading.Thread):
         root = {f"{s.context.span_id:016x}": Decimal(0) for s in rest if s.name == "invoke_agent"}
         return [(encode_spans(calls), costs), (encode_spans(rest), root)]
 
+    def _poison(self):
+        memory = InMemorySpanExporter()
+        provider = TracerProvider(resource=Resource.create({"service.name": self.name}))
+        provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(memory)))
+        with provider.get_tracer("harness").start_as_current_span(POISON) as span:
+            span.set_attributes({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+                                 "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1})
+        spans = memory.get_finished_spans()
+        self.poisoned.update(f"{s.context.span_id:016x}" for s in spans)
+        return encode_spans(spans), {}
+
     def run(self) -> None:
         while not self.stop_event.is_set():
-            for request, costs in (self._agent_run() if self.shape == "agent" else [self._request()]):
+            batch = self._agent_run() if self.shape == "agent" else [self._request()]
+            if self.poison_left and self.rng.random() < 0.3:
+                self.poison_left -= 1
+                batch.append(self._poison())
+            for request, costs in batch:
                 self.sent += len(costs)
                 while True:  # an exporter that keeps retrying until acknowledged
                     self.attempts += 1
@@ -168,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--spans", type=int, default=50, help="spans per request")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--shape", choices=["sdk", "agent"], default="sdk")
+    ap.add_argument("--poison", type=int, default=0, help="poison requests to send")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
@@ -178,7 +204,8 @@ def main(argv: list[str] | None = None) -> dict:
     stop = threading.Event()
     clients = [Client(f"client-{i}", collector, stop, args.spans, args.seed + i, args.shape)
                for i in range(args.clients)]
-    for c in clients:
+    for i, c in enumerate(clients):
+        c.poison_left = args.poison // len(clients) + (1 if i < args.poison % len(clients) else 0)
         c.start()
     events = ["kill"] * args.kills + ["outage"] * args.outages
     rng.shuffle(events)
@@ -232,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
         "unacknowledged_stored": len(set(per_span) - set(acked)),
         "duplicated": sum(n - 1 for n in per_span.values()),
         "unattributed": int(unattributed),
+        "poison_sent": sum(len(c.poisoned) for c in clients),
+        "poison_stored": len(set().union(*(c.poisoned for c in clients)) & set(per_span)),
         "cost_acknowledged": str(sum(acked.values(), Decimal(0))),
         "cost_raw": str(raw), "cost_hourly": str(hourly), "cost_daily": str(daily),
     }

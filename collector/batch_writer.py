@@ -23,7 +23,7 @@ from .held import HeldCalls
 from .mapping import Link, MapResult, map_request
 from .writer import ClickHouseWriter
 
-__all__ = ["Outcome", "Mapped", "BatchWriter", "WriterPool", "assess", "map_rows"]
+__all__ = ["Outcome", "Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "refused"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,17 @@ def assess(batch: bytes, pricer: Pricer) -> list[Outcome]:
     """Each request's outcome without writing: for a batch spooled while storage is down,
     whose requests are answered before it is mapped. Raises ValueError for a damaged batch."""
     return map_rows(batch, pricer).outcomes
+
+
+def refused(batch: bytes, pricer: Pricer, reason: str) -> list[Outcome]:
+    """Each request's outcome when storage refused the batch: its spans rejected with
+    ``reason`` (the sender is told, and does not resend)."""
+    try:
+        assessed = assess(batch, pricer)
+    except Exception:  # the mapping itself fails on it: count the spans as they are
+        assessed = [Outcome(sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans), 0, 0, 0)
+                    for request, _, _ in batch_file.decode(batch)]
+    return [Outcome(o.received, 0, o.non_genai, o.received - o.non_genai, (reason[:300],)) for o in assessed]
 
 
 class BatchWriter:

@@ -26,17 +26,22 @@ _ttl = click.option("--raw-ttl-days", type=int, help="Days raw spans are kept (r
 
 def _failpoint():
     """Fault injection for bench/fault_harness.py: while the file named by
-    OTEL_COSTS_FAILPOINT_STORAGE_DOWN exists, storage writes fail as if ClickHouse were down."""
+    OTEL_COSTS_FAILPOINT_STORAGE_DOWN exists, storage writes fail as if ClickHouse were down;
+    a batch holding the bytes of OTEL_COSTS_FAILPOINT_POISON fails with an error nothing
+    classifies (a poison request)."""
     import os
 
     path = os.environ.get("OTEL_COSTS_FAILPOINT_STORAGE_DOWN")
-    if not path:
+    poison = os.environ.get("OTEL_COSTS_FAILPOINT_POISON", "").encode()
+    if not path and not poison:
         return None
 
     def wrap(write):
         def maybe_down(batch, token):
-            if os.path.exists(path):
+            if path and os.path.exists(path):
                 raise ConnectionError("storage down (failpoint)")
+            if poison and poison in batch:
+                raise RuntimeError("poison request (failpoint)")
             return write(batch, token)
         return maybe_down
 

@@ -21,7 +21,7 @@ from aiohttp import web
 from otel_costs import __version__
 from otel_costs.pricing import Pricer
 
-from .batch_writer import BatchWriter, WriterPool, assess
+from .batch_writer import BatchWriter, WriterPool, assess, refused
 from .batcher import Batcher
 from .calls import CallIndex
 from .held import HeldCalls
@@ -126,7 +126,9 @@ class Collector:
         metrics.calls_waiting.set_function(lambda: index.held_rows)
         metrics.calls_suspected.set_function(lambda: index.suspects)
         self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
-                               lambda data: assess(data, pricer), on_event=spool_event)
+                               lambda data: assess(data, pricer), on_event=spool_event,
+                               refused=lambda data, reason: refused(data, pricer, reason),
+                               storage_ok=self._storage_answers)
         self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
                                 max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed,
                                 threads=cfg.writers)
@@ -163,6 +165,14 @@ class Collector:
                       "http": f"{cfg.host}:{self.http_port}", "storage": cfg.target.describe(),
                       "database": cfg.database, "dashboard": dashboard,
                       "migrations_applied": applied, "calls_loaded": loaded}})
+
+    def _storage_answers(self) -> bool:
+        """Whether storage answers a query now (a batch that keeps failing is then its own fault)."""
+        try:
+            self.client.query("SELECT 1")
+            return True
+        except Exception:
+            return False
 
     def _recent_calls(self, index: CallIndex) -> int:
         """Remember the calls stored in the last ``keep_s`` (a restart): returns how many."""

@@ -35,11 +35,14 @@ from typing import Any, Callable, NamedTuple
 
 from . import batch_file
 
-__all__ = ["Batch", "Spool", "SpoolFull", "spooling", "is_invalid_batch"]
+__all__ = ["Batch", "MAX_FAILURES", "Spool", "SpoolFull", "spooling", "is_invalid_batch"]
 
 _log = logging.getLogger("otel_costs.collector")
 _MAGIC = b"otel-costs spooled batch 3\n"
 _MAGIC_LEGACY = b"otel-costs spooled batch 2\n"  # version 0.1: batch_file.decode_legacy
+#: Replays of one spooled batch that may fail in a row, while storage answers queries, before
+#: the batch is taken for the culprit and written request by request.
+MAX_FAILURES = 5
 _SUFFIX = ".batch"
 _IN_FLIGHT = ".inflight"
 _OLD_FORMAT = (".batch.json", ".inflight.json")  # rows as JSON, before batch files
@@ -214,6 +217,37 @@ class Spool:
             self._bytes -= size
         _log.error("batch %s moved to %s: %s", name, self.rejected_dir, reason)
 
+    def set_aside(self, batch: Batch, reason: str) -> str:
+        """Keep a batch storage refused in rejected/ with the reason (it was never spooled:
+        one request of a batch that was). Returns its file name. Raises OSError."""
+        with self._lock:
+            name = f"{self._next:020d}{_SUFFIX}"
+            self._next += 1
+            path = os.path.join(self.rejected_dir, name)
+            with open(path + ".reason.txt", "w", encoding="utf-8") as f:
+                f.write(reason + "\n")
+            with open(path, "wb") as f:
+                f.write(_encode(batch))
+                f.flush()
+                os.fsync(f.fileno())
+            _fsync_dir(self.rejected_dir)
+        _log.error("request %s moved to %s: %s", batch.requests[0] if batch.requests else "?", path, reason)
+        return name
+
+    def rewrite(self, name: str, batch: Batch) -> None:
+        """Replace a spooled batch by what is left of it (durably). Raises OSError."""
+        path = os.path.join(self.directory, name)
+        payload = _encode(batch)
+        with self._lock:
+            before = os.path.getsize(path)
+            with open(path + ".tmp", "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(path + ".tmp", path)
+            _fsync_dir(self.directory)
+            self._bytes += len(payload) - before
+
     def _set_aside(self, name: str, reason: str) -> None:
         # The reason first: whoever sees the batch in rejected/ finds why next to it.
         with open(os.path.join(self.rejected_dir, name + ".reason.txt"), "w", encoding="utf-8") as f:
@@ -260,10 +294,16 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
     returns them without storing (for a spooled batch)."""
 
     def __init__(self, write: Callable[[bytes, str], list[Any]], spool: Spool, assess: Callable[[bytes], list[Any]],
-                 *, retry_every: float = 1.0, on_event: Callable[[str, int], None] | None = None):
+                 *, retry_every: float = 1.0, on_event: Callable[[str, int], None] | None = None,
+                 refused: Callable[[bytes, str], list[Any]] | None = None,
+                 storage_ok: Callable[[], bool] = lambda: False, max_failures: int = MAX_FAILURES):
         self._write = write
         self._spool = spool
         self._assess = assess
+        self._refused = refused
+        self._storage_ok = storage_ok
+        self._max_failures = max_failures
+        self._failures: dict[str, int] = {}  # spooled batch → replays failed in a row
         self._retry_every = retry_every
         self._on_event = on_event or (lambda kind, spans: None)
         self._wake = threading.Event()
@@ -283,6 +323,18 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
             try:
                 outcomes = self._write(batch.data, batch.token)
             except Exception as exc:
+                if is_invalid_batch(exc) and self._refused is not None:
+                    # Storage refused something in the batch: find which request, store the rest.
+                    left, outcomes, _ = self._one_by_one(batch, exc)
+                    if not left:
+                        self._spool.finish(name)
+                        return outcomes
+                    # storage went down meanwhile: what is left waits in the spool
+                    self._spool.finish(name)
+                    self._spool.append(Batch.of(left, spans))
+                    self._on_event("spooled", spans)
+                    self._wake.set()
+                    return outcomes + self._assess(batch_file.encode(left))
                 if is_invalid_batch(exc):
                     self._spool.finish(name)
                     raise
@@ -311,15 +363,70 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
             try:
                 self._write(batch.data, batch.token)
             except Exception as exc:
+                failures = self._failures[name] = self._failures.get(name, 0) + 1
+                poison = is_invalid_batch(exc) or (failures >= self._max_failures and self._storage_ok())
+                if poison and self._refused is not None:
+                    # Refused, or failing again and again while storage answers: the batch's
+                    # fault. Its requests are written one by one; the ones storage refuses
+                    # are set aside, the rest stored.
+                    try:
+                        left, _, set_aside = self._one_by_one(batch, exc)
+                    except OSError as io_error:
+                        _log.error("spool: %s", io_error)
+                        left, set_aside = batch_file.split(batch.data), 0
+                    if left:  # storage went down meanwhile: keep what is left
+                        rest = Batch.of(left, batch.spans)
+                        if len(left) < len(batch.requests):
+                            self._spool.rewrite(name, rest)
+                        self._stop.wait(self._retry_every)
+                        continue
+                    self._failures.pop(name, None)
+                    self._spool.remove(name)
+                    if batch.spans > set_aside:
+                        self._on_event("replayed", batch.spans - set_aside)
+                    continue
                 if is_invalid_batch(exc):
+                    self._failures.pop(name, None)
                     self._spool.reject(name, f"storage refused it: {exc}")
                     self._on_event("rejected", batch.spans)
                     continue
+                if failures == self._max_failures:
+                    _log.error("spooled batch %s failed %d times in a row: %s", name, failures, exc)
                 self._stop.wait(self._retry_every)  # storage still down
                 continue
+            self._failures.pop(name, None)
             self._spool.remove(name)
             self._on_event("replayed", batch.spans)
             _log.info("replayed spooled batch %s (%d spans)", name, batch.spans)
+
+    def _one_by_one(self, batch: Batch, first: BaseException) -> tuple[list[batch_file.Record], list[Any], int]:
+        """Write a batch's requests one at a time (each with a token derived from the batch's,
+        the same on every attempt). A request storage refuses — as invalid, or with any error
+        while storage answers other queries — is set aside in rejected/ and answered as
+        rejected with the reason. Returns the requests not written (storage went down: from
+        the first one that failed so on), the outcomes of those done, in order, and how many
+        spans were set aside."""
+        assert self._refused is not None
+        records = batch_file.split(batch.data)
+        outcomes: list[Any] = []
+        set_aside = 0
+        for i, record in enumerate(records):
+            data = batch_file.encode([record])
+            try:
+                outcomes.extend(self._write(data, f"{batch.token}:{i}"))
+                continue
+            except Exception as exc:
+                if not (is_invalid_batch(exc) or self._storage_ok()):
+                    return records[i:], outcomes, set_aside
+                reason = f"storage refused this request: {exc}"
+            self._spool.set_aside(Batch.of([record], 0), reason)
+            refused = self._refused(data, reason)
+            spans = sum(o.received for o in refused)
+            set_aside += spans
+            self._on_event("rejected", spans)
+            outcomes.extend(refused)
+        _log.error("a batch failed (%s); its %d requests were written one by one", first, len(records))
+        return [], outcomes, set_aside
 
     def drain(self, timeout: float) -> bool:
         """Wait until the spool is empty (True) or ``timeout`` seconds pass (False)."""

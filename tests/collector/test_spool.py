@@ -150,7 +150,7 @@ def test_batch_refused_as_invalid_is_moved_aside_not_replayed_forever(start_coll
     wait_for(lambda: [n for n in os.listdir(rejected) if not n.endswith(".reason.txt")])  # the batch
     reason = [n for n in os.listdir(rejected) if n.endswith(".reason.txt")]  # written before it moved
     assert "Type mismatch" in (rejected / reason[0]).read_text()
-    assert len(Spool(str(tmp_path / "spool"), 1 << 30)) == 0
+    wait_for(lambda: len(Spool(str(tmp_path / "spool"), 1 << 30)) == 0)  # set aside, then dropped from the spool
 
 
 def test_full_spool_turns_into_backpressure(start_collector, tmp_path):
@@ -212,3 +212,63 @@ def test_a_batch_spooled_by_version_0_1_is_replayed_with_its_tenant_and_tokens(s
     assert c.query("SELECT tenant_id, request_token, count() FROM {db}.genai_spans GROUP BY ALL") == [
         ("acme", request_token, 3)]
     assert stored(c) == [(3, Decimal("0.000285") * 3)] * 3
+
+
+class Poison:
+    """Storage that fails any batch holding a span named "poison": with an error nothing
+    classifies (``error``), or as invalid (a ValueError)."""
+
+    def __init__(self, error: type[Exception]):
+        self.error = error
+
+    def wrap(self, write):
+        def faulty(batch, token):
+            if b"poison" in batch:
+                raise self.error("storage cannot take this batch")
+            return write(batch, token)
+        return faulty
+
+
+def export(c, spans):
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    with grpc.insecure_channel(c.grpc_target) as channel:
+        return trace_service_pb2_grpc.TraceServiceStub(channel).Export(sdk_request(spans), timeout=60)
+
+
+def test_a_batch_that_keeps_failing_is_narrowed_to_its_request_and_set_aside(start_collector, tmp_path):
+    """An error nothing classifies, again and again while storage answers queries: after
+    MAX_FAILURES replays the batch's requests are written one by one, the culprit is set aside
+    with the reason, and the requests queued behind it are stored (nothing replayed forever)."""
+    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=Poison(RuntimeError).wrap)
+    export(c, [{**SEMCONV, "_name": "poison"}])  # acknowledged once spooled
+    export(c, [dict(SEMCONV)] * 3)  # queued behind it, in order
+    wait_for(lambda: stored(c)[0][0] == 3, timeout=60)
+    rejected = tmp_path / "spool" / "rejected"
+    reasons = [(rejected / n).read_text() for n in os.listdir(rejected) if n.endswith(".reason.txt")]
+    assert len(reasons) == 1 and "storage cannot take this batch" in reasons[0]
+    wait_for(lambda: replayed(c, 3))  # the spool's own record that it is done
+    assert len(Spool(str(tmp_path / "spool"), 1 << 30)) == 0
+    assert stored(c) == [(3, Decimal("0.000285") * 3)] * 3
+    assert 'otel_costs_spool_spans_total{event="rejected"} 1.0' in httpx.get(c.http_url + "/metrics").text
+
+
+def test_a_request_storage_refuses_does_not_take_its_batch_mates_down(start_collector, tmp_path):
+    """Refused as invalid: the batch is written request by request; the good requests are
+    stored and answered as such, the bad one answered as rejected (the exporter does not
+    resend it) and kept in rejected/."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=Poison(ValueError).wrap,
+                        batch_max_age_ms=1000)
+    with ThreadPoolExecutor(3) as pool:  # in one batch, most likely
+        bad = pool.submit(export, c, [{**SEMCONV, "_name": "poison"}] * 2)
+        good = [pool.submit(export, c, [dict(SEMCONV)] * 2) for _ in range(2)]
+        answers = [f.result() for f in good]
+        refused = bad.result()
+    assert refused.partial_success.rejected_spans == 2
+    assert "storage cannot take this batch" in refused.partial_success.error_message
+    assert all(a.partial_success.rejected_spans == 0 for a in answers)
+    assert stored(c) == [(4, Decimal("0.000285") * 4)] * 3
+    assert len([n for n in os.listdir(tmp_path / "spool" / "rejected") if n.endswith(".batch")]) == 1
