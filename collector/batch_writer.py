@@ -35,6 +35,7 @@ class Outcome:
     non_genai: int  # dropped as not GenAI (accepted, not stored)
     rejected: int  # refused as invalid (partial success)
     errors: tuple[str, ...] = ()
+    spooled: bool = False  # on disk, not yet in ClickHouse (answered as stored)
 
     @classmethod
     def of(cls, result: MapResult) -> "Outcome":

@@ -42,6 +42,8 @@ DEFAULT_MAP_WORKERS = 2
 #: How long a call without a user or tenant waits for an ancestor span that names them
 #: (collector/calls.py): the freshness cost of attribution set on an outer span.
 DEFAULT_ATTRIBUTION_WAIT_S = 60
+#: /healthz answers 503 once a spooled batch has waited this long for storage (seconds).
+DEFAULT_HEALTH_SPOOL_AGE_S = 300
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -72,6 +74,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "writers": ("OTEL_COSTS_WRITERS", DEFAULT_WRITERS),
     "map_workers": ("OTEL_COSTS_MAP_WORKERS", DEFAULT_MAP_WORKERS),
     "attribution_wait_s": ("OTEL_COSTS_ATTRIBUTION_WAIT_S", DEFAULT_ATTRIBUTION_WAIT_S),
+    "health_spool_age_s": ("OTEL_COSTS_HEALTH_SPOOL_AGE_S", DEFAULT_HEALTH_SPOOL_AGE_S),
     # Reading commands (report, budget): a running collector's API, and the CA to verify it.
     "url": ("OTEL_COSTS_URL", None),
     "ca_file": ("OTEL_COSTS_CA_FILE", None),
@@ -116,6 +119,7 @@ class CollectorConfig:
     writers: Any = DEFAULT_WRITERS  # batches written concurrently
     map_workers: Any = DEFAULT_MAP_WORKERS  # processes mapping batches; 0: in this process
     attribution_wait_s: Any = DEFAULT_ATTRIBUTION_WAIT_S  # seconds a call waits for an attributed ancestor
+    health_spool_age_s: Any = DEFAULT_HEALTH_SPOOL_AGE_S  # /healthz 503 past this spool age
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
     #: The fields given as a flag or an environment variable (the rest are defaults).
@@ -150,6 +154,7 @@ class CollectorConfig:
             "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
             "dedup_window_s": (0, 7 * 86400), "budget_interval_s": (1, 3600),
             "writers": (1, 16), "map_workers": (0, 64), "attribution_wait_s": (0, 3600),
+            "health_spool_age_s": (1, 7 * 86400),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)

@@ -64,7 +64,8 @@ class Ingest:
             m.spans_duplicate.inc(outcome.accepted)
         else:
             outcome = await self._store(batch_file.Record(body, tenant, token), spans)
-            m.spans_written.inc(outcome.accepted)
+            if not outcome.spooled:  # spooled rows are counted when the replay writes them
+                m.spans_written.inc(outcome.accepted)
         m.spans_received.labels(receiver).inc(outcome.received)
         m.spans_non_genai.inc(outcome.non_genai)
         m.spans_rejected.inc(outcome.rejected)

@@ -17,7 +17,8 @@ class Metrics:
         self.spans_rejected = Counter("otel_costs_spans_rejected", "Spans rejected as invalid.", registry=r)
         self.spans_duplicate = Counter("otel_costs_spans_duplicate", "GenAI spans of retried requests "
                                        "that were already stored (answered, not stored again).", registry=r)
-        self.spans_written = Counter("otel_costs_spans_written", "GenAI span rows written to ClickHouse.", registry=r)
+        self.spans_written = Counter("otel_costs_spans_written", "GenAI span rows written to ClickHouse (spooled "
+                                     "ones when their replay writes them).", registry=r)
         self.requests_failed = Counter("otel_costs_requests_failed", "Requests answered with an error, by reason.", ["reason"], registry=r)
         self.batch_seconds = Histogram("otel_costs_batch_write_seconds", "Time to write one batch.", registry=r,
                                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -32,6 +33,8 @@ class Metrics:
         self.calls_suspected = Gauge("otel_costs_calls_suspected_double", "Calls stored below another call that "
                                      "also carries a cost, which the counting rules could not pair, since the "
                                      "collector started (suspect_of in genai_spans).", registry=r)
+        self.spool_oldest = Gauge("otel_costs_spool_oldest_seconds", "How long the oldest spooled batch has "
+                                  "waited for storage (0: the spool is empty).", registry=r)
         self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
 
     def flushed(self, spans: int, seconds: float, error: BaseException | None) -> None:

@@ -13,6 +13,7 @@ import ssl
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -83,6 +84,7 @@ class Collector:
         self._budget_wake: asyncio.Event | None = None
         self._budget_stopping = False
         self.calls: HeldCalls | None = None
+        self._spool: Spool | None = None
         self._settler: threading.Thread | None = None
         self._settle_write: Callable[[list[list[Any]], str], None] | None = None
         self._settle_stop = threading.Event()
@@ -119,14 +121,20 @@ class Collector:
         metrics = self.metrics
 
         def spool_event(kind: str, spans: int) -> None:
+            if kind == "written":  # rows a replay put in ClickHouse
+                metrics.spans_written.inc(spans)
+                return
             metrics.spool_spans.labels(kind).inc(spans)
             metrics.spool_bytes.set(spool.bytes)
 
         metrics.spool_bytes.set(spool.bytes)
         metrics.calls_waiting.set_function(lambda: index.held_rows)
         metrics.calls_suspected.set_function(lambda: index.suspects)
+        metrics.spool_oldest.set_function(spool.oldest_age)
+        self._spool = spool
         self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
-                               lambda data: assess(data, pricer), on_event=spool_event,
+                               lambda data: [replace(o, spooled=True) for o in assess(data, pricer)],
+                               on_event=spool_event,
                                refused=lambda data, reason: refused(data, pricer, reason),
                                storage_ok=self._storage_answers)
         self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
@@ -138,7 +146,7 @@ class Collector:
         ingest = Ingest(self._batcher, pricer, self.metrics, recent)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes,
                                                       self.auth, self._tls_pems())
-        app = build_app(ingest, self.metrics, cfg.max_request_bytes, auth=self.auth)
+        app = build_app(ingest, self.metrics, cfg.max_request_bytes, problems=self.problems, auth=self.auth)
         add_query_routes(app, lambda: self.client, cfg.database, self.auth)
         webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
         self.budgets = BudgetEvaluator(lambda: self.client, cfg.database, thresholds=cfg.budget_thresholds,
@@ -165,6 +173,15 @@ class Collector:
                       "http": f"{cfg.host}:{self.http_port}", "storage": cfg.target.describe(),
                       "database": cfg.database, "dashboard": dashboard,
                       "migrations_applied": applied, "calls_loaded": loaded}})
+
+    def problems(self) -> list[str]:
+        """Why the collector is not healthy now (empty: it is): storage has not taken a
+        spooled batch for longer than ``health_spool_age_s``."""
+        age = self._spool.oldest_age() if self._spool is not None else 0.0
+        limit = self.config.health_spool_age_s
+        if age > limit:
+            return [f"a spooled batch has waited {age:.0f} s for storage (OTEL_COSTS_HEALTH_SPOOL_AGE_S {limit} s)"]
+        return []
 
     def _storage_answers(self) -> bool:
         """Whether storage answers a query now (a batch that keeps failing is then its own fault)."""

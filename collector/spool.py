@@ -175,6 +175,16 @@ class Spool:
             _fsync_dir(self.directory)
         return name
 
+    def oldest_age(self) -> float:
+        """Seconds the oldest spooled batch has waited for storage (0 when none)."""
+        names = self._names()
+        if not names:
+            return 0.0
+        try:
+            return max(0.0, time.time() - os.path.getmtime(os.path.join(self.directory, names[0])))
+        except OSError:  # replayed meanwhile
+            return 0.0
+
     def oldest(self) -> tuple[str, Batch] | None:
         """(name, batch) of the oldest batch, or None. A file that cannot be read is moved
         to rejected/."""
@@ -361,7 +371,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
                 continue
             name, batch = item
             try:
-                self._write(batch.data, batch.token)
+                outcomes = self._write(batch.data, batch.token)
             except Exception as exc:
                 failures = self._failures[name] = self._failures.get(name, 0) + 1
                 poison = is_invalid_batch(exc) or (failures >= self._max_failures and self._storage_ok())
@@ -370,10 +380,10 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
                     # fault. Its requests are written one by one; the ones storage refuses
                     # are set aside, the rest stored.
                     try:
-                        left, _, set_aside = self._one_by_one(batch, exc)
+                        left, outcomes, set_aside = self._one_by_one(batch, exc)
                     except OSError as io_error:
                         _log.error("spool: %s", io_error)
-                        left, set_aside = batch_file.split(batch.data), 0
+                        left, outcomes, set_aside = batch_file.split(batch.data), [], 0
                     if left:  # storage went down meanwhile: keep what is left
                         rest = Batch.of(left, batch.spans)
                         if len(left) < len(batch.requests):
@@ -384,6 +394,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
                     self._spool.remove(name)
                     if batch.spans > set_aside:
                         self._on_event("replayed", batch.spans - set_aside)
+                    self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
                     continue
                 if is_invalid_batch(exc):
                     self._failures.pop(name, None)
@@ -397,6 +408,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
             self._failures.pop(name, None)
             self._spool.remove(name)
             self._on_event("replayed", batch.spans)
+            self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
             _log.info("replayed spooled batch %s (%d spans)", name, batch.spans)
 
     def _one_by_one(self, batch: Batch, first: BaseException) -> tuple[list[batch_file.Record], list[Any], int]:

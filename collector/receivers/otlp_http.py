@@ -77,7 +77,7 @@ def _hex_ids_to_base64(obj: dict[str, Any]) -> None:
 
 
 def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
-              healthy: Callable[[], bool] = lambda: True, auth: TokenAuth | None = None) -> web.Application:
+              problems: Callable[[], list[str]] = lambda: [], auth: TokenAuth | None = None) -> web.Application:
     async def traces(request: web.Request) -> web.Response:
         kind = (request.content_type or "").lower()
         as_json = kind == JSON
@@ -126,10 +126,12 @@ def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
         return _message(200, response, as_json)
 
     async def healthz(request: web.Request) -> web.Response:
-        ok = healthy()
+        found = problems()
         # "service" tells `otel-costs report` that an otel-costs collector answers here.
-        return web.json_response({"status": "ok" if ok else "unavailable", "service": "otel-costs",
-                                  "version": __version__}, status=200 if ok else 503)
+        body = {"status": "unhealthy" if found else "ok", "service": "otel-costs", "version": __version__}
+        if found:
+            body["problems"] = found
+        return web.json_response(body, status=503 if found else 200)
 
     async def prometheus(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -272,3 +272,29 @@ def test_a_request_storage_refuses_does_not_take_its_batch_mates_down(start_coll
     assert all(a.partial_success.rejected_spans == 0 for a in answers)
     assert stored(c) == [(4, Decimal("0.000285") * 4)] * 3
     assert len([n for n in os.listdir(tmp_path / "spool" / "rejected") if n.endswith(".batch")]) == 1
+
+
+def test_health_says_when_storage_has_not_taken_the_spool_and_written_counts_only_clickhouse(start_collector,
+                                                                                             tmp_path):
+    """While storage is down, spans are acknowledged (spooled) but not written: the written
+    counter waits for the replay, and /healthz turns 503 with the reason once the oldest
+    spooled batch waited longer than OTEL_COSTS_HEALTH_SPOOL_AGE_S; healthy again after."""
+    outage = Outage()
+    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=outage.wrap, health_spool_age_s=1)
+
+    def metric(name):
+        line = next(l for l in httpx.get(c.http_url + "/metrics").text.splitlines() if l.startswith(name + " "))
+        return float(line.split()[1])
+
+    assert httpx.get(c.http_url + "/healthz").status_code == 200
+    outage.down = True
+    assert post(c, 4).status_code == 200
+    assert metric("otel_costs_spans_written_total") == 0
+    wait_for(lambda: httpx.get(c.http_url + "/healthz").status_code == 503)
+    health = httpx.get(c.http_url + "/healthz").json()
+    assert health["status"] == "unhealthy" and "spooled batch has waited" in health["problems"][0]
+    assert metric("otel_costs_spool_oldest_seconds") > 1
+    outage.down = False
+    wait_for(lambda: replayed(c, 4))
+    wait_for(lambda: httpx.get(c.http_url + "/healthz").status_code == 200)
+    assert metric("otel_costs_spans_written_total") == 4 and metric("otel_costs_spool_oldest_seconds") == 0
