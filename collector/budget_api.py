@@ -92,7 +92,10 @@ def add_budget_routes(app: web.Application, evaluator: BudgetEvaluator, default_
         if len(raw) > _MAX_BODY:
             return _error(413, f"budget body over {_MAX_BODY} bytes")
         try:
-            doc = json.loads(raw)
+            try:
+                doc = json.loads(raw)
+            except RecursionError:  # "[[[[…" nested past Python's limit
+                raise BudgetError("the body is nested too deeply") from None
             if not isinstance(doc, dict):
                 raise BudgetError("the body must be a JSON object")
             if doc.get("id", request.match_info["id"]) != request.match_info["id"]:

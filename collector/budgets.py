@@ -83,7 +83,11 @@ class Budget:
         thresholds = doc.get("thresholds") or ()
         if isinstance(thresholds, str):
             thresholds = [t for t in thresholds.split(",") if t.strip()]
-        parsed_thresholds = parse_thresholds(thresholds, problems)
+        if isinstance(thresholds, (list, tuple)):
+            parsed_thresholds = parse_thresholds(thresholds, problems)
+        else:
+            problems.append("thresholds: a list of percents, or a comma-separated string")
+            parsed_thresholds = ()
         if problems:
             raise BudgetError("invalid budget: " + "; ".join(problems))
         return cls(id=bid, amount_usd=amount, period=period, tenant_id=scope["tenant"], user_id=scope["user"],

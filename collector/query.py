@@ -58,6 +58,9 @@ DEFAULT_SINCE = "7d"
 _TAG = re.compile(r"^tag:([A-Za-z][A-Za-z0-9_.-]{0,63})$")
 _SINCE = re.compile(r"^(\d{1,5})([hdw])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+# The range storage holds: spans are stored from 1970 to 2105 (collector/mapping.py).
+_FIRST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LAST = datetime(2106, 1, 1, tzinfo=timezone.utc)
 
 
 class ReportError(ValueError):
@@ -227,7 +230,14 @@ def _parse_time(value: Any, tz: ZoneInfo, name: str, problems: list[str]) -> dat
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(timezone.utc)
+    try:
+        parsed = parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01 or 9999-12-31 in a zone that moves it out of range
+        parsed = None
+    if parsed is None or not _FIRST <= parsed <= _LAST:
+        problems.append(f"{name}: {value[:40]!r} is outside what storage keeps (1970 to 2105)")
+        return None
+    return parsed
 
 
 def _parse_range(params: Mapping[str, Any], tz: ZoneInfo, now: datetime,

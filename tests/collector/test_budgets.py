@@ -208,6 +208,15 @@ def test_unreachable_collector_allows_or_denies_as_configured(mode, raises, capl
     assert "budget status unavailable" in caplog.text
 
 
+@pytest.mark.parametrize("body", ['{"tenant": "acme", "amount_usd": "5", "period": "daily", "thresholds": 5}',
+                                  "[" * 50_000, '{"a": ' + "[" * 5_000 + "]" * 5_000 + "}"],
+                         ids=["thresholds-a-number", "deep-array", "deep-object"])
+def test_budget_api_answers_bad_bodies_with_400(collector, body):
+    """These were 500s with a traceback."""
+    r = httpx.put(collector.http_url + "/v1/budgets/x", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]
+
+
 def test_budget_api_validates_and_needs_the_scope(collector):
     r = httpx.put(collector.http_url + "/v1/budgets/x", json={"amount_usd": "-1", "period": "daily"})
     assert r.status_code == 400 and "amount_usd" in r.json()["error"] and "scope" in r.json()["error"]
