@@ -52,6 +52,8 @@ def parse_otlp_json(body: bytes) -> ExportTraceServiceRequest:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(400, f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(400, "body is nested too deeply") from None
     if not isinstance(doc, dict):
         raise BadRequest(400, "body must be a JSON object")
     try:
@@ -64,6 +66,8 @@ def parse_otlp_json(body: bytes) -> ExportTraceServiceRequest:
         return json_format.ParseDict(doc, ExportTraceServiceRequest(), ignore_unknown_fields=True)
     except (json_format.ParseError, AttributeError, TypeError, ValueError) as exc:
         raise BadRequest(400, f"not an OTLP ExportTraceServiceRequest: {exc}") from None
+    except RecursionError:  # attribute values (kvlists, arrays) nested past the limit
+        raise BadRequest(400, "not an OTLP ExportTraceServiceRequest: values nested too deeply") from None
 
 
 def _hex_ids_to_base64(obj: dict[str, Any]) -> None:

@@ -67,6 +67,11 @@ def test_http_json_without_cost_is_priced_and_stored(collector):
         (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
          {"Content-Type": "application/json"}, 400, "not hex"),
         (b'{"resourceSpans": 5}', {"Content-Type": "application/json"}, 400, "not an OTLP"),
+        # nested past Python's recursion limit: was a 500 with a traceback
+        (b"[" * 100_000, {"Content-Type": "application/json"}, 400, "nested too deeply"),
+        (('{"resourceSpans": [{"resource": {"attributes": [{"key": "k", "value": '
+          + '{"kvlistValue": {"values": [{"key": "k", "value": ' * 400 + '{"intValue": "1"}'
+          + '}]}}' * 400 + '}]}}]}').encode(), {"Content-Type": "application/json"}, 400, "nested too deeply"),
         (b"hello", {"Content-Type": "text/plain"}, 415, "content type"),
         (b"hello", {**PROTO, "Content-Encoding": "compress"}, 415, "encoding"),
         (b"not gzip", {**PROTO, "Content-Encoding": "gzip"}, 400, "bad gzip"),
