@@ -104,7 +104,14 @@ class Spool:
         token); half-written temporary files never started an insert and are dropped."""
         for name in os.listdir(self.directory):
             path = os.path.join(self.directory, name)
-            if name.endswith(_OLD_FORMAT):
+            if name.endswith((_SUFFIX, _IN_FLIGHT, ".tmp", *_OLD_FORMAT)) and (
+                    os.path.islink(path) or not os.path.isfile(path)):
+                # Not a file this collector wrote (a symlink, dangling or not; a directory):
+                # moved aside, never followed or replayed, and start-up goes on.
+                aside = os.path.join(self.rejected_dir, name)
+                os.replace(path, aside)
+                _log.error("spool entry %s is not a batch file; moved to %s", name, aside)
+            elif name.endswith(_OLD_FORMAT):
                 self._set_aside(name, "spooled by an earlier version (rows as JSON); not replayed")
                 _log.error("spool file %s is in an earlier format; moved to %s", name, self.rejected_dir)
             elif name.endswith(".tmp"):

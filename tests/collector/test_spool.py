@@ -298,3 +298,18 @@ def test_health_says_when_storage_has_not_taken_the_spool_and_written_counts_onl
     wait_for(lambda: replayed(c, 4))
     wait_for(lambda: httpx.get(c.http_url + "/healthz").status_code == 200)
     assert metric("otel_costs_spans_written_total") == 4 and metric("otel_costs_spool_oldest_seconds") == 0
+
+
+def test_entries_the_collector_did_not_write_do_not_stop_start_up(start_collector, tmp_path):
+    """A dangling symlink named like a batch, or a directory named *.batch / *.inflight, in
+    the spool stopped start-up; they are moved to rejected/ and the collector serves."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "00000000000000000001.batch").symlink_to(tmp_path / "nowhere")
+    (spool / "00000000000000000002.batch").mkdir()
+    (spool / "00000000000000000003.inflight").mkdir()
+    c = start_collector(spool_dir=str(spool))
+    assert post(c, 2).status_code == 200
+    assert stored(c)[0] == (2, Decimal("0.000285") * 2)
+    assert sorted(os.listdir(spool / "rejected")) == ["00000000000000000001.batch", "00000000000000000002.batch",
+                                                      "00000000000000000003.inflight"]
