@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from html import escape
 from typing import Any, Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -120,7 +120,16 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
         return web.Response(text=render(rows, query.by, "csv"), content_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="otel-costs-{panel.id}.csv"'})
 
+    def cross_site(request: web.Request) -> bool:
+        """A form posted from another site (login CSRF: the victim's browser would hold the
+        attacker's token, and see the attacker's tenant). Browsers send Origin on POST."""
+        origin = request.headers.get("Origin")
+        # The host only: behind a TLS-terminating proxy the scheme differs, the host does not.
+        return origin is not None and urlsplit(origin).netloc != request.host
+
     async def login(request: web.Request) -> web.Response:
+        if cross_site(request):
+            return web.Response(status=403, text="cross-site login refused\n")
         form = await request.post()
         token = str(form.get("token", ""))
         if auth is None or auth.check(f"Bearer {token}") is None:
@@ -130,6 +139,8 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
         raise response
 
     async def logout(request: web.Request) -> web.Response:
+        if cross_site(request):
+            return web.Response(status=403, text="cross-site logout refused\n")
         response = web.HTTPSeeOther("/")
         response.del_cookie(COOKIE, path="/")
         raise response

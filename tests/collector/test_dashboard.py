@@ -169,3 +169,22 @@ def test_page_is_self_contained_and_errors_are_clear(start_collector, tmp_path):
     assert httpx.get(c.http_url + "/dashboard/nope.csv").status_code == 404
     bad = httpx.get(c.http_url + "/?since=yesterday")
     assert bad.status_code == 400 and "not like 24h" in bad.text
+
+
+@pytest.mark.parametrize("path", ["/login", "/logout"])
+def test_a_form_posted_from_another_site_is_refused(start_collector, tmp_path, path):
+    """Login CSRF: another site's page posting its own token would leave the victim's browser
+    signed in as the attacker's tenant. A POST whose Origin is not this collector gets 403;
+    the dashboard's own form (same origin) signs in."""
+    from collector.dashboard import COOKIE
+
+    tokens = tmp_path / "tokens.toml"
+    token = "acme-dashboard-token-0123456789"
+    tokens.write_text(f'[[token]]\ntoken = "{token}"\ntenant = "acme"\n')
+    c = start_collector(auth_tokens_file=str(tokens))
+    evil = httpx.post(c.http_url + path, data={"token": token}, headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and "set-cookie" not in evil.headers
+    own = httpx.post(c.http_url + path, data={"token": token}, headers={"Origin": c.http_url})
+    assert own.status_code == 303
+    if path == "/login":
+        assert own.headers["set-cookie"].startswith(f"{COOKIE}={token}")
