@@ -247,13 +247,17 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
                 costs, status = _ZEROS, PricingStatus.UNPRICED
                 error = "cost has more than 18 decimal places; storage would round it"
     if usage is not None:
-        provider = usage.provider or ""
-        request_model, response_model = usage.request_model or "", usage.response_model or ""
-        operation = usage.operation or ""
+        # Names a sender chose: capped like every other string (a 4 MiB model name would be
+        # stored, and shown, whole). Priced above with the whole name: no price matches it.
+        provider = (usage.provider or "")[:MAX_VALUE_LENGTH]
+        request_model = (usage.request_model or "")[:MAX_VALUE_LENGTH]
+        response_model = (usage.response_model or "")[:MAX_VALUE_LENGTH]
+        operation = (usage.operation or "")[:MAX_VALUE_LENGTH]
         tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
                   usage.cache_write_tokens, usage.reasoning_tokens)
     else:
-        provider, request_model, response_model, operation = _str(attrs.get("gen_ai.provider.name")), "", "", ""
+        provider, request_model, response_model, operation = (_str(attrs.get("gen_ai.provider.name"))[:MAX_VALUE_LENGTH],
+                                                              "", "", "")
         tokens = (0, 0, 0, 0, 0)
     user, tenant, feature = _attribution(attrs, resource.attrs)
     if tenant_override is not None:

@@ -210,3 +210,24 @@ def test_deeply_nested_metadata_json_on_the_resource_costs_nothing(collector):
     with grpc.insecure_channel(collector.grpc_target) as channel:
         trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
     assert collector.query("SELECT service, tenant_id FROM {db}.genai_spans") == [("deep", "acme")]
+
+
+def test_names_a_sender_chose_are_capped(collector):
+    """Model, provider and operation names of 4 MiB were stored and shown whole (the admin
+    dashboard grew to 48 MiB): capped at MAX_VALUE_LENGTH, and not priced (no model has such
+    a name), so the call is shown as unpriced rather than hidden."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    from otel_costs.attribution import MAX_VALUE_LENGTH
+
+    from .spans import SEMCONV, sdk_request
+
+    huge = "m" * (4 << 20)
+    spans = [{**SEMCONV, "gen_ai.request.model": huge, "gen_ai.provider.name": "p" * (4 << 20),
+              "gen_ai.operation.name": "o" * (4 << 20)}]
+    with grpc.insecure_channel(collector.grpc_target, options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(sdk_request(spans, priced=False), timeout=60)
+    assert collector.query("SELECT length(request_model), length(provider), length(operation), pricing_status "
+                           "FROM {db}.genai_spans") == [(MAX_VALUE_LENGTH, MAX_VALUE_LENGTH, MAX_VALUE_LENGTH,
+                                                         "unpriced")]
