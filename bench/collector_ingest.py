@@ -159,6 +159,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(http_port: int, timeout: float = 60) -> None:
+    """Wait until the collector on ``http_port`` answers /healthz; exits when it does not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if time.monotonic() > deadline:
+            raise SystemExit("collector did not start")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=20)
@@ -186,15 +199,7 @@ def main(argv: list[str] | None = None) -> None:
          "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--log-format", "text"],
         stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            if time.monotonic() > deadline:
-                raise SystemExit("collector did not start")
+        wait_healthy(http_port)
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[
             ("grpc.max_send_message_length", 64 << 20)])
         export = trace_service_pb2_grpc.TraceServiceStub(channel).Export

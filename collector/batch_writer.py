@@ -13,6 +13,7 @@ per writer (:class:`WriterPool` shares several among threads).
 from __future__ import annotations
 
 import queue
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -23,7 +24,7 @@ from .held import HeldCalls
 from .mapping import Link, MapResult, map_request
 from .writer import ClickHouseWriter
 
-__all__ = ["Outcome", "Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "refused"]
+__all__ = ["Outcome", "Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "oldest_ns", "refused"]
 
 
 @dataclass(frozen=True)
@@ -56,24 +57,31 @@ class Mapped(NamedTuple):
     outcomes: list[Outcome]
 
 
-def map_rows(batch: bytes, pricer: Pricer) -> Mapped:
-    """The mapping of a write, pure, in whichever process runs it (collector.map_workers).
-    Raises ValueError for a damaged file."""
+def oldest_ns(raw_ttl_days: int | None) -> int:
+    """The earliest start a span may have now: raw rows older than their TTL are dropped by
+    ClickHouse at insert (0: no limit)."""
+    return time.time_ns() - raw_ttl_days * 86_400_000_000_000 if raw_ttl_days else 0
+
+
+def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> Mapped:
+    """The mapping of a write, in whichever process runs it (collector.map_workers); spans
+    older than ``raw_ttl_days`` are rejected. Raises ValueError for a damaged file."""
     rows: list[list[Any]] = []
     links: list[Link] = []
     outcomes = []
+    oldest = oldest_ns(raw_ttl_days)
     for request, tenant, token in batch_file.decode(batch):
-        result = map_request(request, pricer, tenant, token=token)
+        result = map_request(request, pricer, tenant, token=token, oldest_ns=oldest)
         rows.extend(result.rows)
         links.extend(result.links)
         outcomes.append(Outcome.of(result))
     return Mapped(rows, links, outcomes)
 
 
-def assess(batch: bytes, pricer: Pricer) -> list[Outcome]:
+def assess(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> list[Outcome]:
     """Each request's outcome without writing: for a batch spooled while storage is down,
     whose requests are answered before it is mapped. Raises ValueError for a damaged batch."""
-    return map_rows(batch, pricer).outcomes
+    return map_rows(batch, pricer, raw_ttl_days).outcomes
 
 
 def refused(batch: bytes, pricer: Pricer, reason: str) -> list[Outcome]:
@@ -93,9 +101,11 @@ class BatchWriter:
     (any storage)."""
 
     def __init__(self, client: Any, database: str, pricer: Pricer,
-                 mapper: Callable[[bytes], Mapped] | None = None, calls: HeldCalls | None = None) -> None:
+                 mapper: Callable[[bytes], Mapped] | None = None, calls: HeldCalls | None = None,
+                 raw_ttl_days: int | None = None) -> None:
+        """``mapper``: maps a batch elsewhere (it applies ``raw_ttl_days`` itself)."""
         self._writer = ClickHouseWriter(client, database)
-        self._map = mapper or (lambda batch: map_rows(batch, pricer))
+        self._map = mapper or (lambda batch: map_rows(batch, pricer, raw_ttl_days))
         self._calls = calls
 
     def write(self, batch: bytes, token: str) -> list[Outcome]:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from .batch_file import Record
 
-__all__ = ["BUSY_FACTOR", "QUIET_GAP", "Batcher", "Overloaded"]
+__all__ = ["BUSY_FACTOR", "FULL_BYTES", "QUIET_GAP", "Batcher", "Overloaded"]
 
 _log = logging.getLogger("otel_costs.collector")
 #: ``done(outcome, None)`` once stored, ``done(None, exception)`` when not.
@@ -37,6 +37,10 @@ BUSY_FACTOR = 8
 #: flight: ~20k → ~23k spans/s, freshness p50 1.1 → 0.8 s; no change at 128, where the
 #: machine is CPU-bound). Short enough for that, long against the gaps of steady traffic.
 QUIET_GAP = 0.05
+#: A batch is also full at this many request bytes, however few spans it holds: large
+#: requests are written at once instead of waiting ``max_age`` while the memory they hold
+#: keeps others out (collector.ingest.RequestBytes).
+FULL_BYTES = 4 << 20
 
 
 class Overloaded(Exception):
@@ -58,6 +62,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._pending: list[tuple[Record, int, Done]] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
         self._oldest = 0.0
         self._newest = 0.0
         self._busy = 0  # writer threads inside write()
@@ -86,7 +91,8 @@ class Batcher:
                 self._oldest = self._newest
             self._pending.append((record, n, done))
             self._pending_rows += n
-            if first or self._pending_rows >= self._min_rows:
+            self._pending_bytes += len(record.request)
+            if first or self._pending_rows >= self._min_rows or self._pending_bytes >= FULL_BYTES:
                 self._cond.notify()  # start the age timer, or flush a full batch now
 
     def close(self, timeout: float = 30.0) -> None:
@@ -107,14 +113,14 @@ class Batcher:
                         due = min(due, self._newest + self._quiet_gap)
                     now = time.monotonic()
                     full = self._min_rows * (BUSY_FACTOR if self._busy else 1)
-                    if self._closing or self._pending_rows >= full or now >= due:
+                    if self._closing or self._pending_rows >= full or self._pending_bytes >= FULL_BYTES or now >= due:
                         break
                     self._cond.wait(due - now)
                 elif self._closing:
                     return None
                 else:
                     self._cond.wait()
-            taken, self._pending, self._pending_rows = self._pending, [], 0
+            taken, self._pending, self._pending_rows, self._pending_bytes = self._pending, [], 0, 0
             self._busy += 1
             return taken
 

@@ -45,9 +45,9 @@ from typing import Any, Callable, NamedTuple
 from otel_costs.counting import same_call
 
 from .mapping import (CACHE_READ, CACHE_WRITE, COSTS, DURATION, FEATURE, INPUT, OUTPUT, PARENT_ID,
-                      RESPONSE_ID, SPAN_ID, STATUS, SUSPECT_OF, TENANT, TIMESTAMP, TRACE_ID, USER, COUNTED_ON, Link)
+                      REQUEST_TOKEN, RESPONSE_ID, SPAN_ID, STATUS, SUSPECT_OF, TENANT, TIMESTAMP, TRACE_ID, USER, COUNTED_ON, Link)
 
-__all__ = ["CallIndex", "Decided", "Change", "NOT_COUNTED", "DEFAULT_WAIT_S"]
+__all__ = ["CallIndex", "Decided", "Change", "DUPLICATE", "NOT_COUNTED", "DEFAULT_WAIT_S"]
 
 #: Statuses of rows that are stored for context and never summed.
 NOT_COUNTED = frozenset({"aggregate", "counted_elsewhere"})
@@ -71,7 +71,10 @@ class Decided(NamedTuple):
 
 # A remembered span, keyed by trace id + span id (hex): a tuple of atoms, so the garbage
 # collector untracks it. _KEY is the usage (None for a span without usage).
-_PARENT, _START, _END, _KEY, _COUNTS, _USER, _TENANT, _FEATURE, _SEEN = range(9)
+# _TOKEN: the request that brought it ("" for a link), to tell a replay from a resend.
+_PARENT, _START, _END, _KEY, _COUNTS, _USER, _TENANT, _FEATURE, _SEEN, _TOKEN = range(10)
+#: The status of a span sent again in another request after it was stored: not stored again.
+DUPLICATE = "duplicate"
 #: A call passed up to an ancestor: (its trace+span key, its node).
 _Carrier = tuple
 
@@ -148,6 +151,8 @@ class CallIndex:
             keep: list[list[Any]] = []
             held: list[list[Any]] = []
             for row in rows:
+                if row[STATUS] == DUPLICATE:
+                    continue
                 waiting = holding[row[TRACE_ID]].get(row[SPAN_ID]) if row[TRACE_ID] in holding else None
                 if waiting is None:
                     keep.append(row)
@@ -193,16 +198,17 @@ class CallIndex:
     def load(self, rows: list[tuple[Any, ...]]) -> None:
         """Remember rows stored before a restart, as (trace id, span id, parent id, start ns,
         end ns, input, cache read, cache write, output tokens, status, response id, user,
-        tenant, feature), ordered by end: a late outer span or sibling still pairs with them."""
+        tenant, feature, request token), ordered by end: a late outer span or sibling still pairs with them."""
         now = self._clock()
         with self._lock:
             for (trace_id, span_id, parent, start, end, i, cr, cw, o, status, response, user, tenant,
-                 feature) in rows:
+                 feature, token) in rows:
                 me = trace_id + span_id
                 if me in self._nodes:
                     continue
                 self._traces[trace_id] = now
-                node = (parent, start, end, (i, cr, cw, o), status not in NOT_COUNTED, user, tenant, feature, now)
+                node = (parent, start, end, (i, cr, cw, o), status not in NOT_COUNTED, user, tenant, feature, now,
+                        token)
                 self._nodes[me] = node
                 below = self._below.pop(me, None) if self._below else None
                 if parent:
@@ -218,7 +224,17 @@ class CallIndex:
         """Judge one row; True when it may wait for an ancestor's attribution."""
         trace_id, span_id, parent = row[TRACE_ID], row[SPAN_ID], row[PARENT_ID]
         me = trace_id + span_id
-        if me in self._nodes:  # sent again: judged the first time
+        seen = self._nodes.get(me)
+        if seen is not None:  # judged before: a replay of its batch, or the span sent again
+            if recorded is not None:
+                change = recorded[0].get(span_id)
+                if change is not None:
+                    _apply(row, change)
+            elif seen[_START] and seen[_TOKEN] != row[REQUEST_TOKEN]:
+                # Another request with a span already stored (an exporter that resends after a
+                # timeout, a proxy that duplicates): the call is stored once.
+                row[STATUS] = DUPLICATE
+                changes[span_id] = _state(row, False)
             return False
         traces = self._traces
         if trace_id in traces:
@@ -233,6 +249,8 @@ class CallIndex:
             change = recorded[0].get(span_id)
             if change is not None:
                 _apply(row, change)
+                if row[STATUS] == DUPLICATE:
+                    return False
             node = self._remember(me, row, row[STATUS] not in NOT_COUNTED, now)
             if up:
                 self._pass_up(up, ((me, node),) if node[_COUNTS] else below)
@@ -268,7 +286,7 @@ class CallIndex:
                         row[SUSPECT_OF] = above[0][32:]
                         changes[span_id] = _state(row, False)
         counts = row[STATUS] not in NOT_COUNTED
-        node = (parent, start, end, key, counts, row[USER], row[TENANT], row[FEATURE], now)
+        node = (parent, start, end, key, counts, row[USER], row[TENANT], row[FEATURE], now, row[REQUEST_TOKEN])
         self._nodes[me] = node
         if counts and carriers is None:
             carriers = ((me, node),)
@@ -297,7 +315,7 @@ class CallIndex:
         me = trace_id + link.span_id
         if me in self._nodes:
             return False
-        self._nodes[me] = (link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature, now)
+        self._nodes[me] = (link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature, now, "")
         below = self._below.pop(me, None) if self._below else None
         if below and link.parent_id:
             self._pass_up(trace_id + link.parent_id, below)
@@ -354,7 +372,8 @@ class CallIndex:
     def _remember(self, me: str, row: list[Any], counts: bool, now: float) -> tuple:
         start = row[TIMESTAMP]
         key = None if row[STATUS] == "invalid_usage" else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
-        node = (row[PARENT_ID], start, start + row[DURATION], key, counts, row[USER], row[TENANT], row[FEATURE], now)
+        node = (row[PARENT_ID], start, start + row[DURATION], key, counts, row[USER], row[TENANT], row[FEATURE], now,
+                row[REQUEST_TOKEN])
         self._nodes[me] = node
         self._traces[row[TRACE_ID]] = now
         return node

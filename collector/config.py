@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .storage import StorageTarget, parse_storage
 
-__all__ = ["CollectorConfig", "ConfigError", "DEFAULTS"]
+__all__ = ["CollectorConfig", "ConfigError", "DEFAULTS", "HELD_COPIES"]
 
 DEFAULT_STORAGE = "./otel-costs-data"
 DEFAULT_DATABASE = "otel_costs"
@@ -42,6 +42,20 @@ DEFAULT_MAP_WORKERS = 2
 #: How long a call without a user or tenant waits for an ancestor span that names them
 #: (collector/calls.py): the freshness cost of attribution set on an outer span.
 DEFAULT_ATTRIBUTION_WAIT_S = 60
+#: Copies of a request's bytes the collector holds while it is in flight, at most: the body
+#: as read, the batch file, and in a mapping worker its pickled and unpickled copy and the
+#: parsed request, and what the allocator has not yet returned (bench/request_flood.py:
+#: ~7 MiB resident per MiB of one-span requests in flight).
+HELD_COPIES = 6
+#: Memory for OTLP requests being received, queued or written (each counts
+#: HELD_COPIES times its size); past it, requests are answered 503 /
+#: UNAVAILABLE (bench/request_flood.py measures resident memory against it).
+DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+#: Open connections on each port; past it, new ones are refused.
+DEFAULT_MAX_CONNECTIONS = 1024
+#: An HTTP request's headers (and an idle connection's next request), its body, and a TLS or
+#: gRPC handshake must each arrive within this many seconds.
+DEFAULT_CONNECTION_TIMEOUT_S = 30
 #: /healthz answers 503 once a spooled batch has waited this long for storage (seconds).
 DEFAULT_HEALTH_SPOOL_AGE_S = 300
 
@@ -56,6 +70,9 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "batch_max_age_ms": ("OTEL_COSTS_BATCH_MAX_AGE_MS", DEFAULT_BATCH_MAX_AGE_MS),
     "max_queued_rows": ("OTEL_COSTS_MAX_QUEUED_ROWS", DEFAULT_MAX_QUEUED_ROWS),
     "max_request_bytes": ("OTEL_COSTS_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+    "max_inflight_bytes": ("OTEL_COSTS_MAX_INFLIGHT_BYTES", DEFAULT_MAX_INFLIGHT_BYTES),
+    "max_connections": ("OTEL_COSTS_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS),
+    "connection_timeout_s": ("OTEL_COSTS_CONNECTION_TIMEOUT_S", DEFAULT_CONNECTION_TIMEOUT_S),
     "raw_ttl_days": ("OTEL_COSTS_RAW_TTL_DAYS", DEFAULT_RAW_TTL_DAYS),
     "cluster": ("OTEL_COSTS_CLUSTER", None),
     "prices_file": ("OTEL_COSTS_PRICES_FILE", None),
@@ -101,6 +118,9 @@ class CollectorConfig:
     batch_max_age_ms: Any = DEFAULT_BATCH_MAX_AGE_MS
     max_queued_rows: Any = DEFAULT_MAX_QUEUED_ROWS
     max_request_bytes: Any = DEFAULT_MAX_REQUEST_BYTES
+    max_inflight_bytes: Any = DEFAULT_MAX_INFLIGHT_BYTES  # request bytes held at once (memory)
+    max_connections: Any = DEFAULT_MAX_CONNECTIONS  # per port
+    connection_timeout_s: Any = DEFAULT_CONNECTION_TIMEOUT_S  # headers, body, handshake, idle
     raw_ttl_days: Any = DEFAULT_RAW_TTL_DAYS
     cluster: str | None = None
     prices_file: str | None = None
@@ -154,7 +174,8 @@ class CollectorConfig:
             "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
             "dedup_window_s": (0, 7 * 86400), "budget_interval_s": (1, 3600),
             "writers": (1, 16), "map_workers": (0, 64), "attribution_wait_s": (0, 3600),
-            "health_spool_age_s": (1, 7 * 86400),
+            "health_spool_age_s": (1, 7 * 86400), "max_inflight_bytes": (1 << 20, 1 << 40),
+            "max_connections": (1, 1_000_000), "connection_timeout_s": (1, 3600),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)
@@ -169,6 +190,11 @@ class CollectorConfig:
             if not low <= value <= high:
                 problems.append(f"{name} ({var}): {value} is outside {low}..{high}")
             setattr(self, name, value)
+        if (isinstance(self.max_inflight_bytes, int) and isinstance(self.max_request_bytes, int)
+                and self.max_inflight_bytes < self.max_request_bytes * HELD_COPIES):
+            problems.append(f"max_inflight_bytes (OTEL_COSTS_MAX_INFLIGHT_BYTES): {self.max_inflight_bytes} is below "
+                            f"{HELD_COPIES} × max_request_bytes ({self.max_request_bytes}), the memory one "
+                            "request of the largest size holds")
         if (isinstance(self.grpc_port, int) and self.grpc_port and self.grpc_port == self.http_port):
             problems.append(f"grpc_port and http_port are both {self.grpc_port}")
         try:

@@ -9,52 +9,92 @@ forced tenant, so an exporter's retry is recognised and answered without storing
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_costs.pricing import Pricer
 
 from . import batch_file
-from .batch_writer import Outcome
+from .batch_writer import Outcome, oldest_ns
 from .batcher import Batcher, Overloaded
+from .config import HELD_COPIES
 from .dedup import RecentRequests
 from .mapping import map_request
 from .metrics import Metrics
 
-__all__ = ["Ingest", "Outcome", "StorageUnavailable", "Overloaded"]
+__all__ = ["Ingest", "Outcome", "RequestBytes", "StorageUnavailable", "Overloaded", "span_count"]
 
 
 class StorageUnavailable(Exception):
     """The batch holding this request could not be written; retry later."""
 
 
+def span_count(request: ExportTraceServiceRequest) -> int:
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+
+class RequestBytes:
+    """Memory held for requests being received, queued or written, against a limit in
+    bytes, whatever the span count: each request counts :data:`HELD_COPIES` times its size.
+    A receiver reserves a request before it reads the body (HTTP) or as it takes the
+    message (gRPC) and releases it once the request is answered; a reservation past the
+    limit raises :class:`Overloaded` (the client retries later), except when nothing else
+    is held, so any request up to the size limit gets through alone.
+
+    Thread-safety: the event loop's thread only (both receivers run on it).
+    """
+
+    def __init__(self, limit: int, on_change: Callable[[int], None] = lambda held: None):
+        self.limit = limit
+        self.held = 0
+        self._on_change = on_change
+
+    def reserve(self, size: int) -> None:
+        """Hold a request of ``size`` bytes. Raises Overloaded."""
+        if self.held and self.held + size * HELD_COPIES > self.limit:
+            raise Overloaded(f"requests in flight hold {self.held} bytes; limit {self.limit} "
+                             "(OTEL_COSTS_MAX_INFLIGHT_BYTES)")
+        self.adjust(size)
+
+    def adjust(self, size: int) -> None:
+        """Hold a request ``size`` bytes larger (smaller when negative), whatever the limit:
+        a body turned out larger or smaller than reserved (chunked, compressed), or a release."""
+        self.held += size * HELD_COPIES
+        self._on_change(self.held)
+
+
 class Ingest:
     """Thread-safety: call ``handle`` from the event loop that created this object."""
 
-    def __init__(self, batcher: Batcher, pricer: Pricer, metrics: Metrics, recent: RecentRequests):
+    def __init__(self, batcher: Batcher, pricer: Pricer, metrics: Metrics, recent: RecentRequests,
+                 max_inflight_bytes: int, raw_ttl_days: int | None = None):
+        """``raw_ttl_days``: a retry is answered as the first attempt was (older spans rejected)."""
+        self._raw_ttl_days = raw_ttl_days
+        self.request_bytes = RequestBytes(max_inflight_bytes, metrics.request_bytes.set)
+        metrics.request_bytes_limit.set(max_inflight_bytes)
         self._batcher = batcher
         self._pricer = pricer
         self._metrics = metrics
         self._recent = recent
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
 
-    async def handle(self, request: ExportTraceServiceRequest, body: bytes, receiver: str,
-                     tenant: str | None = None) -> Outcome:
+    async def handle(self, body: bytes, spans: int, receiver: str, tenant: str | None = None) -> Outcome:
         """Store the request's GenAI spans; returns once they are written.
 
-        ``body``: the request's protobuf bytes (as received, or serialised from JSON).
-        ``tenant``: store every span under this tenant (the sender's token is bound to it).
-        Raises Overloaded (queue full: retry later) or StorageUnavailable
+        ``body``: the request's protobuf bytes (as received, or serialised from JSON), which
+        the receiver has parsed (and dropped: only the bytes travel on); ``spans``: how many
+        spans it holds. ``tenant``: store every span under this tenant (the sender's token is
+        bound to it). Raises Overloaded (queue full: retry later) or StorageUnavailable
         (write failed).
         """
-        spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if not spans:
             return Outcome(0, 0, 0, 0)
         m = self._metrics
         token = batch_file.request_token(body, tenant)
         if token in self._recent:
             # A retry of a request already stored: answer as the first time, store nothing.
-            outcome = await asyncio.to_thread(self._assess, request, tenant)
+            outcome = await asyncio.to_thread(self._assess, body, tenant)
             m.spans_duplicate.inc(outcome.accepted)
         elif token in self._in_flight:
             try:  # a retry while the first attempt is queued
@@ -92,8 +132,9 @@ class Ingest:
         self._recent.add((record.token,))
         return outcome
 
-    def _assess(self, request: ExportTraceServiceRequest, tenant: str | None) -> Outcome:
-        return Outcome.of(map_request(request, self._pricer, tenant))
+    def _assess(self, body: bytes, tenant: str | None) -> Outcome:
+        return Outcome.of(map_request(ExportTraceServiceRequest.FromString(body), self._pricer, tenant,
+                                      oldest_ns=oldest_ns(self._raw_ttl_days)))
 
 
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome | None, error: BaseException | None) -> None:

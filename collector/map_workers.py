@@ -27,8 +27,9 @@ __all__ = ["MapWorkers", "WorkerLost"]
 
 _log = logging.getLogger("otel_costs.collector")
 
-#: The worker's own pricer (one per process, made by the initializer).
+#: The worker's own pricer (one per process, made by the initializer) and the raw TTL.
 _pricer: Any = None
+_raw_ttl_days: int | None = None
 #: How often a worker checks that the collector that started it is alive (s).
 _PARENT_CHECK_S = 0.5
 
@@ -37,9 +38,14 @@ class WorkerLost(ConnectionError):
     """A mapping worker died while it had the batch; retrying is right (a new one started)."""
 
 
-def _start(prices_file: str | None, parent: int) -> None:
-    global _pricer
+def _start(prices_file: str | None, parent: int, raw_ttl_days: int | None) -> None:
+    global _pricer, _raw_ttl_days
+    _raw_ttl_days = raw_ttl_days
     from otel_costs.pricing import Pricer
+
+    from .memory import return_large_buffers
+
+    return_large_buffers()
 
     _pricer = Pricer(prices_file)
     # A worker waits on its queue forever, also when the collector was killed (its queue's
@@ -60,21 +66,22 @@ def _ready() -> bool:
 def _map_here(batch: bytes) -> Any:
     from .batch_writer import map_rows
 
-    return map_rows(batch, _pricer)
+    return map_rows(batch, _pricer, _raw_ttl_days)
 
 
 class MapWorkers:
     """``processes`` worker processes mapping batch files with prices from ``prices_file``."""
 
-    def __init__(self, processes: int, prices_file: str | None) -> None:
+    def __init__(self, processes: int, prices_file: str | None, raw_ttl_days: int | None = None) -> None:
         self._processes = processes
         self._prices_file = prices_file
+        self._raw_ttl_days = raw_ttl_days
         self._lock = threading.Lock()
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start, initargs=(self._prices_file, os.getpid()))
+                                   initializer=_start, initargs=(self._prices_file, os.getpid(), self._raw_ttl_days))
         # Started and priced now, not when the first batch is waiting for them.
         for future in [pool.submit(_ready) for _ in range(self._processes)]:
             future.result(timeout=120)

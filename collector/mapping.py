@@ -38,11 +38,11 @@ COLUMNS: tuple[str, ...] = (
 )
 #: Indexes into a row of the columns collector.calls reads and sets.
 (TIMESTAMP, DURATION, TRACE_ID, SPAN_ID, PARENT_ID, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, COSTS, STATUS,
- USER, TENANT, FEATURE, TAGS, RESPONSE_ID, COUNTED_ON, SUSPECT_OF) = (
+ USER, TENANT, FEATURE, TAGS, RESPONSE_ID, COUNTED_ON, SUSPECT_OF, REQUEST_TOKEN) = (
     COLUMNS.index(name) for name in ("timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id",
                                      "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                                      "cost_input", "pricing_status", "user_id", "tenant_id", "feature", "tags",
-                                     "response_id", "counted_on", "suspect_of"))
+                                     "response_id", "counted_on", "suspect_of", "request_token"))
 _ZEROS = (Decimal(0),) * 5
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
@@ -134,14 +134,16 @@ def _read_names() -> frozenset[str]:
 
 
 def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str | None = None,
-                *, read_all: bool = False, token: str | None = None) -> MapResult:
+                *, read_all: bool = False, token: str | None = None, oldest_ns: int = 0) -> MapResult:
     """Rows for the GenAI spans of one OTLP request.
 
     ``tenant``, when given (the sender's token is bound to a tenant), is stored as every
     row's tenant whatever the spans claim. Only the attributes the mapping uses are decoded
     (prompts and completions that instrumentations record can be megabytes);
     ``read_all`` decodes every one (tests compare both). ``token``: the request's token for
-    the rows (default: a hash of their trace and span ids).
+    the rows (default: a hash of their trace and span ids). ``oldest_ns``: spans that
+    started before it are rejected (older than the raw rows' TTL, which ClickHouse would
+    drop at insert while the rollups kept them: the two report sources would disagree).
 
     Non-GenAI spans are counted in ``non_genai`` and dropped. A span that cannot be stored
     (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
@@ -179,7 +181,7 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                 if resource is None:
                     resource = _Resource(_attributes(resource_spans.resource.attributes))
                 try:
-                    row = _row(span, attrs, resource, pricer, result, tenant)
+                    row = _row(span, attrs, resource, pricer, result, tenant, oldest_ns)
                 except Exception as exc:  # a mapping bug must cost one span, not the batch
                     result.reject(f"span {span.span_id.hex() or '?'}: internal error {type(exc).__name__}: {exc}")
                     continue
@@ -211,7 +213,7 @@ class _Resource:
 
 
 def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
-         result: MapResult, tenant_override: str | None = None) -> list[Any] | None:
+         result: MapResult, tenant_override: str | None = None, oldest_ns: int = 0) -> list[Any] | None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or len(span_id) != 8:
         result.reject(f"span {span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
@@ -222,6 +224,10 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
         return None
     if start >= _MAX_TIME:
         result.reject(f"span {span_id.hex()}: start_time_unix_nano {start} is after 2106 (storage's last instant)")
+        return None
+    if start < oldest_ns:
+        result.reject(f"span {span_id.hex()}: started {(oldest_ns - start) // 86_400_000_000_000 + 1} day(s) before "
+                      "the raw rows' TTL (OTEL_COSTS_RAW_TTL_DAYS); raise it to store older spans")
         return None
     status = PricingStatus.PRICED
     error = ""

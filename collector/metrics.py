@@ -35,6 +35,14 @@ class Metrics:
                                      "collector started (suspect_of in genai_spans).", registry=r)
         self.spool_oldest = Gauge("otel_costs_spool_oldest_seconds", "How long the oldest spooled batch has "
                                   "waited for storage (0: the spool is empty).", registry=r)
+        self.request_bytes = Gauge("otel_costs_request_bytes_in_flight", "Bytes of OTLP requests being received, "
+                                   "queued or written (limit: otel_costs_request_bytes_limit).", registry=r)
+        self.request_bytes_limit = Gauge("otel_costs_request_bytes_limit", "Request bytes in flight past which "
+                                         "requests are answered 503 / UNAVAILABLE (OTEL_COSTS_MAX_INFLIGHT_BYTES).",
+                                         registry=r)
+        self.connections = Gauge("otel_costs_http_connections", "Open connections on the HTTP port.", registry=r)
+        self.connections_refused = Counter("otel_costs_connections_refused", "Connections closed at once because "
+                                           "the HTTP port had OTEL_COSTS_MAX_CONNECTIONS open.", registry=r)
         self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
 
     def flushed(self, spans: int, seconds: float, error: BaseException | None) -> None:

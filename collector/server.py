@@ -32,7 +32,9 @@ from .config import CollectorConfig
 from .dedup import RecentRequests, load_recent_tokens
 from .ingest import Ingest
 from .map_workers import MapWorkers
+from .memory import return_large_buffers
 from .metrics import Metrics
+from .receivers.connections import raise_open_files_limit, serve_http
 from .receivers.otlp_grpc import start_grpc
 from .receivers.otlp_http import build_app
 from .alerts import BudgetEvaluator, Webhook
@@ -76,6 +78,7 @@ class Collector:
         self.http_port = 0
         self._grpc: Any = None
         self._http: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._batcher: Batcher | None = None
         self._map_workers: MapWorkers | None = None
         self._clock = clock or (lambda: datetime.now(timezone.utc))
@@ -100,7 +103,8 @@ class Collector:
                                           raw_ttl_days=cfg.raw_ttl_days)
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
         if cfg.map_workers:
-            self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file)
+            self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file,
+                                                      cfg.raw_ttl_days)
         mapper = self._map_workers.map if self._map_workers is not None else None
         index = CallIndex(cfg.attribution_wait_s)
         loaded = await asyncio.to_thread(self._recent_calls, index)
@@ -112,7 +116,7 @@ class Collector:
             client = await asyncio.to_thread(open_client, cfg.target)
             self._writer_clients.append(client)
         for client in self._writer_clients[1:]:
-            writers.append(BatchWriter(client, cfg.database, pricer, mapper, self.calls))
+            writers.append(BatchWriter(client, cfg.database, pricer, mapper, self.calls, cfg.raw_ttl_days))
         self._settle_write = ClickHouseWriter(self._writer_clients[0], cfg.database).write
         self._settler = threading.Thread(target=self._settle_calls, args=(self._settle_write,),
                                          name="otel-costs-calls", daemon=True)
@@ -133,7 +137,7 @@ class Collector:
         metrics.spool_oldest.set_function(spool.oldest_age)
         self._spool = spool
         self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
-                               lambda data: [replace(o, spooled=True) for o in assess(data, pricer)],
+                               lambda data: [replace(o, spooled=True) for o in assess(data, pricer, cfg.raw_ttl_days)],
                                on_event=spool_event,
                                refused=lambda data, reason: refused(data, pricer, reason),
                                storage_ok=self._storage_answers)
@@ -143,10 +147,18 @@ class Collector:
         recent = RecentRequests(cfg.dedup_window_s)
         recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.database, cfg.dedup_window_s))
         recent.add(spool.request_tokens())
-        ingest = Ingest(self._batcher, pricer, self.metrics, recent)
+        ingest = Ingest(self._batcher, pricer, self.metrics, recent, cfg.max_inflight_bytes, cfg.raw_ttl_days)
+        open_files = raise_open_files_limit()
+        # Two capped ports, the storage engine's files and the spool fit under the limit.
+        per_port = max(16, min(cfg.max_connections, (open_files - 256) // 2))
+        if per_port < cfg.max_connections:
+            _log.warning("open-files limit %d allows %d connections per port, below OTEL_COSTS_MAX_CONNECTIONS %d",
+                         open_files, per_port, cfg.max_connections)
         self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes,
-                                                      self.auth, self._tls_pems())
-        app = build_app(ingest, self.metrics, cfg.max_request_bytes, problems=self.problems, auth=self.auth)
+                                                      self.auth, self._tls_pems(), max_connections=per_port,
+                                                      handshake_timeout_s=cfg.connection_timeout_s)
+        app = build_app(ingest, self.metrics, cfg.max_request_bytes, problems=self.problems, auth=self.auth,
+                        body_timeout_s=cfg.connection_timeout_s)
         add_query_routes(app, lambda: self.client, cfg.database, self.auth)
         webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
         self.budgets = BudgetEvaluator(lambda: self.client, cfg.database, thresholds=cfg.budget_thresholds,
@@ -155,11 +167,20 @@ class Collector:
         add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=self._budget_wake.set)
         self._budget_task = asyncio.create_task(self._evaluate_budgets(cfg.budget_interval_s))
         add_dashboard_routes(app, lambda: self.client, cfg.database, self.budgets, self.auth)
-        self._http = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace_seconds)
+        # keepalive_timeout: aiohttp closes a connection that has not sent a request's
+        # headers (from its start, or since its last answer) within it.
+        # lingering_time: how long the unread rest of a refused body (408, 413) is drained
+        # before the connection closes.
+        self._http = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace_seconds,
+                                   keepalive_timeout=cfg.connection_timeout_s,
+                                   lingering_time=min(2.0, cfg.connection_timeout_s))
         await self._http.setup()
-        site = web.TCPSite(self._http, cfg.host, cfg.http_port, reuse_address=True, ssl_context=self._ssl_context())
-        await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        http_server = self._http.server
+        assert http_server is not None
+        metrics.connections.set_function(lambda: len(http_server.connections))
+        self._listener = await serve_http(self._http, cfg.host, cfg.http_port, self._ssl_context(),
+                                          per_port, cfg.connection_timeout_s, metrics.connections_refused.inc)
+        self.http_port = self._listener.sockets[0].getsockname()[1]
         if cfg.target.kind == "chdb":
             write_owner(cfg.target.location, cfg.host, self.http_port,
                         os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None)
@@ -258,11 +279,15 @@ class Collector:
         steps = []
         if self._grpc is not None:
             steps.append(self._grpc.stop(grace))
+        if self._listener is not None:
+            self._listener.close()  # stop accepting; cleanup() below closes the connections
         if self._http is not None:
             steps.append(self._http.cleanup())
         if self._batcher is not None:
             steps.append(asyncio.to_thread(self._batcher.close))
         await asyncio.gather(*steps)
+        if self._listener is not None:
+            await self._listener.wait_closed()
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
         if self._settler is not None:
@@ -321,4 +346,5 @@ async def _serve(config: CollectorConfig, wrap_write: Callable[[Any], Any] | Non
 def run(config: CollectorConfig, wrap_write: Callable[[Any], Any] | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully."""
     configure_logging(config.log_format)
+    return_large_buffers()
     asyncio.run(_serve(config, wrap_write))

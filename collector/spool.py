@@ -136,11 +136,12 @@ class Spool:
     def append(self, batch: Batch) -> str:
         """Write a batch durably; returns its file name. Raises SpoolFull or OSError."""
         payload = _encode(batch)
+        size = sum(map(len, payload))
         with self._lock:
-            if self._bytes + len(payload) > self.max_bytes:
+            if self._bytes + size > self.max_bytes:
                 raise SpoolFull(f"spool holds {self._bytes} bytes; limit {self.max_bytes}")
             name = self._write_file(payload, _SUFFIX, durable=True)
-            self._bytes += len(payload)
+            self._bytes += size
         return name
 
     def begin(self, batch: Batch) -> str:
@@ -167,13 +168,13 @@ class Spool:
             self._bytes += os.path.getsize(dst)
         return os.path.basename(dst)
 
-    def _write_file(self, payload: bytes, suffix: str, durable: bool) -> str:
+    def _write_file(self, payload: tuple[bytes, bytes], suffix: str, durable: bool) -> str:
         name = f"{self._next:020d}{suffix}"
         self._next += 1
         path = os.path.join(self.directory, name)
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:
-            f.write(payload)
+            f.writelines(payload)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -244,7 +245,7 @@ class Spool:
             with open(path + ".reason.txt", "w", encoding="utf-8") as f:
                 f.write(reason + "\n")
             with open(path, "wb") as f:
-                f.write(_encode(batch))
+                f.writelines(_encode(batch))
                 f.flush()
                 os.fsync(f.fileno())
             _fsync_dir(self.rejected_dir)
@@ -258,12 +259,12 @@ class Spool:
         with self._lock:
             before = os.path.getsize(path)
             with open(path + ".tmp", "wb") as f:
-                f.write(payload)
+                f.writelines(payload)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(path + ".tmp", path)
             _fsync_dir(self.directory)
-            self._bytes += len(payload) - before
+            self._bytes += sum(map(len, payload)) - before
 
     def _set_aside(self, name: str, reason: str) -> None:
         # The reason first: whoever sees the batch in rejected/ finds why next to it.
@@ -272,10 +273,12 @@ class Spool:
         os.replace(os.path.join(self.directory, name), os.path.join(self.rejected_dir, name))
 
 
-def _encode(batch: Batch) -> bytes:
+def _encode(batch: Batch) -> tuple[bytes, bytes]:
+    """The spool file's bytes, as (header, data): written one after the other, so a batch of
+    hundreds of MiB is not copied to be written."""
     header = json.dumps({"token": batch.token, "requests": list(batch.requests), "spans": batch.spans},
                         separators=(",", ":")).encode()
-    return _MAGIC + header + b"\n" + batch.data
+    return _MAGIC + header + b"\n", batch.data
 
 
 def _read(path: str) -> Batch:

@@ -19,7 +19,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ..auth import TokenAuth
-from ..ingest import Ingest, Overloaded, StorageUnavailable
+from ..ingest import Ingest, Overloaded, StorageUnavailable, span_count
 
 __all__ = ["TraceService", "start_grpc"]
 
@@ -63,30 +63,51 @@ class TraceService:
             if principal is None:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
             tenant = principal.tenant
+        held = self._ingest.request_bytes
         try:
-            request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-        except DecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP ExportTraceServiceRequest: {exc}")
+            held.reserve(len(body))
+        except Overloaded as exc:
+            await self._unavailable(context, exc)
         try:
-            outcome = await self._ingest.handle(request, body, "grpc", tenant)
-        except (Overloaded, StorageUnavailable) as exc:
-            message = f"try again later: {exc}"
-            await context.abort(grpc.StatusCode.UNAVAILABLE, message,
-                                trailing_metadata=_retry_metadata(_RETRY_AFTER_S, message))
+            try:
+                spans = span_count(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+            except DecodeError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP ExportTraceServiceRequest: {exc}")
+            try:
+                outcome = await self._ingest.handle(body, spans, "grpc", tenant)
+            except (Overloaded, StorageUnavailable) as exc:
+                await self._unavailable(context, exc)
+        finally:
+            held.adjust(-len(body))
         response = trace_service_pb2.ExportTraceServiceResponse()
         if outcome.rejected:
             response.partial_success.rejected_spans = outcome.rejected
             response.partial_success.error_message = outcome.message
         return response
 
+    @staticmethod
+    async def _unavailable(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        message = f"try again later: {exc}"
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message, trailing_metadata=_retry_metadata(_RETRY_AFTER_S, message))
+
+
+#: A connection without a call for this long is closed (clients reconnect when they need to).
+IDLE_S = 300
+
 
 async def start_grpc(ingest: Ingest, host: str, port: int, max_request_bytes: int,
-                     auth: TokenAuth | None = None, tls: tuple[bytes, bytes] | None = None) -> tuple[grpc.aio.Server, int]:
+                     auth: TokenAuth | None = None, tls: tuple[bytes, bytes] | None = None, *,
+                     max_connections: int = 1024, handshake_timeout_s: float = 30) -> tuple[grpc.aio.Server, int]:
     """Start serving; returns the server and the bound port. Raises if the port is taken.
-    ``tls`` is (certificate chain PEM, private key PEM)."""
+    ``tls`` is (certificate chain PEM, private key PEM). Past ``max_connections`` open
+    connections new ones are refused (grpc core), so a flood of them cannot take every
+    file descriptor; a connection must finish its handshake in ``handshake_timeout_s``."""
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.so_reuseport", 0),
+        ("grpc.max_allowed_incoming_connections", max_connections),
+        ("grpc.server_handshake_timeout_ms", int(handshake_timeout_s * 1000)),
+        ("grpc.max_connection_idle_ms", IDLE_S * 1000),
     ])
     server.add_generic_rpc_handlers((TraceService(ingest, auth).handler(),))
     if tls is not None:

@@ -9,6 +9,7 @@ The response uses the request's encoding.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -27,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from otel_costs import __version__
 
 from ..auth import TokenAuth
-from ..ingest import Ingest, Overloaded, StorageUnavailable
+from ..ingest import Ingest, Overloaded, StorageUnavailable, span_count
 from ..metrics import Metrics
 
 __all__ = ["build_app", "parse_otlp_json"]
@@ -80,8 +81,28 @@ def _hex_ids_to_base64(obj: dict[str, Any]) -> None:
                 raise BadRequest(400, f"{name} {value[:40]!r} is not hex") from None
 
 
+async def _read(request: web.Request, encoding: str, limit: int, timeout_s: float) -> bytes:
+    """The body, inflated, within ``timeout_s`` seconds. Raises BadRequest."""
+    # aiohttp inflates gzip/deflate bodies as it reads them and stops at client_max_size
+    # (the limit + 1) of *inflated* bytes, which also defuses gzip bombs.
+    try:
+        async with asyncio.timeout(timeout_s):
+            body = await request.read()
+    except TimeoutError:
+        raise BadRequest(408, f"the body did not arrive within {timeout_s:g} s") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise BadRequest(413, f"body is over the {limit}-byte limit") from None
+    except (web.HTTPBadRequest, ClientPayloadError, RequestPayloadError) as exc:
+        raise BadRequest(400, f"bad {encoding or 'request'} body: {exc}") from None
+    if len(body) > limit:  # client_max_size lets one byte more through
+        raise BadRequest(413, f"body is over the {limit}-byte limit")
+    return body
+
+
 def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
-              problems: Callable[[], list[str]] = lambda: [], auth: TokenAuth | None = None) -> web.Application:
+              problems: Callable[[], list[str]] = lambda: [], auth: TokenAuth | None = None,
+              body_timeout_s: float = 30) -> web.Application:
+    """The OTLP/HTTP app. A body must arrive within ``body_timeout_s`` seconds (408)."""
     async def traces(request: web.Request) -> web.Response:
         kind = (request.content_type or "").lower()
         as_json = kind == JSON
@@ -100,26 +121,33 @@ def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
             encoding = request.headers.get("Content-Encoding", "").lower()
             if encoding not in ("", "identity", "gzip", "deflate"):
                 raise BadRequest(415, f"content encoding {encoding!r} is not supported (use gzip)")
-            # aiohttp inflates gzip/deflate bodies as it reads them and stops at
-            # client_max_size of *inflated* bytes, which also defuses gzip bombs.
+            # Held before the body is read: a chunked body may be as large as the limit.
+            held = request.content_length if request.content_length is not None else max_request_bytes
+            ingest.request_bytes.reserve(held)  # raises Overloaded: 503
             try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                raise BadRequest(413, f"body is over the {max_request_bytes}-byte limit") from None
-            except (web.HTTPBadRequest, ClientPayloadError, RequestPayloadError) as exc:
-                raise BadRequest(400, f"bad {encoding or 'request'} body: {exc}") from None
-            if as_json:
-                parsed = parse_otlp_json(body)
-            else:
-                parsed = ExportTraceServiceRequest()
-                try:
-                    parsed.ParseFromString(body)
-                except DecodeError as exc:
-                    raise BadRequest(400, f"body is not an OTLP protobuf message: {exc}") from None
-            outcome = await ingest.handle(parsed, parsed.SerializeToString() if as_json else body, "http", tenant)
+                body = await _read(request, encoding, max_request_bytes, body_timeout_s)
+                ingest.request_bytes.adjust(len(body) - held)  # inflated, or shorter than reserved
+                held = len(body)
+                if as_json:
+                    parsed = parse_otlp_json(body)
+                    body = parsed.SerializeToString()
+                else:
+                    parsed = ExportTraceServiceRequest()
+                    try:
+                        parsed.ParseFromString(body)
+                    except DecodeError as exc:
+                        raise BadRequest(400, f"body is not an OTLP protobuf message: {exc}") from None
+                spans = span_count(parsed)
+                del parsed  # only the bytes travel on (memory is counted in request bytes)
+                outcome = await ingest.handle(body, spans, "http", tenant)
+            finally:
+                ingest.request_bytes.adjust(-held)
         except BadRequest as exc:
             metrics.requests_failed.labels(str(exc.status)).inc()
-            return _status(exc.status, str(exc), as_json)
+            response = _status(exc.status, str(exc), as_json)
+            if exc.status in (408, 413):  # the rest of the body is not read: the connection is done
+                response.force_close()
+            return response
         except (Overloaded, StorageUnavailable) as exc:
             metrics.requests_failed.labels("503").inc()
             return _status(503, f"try again later: {exc}", as_json, {"Retry-After": _RETRY_AFTER_S})

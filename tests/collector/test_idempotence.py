@@ -155,3 +155,29 @@ def test_batches_written_at_once_by_a_pool_are_each_stored_once(collector):
     finally:
         for client in clients:
             client.close()
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "after a restart"])
+def test_a_span_sent_again_in_another_request_is_stored_once(start_collector, tmp_path, restart):
+    import httpx
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    first = sdk_request([dict(SEMCONV), dict(SEMCONV)])
+    again = ExportTraceServiceRequest()
+    again.CopyFrom(first)
+    # The second request holds one span of the first and a new one: another request token.
+    again.resource_spans[0].scope_spans[0].spans[0].span_id = b"\x01" * 8
+    proto = {"Content-Type": "application/x-protobuf"}
+    c = start_collector()
+    assert httpx.post(c.http_url + "/v1/traces", content=first.SerializeToString(), headers=proto).status_code == 200
+    if restart:
+        c.stop()
+        c = start_collector()
+    assert httpx.post(c.http_url + "/v1/traces", content=again.SerializeToString(), headers=proto).status_code == 200
+    c.stop()
+    c = start_collector()
+    assert counts(c)[0][0] == 3  # two from the first request, the new one of the second
+    kept = first.resource_spans[0].scope_spans[0].spans[1].span_id.hex()
+    assert c.query("SELECT count() FROM {db}.genai_spans WHERE span_id = {{s:String}}", s=kept)[0][0] == 1
+    assert all(n == 3 for n, _ in counts(c))

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from collector.batch_writer import oldest_ns
 from collector.mapping import COLUMNS, map_request
 from otel_costs import conventions as cv
 from otel_costs.pricing import Pricer
@@ -121,7 +122,7 @@ def test_grpc_receiver_answers_any_message_bytes(collector, body):
 @given(spans)
 def test_grpc_receiver_stores_exactly_what_the_mapping_accepts(collector, span_specs):
     request = build(span_specs)
-    expected = map_request(request, PRICER)
+    expected = map_request(request, PRICER, oldest_ns=oldest_ns(collector.collector.config.raw_ttl_days))
     before = collector.query("SELECT count() FROM {db}.genai_spans")[0][0]
     with grpc.insecure_channel(collector.grpc_target) as channel:
         export = channel.unary_unary(_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
