@@ -40,7 +40,7 @@ QUIET_GAP = 0.05
 #: A batch is also full at this many request bytes, however few spans it holds: large
 #: requests are written at once instead of waiting ``max_age`` while the memory they hold
 #: keeps others out (collector.ingest.RequestBytes).
-FULL_BYTES = 4 << 20
+FULL_BYTES = 32 << 20
 
 
 class Overloaded(Exception):

@@ -50,7 +50,7 @@ HELD_COPIES = 6
 #: Memory for OTLP requests being received, queued or written (each counts
 #: HELD_COPIES times its size); past it, requests are answered 503 /
 #: UNAVAILABLE (bench/request_flood.py measures resident memory against it).
-DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_INFLIGHT_BYTES = 512 * 1024 * 1024
 #: Open connections on each port; past it, new ones are refused.
 DEFAULT_MAX_CONNECTIONS = 1024
 #: An HTTP request's headers (and an idle connection's next request), its body, and a TLS or

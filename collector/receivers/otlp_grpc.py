@@ -11,6 +11,7 @@ answer UNKNOWN and log a traceback per malformed message).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -51,9 +52,26 @@ class TraceService:
         self._auth = auth
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(
-            self.export, request_deserializer=None,
+        # Served as stream-unary (the same on the wire as the unary call clients make), so the
+        # message is read only once the call is admitted: a full request-bytes budget refuses
+        # a call before grpcio has read its body into memory.
+        return grpc.method_handlers_generic_handler(_SERVICE, {"Export": grpc.stream_unary_rpc_method_handler(
+            self._admit, request_deserializer=None,
             response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString)})
+
+    async def _admit(self, messages: Any, context: grpc.aio.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
+        held = self._ingest.request_bytes
+        if held.held >= held.limit:
+            await self._unavailable(context, Overloaded(f"requests in flight hold {held.held} bytes; limit "
+                                                        f"{held.limit} (OTEL_COSTS_MAX_INFLIGHT_BYTES)"))
+        body = None
+        async for message in messages:
+            if body is not None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Export takes one request message")
+            body = message
+        if body is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
+        return await self.export(body, context)
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
         tenant = None
