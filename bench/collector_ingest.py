@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     data = tempfile.mkdtemp(prefix="otel-costs-bench-")
     grpc_port, http_port = free_port(), free_port()
     collector = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "collector", "--storage", data,
+        [sys.executable, "-m", "otel_costs_collector.cli", "collector", "--storage", data,
          "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--log-format", "text"],
         stderr=subprocess.DEVNULL)
     try:

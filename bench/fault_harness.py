@@ -20,7 +20,7 @@ everything after it stored once; it prints how many poison spans were stored (0 
 ``--shape agent`` sends agent runs as another language's SDK does (the Vercel AI SDK 7):
 unpriced ``chat`` spans with no attribution in one request, then the step span that holds
 the tenant and the ``invoke_agent`` root (an aggregate) in the next; the collector pairs them
-across requests and restarts (collector/calls.py). It also prints how many calls ended up
+across requests and restarts (collector/mapping/calls.py). It also prints how many calls ended up
 without a tenant (their step span was in memory when the collector was killed).
 """
 
@@ -71,7 +71,7 @@ class Collector:
         env = {**os.environ, "OTEL_COSTS_FAILPOINT_STORAGE_DOWN": self.failpoint,
                "OTEL_COSTS_FAILPOINT_POISON": POISON, "OTEL_COSTS_BATCH_MAX_AGE_MS": "200"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "collector", "--storage", self.data,
+            [sys.executable, "-m", "otel_costs_collector.cli", "collector", "--storage", self.data,
              "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port), "--log-format", "text"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 90

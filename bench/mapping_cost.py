@@ -6,7 +6,7 @@ Stages, each timed over the same spans (µs per span, medians over rounds):
 * attrs-bare  — {kv.key: kv.value} for each span (the floor of any Python mapping: the
                 protobuf runtime's wrapper objects)
 * attrs-typed — reading each attribute's typed value (what mapping.py does first)
-* map         — collector.mapping.map_request, whole
+* map         — otel_costs_collector.mapping.rows.map_request, whole
 * wal         — encoding the batch's write-ahead file (a batch file and its header)
 * insert      — ClickHouseWriter.write into embedded ClickHouse (raw table + rollups)
 
@@ -27,11 +27,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collector_ingest import build_requests  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
-from collector import batch_file  # noqa: E402
-from collector.mapping import map_request  # noqa: E402
-from collector.schema import migrate  # noqa: E402
-from collector.spool import Batch, _encode  # noqa: E402
-from collector.writer import ClickHouseWriter  # noqa: E402
+from otel_costs_collector.pipeline import batch_file  # noqa: E402
+from otel_costs_collector.mapping.rows import map_request  # noqa: E402
+from otel_costs_collector.storage.schema import migrate  # noqa: E402
+from otel_costs_collector.pipeline.spool import Batch, _encode  # noqa: E402
+from otel_costs_collector.storage.insert import ClickHouseWriter  # noqa: E402
 from otel_costs.pricing import Pricer  # noqa: E402
 
 

@@ -17,9 +17,9 @@ import statistics
 import tempfile
 import time
 
-from collector.query import ReportQuery, run_report
-from collector.schema import migrate
-from collector.storage import open_client, parse_storage
+from otel_costs_collector.reports.query import ReportQuery, run_report
+from otel_costs_collector.storage.schema import migrate
+from otel_costs_collector.storage.client import open_client, parse_storage
 
 DB = "otel_costs"
 # Generated inside ClickHouse: Python would take minutes to build 10M rows.

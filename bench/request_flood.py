@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_inflight_mib is not None:
         env["OTEL_COSTS_MAX_INFLIGHT_BYTES"] = str(args.max_inflight_mib << 20)
     collector = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "collector", "--storage", data, "--grpc-port", str(grpc_port),
+        [sys.executable, "-m", "otel_costs_collector.cli", "collector", "--storage", data, "--grpc-port", str(grpc_port),
          "--http-port", str(http_port), "--log-format", "text"], stderr=subprocess.DEVNULL, env=env)
     answers: collections.Counter[str] = collections.Counter()
     try:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from .storage import StorageTarget, parse_storage
+from otel_costs_collector.storage.client import StorageTarget, parse_storage
 
 __all__ = ["CollectorConfig", "ConfigError", "DEFAULTS", "HELD_COPIES"]
 
@@ -40,7 +40,7 @@ DEFAULT_WRITERS = 2
 #: writers it has (bench/collector_ingest.py).
 DEFAULT_MAP_WORKERS = 2
 #: How long a call without a user or tenant waits for an ancestor span that names them
-#: (collector/calls.py): the freshness cost of attribution set on an outer span.
+#: (collector/mapping/calls.py): the freshness cost of attribution set on an outer span.
 DEFAULT_ATTRIBUTION_WAIT_S = 60
 #: Copies of a request's bytes the collector holds while it is in flight, at most: the body
 #: as read, the batch file, and in a mapping worker its pickled and unpickled copy and the
@@ -239,7 +239,7 @@ class CollectorConfig:
     def _validate_budgets(self, problems: list[str]) -> None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        from .budgets import parse_thresholds
+        from otel_costs_collector.budgets.model import parse_thresholds
 
         raw = self.budget_thresholds
         values = raw.split(",") if isinstance(raw, str) else list(raw)

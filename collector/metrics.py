@@ -29,7 +29,7 @@ class Metrics:
         self.spool_spans = Counter("otel_costs_spool_spans", "Spans through the disk spool, by event "
                                   "(spooled, replayed, rejected).", ["event"], registry=r)
         self.calls_waiting = Gauge("otel_costs_calls_waiting", "Calls without a user or tenant waiting for an "
-                                   "ancestor span that names them (collector/calls.py).", registry=r)
+                                   "ancestor span that names them (collector/mapping/calls.py).", registry=r)
         self.calls_suspected = Gauge("otel_costs_calls_suspected_double", "Calls stored below another call that "
                                      "also carries a cost, which the counting rules could not pair, since the "
                                      "collector started (suspect_of in genai_spans).", registry=r)

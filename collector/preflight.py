@@ -12,11 +12,11 @@ import socket
 import ssl
 from typing import TYPE_CHECKING
 
-from .auth import AuthError, TokenAuth
-from .storage import owner_note
+from otel_costs_collector.auth import AuthError, TokenAuth
+from otel_costs_collector.storage.client import owner_note
 
 if TYPE_CHECKING:
-    from .config import CollectorConfig
+    from otel_costs_collector.config import CollectorConfig
 
 __all__ = ["StartupError", "check_startup"]
 

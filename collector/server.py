@@ -22,31 +22,31 @@ from aiohttp import web
 from otel_costs import __version__
 from otel_costs.pricing import Pricer
 
-from .batch_writer import BatchWriter, WriterPool, assess, refused
-from .batcher import Batcher
-from .calls import CallIndex
-from .held import HeldCalls
-from .queries import load as sql
-from .writer import ClickHouseWriter
-from .config import CollectorConfig
-from .dedup import RecentRequests, load_recent_tokens
-from .ingest import Ingest
-from .map_workers import MapWorkers
-from .memory import return_large_buffers
-from .metrics import Metrics
-from .receivers.connections import raise_open_files_limit, serve_http
-from .receivers.otlp_grpc import start_grpc
-from .receivers.otlp_http import build_app
-from .alerts import BudgetEvaluator, Webhook
-from .api import add_query_routes
-from .budget_api import add_budget_routes
-from .dashboard import add_dashboard_routes
-from .auth import TokenAuth
-from .preflight import check_startup
-from .retry import retrying
-from .spool import Spool, is_invalid_batch, spooling
-from .schema import migrate
-from .storage import clear_owner, open_client, write_owner
+from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool, assess, refused
+from otel_costs_collector.pipeline.batcher import Batcher
+from otel_costs_collector.mapping.calls import CallIndex
+from otel_costs_collector.pipeline.held import HeldCalls
+from otel_costs_collector.sql import load as sql
+from otel_costs_collector.storage.insert import ClickHouseWriter
+from otel_costs_collector.config import CollectorConfig
+from otel_costs_collector.receive.dedup import RecentRequests, load_recent_tokens
+from otel_costs_collector.receive.ingest import Ingest
+from otel_costs_collector.mapping.workers import MapWorkers
+from otel_costs_collector.memory import return_large_buffers
+from otel_costs_collector.metrics import Metrics
+from otel_costs_collector.receive.connections import raise_open_files_limit, serve_http
+from otel_costs_collector.receive.otlp_grpc import start_grpc
+from otel_costs_collector.receive.otlp_http import build_app
+from otel_costs_collector.budgets.alerts import BudgetEvaluator, Webhook
+from otel_costs_collector.reports.api import add_query_routes
+from otel_costs_collector.budgets.api import add_budget_routes
+from otel_costs_collector.dashboard.routes import add_dashboard_routes
+from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.preflight import check_startup
+from otel_costs_collector.pipeline.retry import retrying
+from otel_costs_collector.pipeline.spool import Spool, is_invalid_batch, spooling
+from otel_costs_collector.storage.schema import migrate
+from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
 
 __all__ = ["Collector", "run", "configure_logging"]
 
@@ -214,7 +214,7 @@ class Collector:
 
     def _recent_calls(self, index: CallIndex) -> int:
         """Remember the calls stored in the last ``keep_s`` (a restart): returns how many."""
-        rows = self.client.query(sql("recent_calls").replace("{db}", f"`{self.config.database}`"),
+        rows = self.client.query(sql(__package__, "recent_calls").replace("{db}", f"`{self.config.database}`"),
                                  parameters={"window": int(index.keep_s), "limit": index.max_nodes}).result_rows
         index.load(rows)
         return len(rows)

@@ -110,7 +110,7 @@ UsageKey = tuple[int, int, int, int]
 
 def same_call(first: UsageKey | None, second: UsageKey | None, output_slack: int = 0) -> bool:
     """Whether two spans' usage is the same billed tokens, output within ``output_slack``:
-    the test both sides (this ledger, collector.calls) apply to say two spans are one call."""
+    the test both sides (this ledger, otel_costs_collector.mapping.calls) apply to say two spans are one call."""
     if first is None or second is None:
         return False
     return first[:3] == second[:3] and abs(first[3] - second[3]) <= output_slack

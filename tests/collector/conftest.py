@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from collector.config import CollectorConfig
-from collector.server import Collector
+from otel_costs_collector.config import CollectorConfig
+from otel_costs_collector.server import Collector
 
 _counter = itertools.count()
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from collector.auth import AuthError, TokenAuth
+from otel_costs_collector.auth import AuthError, TokenAuth
 
 from .spans import SEMCONV, sdk_request
 

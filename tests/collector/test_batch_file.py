@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector import batch_file
+from otel_costs_collector.pipeline import batch_file
 
 from .spans import SEMCONV, sdk_request
 

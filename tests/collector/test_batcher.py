@@ -1,4 +1,4 @@
-"""The batcher's flush rules with several writer threads (a unit test of collector/batcher.py:
+"""The batcher's flush rules with several writer threads (a unit test of collector/pipeline/batcher.py:
 ``write`` is a recording stand-in whose calls the test holds and releases)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from collector.batch_file import Record
-from collector.batcher import BUSY_FACTOR, Batcher
+from otel_costs_collector.pipeline.batch_file import Record
+from otel_costs_collector.pipeline.batcher import BUSY_FACTOR, Batcher
 
 LONG_AGE = 60.0  # seconds: no flush in these tests is due to age or a quiet gap unless a test says so
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from collector.budgets import Budget, BudgetError, period_bounds
+from otel_costs_collector.budgets.model import Budget, BudgetError, period_bounds
 from otel_costs import BudgetExceeded, BudgetGuard, attribute_to
 
 from .spans import SEMCONV, sdk_request

@@ -1,4 +1,4 @@
-"""collector.calls: one cost per provider call across requests and batches, and attribution
+"""otel_costs_collector.mapping.calls: one cost per provider call across requests and batches, and attribution
 from an ancestor span, on rows the real mapping made of hand-built OTLP spans."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from collector.calls import CallIndex
-from collector.held import HeldCalls
-from collector.mapping import COLUMNS, map_request
+from otel_costs_collector.mapping.calls import CallIndex
+from otel_costs_collector.pipeline.held import HeldCalls
+from otel_costs_collector.mapping.rows import COLUMNS, map_request
 from otel_costs.pricing import Pricer
 
 from .spans import any_value
@@ -320,7 +320,7 @@ def test_a_call_and_its_outer_span_seconds_apart_are_counted_once(start_collecto
 
 @pytest.mark.parametrize("forced", [None, "globex"], ids=["open", "tenant-token"])
 def test_a_span_without_usage_never_changes_the_attribution_of_the_rows_after_it(forced):
-    """The mapping reads the attribution of spans without usage for collector.calls; it must not
+    """The mapping reads the attribution of spans without usage for otel_costs_collector.mapping.calls; it must not
     leak into the rows that follow them in the request, nor override a token's tenant."""
     trace = Trace()
     result = map_request(trace.request(("step", "", STEP, 0.0, 1.0), ("chat", "other", CHAT, 0.1, 0.9)),
@@ -355,7 +355,7 @@ def test_a_suspected_double_count_is_shown_by_every_report(collector):
         collector.http_url + "/metrics", timeout=10).read().decode()
     notices = json.load(urllib.request.urlopen(collector.http_url + "/v1/notices?since=1d", timeout=10))
     assert notices == {"suspected_double_counts": 1, "example_trace_id": trace.trace_id.hex()}
-    report = subprocess.run([sys.executable, "-m", "collector.cli", "report", "--url", collector.http_url,
+    report = subprocess.run([sys.executable, "-m", "otel_costs_collector.cli", "report", "--url", collector.http_url,
                              "--by", "tenant"], capture_output=True, text=True, timeout=60)
     assert report.returncode == 0 and "acme" in report.stdout
     assert "1 call in this range was stored below another call" in report.stderr

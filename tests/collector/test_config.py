@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.config import DEFAULT_GRPC_PORT, CollectorConfig, ConfigError
+from otel_costs_collector.config import DEFAULT_GRPC_PORT, CollectorConfig, ConfigError
 
 
 def test_defaults():

@@ -176,7 +176,7 @@ def test_a_form_posted_from_another_site_is_refused(start_collector, tmp_path, p
     """Login CSRF: another site's page posting its own token would leave the victim's browser
     signed in as the attacker's tenant. A POST whose Origin is not this collector gets 403;
     the dashboard's own form (same origin) signs in."""
-    from collector.dashboard import COOKIE
+    from otel_costs_collector.dashboard.routes import COOKIE
 
     tokens = tmp_path / "tokens.toml"
     token = "acme-dashboard-token-0123456789"

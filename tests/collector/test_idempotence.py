@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from collector import batch_file
-from collector.batch_writer import BatchWriter, WriterPool
-from collector.retry import retrying
-from collector.storage import open_client
+from otel_costs_collector.pipeline import batch_file
+from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool
+from otel_costs_collector.pipeline.retry import retrying
+from otel_costs_collector.storage.client import open_client
 from otel_costs.pricing import Pricer
 
 from .spans import SEMCONV, sdk_request

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from collector.config import HELD_COPIES
+from otel_costs_collector.config import HELD_COPIES
 
 from .spans import SEMCONV, sdk_request
 
@@ -166,7 +166,7 @@ def test_connections_past_the_cap_are_refused_and_counted(start_collector):
 
 
 def test_config_refuses_a_memory_limit_below_one_largest_request():
-    from collector.config import CollectorConfig, ConfigError
+    from otel_costs_collector.config import CollectorConfig, ConfigError
 
     with pytest.raises(ConfigError) as err:
         CollectorConfig(max_request_bytes=16 * MIB, max_inflight_bytes=16 * MIB).validate()

@@ -9,8 +9,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from collector.mapping import COLUMNS, map_request
-from collector.receivers.otlp_http import parse_otlp_json
+from otel_costs_collector.mapping.rows import COLUMNS, map_request
+from otel_costs_collector.receive.otlp_http import parse_otlp_json
 from otel_costs import attribute_to
 from otel_costs.pricing import Pricer
 from tests.aggregates import SHAPES

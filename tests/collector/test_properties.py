@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.batch_writer import oldest_ns
-from collector.mapping import COLUMNS, map_request
+from otel_costs_collector.pipeline.batch_writer import oldest_ns
+from otel_costs_collector.mapping.rows import COLUMNS, map_request
 from otel_costs import conventions as cv
 from otel_costs.pricing import Pricer
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from collector.query import ReportError, ReportQuery, run_report
+from otel_costs_collector.reports.query import ReportError, ReportQuery, run_report
 
 from .spans import sdk_request
 

@@ -1,4 +1,4 @@
-"""collector/report.py: what the CLI and the dashboard's CSV downloads print."""
+"""collector/reports/render.py: what the CLI and the dashboard's CSV downloads print."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "
 @pytest.mark.parametrize("value", [*FORMULAS, "\tTAB"])
 def test_render_neutralises_formula_cells(value):
     """(A CR cannot start a stored value either: the mapping keeps printable attribution only.)"""
-    from collector.report import render
+    from otel_costs_collector.reports.render import render
 
     text = render([{"tenant": value, "cost_usd": "1.5", "calls": 1, "input_tokens": 1, "output_tokens": 1,
                     "cache_read_tokens": 0, "cache_write_tokens": 0, "unpriced_calls": 0}], ("tenant",), "csv")
@@ -39,7 +39,7 @@ def test_csv_cells_from_span_attributes_are_never_formulas(collector, where):
         import subprocess
         import sys
 
-        text = subprocess.run([sys.executable, "-m", "collector.cli", "report", "--url", collector.http_url,
+        text = subprocess.run([sys.executable, "-m", "otel_costs_collector.cli", "report", "--url", collector.http_url,
                                "--by", "tenant,feature", "--format", "csv"], capture_output=True, text=True,
                               timeout=60, check=True).stdout
     else:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import httpx
 
-from collector.dedup import RecentRequests
+from otel_costs_collector.receive.dedup import RecentRequests
 
 from .spans import SEMCONV, sdk_request
 

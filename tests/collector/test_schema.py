@@ -6,10 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from collector import batch_file, schema
-from collector.batch_writer import BatchWriter
-from collector.schema import load_migrations, migrate, render
-from collector.storage import open_client, parse_storage
+from otel_costs_collector.pipeline import batch_file
+
+from otel_costs_collector.storage import schema
+from otel_costs_collector.pipeline.batch_writer import BatchWriter
+from otel_costs_collector.storage.schema import load_migrations, migrate, render
+from otel_costs_collector.storage.client import open_client, parse_storage
 from otel_costs.pricing import Pricer
 
 from .spans import SEMCONV, sdk_request

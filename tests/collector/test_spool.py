@@ -10,8 +10,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from collector import batch_file
-from collector.spool import Batch, Spool, SpoolFull, is_invalid_batch
+from otel_costs_collector.pipeline import batch_file
+from otel_costs_collector.pipeline.spool import Batch, Spool, SpoolFull, is_invalid_batch
 
 from .spans import SEMCONV, sdk_request
 

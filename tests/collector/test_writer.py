@@ -12,10 +12,10 @@ import pytest
 from genai_prices import Usage, calc_price
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from collector.mapping import COLUMNS
-from collector.storage import open_client, parse_storage
-from collector.writer import ClickHouseWriter
-from collector.schema import migrate
+from otel_costs_collector.mapping.rows import COLUMNS
+from otel_costs_collector.storage.client import open_client, parse_storage
+from otel_costs_collector.storage.insert import ClickHouseWriter
+from otel_costs_collector.storage.schema import migrate
 
 from .spans import sdk_request
 

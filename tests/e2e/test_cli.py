@@ -17,7 +17,7 @@ import pytest
 
 from tests.collector.spans import SEMCONV, sdk_request
 
-CLI = [sys.executable, "-m", "collector.cli"]
+CLI = [sys.executable, "-m", "otel_costs_collector.cli"]
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import CollectorConfig
+from otel_costs_collector.config import CollectorConfig
 from tests.collector.conftest import Running, chdb_path  # noqa: F401  (re-exported fixture)
 
 from tests.fake_openai import FakeOpenAI

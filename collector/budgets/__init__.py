@@ -1,0 +1,1 @@
+"""Budgets: the model and its storage, the evaluator that sends alerts, the API and its client."""

@@ -1,0 +1,191 @@
+"""Budget evaluation and alerts: every few seconds, each budget's spend in its current
+period from the rollups; an alert per threshold crossed, fired once per budget and period.
+
+Exactly once across restarts: a crossed threshold is first recorded in ``budget_alerts``
+(undelivered), then posted to the webhook, then recorded as delivered. After a restart the
+recorded ones are not fired again; undelivered ones are retried every cycle until the
+webhook takes them. (A crash between the webhook's answer and the second record resends
+that one alert: the receiver may see it twice, never zero times.)
+
+Threading: ``evaluate()`` does blocking storage and webhook I/O; the collector runs it on a
+worker thread, one cycle at a time. ``statuses`` is replaced as a whole, so readers on the event loop see one
+consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Callable, Sequence
+
+from otel_costs_collector.budgets.model import DEFAULT_THRESHOLDS, Budget, BudgetStore, period_bounds, version_stamp
+from otel_costs_collector.sql import load as sql
+
+__all__ = ["BudgetStatus", "BudgetEvaluator", "Webhook"]
+
+_log = logging.getLogger("otel_costs.collector")
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget: Budget
+    period_start: datetime  # UTC
+    resets_at: datetime  # UTC: the end of the period
+    spend_usd: Decimal
+
+    @property
+    def percent(self) -> Decimal:
+        return (self.spend_usd * _HUNDRED / self.budget.amount_usd).quantize(Decimal("0.01"))
+
+    @property
+    def exceeded(self) -> bool:
+        return self.spend_usd >= self.budget.amount_usd
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.budget.to_json(), "spend_usd": str(self.spend_usd), "percent": str(self.percent),
+                "exceeded": self.exceeded, "period_start": _iso(self.period_start), "resets_at": _iso(self.resets_at)}
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Webhook:
+    """POSTs alerts as JSON; ``fmt="slack"`` sends Slack's ``{"text": ...}`` instead."""
+
+    def __init__(self, url: str, fmt: str = "json", timeout: float = 10.0):
+        self.url, self.fmt, self.timeout = url, fmt, timeout
+
+    def send(self, alert: dict[str, Any]) -> None:
+        """Raises OSError (urllib.error.URLError included) when the receiver did not take it."""
+        payload = {"text": alert["message"]} if self.fmt == "slack" else alert
+        request = urllib.request.Request(self.url, data=json.dumps(payload).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            if not 200 <= response.status < 300:
+                raise OSError(f"webhook answered {response.status}")
+
+
+class BudgetEvaluator:
+    """Computes every budget's status and fires threshold alerts. See the module docstring."""
+
+    def __init__(self, client: Callable[[], Any], database: str, *, thresholds: Sequence[int] = DEFAULT_THRESHOLDS,
+                 webhook: Webhook | None = None, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self._client = client
+        self._db = database
+        self._thresholds = tuple(thresholds)
+        self._webhook = webhook
+        self._clock = clock
+        self._fired: dict[tuple[str, datetime, int], dict[str, Any] | None] = {}  # None: delivered
+        self._loaded = False
+        self._cycle = threading.Lock()  # one cycle at a time: the loop's and one asked for
+        self.statuses: tuple[BudgetStatus, ...] = ()
+        self.evaluated_at: datetime | None = None
+
+    def store(self) -> BudgetStore:
+        return BudgetStore(self._client(), self._db)
+
+    def evaluate(self) -> tuple[BudgetStatus, ...]:
+        """One cycle: spend per budget, new alerts, delivery of undelivered ones. Raises on
+        storage errors (the caller logs and retries next cycle)."""
+        with self._cycle:
+            self._prune()
+            return self._evaluate()
+
+    def _evaluate(self) -> tuple[BudgetStatus, ...]:
+        now = self._clock()
+        client = self._client()
+        if not self._loaded:
+            self._load_fired(client, now)
+        statuses = []
+        for budget in self.store().list():
+            start, end = period_bounds(budget.period, budget.timezone, now)
+            status = BudgetStatus(budget, start, end, self._spend(client, budget, start, end))
+            statuses.append(status)
+            for threshold in budget.thresholds or self._thresholds:
+                key = (budget.id, start.replace(tzinfo=None), threshold)
+                if key in self._fired or status.spend_usd * _HUNDRED < budget.amount_usd * threshold:
+                    continue
+                alert = _alert(status, threshold)
+                self._record(client, key, status.spend_usd, budget.amount_usd, delivered=0)
+                self._fired[key] = alert
+                _log.warning("%s", alert["message"], extra={"fields": {"alert": alert}})
+        self.statuses = tuple(statuses)
+        self.evaluated_at = now
+        self._deliver(client)
+        return self.statuses
+
+    def status_for(self, tenant: str, user: str, feature: str, *, tenant_only: bool = False) -> list[BudgetStatus]:
+        """The budgets that apply to calls of this tenant, user and feature. ``tenant_only``
+        (a tenant's token): only budgets scoped to that tenant — a budget over all tenants
+        shows their spend, and its id and amount are the operator's."""
+        return [s for s in self.statuses if s.budget.applies_to(tenant, user, feature)
+                and (not tenant_only or s.budget.tenant_id == tenant)]
+
+    def _spend(self, client: Any, budget: Budget, start: datetime, end: datetime) -> Decimal:
+        on_hour = start.minute == 0 and start.second == 0 and end.minute == 0
+        text = sql(__package__, "budget_spend_hourly" if on_hour else "budget_spend_raw").replace("{db}", f"`{self._db}`")
+        params = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None), "tenant": budget.tenant_id,
+                  "user": budget.user_id, "feature": budget.feature}
+        value = client.query(text, parameters=params).result_rows[0][0]
+        return Decimal(value or 0)
+
+    def _load_fired(self, client: Any, now: datetime) -> None:
+        since = (now - timedelta(days=40)).replace(tzinfo=None, microsecond=0)
+        text = sql(__package__, "budget_alerts_list").replace("{db}", f"`{self._db}`")
+        for budget_id, start, threshold, delivered, spend, amount in client.query(
+                text, parameters={"since": since}).result_rows:
+            key = (budget_id, start.replace(tzinfo=None), int(threshold))
+            self._fired[key] = None if delivered else {"budget_id": budget_id, "threshold": int(threshold),
+                                                       "spend_usd": str(spend), "amount_usd": str(amount),
+                                                       "period_start": _iso(start.replace(tzinfo=timezone.utc)),
+                                                       "message": f"budget {budget_id} crossed {threshold}%"}
+        self._loaded = True
+
+    def _record(self, client: Any, key: tuple[str, datetime, int], spend: Decimal, amount: Decimal,
+                delivered: int) -> None:
+        client.insert(f"`{self._db}`.budget_alerts",
+                      [[key[0], key[1], key[2], spend, amount, delivered, version_stamp()]],
+                      column_names=["budget_id", "period_start", "threshold", "spend_usd", "amount_usd", "delivered",
+                                    "updated_at"], settings={"async_insert": 0})
+
+    def _deliver(self, client: Any) -> None:
+        for key, alert in list(self._fired.items()):
+            if alert is None:
+                continue
+            if self._webhook is not None:
+                try:
+                    self._webhook.send(alert)
+                except (OSError, ValueError) as exc:
+                    _log.error("budget webhook failed, retrying next cycle: %s", exc)
+                    return  # keep order; the receiver is likely down for all
+            self._record(client, key, Decimal(alert["spend_usd"]), Decimal(alert["amount_usd"]), delivered=1)
+            self._fired[key] = None
+
+    def _prune(self, keep_days: int = 40) -> None:
+        """Forget alert state of periods that started long ago (memory stays bounded)."""
+        cutoff = (self._clock() - timedelta(days=keep_days)).replace(tzinfo=None)
+        for key in [k for k, v in self._fired.items() if v is None and k[1] < cutoff]:
+            del self._fired[key]
+
+
+def _alert(status: BudgetStatus, threshold: int) -> dict[str, Any]:
+    b = status.budget
+    scope = ", ".join(f"{k}={v}" for k, v in b.scope().items())
+    kind = "hard" if b.hard else "soft"
+    return {
+        "type": "otel_costs.budget.threshold", "budget_id": b.id, "scope": b.scope(), "threshold": threshold,
+        "spend_usd": str(status.spend_usd), "amount_usd": str(b.amount_usd), "percent": str(status.percent),
+        "period": b.period, "period_start": _iso(status.period_start), "resets_at": _iso(status.resets_at),
+        "hard": b.hard,
+        "message": (f"Budget {b.id} ({scope}; {kind}, {b.period}) at {status.percent}% "
+                    f"(${status.spend_usd.normalize():f} of ${b.amount_usd.normalize():f}); crossed {threshold}%; "
+                    f"resets {_iso(status.resets_at)}"),
+    }

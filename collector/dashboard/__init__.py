@@ -1,0 +1,1 @@
+"""The web dashboard: pages, charts and sign-in."""

@@ -1,0 +1,400 @@
+"""OTLP spans → rows of the ``genai_spans`` table. Pure: proto in, rows out, no I/O. The one
+place that decides what a span means.
+
+Reuses the SDK's convention tables and pricing, so a span is read and priced the same way
+whether it was priced in a Python app or arrives bare from another language or through an
+OTel Collector. Spans that already carry an otel-costs price keep it.
+
+Per-span Python work is what limits a collector, so a row is a plain list in
+:data:`COLUMNS` order holding what the writer inserts (money as ``Decimal``, tags as a dict),
+and only the attributes the mapping reads are decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable, NamedTuple
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from otel_costs import conventions as cv
+from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
+from otel_costs.pricing import Pricer, PricingStatus
+
+__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", "map_request"]
+
+#: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
+COLUMNS: tuple[str, ...] = (
+    "timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id", "service",
+    "span_name", "provider", "request_model", "response_model", "operation",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "reasoning_tokens", "cost_input", "cost_output", "cost_cache_read", "cost_cache_write",
+    "cost_total", "pricing_status", "pricing_source", "pricing_model", "pricing_error",
+    "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
+    "response_id", "counted_on", "suspect_of", "request_token",
+)
+#: Indexes into a row of the columns otel_costs_collector.mapping.calls reads and sets.
+(TIMESTAMP, DURATION, TRACE_ID, SPAN_ID, PARENT_ID, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, COSTS, STATUS,
+ USER, TENANT, FEATURE, TAGS, RESPONSE_ID, COUNTED_ON, SUSPECT_OF, REQUEST_TOKEN) = (
+    COLUMNS.index(name) for name in ("timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id",
+                                     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                                     "cost_input", "pricing_status", "user_id", "tenant_id", "feature", "tags",
+                                     "response_id", "counted_on", "suspect_of", "request_token"))
+_ZEROS = (Decimal(0),) * 5
+_STATUS = {0: "unset", 1: "ok", 2: "error"}
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+_MAX_ERROR = 500
+# The raw table's TTL is on toDateTime(timestamp), which ends in February 2106: a later
+# row would be dropped as expired at insert, without a word.
+_MAX_TIME = (1 << 32) * 1_000_000_000
+# Storage is Decimal(38, 18): finer amounts would be rounded by ClickHouse.
+_MIN_EXPONENT = -18
+
+
+class Link(NamedTuple):
+    """A span that is not stored (no usage), as otel_costs_collector.mapping.calls needs it to walk a trace up:
+    its ids (hex), when it ended (ns) and the attribution it carries ("" when none)."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    end: int
+    user: str
+    tenant: str
+    feature: str
+
+
+class MapResult:
+    """What one request became: rows, and counts for the OTLP answer and metrics.
+
+    ``rows``: one list a stored span, values in :data:`COLUMNS` order: ``timestamp`` and
+    ``duration_ns`` in ns (ints), token counts as ints, the five costs as ``Decimal`` (at
+    most 18 decimal places, what the table stores), ``tags`` a dict. ``links``: the spans
+    without usage that have a parent or an attribution (:class:`Link`).
+    """
+
+    __slots__ = ("rows", "links", "received", "non_genai", "rejected", "errors", "token")
+
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []
+        self.links: list[Link] = []
+        self.received = 0
+        self.non_genai = 0
+        self.rejected = 0
+        self.errors: list[str] = []
+        self.token = ""  # identifies the request's GenAI spans; "" when it has none
+
+    def reject(self, message: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < 5:  # enough to diagnose, bounded for huge bad requests
+            self.errors.append(message)
+
+
+def value_of(v: AnyValue) -> Any:
+    """A Python value for an OTLP AnyValue (arrays → tuples, kvlists → dicts)."""
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "int_value":
+        return v.int_value
+    if kind == "double_value":
+        return v.double_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "array_value":
+        return tuple(value_of(x) for x in v.array_value.values)
+    if kind == "kvlist_value":
+        return {kv.key: value_of(kv.value) for kv in v.kvlist_value.values}
+    if kind == "bytes_value":
+        return v.bytes_value
+    return None
+
+
+def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
+    return {kv.key: value_of(kv.value) for kv in kvs}
+
+
+def _read_names() -> frozenset[str]:
+    """Every span attribute name the mapping reads (besides tag prefixes)."""
+    names = {cv.PRICING_STATUS, cv.PRICING_SOURCE, cv.PRICING_MODEL, cv.PRICING_ERROR, cv.METADATA_JSON,
+             "error.type", "gen_ai.provider.name", *_SDK_COST}
+    for conv in cv.CONVENTIONS:
+        for field in ("input", "output", "cache_read", "cache_write", "reasoning", "request_model",
+                      "response_model", "provider", "operation", "signature"):
+            names.update(getattr(conv, field))
+    for aliases in cv.ATTRIBUTION_ALIASES.values():
+        names.update(aliases)
+    names.update(cv.FEATURE_FALLBACKS)
+    names.update(cv.AGGREGATE_MARKS)
+    names.update(cv.RESPONSE_ID_NAMES)
+    return frozenset(names)
+
+
+def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str | None = None,
+                *, read_all: bool = False, token: str | None = None, oldest_ns: int = 0) -> MapResult:
+    """Rows for the GenAI spans of one OTLP request.
+
+    ``tenant``, when given (the sender's token is bound to a tenant), is stored as every
+    row's tenant whatever the spans claim. Only the attributes the mapping uses are decoded
+    (prompts and completions that instrumentations record can be megabytes);
+    ``read_all`` decodes every one (tests compare both). ``token``: the request's token for
+    the rows (default: a hash of their trace and span ids). ``oldest_ns``: spans that
+    started before it are rejected (older than the raw rows' TTL, which ClickHouse would
+    drop at insert while the rollups kept them: the two report sources would disagree).
+
+    Non-GenAI spans are counted in ``non_genai`` and dropped. A span that cannot be stored
+    (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
+    are kept. Unreadable usage or an unknown model gives a *marked* row (pricing_status),
+    never a crash and never a silent $0. Never raises for any parsed request.
+    """
+    result = MapResult()
+    usage_names = cv.USAGE_ATTRIBUTE_NAMES
+    wanted, prefixes = READ_NAMES, cv.TAG_PREFIXES
+    rows = result.rows
+    for resource_spans in request.resource_spans:
+        resource: _Resource | None = None
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                result.received += 1
+                # One pass over the attributes: reading upb submessages is the dominant
+                # per-span cost, so each is read once.
+                attrs = {}
+                for kv in span.attributes:
+                    key = kv.key
+                    if key in wanted or read_all or key.startswith(prefixes):
+                        v = kv.value
+                        kind = v.WhichOneof("value")
+                        attrs[key] = getattr(v, kind) if kind in _SCALARS else value_of(v)
+                if usage_names.isdisjoint(attrs) or attrs.get(cv.PRICING_STATUS) == _COUNTED_ELSEWHERE:
+                    # Not an LLM call, or one whose cost another span of the request carries.
+                    result.non_genai += 1
+                    if len(span.trace_id) == 16 and len(span.span_id) == 8:
+                        # Kept as a link: a call below it may take its attribution.
+                        user, claimed, feature = _attribution(attrs, _NO_ATTRS)
+                        result.links.append(Link(span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
+                                                 span.end_time_unix_nano, user,
+                                                 claimed if tenant is None else tenant, feature))
+                    continue
+                if resource is None:
+                    resource = _Resource(_attributes(resource_spans.resource.attributes))
+                try:
+                    row = _row(span, attrs, resource, pricer, result, tenant, oldest_ns)
+                except Exception as exc:  # a mapping bug must cost one span, not the batch
+                    result.reject(f"span {span.span_id.hex() or '?'}: internal error {type(exc).__name__}: {exc}")
+                    continue
+                if row is not None:
+                    rows.append(row)
+    if rows:
+        if token is None:
+            # The same spans give the same token, so a retried request is recognised.
+            digest = hashlib.sha256()
+            for row in rows:
+                digest.update(row[2].encode())  # trace id
+                digest.update(row[3].encode())  # span id
+            token = digest.hexdigest()[:32]
+        result.token = token
+        for row in rows:
+            row.append(token)
+    return result
+
+
+class _Resource:
+    """A resource's attributes and what every span under it shares."""
+
+    __slots__ = ("attrs", "service", "tags")
+
+    def __init__(self, attrs: dict[str, Any]):
+        self.attrs = attrs
+        self.service = _str(attrs.get("service.name")) or "unknown_service"
+        self.tags = _tags(attrs)
+
+
+def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
+         result: MapResult, tenant_override: str | None = None, oldest_ns: int = 0) -> list[Any] | None:
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or len(span_id) != 8:
+        result.reject(f"span {span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
+        return None
+    start = span.start_time_unix_nano
+    if not start:
+        result.reject(f"span {span_id.hex()}: start_time_unix_nano is missing")
+        return None
+    if start >= _MAX_TIME:
+        result.reject(f"span {span_id.hex()}: start_time_unix_nano {start} is after 2106 (storage's last instant)")
+        return None
+    if start < oldest_ns:
+        result.reject(f"span {span_id.hex()}: started {(oldest_ns - start) // 86_400_000_000_000 + 1} day(s) before "
+                      "the raw rows' TTL (OTEL_COSTS_RAW_TTL_DAYS); raise it to store older spans")
+        return None
+    status = PricingStatus.PRICED
+    error = ""
+    try:
+        usage = cv.read_usage(attrs)
+    except cv.UsageError as exc:
+        usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
+    costs, source, model, priced_by = _ZEROS, "", "", "collector"
+    sdk = None
+    if cv.is_aggregate(attrs):  # stored for context; its calls are counted on their own spans
+        status, error, source = PricingStatus.AGGREGATE, "", _str(attrs.get(cv.PRICING_SOURCE)) or pricer.source
+        if attrs.get(cv.PRICING_STATUS) == PricingStatus.AGGREGATE.value:
+            priced_by = "sdk"
+    elif usage is not None and (sdk := _sdk_cost(attrs)) is not None:
+        costs, status, source, model, error = sdk
+        priced_by = "sdk"
+    elif usage is not None:
+        cost = pricer.price(usage, start)
+        status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
+        if cost.total is not None:
+            costs = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
+            if any(_too_fine(c) for c in costs):
+                costs, status = _ZEROS, PricingStatus.UNPRICED
+                error = "cost has more than 18 decimal places; storage would round it"
+    if usage is not None:
+        # Names a sender chose: capped like every other string (a 4 MiB model name would be
+        # stored, and shown, whole). Priced above with the whole name: no price matches it.
+        provider = (usage.provider or "")[:MAX_VALUE_LENGTH]
+        request_model = (usage.request_model or "")[:MAX_VALUE_LENGTH]
+        response_model = (usage.response_model or "")[:MAX_VALUE_LENGTH]
+        operation = (usage.operation or "")[:MAX_VALUE_LENGTH]
+        tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+                  usage.cache_write_tokens, usage.reasoning_tokens)
+    else:
+        provider, request_model, response_model, operation = (_str(attrs.get("gen_ai.provider.name"))[:MAX_VALUE_LENGTH],
+                                                              "", "", "")
+        tokens = (0, 0, 0, 0, 0)
+    user, tenant, feature = _attribution(attrs, resource.attrs)
+    if tenant_override is not None:
+        tenant = tenant_override
+    tags = _tags(attrs, resource.tags)
+    code = span.status.code
+    error_type = attrs.get("error.type")
+    if not isinstance(error_type, str):
+        error_type = span.status.message if code == 2 else ""
+    end = span.end_time_unix_nano
+    return [
+        start, end - start if end > start else 0, trace_id.hex(), span_id.hex(),
+        span.parent_span_id.hex(), resource.service, span.name[:MAX_VALUE_LENGTH],
+        provider, request_model, response_model, operation,
+        *tokens, *costs, status.value, source, model, error[:_MAX_ERROR], priced_by,
+        user, tenant, feature, tags, _STATUS.get(code, "unset"), error_type[:_MAX_ERROR],
+        cv.response_id(attrs), "", "",
+    ]
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+_QUANTUM = Decimal(1).scaleb(_MIN_EXPONENT)
+
+
+def _too_fine(amount: Decimal) -> bool:
+    exponent = amount.as_tuple().exponent
+    return isinstance(exponent, int) and exponent < _MIN_EXPONENT and amount != amount.quantize(_QUANTUM)
+
+
+_SDK_COST = (cv.COST_INPUT, cv.COST_OUTPUT, cv.COST_CACHE_READ, cv.COST_CACHE_WRITE, cv.COST_TOTAL)
+_SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
+_COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
+#: Every span attribute name the mapping reads, besides the tag prefixes (a span's other
+#: attributes are not decoded).
+READ_NAMES = _read_names()
+#: The resource attribute names the mapping reads, besides the tag prefixes: the service
+#: (_Resource), the attribution aliases (_attribution) and metadata JSON (_tags).
+RESOURCE_READ_NAMES = frozenset({"service.name", cv.METADATA_JSON, *cv.FEATURE_FALLBACKS,
+                                 *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names)})
+
+
+def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:
+    """The price an otel-costs SDK already put on the span, if it is well-formed."""
+    status = _SDK_STATUSES.get(attrs.get(cv.PRICING_STATUS))  # type: ignore[arg-type]
+    if status is None:
+        return None
+    if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
+        parts: list[Decimal] = []
+        for raw in (attrs.get(name, "0") for name in _SDK_COST):
+            if type(raw) is not str or len(raw) > 60:
+                return None  # malformed: price it here instead
+            try:
+                amount = Decimal(raw)
+            except InvalidOperation:
+                return None
+            if not amount.is_finite() or amount < 0:
+                return None
+            # Plain strings with <= 18 decimals fit Decimal(38, 18); check the rest exactly.
+            dot = raw.find(".")
+            if ("E" in raw or "e" in raw or (dot >= 0 and len(raw) - dot - 1 > 18)) and _too_fine(amount):
+                return None
+            parts.append(amount)
+        # The parts must add up: a total that does not is not the SDK's (price it here).
+        if parts[0] + parts[1] + parts[2] + parts[3] != parts[4]:
+            return None
+        costs = tuple(parts)
+    else:
+        costs = _ZEROS
+    return (costs, status, _str(attrs.get(cv.PRICING_SOURCE)),
+            _str(attrs.get(cv.PRICING_MODEL)), _str(attrs.get(cv.PRICING_ERROR)))
+
+
+def _clean(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value).strip()
+    if not text or len(text) > MAX_VALUE_LENGTH or not text.isprintable():
+        return None
+    return text
+
+
+def _attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str]:
+    """(user, tenant, feature) from the first alias present, span before resource; the
+    feature from a fallback name (what the call is for) when no alias names one."""
+    found = [_first(attrs, resource, names) for names in _ALIASES]
+    return found[0], found[1], found[2] or _first(attrs, resource, cv.FEATURE_FALLBACKS)
+
+
+def _first(attrs: dict[str, Any], resource: dict[str, Any], names: tuple[str, ...]) -> str:
+    for source in (attrs, resource):
+        for name in names:
+            raw = source.get(name)
+            if raw is not None:
+                value = _clean(raw)
+                if value is not None:
+                    return value
+    return ""
+
+
+_NO_ATTRS: dict[str, Any] = {}
+_ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"],
+            cv.ATTRIBUTION_ALIASES["feature"])
+
+
+def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
+    """Free tags: our tag prefix, OpenLLMetry association properties, OpenInference metadata."""
+    tags = dict(inherited) if inherited else {}
+    prefixes = cv.TAG_PREFIXES
+    for key, raw in attrs.items():
+        if key.startswith(prefixes):
+            for prefix in prefixes:
+                if key.startswith(prefix):
+                    name = key[len(prefix):]
+                    value = _clean(raw)
+                    if value is not None and name and len(name) <= 64 and name not in cv.ATTRIBUTION_KEYS:
+                        tags[name] = value
+                    break
+    metadata = attrs.get(cv.METADATA_JSON)
+    if isinstance(metadata, str) and metadata.startswith("{") and len(metadata) <= 16_384:
+        try:
+            parsed = json.loads(metadata)
+        except (ValueError, RecursionError):  # deeply nested JSON raises RecursionError
+            parsed = None
+        if isinstance(parsed, dict):
+            for key, raw in parsed.items():
+                value = _clean(raw)
+                if value is not None and isinstance(key, str) and 0 < len(key) <= 64:
+                    tags.setdefault(key, value)
+    if len(tags) > MAX_TAGS:
+        tags = dict(sorted(tags.items())[:MAX_TAGS])
+    return tags

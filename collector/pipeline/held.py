@@ -1,0 +1,209 @@
+"""Makes otel_costs_collector.mapping.calls durable: what the rule decided for a batch is written ahead of its
+insert, and rows that wait for an ancestor are journaled until they are stored.
+
+In ``directory`` (``<spool>/calls``), for a batch with token T:
+
+* ``T.decided`` — the rule's changes to the batch's rows and the ids of those that wait,
+  written before the insert and removed after it. A replay of the batch (spool, crash) applies
+  them as they are, so every table sees the same rows whatever arrived since.
+* ``T.held`` — the rows of T that wait, removed once all of them are stored.
+* ``settle-S.json`` — rows whose wait ended, with the held rows they consume, written before
+  their insert (token S) and removed after it and after the ``.held`` files were updated; on
+  start, a leftover one is inserted again (dropped by every table that has it) and completed.
+
+Files are not fsynced (like the spool's in-flight files, they guard against a crash of the
+process). Thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from decimal import Decimal
+from typing import Any, Callable
+
+from otel_costs_collector.mapping.calls import Change, CallIndex
+from otel_costs_collector.mapping.rows import COSTS, SPAN_ID, TRACE_ID, Link
+
+__all__ = ["HeldCalls"]
+
+_log = logging.getLogger("otel_costs.collector")
+_DECIDED, _HELD, _SETTLE = ".decided", ".held", "settle-"
+_STALE_S = 7 * 86400  # a .decided file of a batch storage refused is removed after this
+#: ``write(rows, token)``: the storage insert (otel_costs_collector.storage.insert.ClickHouseWriter.write).
+Write = Callable[[list[list[Any]], str], None]
+
+
+class HeldCalls:
+    """The rule (``index``) with its files. ``before``/``after`` around a batch's insert;
+    ``settle`` from one thread, every so often."""
+
+    def __init__(self, index: CallIndex, directory: str) -> None:
+        self.index = index
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self._lock = threading.Lock()
+        self._held: dict[str, dict[str, list[Any]]] = {}  # batch token → span id → row
+        self._origin: dict[tuple[str, str], str] = {}  # (trace id, span id) → batch token
+        self._load()
+
+    def before(self, rows: list[list[Any]], links: list[Link], token: str) -> list[list[Any]]:
+        """Decide a batch's rows (a replay: as recorded); returns the rows to insert now.
+        Raises OSError when the decisions cannot be written ahead."""
+        recorded = self._read_decided(token)
+        if recorded is not None:
+            with self._lock:  # a replay: rows stored since (by settle) must not wait again
+                journaled = self._held.get(token, {})
+                done = {s for s in recorded[1] if s not in journaled}
+        decided = self.index.decide(rows, links, recorded)
+        if recorded is not None and done:
+            self.index.forget([row for row in decided.held if row[SPAN_ID] in done])
+            decided = decided._replace(held=[row for row in decided.held if row[SPAN_ID] not in done])
+        if recorded is None and (decided.changes or decided.held):
+            self._write(token + _DECIDED, {"changes": decided.changes,
+                                           "held": [row[SPAN_ID] for row in decided.held]})
+        if decided.held:
+            with self._lock:
+                mine = self._held.setdefault(token, {})
+                for row in decided.held:
+                    mine[row[SPAN_ID]] = row
+                    self._origin[(row[TRACE_ID], row[SPAN_ID])] = token
+                self._write(token + _HELD, {"rows": [_encode(r) for r in mine.values()]})
+        if decided.released:
+            # Attributed by this batch, stored by the next settle: journaled with their
+            # attribution first, so a crash in between does not lose it (the ancestor that
+            # carried it will not come again).
+            with self._lock:
+                origins = {self._origin.get((row[TRACE_ID], row[SPAN_ID])) for row in decided.released}
+                for origin in origins - {None}:
+                    rows = self._held.get(origin)  # type: ignore[arg-type]
+                    if rows:
+                        self._write(origin + _HELD, {"rows": [_encode(r) for r in rows.values()]})  # type: ignore[operator]
+        return decided.now
+
+    def after(self, token: str) -> None:
+        """The batch's insert returned."""
+        _remove(os.path.join(self.directory, token + _DECIDED))
+
+    def settle(self, write: Write, everything: bool = False) -> int:
+        """Store the rows whose wait is over (``everything``: all that wait, as they are — a
+        collector that stops stores what it acknowledged), and finish a settle a crash or a
+        failed insert interrupted; returns how many. Raises the storage error (the rows are
+        tried again on the next call)."""
+        stored = 0
+        for name in sorted(n for n in os.listdir(self.directory) if n.startswith(_SETTLE)):
+            doc = _read(os.path.join(self.directory, name))
+            if doc is None:
+                continue
+            stored += self._finish(name, [_decode(r) for r in doc["rows"]], doc["consumed"], write)
+        rows = self.index.due(everything)
+        if not rows:
+            return stored
+        with self._lock:
+            consumed: dict[str, list[str]] = {}
+            for row in rows:
+                origin = self._origin.get((row[TRACE_ID], row[SPAN_ID]))
+                if origin is not None:
+                    consumed.setdefault(origin, []).append(row[SPAN_ID])
+        ids = sorted(f"{row[TRACE_ID]}{row[SPAN_ID]}" for row in rows)
+        token = "settle-" + hashlib.sha256("".join(ids).encode()).hexdigest()[:32]
+        name = token + ".json"
+        self._write(name, {"rows": [_encode(r) for r in rows], "consumed": consumed})
+        return stored + self._finish(name, rows, consumed, write)
+
+    def _finish(self, name: str, rows: list[list[Any]], consumed: dict[str, list[str]], write: Write) -> int:
+        write(rows, name[: -len(".json")])
+        with self._lock:
+            for origin, span_ids in consumed.items():
+                mine = self._held.get(origin)
+                if mine is None:
+                    continue
+                for span_id in span_ids:
+                    row = mine.pop(span_id, None)
+                    if row is not None:
+                        self._origin.pop((row[TRACE_ID], span_id), None)
+                if mine:
+                    self._write(origin + _HELD, {"rows": [_encode(r) for r in mine.values()]})
+                else:
+                    del self._held[origin]
+                    _remove(os.path.join(self.directory, origin + _HELD))
+        _remove(os.path.join(self.directory, name))
+        return len(rows)
+
+    def _read_decided(self, token: str) -> tuple[dict[str, Change], set[str]] | None:
+        doc = _read(os.path.join(self.directory, token + _DECIDED))
+        if doc is None:
+            return None
+        return {k: tuple(v) for k, v in doc["changes"].items()}, set(doc["held"])  # type: ignore[misc]
+
+    def _load(self) -> None:
+        """After a restart: the rows that were waiting wait again, but for those a leftover
+        settle file consumes (it is completed by the next ``settle``)."""
+        names = os.listdir(self.directory)
+        settling: set[tuple[str, str]] = set()
+        for name in names:
+            if name.endswith(".tmp"):
+                _remove(os.path.join(self.directory, name))
+            elif name.startswith(_SETTLE):
+                doc = _read(os.path.join(self.directory, name))
+                for origin, span_ids in (doc or {}).get("consumed", {}).items():
+                    settling.update((origin, s) for s in span_ids)
+            elif name.endswith(_DECIDED):
+                path = os.path.join(self.directory, name)
+                if time.time() - os.path.getmtime(path) > _STALE_S:
+                    _remove(path)
+        waiting = []
+        for name in names:
+            if name.endswith(_HELD):
+                token = name[: -len(_HELD)]
+                doc = _read(os.path.join(self.directory, name))
+                mine = self._held.setdefault(token, {})
+                for raw in (doc or {}).get("rows", []):
+                    row = _decode(raw)
+                    mine[row[SPAN_ID]] = row
+                    self._origin[(row[TRACE_ID], row[SPAN_ID])] = token
+                    if (token, row[SPAN_ID]) not in settling:
+                        waiting.append(row)
+        if waiting:
+            self.index.hold(waiting)
+            _log.info("%d calls wait again for their ancestors' attribution", len(waiting))
+
+    def _write(self, name: str, doc: dict[str, Any]) -> None:
+        path = os.path.join(self.directory, name)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(doc, f, default=str, separators=(",", ":"))
+        os.replace(path + ".tmp", path)
+
+
+def _encode(row: list[Any]) -> list[Any]:
+    return [str(v) if isinstance(v, Decimal) else v for v in row]
+
+
+def _decode(raw: list[Any]) -> list[Any]:
+    row = list(raw)
+    row[COSTS:COSTS + 5] = [Decimal(v) for v in row[COSTS:COSTS + 5]]
+    return row
+
+
+def _read(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        _log.error("unreadable call file %s (%s); moved aside", path, exc)
+        os.replace(path, path + ".unreadable")
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

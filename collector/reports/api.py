@@ -1,0 +1,68 @@
+"""The query API on the collector's HTTP port: ``GET /v1/costs`` and ``GET /v1/notices``.
+
+Same parameters as ``otel-costs report`` (by, since or from/to, tz, filters, top) and the
+same JSON: an array of row objects. The storage read runs on a worker thread so the
+event loop keeps receiving spans; ``X-Otel-Costs-Source`` says whether rollups or raw rows
+answered. ``/v1/notices`` takes the same parameters and answers what a reader of that report
+should know (:func:`otel_costs_collector.reports.query.run_notices`: suspected double counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from aiohttp import web
+
+from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.reports.query import ReportError, ReportQuery, run_notices, run_report
+
+__all__ = ["add_query_routes"]
+
+_log = logging.getLogger("otel_costs.collector")
+
+
+def add_query_routes(app: web.Application, client: Callable[[], Any], database: str,
+                     auth: TokenAuth | None = None) -> None:
+    def parse(request: web.Request) -> ReportQuery | web.Response:
+        """The request's report query (a tenant token reads its tenant only), or the error."""
+        params = {k: v for k, v in request.query.items() if k != "format"}
+        if auth is not None:
+            principal = auth.check(request.headers.get("Authorization"))
+            if principal is None:
+                return _error(401, "missing or unknown bearer token")
+            if not principal.admin:
+                if params.get("tenant", principal.tenant) != principal.tenant:
+                    return _error(403, "this token can only read its own tenant")
+                params["tenant"] = principal.tenant  # a tenant sees only its own rows
+        if len(request.query.getall("by", [])) > 1:
+            return _error(400, "by: give one comma-separated list")
+        try:
+            return ReportQuery.parse(params)
+        except ReportError as exc:
+            return _error(400, str(exc))
+
+    async def answer(request: web.Request, run: Callable[[Any, str, ReportQuery], Any]) -> web.Response:
+        query = parse(request)
+        if isinstance(query, web.Response):
+            return query
+        try:
+            result = await asyncio.to_thread(run, client(), database, query)
+        except Exception as exc:
+            _log.error("report query failed: %s", exc)
+            return _error(503, "storage is unavailable; try again")
+        return web.json_response(result, headers={"X-Otel-Costs-Source": query.source})
+
+    async def costs(request: web.Request) -> web.Response:
+        return await answer(request, run_report)
+
+    async def notices(request: web.Request) -> web.Response:
+        return await answer(request, run_notices)
+
+    app.router.add_get("/v1/costs", costs)
+    app.router.add_get("/v1/notices", notices)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

@@ -1,0 +1,100 @@
+"""``otel-costs report``: the same report through the collector's API or straight from
+storage, printed as a terminal table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import io
+import urllib.parse
+from decimal import Decimal
+from typing import Any
+
+from otel_costs_collector.reports.query import COLUMNS_OUT, ReportQuery, run_notices, run_report
+from otel_costs_collector.cli.source import Api, Direct
+
+__all__ = ["fetch_rows", "fetch_notices", "notice_lines", "render"]
+
+
+def fetch_rows(source: Api | Direct, params: dict[str, Any], query: ReportQuery) -> list[dict[str, Any]]:
+    """Rows of the report from a collector's query API or from storage (see
+    :func:`source.locate`). Raises source.Unavailable, and source.NoData for storage
+    without otel-costs data."""
+    if isinstance(source, Api):
+        encoded = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+        return source.call("GET", f"/v1/costs?{encoded}")
+    return source.run(lambda client: run_report(client, source.database, query))
+
+
+def fetch_notices(source: Api | Direct, params: dict[str, Any], query: ReportQuery) -> dict[str, Any]:
+    """What a reader of the report should know (:func:`otel_costs_collector.reports.query.run_notices`), from the
+    same place as its rows. Raises as :func:`fetch_rows`."""
+    if isinstance(source, Api):
+        encoded = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
+        return source.call("GET", f"/v1/notices?{encoded}")
+    return source.run(lambda client: run_notices(client, source.database, query))
+
+
+def notice_lines(notices: dict[str, Any]) -> list[str]:
+    """The notices as sentences (none when there is nothing to say)."""
+    count = int(notices.get("suspected_double_counts") or 0)
+    if not count:
+        return []
+    return [f"{count:,} call{'s' if count > 1 else ''} in this range {'were' if count > 1 else 'was'} stored below "
+            f"another call that also carries a cost (e.g. trace {notices.get('example_trace_id', '')}): the "
+            "instrumentations' spans were not recognised as one call or as an agent, so they may be counted "
+            "twice. See \"Counting\" in the README."]
+
+
+def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
+    """Rows as ``table`` (with a totals row), ``csv`` (with a header) or ``json``."""
+    columns = [*by, *COLUMNS_OUT]
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _cell_safe(v) for k, v in row.items()} for row in rows)
+        return out.getvalue()
+    totals: dict[str, Any] = {c: "" for c in by}
+    if by:
+        totals[by[0]] = "TOTAL"
+    totals["cost_usd"] = _plain(sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0)))
+    for c in COLUMNS_OUT[1:]:
+        totals[c] = sum(int(r[c]) for r in rows)
+    body = [[_cell(r.get(c)) for c in columns] for r in rows]
+    foot = [_cell(totals[c]) for c in columns]
+    widths = [max(len(c), *(len(row[i]) for row in [*body, foot])) for i, c in enumerate(columns)]
+    numeric = [c in COLUMNS_OUT for c in columns]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(cells, widths, numeric)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(columns), rule, *(line(r) for r in body), rule, line(foot)])
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting with =, +, -, @, tab or CR (values
+    from span attributes: a tenant, a tag) gets a leading apostrophe (OWASP's rule). Numbers
+    are written as they are: a cost is never negative."""
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        return "'" + value
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if value == "" :
+        return ""
+    return str(value) if not isinstance(value, int) else f"{value:,}"
+
+
+def _plain(amount: Decimal) -> str:
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -1,0 +1,1 @@
+"""ClickHouse: the client (embedded chDB or a server), inserts, the schema and its migrations."""

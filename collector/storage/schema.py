@@ -1,0 +1,159 @@
+"""Numbered ``.sql`` migrations, applied once each and recorded in ``schema_migrations``.
+
+The files are templates rendered for a single server (or chDB) or, with a cluster name, for
+a ClickHouse cluster (``ON CLUSTER``, Replicated engines, Distributed tables):
+
+* ``{db}`` the database; ``{local}`` the storage-table suffix (``_local`` on a cluster);
+* ``{dedup_window}`` the insert-deduplication window setting of the engine family;
+* ``{on_cluster}``; ``{raw_ttl_days}`` how long raw spans are kept;
+* ``{engine:Kind:table}`` → ``Kind()`` or ``ReplicatedKind('/clickhouse/tables/{shard}/db/table', '{replica}')``;
+* ``{distributed:table}`` → nothing, or the Distributed table over ``table_local``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+__all__ = ["MIN_CLICKHOUSE", "Migration", "load_migrations", "render", "migrate", "applied_versions", "check_version",
+           "missing_migrations"]
+
+_log = logging.getLogger("otel_costs.collector")
+#: The oldest ClickHouse the migrations run on: 0009 alters a view's query (``MODIFY QUERY``,
+#: 24.1) and 0010 sets ``merge_selector_base`` (24.11).
+MIN_CLICKHOUSE = (24, 11)
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_TOKEN = re.compile(r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}|\{(db|local|on_cluster|raw_ttl_days|dedup_window)\}")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+
+def load_migrations() -> list[Migration]:
+    """The packaged migrations in version order. Raises if numbering has gaps."""
+    found = []
+    for entry in resources.files(f"{__package__}.migrations").iterdir():
+        m = _FILE.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda mig: mig.version)
+    if [mig.version for mig in found] != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 0001.. without gaps: {[m.version for m in found]}")
+    return found
+
+
+def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int) -> list[str]:
+    """The statements of one migration for this deployment."""
+    def replace(m: re.Match[str]) -> str:
+        if m.group(4):
+            return {
+                "db": f"`{db}`",
+                "local": "_local" if cluster else "",
+                "on_cluster": f"ON CLUSTER `{cluster}`" if cluster else "",
+                "raw_ttl_days": str(int(raw_ttl_days)),
+                "dedup_window": "replicated_deduplication_window" if cluster else "non_replicated_deduplication_window",
+            }[m.group(4)]
+        if m.group(1) == "engine":
+            kind, table = m.group(2), m.group(3)
+            if not cluster:
+                return f"{kind}()"
+            return f"Replicated{kind}('/clickhouse/tables/{{shard}}/{db}/{table}', '{{replica}}')"
+        table = m.group(2)
+        if not cluster:
+            return ""
+        return (f"CREATE TABLE IF NOT EXISTS `{db}`.{table} ON CLUSTER `{cluster}` AS `{db}`.{table}_local "
+                f"ENGINE = Distributed(`{cluster}`, `{db}`, {table}_local, rand());")
+
+    text = _TOKEN.sub(replace, sql)
+    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def _record_table(db: str, cluster: str | None) -> str:
+    on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
+    engine = (f"ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/schema_migrations', '{{replica}}')"
+              if cluster else "MergeTree()")
+    return (f"CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations {on_cluster} "
+            f"(version UInt32, name String, checksum String, applied_at DateTime('UTC') DEFAULT now()) "
+            f"ENGINE = {engine} ORDER BY version")
+
+
+def applied_versions(client: Any, db: str) -> dict[int, str]:
+    rows = client.query(f"SELECT version, any(checksum) FROM `{db}`.schema_migrations GROUP BY version").result_rows
+    return {int(v): c for v, c in rows}
+
+
+def missing_migrations(client: Any, db: str) -> list[str] | None:
+    """Names of the packaged migrations ``db`` lacks ([] when current), or None when it has
+    no otel-costs schema at all. Reads only: creates nothing."""
+    exists = client.command("SELECT count() FROM system.tables WHERE database = {db:String} "
+                            "AND name = 'schema_migrations'", parameters={"db": db})
+    if not int(exists):
+        return None
+    done = applied_versions(client, db)
+    return [f"{m.version:04d}_{m.name}" for m in load_migrations() if m.version not in done]
+
+
+def check_version(version: str) -> None:
+    """Raises RuntimeError when ``version`` (``SELECT version()``, e.g. ``25.8.3.1``) is older
+    than :data:`MIN_CLICKHOUSE`, so an old server is named before any migration half-applies.
+    A version it cannot read passes (forks and builds name themselves freely)."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m and (int(m.group(1)), int(m.group(2))) < MIN_CLICKHOUSE:
+        raise RuntimeError(f"ClickHouse {version} is too old for the schema: "
+                           f"{'.'.join(map(str, MIN_CLICKHOUSE))} or later is needed")
+
+
+def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: int = 90) -> list[str]:
+    """Apply the migrations not yet recorded; returns their names. Idempotent.
+
+    Also brings the raw table's TTL in line with ``raw_ttl_days`` when it changed.
+    Raises RuntimeError for a server older than :data:`MIN_CLICKHOUSE` (before touching
+    anything), and on a ClickHouse error (nothing after the failing migration is recorded).
+    """
+    check_version(str(client.command("SELECT version()")))
+    on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{db}` {on_cluster}")
+    client.command(_record_table(db, cluster))
+    done = applied_versions(client, db)
+    applied = []
+    for mig in load_migrations():
+        if mig.version in done:
+            if done[mig.version] != mig.checksum:
+                _log.warning("migration %04d_%s changed since it was applied; not re-applied", mig.version, mig.name)
+            continue
+        for statement in render(mig.sql, db=db, cluster=cluster, raw_ttl_days=raw_ttl_days):
+            client.command(statement)
+        client.insert(f"`{db}`.schema_migrations", [[mig.version, mig.name, mig.checksum]],
+                      column_names=["version", "name", "checksum"])
+        applied.append(f"{mig.version:04d}_{mig.name}")
+        _log.info("applied migration %04d_%s", mig.version, mig.name)
+    _sync_ttl(client, db, cluster, raw_ttl_days)
+    return applied
+
+
+def _sync_ttl(client: Any, db: str, cluster: str | None, days: int) -> None:
+    table = "genai_spans_local" if cluster else "genai_spans"
+    create = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{db}' AND name = '{table}'")
+    ddl = str(create)
+    # ClickHouse stores the TTL normalised as toIntervalDay(N).
+    if f"toIntervalDay({int(days)})" in ddl or f"INTERVAL {int(days)} DAY" in ddl:
+        return
+    on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
+    # Not materialised now: rewriting every part would stall the collector; expired
+    # parts are dropped as merges and the TTL scheduler reach them.
+    client.command(f"ALTER TABLE `{db}`.{table} {on_cluster} MODIFY TTL toDateTime(timestamp) + "
+                   f"INTERVAL {int(days)} DAY", settings={"materialize_ttl_after_modify": 0})
+    _log.info("raw span TTL set to %d days", days)
