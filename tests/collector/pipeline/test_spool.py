@@ -13,7 +13,7 @@ import pytest
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.spool import Batch, Spool, SpoolFull, is_invalid_batch
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 PROTO = {"Content-Type": "application/x-protobuf"}
 

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 # Values an attacker can put in span attributes that a spreadsheet would run (attribution
 # values are printable and stripped, so tab and CR cannot start one: see the render test)

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 PROTO = {"Content-Type": "application/x-protobuf"}
 TENANT_TOKEN = "acme-dashboard-token-0123456789"
 ADMIN_TOKEN = "admin-dashboard-token-0123456789"

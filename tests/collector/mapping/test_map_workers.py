@@ -17,7 +17,7 @@ from otel_costs_collector.pipeline.batch_writer import map_rows
 from otel_costs_collector.mapping.workers import MapWorkers, WorkerLost
 from otel_costs.pricing import Pricer
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 BARE = {k: v for k, v in SEMCONV.items() if not k.startswith("otel_costs.")}
 

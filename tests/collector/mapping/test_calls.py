@@ -16,7 +16,7 @@ from otel_costs_collector.pipeline.held import HeldCalls
 from otel_costs_collector.mapping.rows import COLUMNS, map_request
 from otel_costs.pricing import Pricer
 
-from .spans import any_value
+from ..spans import any_value
 
 PRICER = Pricer()
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",

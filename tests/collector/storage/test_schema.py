@@ -14,7 +14,7 @@ from otel_costs_collector.storage.schema import load_migrations, migrate, render
 from otel_costs_collector.storage.client import open_client, parse_storage
 from otel_costs.pricing import Pricer
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 
 def test_migrations_are_numbered_files():

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from .spans import SEMCONV, otlp_json, sdk_request
+from ..spans import SEMCONV, otlp_json, sdk_request
 
 COST = Decimal("0.000285")
 PROTO = {"Content-Type": "application/x-protobuf"}

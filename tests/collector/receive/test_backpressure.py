@@ -9,7 +9,7 @@ import httpx
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 PROTO = {"Content-Type": "application/x-protobuf"}
 

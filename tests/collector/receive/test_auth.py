@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from otel_costs_collector.auth import AuthError, TokenAuth
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 ACME = "acme-token-0123456789abcdef"
 ADMIN = "admin-token-0123456789abcdef"

@@ -10,7 +10,7 @@ import httpx
 
 from otel_costs_collector.receive.dedup import RecentRequests
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 PROTO = {"Content-Type": "application/x-protobuf"}
 COST = Decimal("0.000285")

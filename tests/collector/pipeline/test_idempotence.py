@@ -14,7 +14,7 @@ from otel_costs_collector.pipeline.retry import retrying
 from otel_costs_collector.storage.client import open_client
 from otel_costs.pricing import Pricer
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 # Spans an SDK priced keep their price; bare ones (other languages) are priced by the collector.
 BARE = {k: v for k, v in SEMCONV.items() if not k.startswith("otel_costs.")}

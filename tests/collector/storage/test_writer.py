@@ -17,7 +17,7 @@ from otel_costs_collector.storage.client import open_client, parse_storage
 from otel_costs_collector.storage.insert import ClickHouseWriter
 from otel_costs_collector.storage.schema import migrate
 
-from .spans import sdk_request
+from ..spans import sdk_request
 
 NOW = time.time_ns() // 1000 * 1000 + 789  # raw rows older than the TTL are not kept
 MONEY = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_total")

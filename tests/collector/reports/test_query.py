@@ -11,7 +11,7 @@ import pytest
 
 from otel_costs_collector.reports.query import ReportError, ReportQuery, run_report
 
-from .spans import sdk_request
+from ..spans import sdk_request
 
 NOW = datetime.now(timezone.utc)
 TENANTS = ["acme", "globex", "initech"]

@@ -16,7 +16,7 @@ import pytest
 from otel_costs_collector.budgets.model import Budget, BudgetError, period_bounds
 from otel_costs import BudgetExceeded, BudgetGuard, attribute_to
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 NY = ZoneInfo("America/New_York")
 COST = Decimal("0.000285")  # one SEMCONV span

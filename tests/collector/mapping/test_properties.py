@@ -19,7 +19,7 @@ from otel_costs_collector.mapping.rows import COLUMNS, map_request
 from otel_costs import conventions as cv
 from otel_costs.pricing import Pricer
 
-from .spans import build
+from ..spans import build
 
 PRICER = Pricer()
 KEYS = sorted(cv.USAGE_ATTRIBUTE_NAMES) + [

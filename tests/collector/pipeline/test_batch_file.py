@@ -8,7 +8,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from otel_costs_collector.pipeline import batch_file
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 
 def _varint(n: int) -> bytes:

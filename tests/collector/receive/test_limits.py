@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from otel_costs_collector.config import HELD_COPIES
 
-from .spans import SEMCONV, sdk_request
+from ..spans import SEMCONV, sdk_request
 
 PROTO = {"Content-Type": "application/x-protobuf"}
 MIB = 1 << 20

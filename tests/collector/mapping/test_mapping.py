@@ -15,7 +15,7 @@ from otel_costs import attribute_to
 from otel_costs.pricing import Pricer
 from tests.aggregates import SHAPES
 
-from .spans import SEMCONV, otlp_json, sdk_request
+from ..spans import SEMCONV, otlp_json, sdk_request
 
 # gpt-4o-mini: 200 uncached × $0.15/M + 1000 cached × $0.075/M + 300 × $0.60/M
 COST = Decimal("0.000285")
@@ -199,7 +199,7 @@ def test_deeply_nested_metadata_json_on_the_resource_costs_nothing(collector):
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-    from .spans import SEMCONV, build
+    from ..spans import SEMCONV, build
 
     import time
 
@@ -221,7 +221,7 @@ def test_names_a_sender_chose_are_capped(collector):
 
     from otel_costs.attribution import MAX_VALUE_LENGTH
 
-    from .spans import SEMCONV, sdk_request
+    from ..spans import SEMCONV, sdk_request
 
     huge = "m" * (4 << 20)
     spans = [{**SEMCONV, "gen_ai.request.model": huge, "gen_ai.provider.name": "p" * (4 << 20),
