@@ -62,13 +62,20 @@ def build_requests(n: int, priced: bool) -> list[bytes]:
     for r in range(n):
         for i in range(SPANS_PER_REQUEST):
             provider_name, model = MODELS[i % len(MODELS)]
-            with attribute_to(user_id=f"u{i % 97}", tenant_id=f"t{i % 13}", feature=("chat", "search")[i % 2], plan="pro"):
+            with attribute_to(
+                user_id=f"u{i % 97}", tenant_id=f"t{i % 13}", feature=("chat", "search")[i % 2], plan="pro"
+            ):
                 with tracer.start_as_current_span(f"chat {model}") as span:
-                    span.set_attributes({
-                        "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider_name,
-                        "gen_ai.request.model": model, "gen_ai.usage.input_tokens": 1000 + i,
-                        "gen_ai.usage.output_tokens": 50 + r, "gen_ai.usage.cache_read.input_tokens": 512,
-                    })
+                    span.set_attributes(
+                        {
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.provider.name": provider_name,
+                            "gen_ai.request.model": model,
+                            "gen_ai.usage.input_tokens": 1000 + i,
+                            "gen_ai.usage.output_tokens": 50 + r,
+                            "gen_ai.usage.cache_read.input_tokens": 512,
+                        }
+                    )
         out.append(encode_spans(memory.get_finished_spans()).SerializeToString())
         memory.clear()
     provider.shutdown()
@@ -98,8 +105,14 @@ def probe(now_ns: int) -> bytes:
     provider = TracerProvider()
     provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(memory)))
     span = provider.get_tracer("probe").start_span("probe", start_time=now_ns - 1000)
-    span.set_attributes({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
-                         "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1})
+    span.set_attributes(
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 1,
+        }
+    )
     span.end(end_time=now_ns)
     return encode_spans(memory.get_finished_spans()).SerializeToString()
 
@@ -124,8 +137,10 @@ def batch_figures(metrics: str) -> str:
     n = values.get("otel_costs_batch_spans_count", 0)
     if not n:
         return "none written"
-    return (f"{n:.0f} written, {values['otel_costs_batch_spans_sum'] / n:,.0f} spans and "
-            f"{values['otel_costs_batch_write_seconds_sum'] / n * 1000:.0f} ms each on average")
+    return (
+        f"{n:.0f} written, {values['otel_costs_batch_spans_sum'] / n:,.0f} spans and "
+        f"{values['otel_costs_batch_write_seconds_sum'] / n * 1000:.0f} ms each on average"
+    )
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -133,6 +148,7 @@ def cpu_seconds(pid: int) -> float | None:
     mapping workers), all threads, or None where /proc is not there. Per span, it is the
     cost that sets the rate on a saturated machine, less disturbed by neighbours than the
     rate itself."""
+
     def stat(p: int) -> list[str]:
         with open(f"/proc/{p}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()
@@ -195,17 +211,31 @@ def main(argv: list[str] | None = None) -> None:
     data = tempfile.mkdtemp(prefix="otel-costs-bench-")
     grpc_port, http_port = free_port(), free_port()
     collector = subprocess.Popen(
-        [sys.executable, "-m", "otel_costs_collector.cli", "collector", "--storage", data,
-         "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--log-format", "text"],
-        stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "otel_costs_collector.cli",
+            "collector",
+            "--storage",
+            data,
+            "--grpc-port",
+            str(grpc_port),
+            "--http-port",
+            str(http_port),
+            "--log-format",
+            "text",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_healthy(http_port)
-        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[
-            ("grpc.max_send_message_length", 64 << 20)])
+        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.max_send_message_length", 64 << 20)])
         export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
-        send = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                                   request_serializer=None,
-                                   response_deserializer=trace_service_pb2.ExportTraceServiceResponse.FromString)
+        send = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=trace_service_pb2.ExportTraceServiceResponse.FromString,
+        )
         window: deque = deque()
         freshness: list[float] = []
         acked = 0
@@ -217,8 +247,15 @@ def main(argv: list[str] | None = None) -> None:
             now = time.perf_counter()
             if now >= next_probe:
                 sent_ns = time.time_ns()
-                window.append(("probe", sent_ns, export.future(
-                    trace_service_pb2.ExportTraceServiceRequest.FromString(probe(sent_ns)), timeout=60)))
+                window.append(
+                    (
+                        "probe",
+                        sent_ns,
+                        export.future(
+                            trace_service_pb2.ExportTraceServiceRequest.FromString(probe(sent_ns)), timeout=60
+                        ),
+                    )
+                )
                 next_probe = now + 0.25
             if i == len(payloads):
                 raise SystemExit(f"ran out of distinct requests at {i}: raise --max-rate")
@@ -245,19 +282,25 @@ def main(argv: list[str] | None = None) -> None:
     rate = acked / elapsed
     freshness.sort()
     p99 = freshness[min(len(freshness) - 1, int(len(freshness) * 0.99))]
-    print(f"spans: {'unpriced (priced by the collector)' if args.unpriced else 'priced by the SDK'}; "
-          f"{SPANS_PER_REQUEST}/request, {args.inflight} in flight, "
-          f"{f'paced at {args.rate:,.0f} spans/s, ' if args.rate else ''}{elapsed:.1f} s")
+    print(
+        f"spans: {'unpriced (priced by the collector)' if args.unpriced else 'priced by the SDK'}; "
+        f"{SPANS_PER_REQUEST}/request, {args.inflight} in flight, "
+        f"{f'paced at {args.rate:,.0f} spans/s, ' if args.rate else ''}{elapsed:.1f} s"
+    )
     print(f"sustained ingest : {rate:,.0f} spans/s ({acked:,} spans acknowledged = written)")
     print(f"parse-only       : {parse_rate:,.0f} spans/s (ExportTraceServiceRequest.FromString)")
     print(f"ratio            : {rate / parse_rate:.3f} of the parse ceiling")
-    print(f"freshness        : p50 {statistics.median(freshness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-          f"({len(freshness)} probes; span end → written)")
+    print(
+        f"freshness        : p50 {statistics.median(freshness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+        f"({len(freshness)} probes; span end → written)"
+    )
     print(f"batches          : {batches}")
     if cpu_start is not None and cpu_end is not None and acked:
         used = cpu_end - cpu_start
-        print(f"collector CPU    : {used / acked * 1e6:.1f} µs a span ({used:.1f} s over {elapsed:.1f} s: "
-              f"{used / elapsed:.0%} of one core)")
+        print(
+            f"collector CPU    : {used / acked * 1e6:.1f} µs a span ({used:.1f} s over {elapsed:.1f} s: "
+            f"{used / elapsed:.0%} of one core)"
+        )
     os.system(f"rm -rf {data}")
 
 

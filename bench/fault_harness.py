@@ -51,7 +51,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_costs import CostSpanProcessor, attribute_to
 
-
 POISON = "poison-request-marker"
 
 
@@ -68,12 +67,31 @@ class Collector:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "OTEL_COSTS_FAILPOINT_STORAGE_DOWN": self.failpoint,
-               "OTEL_COSTS_FAILPOINT_POISON": POISON, "OTEL_COSTS_BATCH_MAX_AGE_MS": "200"}
+        env = {
+            **os.environ,
+            "OTEL_COSTS_FAILPOINT_STORAGE_DOWN": self.failpoint,
+            "OTEL_COSTS_FAILPOINT_POISON": POISON,
+            "OTEL_COSTS_BATCH_MAX_AGE_MS": "200",
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "otel_costs_collector.cli", "collector", "--storage", self.data,
-             "--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port), "--log-format", "text"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "otel_costs_collector.cli",
+                "collector",
+                "--storage",
+                self.data,
+                "--grpc-port",
+                str(self.grpc_port),
+                "--http-port",
+                str(self.http_port),
+                "--log-format",
+                "text",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
@@ -97,8 +115,9 @@ class Collector:
 class Client(threading.Thread):
     """Sends requests of SDK-priced spans; resends each until acknowledged."""
 
-    def __init__(self, name: str, target: Collector, stop: threading.Event, spans_per_request: int, seed: int,
-                 shape: str = "sdk"):
+    def __init__(
+        self, name: str, target: Collector, stop: threading.Event, spans_per_request: int, seed: int, shape: str = "sdk"
+    ):
         super().__init__(name=name, daemon=True)
         self.target, self.stop_event, self.n, self.rng = target, stop, spans_per_request, random.Random(seed)
         self.shape = shape
@@ -116,9 +135,14 @@ class Client(threading.Thread):
         for _ in range(self.n):
             with attribute_to(tenant_id=self.rng.choice(["acme", "globex"]), feature="chat"):
                 with tracer.start_as_current_span("chat") as span:
-                    span.set_attributes({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
-                                         "gen_ai.usage.input_tokens": self.rng.randint(10, 5000),
-                                         "gen_ai.usage.output_tokens": self.rng.randint(1, 500)})
+                    span.set_attributes(
+                        {
+                            "gen_ai.provider.name": "openai",
+                            "gen_ai.request.model": "gpt-4o-mini",
+                            "gen_ai.usage.input_tokens": self.rng.randint(10, 5000),
+                            "gen_ai.usage.output_tokens": self.rng.randint(1, 500),
+                        }
+                    )
         spans = memory.get_finished_spans()
         costs = {f"{s.context.span_id:016x}": Decimal(s.attributes["otel_costs.cost.total"]) for s in spans}
         return encode_spans(spans), costs
@@ -134,23 +158,42 @@ class Client(threading.Thread):
         tenant = self.rng.choice(["acme", "globex"])
         usages = [(self.rng.randint(10, 5000), self.rng.randint(1, 500)) for _ in range(self.n)]
         model = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
-        with tracer.start_as_current_span("invoke_agent", attributes={
-                **model, "gen_ai.operation.name": "invoke_agent", "ai.settings.context.tenantId": tenant,
+        with tracer.start_as_current_span(
+            "invoke_agent",
+            attributes={
+                **model,
+                "gen_ai.operation.name": "invoke_agent",
+                "ai.settings.context.tenantId": tenant,
                 "gen_ai.usage.input_tokens": sum(u[0] for u in usages),
-                "gen_ai.usage.output_tokens": sum(u[1] for u in usages)}):
+                "gen_ai.usage.output_tokens": sum(u[1] for u in usages),
+            },
+        ):
             with tracer.start_as_current_span("step", attributes={"ai.settings.context.tenantId": tenant}):
                 for inp, out in usages:
-                    with tracer.start_as_current_span("chat", attributes={
-                            **model, "gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": inp,
-                            "gen_ai.usage.output_tokens": out}):
+                    with tracer.start_as_current_span(
+                        "chat",
+                        attributes={
+                            **model,
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.usage.input_tokens": inp,
+                            "gen_ai.usage.output_tokens": out,
+                        },
+                    ):
                         pass
         spans = memory.get_finished_spans()
         calls = [s for s in spans if s.name == "chat"]
         rest = [s for s in spans if s.name != "chat"]
-        costs = {f"{s.context.span_id:016x}": calc_price(
-            Usage(input_tokens=s.attributes["gen_ai.usage.input_tokens"],
-                  output_tokens=s.attributes["gen_ai.usage.output_tokens"]),
-            model_ref="gpt-4o-mini", provider_id="openai").total_price for s in calls}
+        costs = {
+            f"{s.context.span_id:016x}": calc_price(
+                Usage(
+                    input_tokens=s.attributes["gen_ai.usage.input_tokens"],
+                    output_tokens=s.attributes["gen_ai.usage.output_tokens"],
+                ),
+                model_ref="gpt-4o-mini",
+                provider_id="openai",
+            ).total_price
+            for s in calls
+        }
         root = {f"{s.context.span_id:016x}": Decimal(0) for s in rest if s.name == "invoke_agent"}
         return [(encode_spans(calls), costs), (encode_spans(rest), root)]
 
@@ -159,8 +202,14 @@ class Client(threading.Thread):
         provider = TracerProvider(resource=Resource.create({"service.name": self.name}))
         provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(memory)))
         with provider.get_tracer("harness").start_as_current_span(POISON) as span:
-            span.set_attributes({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
-                                 "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1})
+            span.set_attributes(
+                {
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": 10,
+                    "gen_ai.usage.output_tokens": 1,
+                }
+            )
         spans = memory.get_finished_spans()
         self.poisoned.update(f"{s.context.span_id:016x}" for s in spans)
         return encode_spans(spans), {}
@@ -202,8 +251,9 @@ def main(argv: list[str] | None = None) -> dict:
     collector = Collector(os.path.join(workdir, "data"), failpoint)
     collector.start()
     stop = threading.Event()
-    clients = [Client(f"client-{i}", collector, stop, args.spans, args.seed + i, args.shape)
-               for i in range(args.clients)]
+    clients = [
+        Client(f"client-{i}", collector, stop, args.spans, args.seed + i, args.shape) for i in range(args.clients)
+    ]
     for i, c in enumerate(clients):
         c.poison_left = args.poison // len(clients) + (1 if i < args.poison % len(clients) else 0)
         c.start()
@@ -236,12 +286,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     client = clickhouse_connect.get_client(interface="chdb", path=collector.data)
     per_span = dict(client.query("SELECT span_id, count() FROM otel_costs.genai_spans GROUP BY span_id").result_rows)
-    raw, hourly, daily = (client.query(f"SELECT sum(cost_total) FROM otel_costs.{t}").result_rows[0][0] or Decimal(0)
-                          for t in ("genai_spans", "genai_costs_hourly", "genai_costs_daily"))
-    rollup_calls = [client.query(f"SELECT sum(calls) FROM otel_costs.{t}").result_rows[0][0] or 0
-                    for t in ("genai_costs_hourly", "genai_costs_daily")]
-    unattributed = client.query("SELECT count() FROM otel_costs.genai_spans WHERE tenant_id = '' AND "
-                                "pricing_status NOT IN ('aggregate', 'counted_elsewhere')").result_rows[0][0]
+    raw, hourly, daily = (
+        client.query(f"SELECT sum(cost_total) FROM otel_costs.{t}").result_rows[0][0] or Decimal(0)
+        for t in ("genai_spans", "genai_costs_hourly", "genai_costs_daily")
+    )
+    rollup_calls = [
+        client.query(f"SELECT sum(calls) FROM otel_costs.{t}").result_rows[0][0] or 0
+        for t in ("genai_costs_hourly", "genai_costs_daily")
+    ]
+    unattributed = client.query(
+        "SELECT count() FROM otel_costs.genai_spans WHERE tenant_id = '' AND "
+        "pricing_status NOT IN ('aggregate', 'counted_elsewhere')"
+    ).result_rows[0][0]
     client.close()
     acked: dict[str, Decimal] = {}
     for c in clients:
@@ -262,19 +318,25 @@ def main(argv: list[str] | None = None) -> dict:
         "poison_sent": sum(len(c.poisoned) for c in clients),
         "poison_stored": len(set().union(*(c.poisoned for c in clients)) & set(per_span)),
         "cost_acknowledged": str(sum(acked.values(), Decimal(0))),
-        "cost_raw": str(raw), "cost_hourly": str(hourly), "cost_daily": str(daily),
+        "cost_raw": str(raw),
+        "cost_hourly": str(hourly),
+        "cost_daily": str(daily),
     }
     shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
         print(json.dumps(result))
     else:
         print("events      : " + ", ".join(log))
-        print(f"sent {result['sent']} spans in {result['attempts']} request attempts; "
-              f"acknowledged {result['acknowledged']}; stored {result['stored']} "
-              f"({result['stored_rows']} rows, {result['rollup_calls']} in rollups)")
+        print(
+            f"sent {result['sent']} spans in {result['attempts']} request attempts; "
+            f"acknowledged {result['acknowledged']}; stored {result['stored']} "
+            f"({result['stored_rows']} rows, {result['rollup_calls']} in rollups)"
+        )
         print(f"lost {result['lost']}, duplicated {result['duplicated']}")
-        print(f"cost: acknowledged {Decimal(result['cost_acknowledged']).normalize()} | raw {raw.normalize()} | "
-              f"hourly {hourly.normalize()} | daily {daily.normalize()}")
+        print(
+            f"cost: acknowledged {Decimal(result['cost_acknowledged']).normalize()} | raw {raw.normalize()} | "
+            f"hourly {hourly.normalize()} | daily {daily.normalize()}"
+        )
     return result
 
 

@@ -30,11 +30,22 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 from otel_costs import CostSpanProcessor, HttpxHooks
 
-USAGE = {"prompt_tokens": 2000, "completion_tokens": 300, "total_tokens": 2300,
-         "prompt_tokens_details": {"cached_tokens": 1024}, "completion_tokens_details": {"reasoning_tokens": 100}}
-BODY = json.dumps({"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
-                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 600}}],
-                   "usage": USAGE}).encode()
+USAGE = {
+    "prompt_tokens": 2000,
+    "completion_tokens": 300,
+    "total_tokens": 2300,
+    "prompt_tokens_details": {"cached_tokens": 1024},
+    "completion_tokens_details": {"reasoning_tokens": 100},
+}
+BODY = json.dumps(
+    {
+        "id": "c1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 600}}],
+        "usage": USAGE,
+    }
+).encode()
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "y" * 400}]}
 
 
@@ -54,8 +65,13 @@ class ReadingExporter(SpanExporter):
 
 
 def sse(chunks: int) -> list[bytes]:
-    chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini-2024-07-18", "usage": None,
-             "choices": [{"index": 0, "delta": {"content": "token"}}]}
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini-2024-07-18",
+        "usage": None,
+        "choices": [{"index": 0, "delta": {"content": "token"}}],
+    }
     events = [f"data: {json.dumps(chunk)}\n\n".encode()] * chunks
     events.append(f"data: {json.dumps({**chunk, 'choices': [], 'usage': USAGE})}\n\n".encode())
     events.append(b"data: [DONE]\n\n")
@@ -117,11 +133,15 @@ def main(argv: list[str] | None = None) -> None:
     costed = {name: c.exporter.costed for name, c in clients.items()}  # type: ignore[attr-defined]
     assert costed["plain"] == 0 and costed["hooks"] > 0, costed
     med = {k: statistics.median(v) * 1e6 for k, v in results.items()}
-    print(f"non-streamed call : plain {med['plain', 'call']:.1f} µs, hooks {med['hooks', 'call']:.1f} µs "
-          f"(+{med['hooks', 'call'] - med['plain', 'call']:.1f} µs, {med['hooks', 'call'] / med['plain', 'call']:.2f}x)")
+    print(
+        f"non-streamed call : plain {med['plain', 'call']:.1f} µs, hooks {med['hooks', 'call']:.1f} µs "
+        f"(+{med['hooks', 'call'] - med['plain', 'call']:.1f} µs, {med['hooks', 'call'] / med['plain', 'call']:.2f}x)"
+    )
     per_chunk = (med["hooks", "stream"] - med["plain", "stream"]) / (args.chunks + 2)
-    print(f"streamed call     : plain {med['plain', 'stream']:.1f} µs, hooks {med['hooks', 'stream']:.1f} µs "
-          f"for {args.chunks + 2} events (+{per_chunk:.2f} µs per chunk)")
+    print(
+        f"streamed call     : plain {med['plain', 'stream']:.1f} µs, hooks {med['hooks', 'stream']:.1f} µs "
+        f"for {args.chunks + 2} events (+{per_chunk:.2f} µs per chunk)"
+    )
     print(f"costed spans      : plain {costed['plain']}, hooks {costed['hooks']}")
 
 

@@ -27,12 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collector_ingest import build_requests  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
-from otel_costs_collector.pipeline import batch_file  # noqa: E402
+from otel_costs.pricing import Pricer  # noqa: E402
 from otel_costs_collector.mapping.rows import map_request  # noqa: E402
-from otel_costs_collector.storage.schema import migrate  # noqa: E402
+from otel_costs_collector.pipeline import batch_file  # noqa: E402
 from otel_costs_collector.pipeline.spool import Batch, _encode  # noqa: E402
 from otel_costs_collector.storage.insert import ClickHouseWriter  # noqa: E402
-from otel_costs.pricing import Pricer  # noqa: E402
+from otel_costs_collector.storage.schema import migrate  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,8 @@ Rounds interleave the configurations in shuffled order. Each round times the app
 making the spans (nothing is exported meanwhile), then the flush that exports them, so
 two figures are reported: "app", the hot path the targets are about, and "total", which
 adds the exporter thread's work (CostSpanProcessor prices lazily, when the exporter reads
-the span, so its pricing shows up there). Medians over rounds, with ratios to bare. Targets: cost ≤ 1.10× bare (non-GenAI),
+the span, so its pricing shows up there). Medians over rounds, with ratios to bare. Targets: cost ≤ 1.10×
+bare (non-GenAI),
 ≤ 1.25× bare (GenAI).
 
     python bench/processor_overhead.py [--rounds 30] [--spans 2000]
@@ -27,7 +28,7 @@ import gc
 import random
 import statistics
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 from opentelemetry.processor.baggage import ALLOW_ALL_BAGGAGE_KEYS, BaggageSpanProcessor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -51,8 +52,9 @@ def _bsp() -> BatchSpanProcessor:
     # Batches larger than a round and a long delay: nothing is exported while a round's
     # spans are made, so the app-thread time is measured alone; the export follows in a
     # separately timed flush.
-    return BatchSpanProcessor(ReadingExporter(), max_queue_size=1 << 16,
-                              max_export_batch_size=1 << 14, schedule_delay_millis=3_600_000)
+    return BatchSpanProcessor(
+        ReadingExporter(), max_queue_size=1 << 16, max_export_batch_size=1 << 14, schedule_delay_millis=3_600_000
+    )
 
 
 def build() -> dict[str, TracerProvider]:
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[tuple[str, str, str], list[float]] = {}
     rng = random.Random(7)
     with attribute_to(user_id="u_123", tenant_id="acme", feature="chat"):
-        for name, tracer in tracers.items():  # warm up caches and code paths
+        for tracer in tracers.values():  # warm up caches and code paths
             for attrs in workloads.values():
                 run(tracer, attrs, 200)
         gc.disable()

@@ -18,8 +18,8 @@ import tempfile
 import time
 
 from otel_costs_collector.reports.query import ReportQuery, run_report
-from otel_costs_collector.storage.schema import migrate
 from otel_costs_collector.storage.client import open_client, parse_storage
+from otel_costs_collector.storage.schema import migrate
 
 DB = "otel_costs"
 # Generated inside ClickHouse: Python would take minutes to build 10M rows.
@@ -67,12 +67,15 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         chunk = 1_000_000
         for done in range(0, args.spans, chunk):
-            client.command(LOAD.format(db=DB, n=min(chunk, args.spans - done)),
-                           settings={"max_insert_block_size": 1_048_576})
+            client.command(
+                LOAD.format(db=DB, n=min(chunk, args.spans - done)), settings={"max_insert_block_size": 1_048_576}
+            )
         load_s = time.perf_counter() - t0
         for table in ("genai_costs_hourly", "genai_costs_daily"):  # as background merges would, over time
             client.command(f"OPTIMIZE TABLE `{DB}`.{table} FINAL")
-        spans, rollup_rows = (client.command(f"SELECT count() FROM `{DB}`.{t}") for t in ("genai_spans", "genai_costs_hourly"))
+        spans, rollup_rows = (
+            client.command(f"SELECT count() FROM `{DB}`.{t}") for t in ("genai_spans", "genai_costs_hourly")
+        )
         daily_rows = client.command(f"SELECT count() FROM `{DB}`.genai_costs_daily")
         query = ReportQuery.parse({"by": "feature,day", "since": "31d"})
         assert query.source == "daily"
@@ -88,10 +91,14 @@ def main(argv: list[str] | None = None) -> None:
                     timings[source].append(time.perf_counter() - t)
         assert answers["daily"] == answers["hourly"] == answers["raw"], "answers differ"
         med = {s: statistics.median(timings[s]) * 1000 for s in sources}
-        print(f"loaded {spans:,} spans over 30 days in {load_s:.1f} s; rollup rows: "
-              f"{rollup_rows:,} hourly (with user), {daily_rows:,} daily")
-        print(f"otel-costs report --by feature,day --since 31d: {len(answers['raw'])} rows, "
-              f"median of {args.runs}, interleaved:")
+        print(
+            f"loaded {spans:,} spans over 30 days in {load_s:.1f} s; rollup rows: "
+            f"{rollup_rows:,} hourly (with user), {daily_rows:,} daily"
+        )
+        print(
+            f"otel-costs report --by feature,day --since 31d: {len(answers['raw'])} rows, "
+            f"median of {args.runs}, interleaved:"
+        )
         for s in sources:
             print(f"  from {s:<7}: {med[s]:8.1f} ms  ({med[s] / med['daily']:.1f}x daily)")
         print("  answers identical")

@@ -36,6 +36,7 @@ from collector_ingest import free_port, wait_healthy  # noqa: E402
 
 def tree_rss(pid: int) -> tuple[int, int]:
     """Resident bytes of ``pid`` and of its direct children (the mapping workers)."""
+
     def rss(p: int) -> int:
         with open(f"/proc/{p}/status") as f:
             for line in f:
@@ -59,10 +60,19 @@ def tree_rss(pid: int) -> tuple[int, int]:
 def request(n: int, size: int) -> bytes:
     """One GenAI span with ``size`` bytes of prompt; ``n`` makes its ids distinct."""
     now = time.time_ns()
-    attrs = [("gen_ai.provider.name", "openai"), ("gen_ai.request.model", "gpt-4o-mini"),
-             ("gen_ai.operation.name", "chat"), ("gen_ai.input.messages", "x" * size)]
-    span = trace_pb2.Span(trace_id=n.to_bytes(16, "big"), span_id=(n + 1).to_bytes(8, "big"), name="chat",
-                          start_time_unix_nano=now - 1_000_000, end_time_unix_nano=now)
+    attrs = [
+        ("gen_ai.provider.name", "openai"),
+        ("gen_ai.request.model", "gpt-4o-mini"),
+        ("gen_ai.operation.name", "chat"),
+        ("gen_ai.input.messages", "x" * size),
+    ]
+    span = trace_pb2.Span(
+        trace_id=n.to_bytes(16, "big"),
+        span_id=(n + 1).to_bytes(8, "big"),
+        name="chat",
+        start_time_unix_nano=now - 1_000_000,
+        end_time_unix_nano=now,
+    )
     for key, value in attrs:
         span.attributes.add(key=key, value=common_pb2.AnyValue(string_value=value))
     for key, value in (("gen_ai.usage.input_tokens", 1000), ("gen_ai.usage.output_tokens", 10)):
@@ -88,8 +98,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_inflight_mib is not None:
         env["OTEL_COSTS_MAX_INFLIGHT_BYTES"] = str(args.max_inflight_mib << 20)
     collector = subprocess.Popen(
-        [sys.executable, "-m", "otel_costs_collector.cli", "collector", "--storage", data, "--grpc-port", str(grpc_port),
-         "--http-port", str(http_port), "--log-format", "text"], stderr=subprocess.DEVNULL, env=env)
+        [
+            sys.executable,
+            "-m",
+            "otel_costs_collector.cli",
+            "collector",
+            "--storage",
+            data,
+            "--grpc-port",
+            str(grpc_port),
+            "--http-port",
+            str(http_port),
+            "--log-format",
+            "text",
+        ],
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     answers: collections.Counter[str] = collections.Counter()
     try:
         wait_healthy(http_port)
@@ -102,8 +127,9 @@ def main(argv: list[str] | None = None) -> None:
         def send(k: int) -> None:
             n = k << 32
             if args.grpc:
-                channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}",
-                                                options=[("grpc.max_send_message_length", 64 << 20)])
+                channel = grpc.insecure_channel(
+                    f"127.0.0.1:{grpc_port}", options=[("grpc.max_send_message_length", 64 << 20)]
+                )
                 export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
             else:
                 client = httpx.Client(timeout=120)
@@ -115,8 +141,13 @@ def main(argv: list[str] | None = None) -> None:
                         export(trace_service_pb2.ExportTraceServiceRequest.FromString(body), timeout=120)
                         answer = "OK"
                     else:
-                        answer = str(client.post(f"http://127.0.0.1:{http_port}/v1/traces", content=body,
-                                                 headers={"Content-Type": "application/x-protobuf"}).status_code)
+                        answer = str(
+                            client.post(
+                                f"http://127.0.0.1:{http_port}/v1/traces",
+                                content=body,
+                                headers={"Content-Type": "application/x-protobuf"},
+                            ).status_code
+                        )
                 except grpc.RpcError as exc:
                     answer = exc.code().name
                     time.sleep(0.2)
@@ -138,8 +169,10 @@ def main(argv: list[str] | None = None) -> None:
             peak, peak_own, peak_workers = max(peak, own + workers), max(peak_own, own), max(peak_workers, workers)
             time.sleep(0.05)
         metrics = httpx.get(f"http://127.0.0.1:{http_port}/metrics", timeout=10).text
-        limit = next((line.split()[1] for line in metrics.splitlines()
-                      if line.startswith("otel_costs_request_bytes_limit ")), "not reported")
+        limit = next(
+            (line.split()[1] for line in metrics.splitlines() if line.startswith("otel_costs_request_bytes_limit ")),
+            "not reported",
+        )
     finally:
         collector.send_signal(2)
         try:
@@ -147,12 +180,18 @@ def main(argv: list[str] | None = None) -> None:
         except subprocess.TimeoutExpired:
             collector.kill()
     mib = 1 << 20
-    print(f"{args.senders} senders of {args.mib:g} MiB one-span requests over {'gRPC' if args.grpc else 'HTTP'}, "
-          f"{args.seconds:g} s")
-    print(f"resident memory: idle {idle / mib:,.0f} MiB, peak {peak / mib:,.0f} MiB "
-          f"(+{(peak - idle) / mib:,.0f} MiB); request-bytes limit {limit}")
-    print(f"  collector process: idle {idle_own / mib:,.0f}, peak {peak_own / mib:,.0f} MiB; mapping workers: "
-          f"idle {idle_workers / mib:,.0f}, peak {peak_workers / mib:,.0f} MiB")
+    print(
+        f"{args.senders} senders of {args.mib:g} MiB one-span requests over {'gRPC' if args.grpc else 'HTTP'}, "
+        f"{args.seconds:g} s"
+    )
+    print(
+        f"resident memory: idle {idle / mib:,.0f} MiB, peak {peak / mib:,.0f} MiB "
+        f"(+{(peak - idle) / mib:,.0f} MiB); request-bytes limit {limit}"
+    )
+    print(
+        f"  collector process: idle {idle_own / mib:,.0f}, peak {peak_own / mib:,.0f} MiB; mapping workers: "
+        f"idle {idle_workers / mib:,.0f}, peak {peak_workers / mib:,.0f} MiB"
+    )
     print("answers: " + ", ".join(f"{k} × {v}" for k, v in sorted(answers.items())))
 
 

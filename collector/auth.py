@@ -75,7 +75,9 @@ class TokenAuth:
                 problems.append(f"{where}: unknown keys {sorted(unknown)}")
             token = entry.get("token")
             if not isinstance(token, str) or len(token) < _MIN_TOKEN or not token.isprintable() or " " in token:
-                problems.append(f"{where}: token must be a printable string of at least {_MIN_TOKEN} characters, no spaces")
+                problems.append(
+                    f"{where}: token must be a printable string of at least {_MIN_TOKEN} characters, no spaces"
+                )
                 continue
             admin, tenant = entry.get("admin", False), entry.get("tenant")
             if admin is True and tenant is None:
@@ -83,7 +85,7 @@ class TokenAuth:
             elif admin is False and isinstance(tenant, str) and tenant.strip() and len(tenant) <= 256:
                 principal = Principal(tenant.strip())
             else:
-                problems.append(f"{where}: give either tenant = \"…\" or admin = true")
+                problems.append(f'{where}: give either tenant = "…" or admin = true')
                 continue
             digest = hashlib.sha256(token.encode()).digest()
             if digest in principals:

@@ -168,14 +168,23 @@ class CollectorConfig:
         """Check and normalise every field; raises ConfigError listing all problems."""
         problems: list[str] = []
         ints = {
-            "grpc_port": (0, 65535), "http_port": (0, 65535),
-            "batch_min_rows": (1, 10_000_000), "batch_max_age_ms": (10, 60_000),
-            "max_queued_rows": (1, 100_000_000), "max_request_bytes": (1024, 1 << 30),
-            "raw_ttl_days": (1, 36_500), "max_spool_bytes": (1 << 20, 1 << 50),
-            "dedup_window_s": (0, 7 * 86400), "budget_interval_s": (1, 3600),
-            "writers": (1, 16), "map_workers": (0, 64), "attribution_wait_s": (0, 3600),
-            "health_spool_age_s": (1, 7 * 86400), "max_inflight_bytes": (1 << 20, 1 << 40),
-            "max_connections": (1, 1_000_000), "connection_timeout_s": (1, 3600),
+            "grpc_port": (0, 65535),
+            "http_port": (0, 65535),
+            "batch_min_rows": (1, 10_000_000),
+            "batch_max_age_ms": (10, 60_000),
+            "max_queued_rows": (1, 100_000_000),
+            "max_request_bytes": (1024, 1 << 30),
+            "raw_ttl_days": (1, 36_500),
+            "max_spool_bytes": (1 << 20, 1 << 50),
+            "dedup_window_s": (0, 7 * 86400),
+            "budget_interval_s": (1, 3600),
+            "writers": (1, 16),
+            "map_workers": (0, 64),
+            "attribution_wait_s": (0, 3600),
+            "health_spool_age_s": (1, 7 * 86400),
+            "max_inflight_bytes": (1 << 20, 1 << 40),
+            "max_connections": (1, 1_000_000),
+            "connection_timeout_s": (1, 3600),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)
@@ -190,12 +199,17 @@ class CollectorConfig:
             if not low <= value <= high:
                 problems.append(f"{name} ({var}): {value} is outside {low}..{high}")
             setattr(self, name, value)
-        if (isinstance(self.max_inflight_bytes, int) and isinstance(self.max_request_bytes, int)
-                and self.max_inflight_bytes < self.max_request_bytes * HELD_COPIES):
-            problems.append(f"max_inflight_bytes (OTEL_COSTS_MAX_INFLIGHT_BYTES): {self.max_inflight_bytes} is below "
-                            f"{HELD_COPIES} × max_request_bytes ({self.max_request_bytes}), the memory one "
-                            "request of the largest size holds")
-        if (isinstance(self.grpc_port, int) and self.grpc_port and self.grpc_port == self.http_port):
+        if (
+            isinstance(self.max_inflight_bytes, int)
+            and isinstance(self.max_request_bytes, int)
+            and self.max_inflight_bytes < self.max_request_bytes * HELD_COPIES
+        ):
+            problems.append(
+                f"max_inflight_bytes (OTEL_COSTS_MAX_INFLIGHT_BYTES): {self.max_inflight_bytes} is below "
+                f"{HELD_COPIES} × max_request_bytes ({self.max_request_bytes}), the memory one "
+                "request of the largest size holds"
+            )
+        if isinstance(self.grpc_port, int) and self.grpc_port and self.grpc_port == self.http_port:
             problems.append(f"grpc_port and http_port are both {self.grpc_port}")
         try:
             target = parse_storage(str(self.storage))
@@ -203,7 +217,9 @@ class CollectorConfig:
             problems.append(f"storage (OTEL_COSTS_STORAGE): {exc}")
             target = None
         if self.spool_dir is None and target is not None:
-            self.spool_dir = (target.location + "-spool") if target.kind == "chdb" else os.path.abspath("otel-costs-spool")
+            self.spool_dir = (
+                (target.location + "-spool") if target.kind == "chdb" else os.path.abspath("otel-costs-spool")
+            )
         if self.database is None:
             self.database = (target.database if target else None) or DEFAULT_DATABASE
         if not _NAME.match(str(self.database)):
@@ -226,8 +242,9 @@ class CollectorConfig:
         if self.url is not None:
             self.url = str(self.url).strip().rstrip("/")
             if not re.match(r"^https?://[^/?#]+", self.url):
-                problems.append(f"url (OTEL_COSTS_URL): {self.url!r} is not an http:// or https:// URL "
-                                "(like http://127.0.0.1:4318)")
+                problems.append(
+                    f"url (OTEL_COSTS_URL): {self.url!r} is not an http:// or https:// URL (like http://127.0.0.1:4318)"
+                )
         if self.ca_file is not None and not os.path.isfile(str(self.ca_file)):
             problems.append(f"ca_file (OTEL_COSTS_CA_FILE): {self.ca_file} does not exist")
         if not str(self.host).strip():
@@ -253,8 +270,10 @@ class CollectorConfig:
         if self.budget_webhook_url is not None and not str(self.budget_webhook_url).startswith(("http://", "https://")):
             problems.append("budget_webhook_url (OTEL_COSTS_BUDGET_WEBHOOK_URL): must be an http:// or https:// URL")
         if self.budget_webhook_format not in ("json", "slack"):
-            problems.append(f"budget_webhook_format (OTEL_COSTS_BUDGET_WEBHOOK_FORMAT): "
-                            f"{self.budget_webhook_format!r} is not 'json' or 'slack'")
+            problems.append(
+                f"budget_webhook_format (OTEL_COSTS_BUDGET_WEBHOOK_FORMAT): "
+                f"{self.budget_webhook_format!r} is not 'json' or 'slack'"
+            )
 
     @property
     def target(self) -> StorageTarget:

@@ -37,19 +37,24 @@ def check_startup(cfg: "CollectorConfig") -> TokenAuth | None:
     if target.kind == "chdb":
         note = owner_note(target.location)
         if note is not None:
-            problems.append(f"{target.location} is held by a running collector (pid {note.get('pid')}, "
-                            f"{note.get('url')}): stop it first, or read through it with --url {note.get('url')}")
+            problems.append(
+                f"{target.location} is held by a running collector (pid {note.get('pid')}, "
+                f"{note.get('url')}): stop it first, or read through it with --url {note.get('url')}"
+            )
     for name, port in (("grpc", cfg.grpc_port), ("http", cfg.http_port)):
         problem = _port_problem(str(cfg.host), int(port))
         if problem:
             problems.append(f"{name} port {cfg.host}:{port} {problem}: choose another with --{name}-port")
     if cfg.tls_cert_file:
         try:
-            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cfg.tls_cert_file),
-                                                                                str(cfg.tls_key_file))
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                str(cfg.tls_cert_file), str(cfg.tls_key_file)
+            )
         except (OSError, ssl.SSLError) as exc:
-            problems.append(f"TLS certificate {cfg.tls_cert_file} with key {cfg.tls_key_file} cannot be loaded: "
-                            f"{getattr(exc, 'strerror', None) or exc}")
+            problems.append(
+                f"TLS certificate {cfg.tls_cert_file} with key {cfg.tls_key_file} cannot be loaded: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            )
     auth = None
     if cfg.auth_tokens_file:
         try:

@@ -21,32 +21,31 @@ from aiohttp import web
 
 from otel_costs import __version__
 from otel_costs.pricing import Pricer
-
-from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool, assess, refused
-from otel_costs_collector.pipeline.batcher import Batcher
-from otel_costs_collector.mapping.calls import CallIndex
-from otel_costs_collector.pipeline.held import HeldCalls
-from otel_costs_collector.sql import load as sql
-from otel_costs_collector.storage.insert import ClickHouseWriter
+from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.budgets.alerts import BudgetEvaluator, Webhook
+from otel_costs_collector.budgets.api import add_budget_routes
 from otel_costs_collector.config import CollectorConfig
-from otel_costs_collector.receive.dedup import RecentRequests, load_recent_tokens
-from otel_costs_collector.receive.ingest import Ingest
+from otel_costs_collector.dashboard.routes import add_dashboard_routes
+from otel_costs_collector.mapping.calls import CallIndex
 from otel_costs_collector.mapping.workers import MapWorkers
 from otel_costs_collector.memory import return_large_buffers
 from otel_costs_collector.metrics import Metrics
-from otel_costs_collector.receive.connections import raise_open_files_limit, serve_http
-from otel_costs_collector.receive.otlp_grpc import start_grpc
-from otel_costs_collector.receive.otlp_http import build_app
-from otel_costs_collector.budgets.alerts import BudgetEvaluator, Webhook
-from otel_costs_collector.reports.api import add_query_routes
-from otel_costs_collector.budgets.api import add_budget_routes
-from otel_costs_collector.dashboard.routes import add_dashboard_routes
-from otel_costs_collector.auth import TokenAuth
-from otel_costs_collector.preflight import check_startup
+from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool, assess, refused
+from otel_costs_collector.pipeline.batcher import Batcher
+from otel_costs_collector.pipeline.held import HeldCalls
 from otel_costs_collector.pipeline.retry import retrying
 from otel_costs_collector.pipeline.spool import Spool, is_invalid_batch, spooling
-from otel_costs_collector.storage.schema import migrate
+from otel_costs_collector.preflight import check_startup
+from otel_costs_collector.receive.connections import raise_open_files_limit, serve_http
+from otel_costs_collector.receive.dedup import RecentRequests, load_recent_tokens
+from otel_costs_collector.receive.ingest import Ingest
+from otel_costs_collector.receive.otlp_grpc import start_grpc
+from otel_costs_collector.receive.otlp_http import build_app
+from otel_costs_collector.reports.api import add_query_routes
+from otel_costs_collector.sql import load as sql
 from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
+from otel_costs_collector.storage.insert import ClickHouseWriter
+from otel_costs_collector.storage.schema import migrate
 
 __all__ = ["Collector", "run", "configure_logging"]
 
@@ -63,8 +62,13 @@ class Collector:
     chDB: handles on the one engine this process owns).
     """
 
-    def __init__(self, config: CollectorConfig, *, wrap_write: Callable[[Any], Any] | None = None,
-                 clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        wrap_write: Callable[[Any], Any] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ):
         """``wrap_write`` wraps the storage write (fault injection in tests); ``clock`` is
         the budget evaluator's (aware UTC datetimes; tests move it)."""
         self.config = config.validate()
@@ -99,12 +103,12 @@ class Collector:
         self.auth = check_startup(cfg)
         pricer = Pricer(cfg.prices_file)
         self.client = await asyncio.to_thread(open_client, cfg.target)
-        applied = await asyncio.to_thread(migrate, self.client, db=cfg.database, cluster=cfg.cluster,
-                                          raw_ttl_days=cfg.raw_ttl_days)
+        applied = await asyncio.to_thread(
+            migrate, self.client, db=cfg.database, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days
+        )
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
         if cfg.map_workers:
-            self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file,
-                                                      cfg.raw_ttl_days)
+            self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file, cfg.raw_ttl_days)
         mapper = self._map_workers.map if self._map_workers is not None else None
         index = CallIndex(cfg.attribution_wait_s)
         loaded = await asyncio.to_thread(self._recent_calls, index)
@@ -118,8 +122,9 @@ class Collector:
         for client in self._writer_clients[1:]:
             writers.append(BatchWriter(client, cfg.database, pricer, mapper, self.calls, cfg.raw_ttl_days))
         self._settle_write = ClickHouseWriter(self._writer_clients[0], cfg.database).write
-        self._settler = threading.Thread(target=self._settle_calls, args=(self._settle_write,),
-                                         name="otel-costs-calls", daemon=True)
+        self._settler = threading.Thread(
+            target=self._settle_calls, args=(self._settle_write,), name="otel-costs-calls", daemon=True
+        )
         self._settler.start()
         writer = WriterPool(writers)
         metrics = self.metrics
@@ -136,14 +141,22 @@ class Collector:
         metrics.calls_suspected.set_function(lambda: index.suspects)
         metrics.spool_oldest.set_function(spool.oldest_age)
         self._spool = spool
-        self._store = spooling(retrying(self._wrap_write(writer.write), give_up=is_invalid_batch), spool,
-                               lambda data: [replace(o, spooled=True) for o in assess(data, pricer, cfg.raw_ttl_days)],
-                               on_event=spool_event,
-                               refused=lambda data, reason: refused(data, pricer, reason),
-                               storage_ok=self._storage_answers)
-        self._batcher = Batcher(self._store, min_rows=cfg.batch_min_rows, max_age=cfg.batch_max_age_ms / 1000,
-                                max_queued_rows=cfg.max_queued_rows, on_flush=self.metrics.flushed,
-                                threads=cfg.writers)
+        self._store = spooling(
+            retrying(self._wrap_write(writer.write), give_up=is_invalid_batch),
+            spool,
+            lambda data: [replace(o, spooled=True) for o in assess(data, pricer, cfg.raw_ttl_days)],
+            on_event=spool_event,
+            refused=lambda data, reason: refused(data, pricer, reason),
+            storage_ok=self._storage_answers,
+        )
+        self._batcher = Batcher(
+            self._store,
+            min_rows=cfg.batch_min_rows,
+            max_age=cfg.batch_max_age_ms / 1000,
+            max_queued_rows=cfg.max_queued_rows,
+            on_flush=self.metrics.flushed,
+            threads=cfg.writers,
+        )
         recent = RecentRequests(cfg.dedup_window_s)
         recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.database, cfg.dedup_window_s))
         recent.add(spool.request_tokens())
@@ -152,17 +165,35 @@ class Collector:
         # Two capped ports, the storage engine's files and the spool fit under the limit.
         per_port = max(16, min(cfg.max_connections, (open_files - 256) // 2))
         if per_port < cfg.max_connections:
-            _log.warning("open-files limit %d allows %d connections per port, below OTEL_COSTS_MAX_CONNECTIONS %d",
-                         open_files, per_port, cfg.max_connections)
-        self._grpc, self.grpc_port = await start_grpc(ingest, cfg.host, cfg.grpc_port, cfg.max_request_bytes,
-                                                      self.auth, self._tls_pems(), max_connections=per_port,
-                                                      handshake_timeout_s=cfg.connection_timeout_s)
-        app = build_app(ingest, self.metrics, cfg.max_request_bytes, problems=self.problems, auth=self.auth,
-                        body_timeout_s=cfg.connection_timeout_s)
+            _log.warning(
+                "open-files limit %d allows %d connections per port, below OTEL_COSTS_MAX_CONNECTIONS %d",
+                open_files,
+                per_port,
+                cfg.max_connections,
+            )
+        self._grpc, self.grpc_port = await start_grpc(
+            ingest,
+            cfg.host,
+            cfg.grpc_port,
+            cfg.max_request_bytes,
+            self.auth,
+            self._tls_pems(),
+            max_connections=per_port,
+            handshake_timeout_s=cfg.connection_timeout_s,
+        )
+        app = build_app(
+            ingest,
+            self.metrics,
+            cfg.max_request_bytes,
+            problems=self.problems,
+            auth=self.auth,
+            body_timeout_s=cfg.connection_timeout_s,
+        )
         add_query_routes(app, lambda: self.client, cfg.database, self.auth)
         webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
-        self.budgets = BudgetEvaluator(lambda: self.client, cfg.database, thresholds=cfg.budget_thresholds,
-                                       webhook=webhook, clock=self._clock)
+        self.budgets = BudgetEvaluator(
+            lambda: self.client, cfg.database, thresholds=cfg.budget_thresholds, webhook=webhook, clock=self._clock
+        )
         self._budget_wake = asyncio.Event()
         add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=self._budget_wake.set)
         self._budget_task = asyncio.create_task(self._evaluate_budgets(cfg.budget_interval_s))
@@ -171,29 +202,62 @@ class Collector:
         # headers (from its start, or since its last answer) within it.
         # lingering_time: how long the unread rest of a refused body (408, 413) is drained
         # before the connection closes.
-        self._http = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace_seconds,
-                                   keepalive_timeout=cfg.connection_timeout_s,
-                                   lingering_time=min(2.0, cfg.connection_timeout_s))
+        self._http = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=grace_seconds,
+            keepalive_timeout=cfg.connection_timeout_s,
+            lingering_time=min(2.0, cfg.connection_timeout_s),
+        )
         await self._http.setup()
         http_server = self._http.server
         assert http_server is not None
         metrics.connections.set_function(lambda: len(http_server.connections))
-        self._listener = await serve_http(self._http, cfg.host, cfg.http_port, self._ssl_context(),
-                                          per_port, cfg.connection_timeout_s, metrics.connections_refused.inc)
+        self._listener = await serve_http(
+            self._http,
+            cfg.host,
+            cfg.http_port,
+            self._ssl_context(),
+            per_port,
+            cfg.connection_timeout_s,
+            metrics.connections_refused.inc,
+        )
         self.http_port = self._listener.sockets[0].getsockname()[1]
         if cfg.target.kind == "chdb":
-            write_owner(cfg.target.location, cfg.host, self.http_port,
-                        os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None)
+            write_owner(
+                cfg.target.location,
+                cfg.host,
+                self.http_port,
+                os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None,
+            )
         scheme = "https" if cfg.tls_cert_file else "http"
         shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         dashboard = f"{scheme}://{shown}:{self.http_port}/"
-        _log.info("otel-costs %s collector started: OTLP gRPC on %s:%d, OTLP/HTTP on %s:%d, storage %s "
-                  "(database %s), dashboard %s", __version__, cfg.host, self.grpc_port, cfg.host, self.http_port,
-                  cfg.target.describe(), cfg.database, dashboard, extra={"fields": {
-                      "version": __version__, "grpc": f"{cfg.host}:{self.grpc_port}",
-                      "http": f"{cfg.host}:{self.http_port}", "storage": cfg.target.describe(),
-                      "database": cfg.database, "dashboard": dashboard,
-                      "migrations_applied": applied, "calls_loaded": loaded}})
+        _log.info(
+            "otel-costs %s collector started: OTLP gRPC on %s:%d, OTLP/HTTP on %s:%d, storage %s "
+            "(database %s), dashboard %s",
+            __version__,
+            cfg.host,
+            self.grpc_port,
+            cfg.host,
+            self.http_port,
+            cfg.target.describe(),
+            cfg.database,
+            dashboard,
+            extra={
+                "fields": {
+                    "version": __version__,
+                    "grpc": f"{cfg.host}:{self.grpc_port}",
+                    "http": f"{cfg.host}:{self.http_port}",
+                    "storage": cfg.target.describe(),
+                    "database": cfg.database,
+                    "dashboard": dashboard,
+                    "migrations_applied": applied,
+                    "calls_loaded": loaded,
+                }
+            },
+        )
 
     def problems(self) -> list[str]:
         """Why the collector is not healthy now (empty: it is): storage has not taken a
@@ -214,8 +278,10 @@ class Collector:
 
     def _recent_calls(self, index: CallIndex) -> int:
         """Remember the calls stored in the last ``keep_s`` (a restart): returns how many."""
-        rows = self.client.query(sql(__package__, "recent_calls").replace("{db}", f"`{self.config.database}`"),
-                                 parameters={"window": int(index.keep_s), "limit": index.max_nodes}).result_rows
+        rows = self.client.query(
+            sql(__package__, "recent_calls").replace("{db}", f"`{self.config.database}`"),
+            parameters={"window": int(index.keep_s), "limit": index.max_nodes},
+        ).result_rows
         index.load(rows)
         return len(rows)
 
@@ -315,8 +381,12 @@ class Collector:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-                 "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -325,7 +395,9 @@ class _JsonFormatter(logging.Formatter):
 
 def configure_logging(fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(
+        _JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    )
     root = logging.getLogger("otel_costs")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

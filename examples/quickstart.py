@@ -40,8 +40,14 @@ def main() -> None:
     provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(exporter)))
     for tenant, user, plan, feature, prov, model, inp, out, cached in CALLS:
         with attribute_to(user_id=user, tenant_id=tenant, feature=feature, plan=plan):
-            record_usage(provider=prov, model=model, input_tokens=inp, output_tokens=out,
-                         cache_read_tokens=cached, tracer_provider=provider)
+            record_usage(
+                provider=prov,
+                model=model,
+                input_tokens=inp,
+                output_tokens=out,
+                cache_read_tokens=cached,
+                tracer_provider=provider,
+            )
     by_tenant: dict[str, Decimal] = defaultdict(Decimal)
     by_feature: dict[str, Decimal] = defaultdict(Decimal)
     print(f"{'tenant':<8} {'user':<5} {'feature':<10} {'model':<20} {'status':<9} {'cost (USD)':>12}")
@@ -51,8 +57,10 @@ def main() -> None:
         by_tenant[a["tenant.id"]] += cost
         by_feature[a["feature.name"]] += cost
         shown = usd(Decimal(a["otel_costs.cost.total"])) if "otel_costs.cost.total" in a else "unknown"
-        print(f"{a['tenant.id']:<8} {a['user.id']:<5} {a['feature.name']:<10} "
-              f"{a['gen_ai.request.model']:<20} {a['otel_costs.pricing.status']:<9} {shown:>12}")
+        print(
+            f"{a['tenant.id']:<8} {a['user.id']:<5} {a['feature.name']:<10} "
+            f"{a['gen_ai.request.model']:<20} {a['otel_costs.pricing.status']:<9} {shown:>12}"
+        )
     print("\nby tenant:  " + ", ".join(f"{k} ${usd(v)}" for k, v in sorted(by_tenant.items())))
     print("by feature: " + ", ".join(f"{k} ${usd(v)}" for k, v in sorted(by_feature.items())))
     print("(unpriced calls are shown, never counted as $0)")

@@ -3,7 +3,8 @@
 The public API is exactly ``__all__``; everything else is private and may change.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from .attribution import Attribution, attribute_to, current_attribution
 from .budgets import BudgetExceeded, BudgetGuard, check_budget, enforce_budget
@@ -14,7 +15,7 @@ from .record import record_usage
 
 try:
     __version__ = _version("otel-costs")
-except PackageNotFoundError:  # running from a source tree
+except _PackageNotFoundError:  # running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [

@@ -59,9 +59,7 @@ def _check_value(name: str, value: Any) -> str:
     if not text or not text.strip():
         raise ValueError(f"attribute_to: {name} must not be empty")
     if len(text) > MAX_VALUE_LENGTH:
-        raise ValueError(
-            f"attribute_to: {name} is {len(text)} characters; the limit is {MAX_VALUE_LENGTH}"
-        )
+        raise ValueError(f"attribute_to: {name} is {len(text)} characters; the limit is {MAX_VALUE_LENGTH}")
     if not text.isprintable():
         raise ValueError(f"attribute_to: {name} contains control characters")
     return text
@@ -190,7 +188,7 @@ def attribution_from_baggage(entries: Mapping[str, object]) -> dict[str, str]:
         if not value or len(value) > MAX_VALUE_LENGTH or not value.isprintable():
             continue
         if key.startswith(TAG_PREFIX):
-            if tags >= MAX_TAGS or not _TAG_KEY.match(key[len(TAG_PREFIX):]):
+            if tags >= MAX_TAGS or not _TAG_KEY.match(key[len(TAG_PREFIX) :]):
                 continue
             tags += 1
         out[key] = value

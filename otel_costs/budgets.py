@@ -29,8 +29,18 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from .attribution import current_attribution
 
-__all__ = ["BudgetExceeded", "BudgetGuard", "check_budget", "enforce_budget", "BUDGET_URL_ENV",
-           "ON_UNREACHABLE_ENV", "CACHE_ENV", "TOKEN_ENV", "DEFAULT_BUDGET_URL", "DEFAULT_CACHE_S"]
+__all__ = [
+    "BudgetExceeded",
+    "BudgetGuard",
+    "check_budget",
+    "enforce_budget",
+    "BUDGET_URL_ENV",
+    "ON_UNREACHABLE_ENV",
+    "CACHE_ENV",
+    "TOKEN_ENV",
+    "DEFAULT_BUDGET_URL",
+    "DEFAULT_CACHE_S",
+]
 
 _log = logging.getLogger("otel_costs")
 
@@ -54,9 +64,17 @@ class BudgetExceeded(Exception):
     ``limit_usd`` (Decimal), ``period``, ``resets_at`` (aware datetime, UTC).
     """
 
-    def __init__(self, message: str, *, budget_id: str | None = None, scope: Mapping[str, str] | None = None,
-                 spend_usd: Decimal | None = None, limit_usd: Decimal | None = None, period: str | None = None,
-                 resets_at: datetime | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget_id: str | None = None,
+        scope: Mapping[str, str] | None = None,
+        spend_usd: Decimal | None = None,
+        limit_usd: Decimal | None = None,
+        period: str | None = None,
+        resets_at: datetime | None = None,
+    ):
         super().__init__(message)
         self.budget_id = budget_id
         self.scope = dict(scope or {})
@@ -80,9 +98,16 @@ class BudgetGuard:
     Raises ValueError for an invalid setting.
     """
 
-    def __init__(self, url: str | None = None, *, token: str | None = None, cache_s: float | None = None,
-                 on_unreachable: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        cache_s: float | None = None,
+        on_unreachable: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.url = (url or os.environ.get(BUDGET_URL_ENV, "").strip() or DEFAULT_BUDGET_URL).rstrip("/")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"budget url must be http:// or https://, got {self.url!r}")
@@ -112,7 +137,7 @@ class BudgetGuard:
         statuses = self._cached(key)
         if statuses is _MISS:
             statuses = self._fetch(key)
-        self._decide(key, statuses)  # type: ignore[arg-type]
+        self._decide(key, statuses)
 
     async def acheck(self, attribution: Mapping[str, str] | None = None) -> None:
         """:meth:`check` for async code: a cache miss is fetched on a worker thread."""
@@ -122,7 +147,7 @@ class BudgetGuard:
         statuses = self._cached(key)
         if statuses is _MISS:
             statuses = await asyncio.to_thread(self._fetch, key)
-        self._decide(key, statuses)  # type: ignore[arg-type]
+        self._decide(key, statuses)
 
     def __call__(self, fn: F) -> F:
         """Decorate a sync or async function: check before every call."""
@@ -146,8 +171,12 @@ class BudgetGuard:
                 doc = json.loads(response.read())
             statuses = [s for s in doc.get("budgets", []) if isinstance(s, dict)]
         except (OSError, ValueError, AttributeError) as exc:
-            _log.warning("otel_costs: budget status unavailable from %s (%s); %s calls", self.url, exc,
-                         "allowing" if self.on_unreachable == "allow" else "denying")
+            _log.warning(
+                "otel_costs: budget status unavailable from %s (%s); %s calls",
+                self.url,
+                exc,
+                "allowing" if self.on_unreachable == "allow" else "denying",
+            )
             statuses = None
         with self._lock:
             if len(self._cache) >= _MAX_CACHED:
@@ -184,8 +213,13 @@ def _exceeded(s: Mapping[str, Any]) -> BudgetExceeded:
     return BudgetExceeded(
         f"budget {s.get('id')} ({where}) is spent: ${spend.normalize():f} of ${limit.normalize():f} "
         f"this {_PERIOD_NOUN.get(str(s.get('period')), 'period')}; resets {resets}",
-        budget_id=s.get("id"), scope=scope, spend_usd=spend, limit_usd=limit, period=s.get("period"),
-        resets_at=resets_at)
+        budget_id=s.get("id"),
+        scope=scope,
+        spend_usd=spend,
+        limit_usd=limit,
+        period=s.get("period"),
+        resets_at=resets_at,
+    )
 
 
 _default: BudgetGuard | None = None
@@ -213,14 +247,17 @@ def enforce_budget(fn: F) -> F:
 
 def _decorate(fn: F, guard: Callable[[], BudgetGuard]) -> F:
     if inspect.iscoroutinefunction(fn):
+
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             await guard().acheck()
             return await fn(*args, **kwargs)
+
         return async_wrapper  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         guard().check()
         return fn(*args, **kwargs)
+
     return wrapper  # type: ignore[return-value]

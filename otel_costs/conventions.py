@@ -375,9 +375,7 @@ def _as_count(name: str, value: Any) -> int:
             raise UsageError(f"{name}: expected an integer token count, got {value!r}")
         count = int(value)
     else:
-        raise UsageError(
-            f"{name}: expected an integer token count, got {type(value).__name__} {_short(value)}"
-        )
+        raise UsageError(f"{name}: expected an integer token count, got {type(value).__name__} {_short(value)}")
     if count < 0:
         raise UsageError(f"{name}: token count {count} is negative")
     if count > MAX_TOKENS:
@@ -446,8 +444,12 @@ FEATURE_FALLBACKS: tuple[str, ...] = (
     "gen_ai.agent.name",  # GenAI semconv; Vercel AI SDK 7 puts functionId here
 )
 #: Prefixes whose entries become free tags (prefix stripped), but for ATTRIBUTION_KEYS.
-TAG_PREFIXES: tuple[str, ...] = ("otel_costs.tag.", "traceloop.association.properties.",
-                                 "ai.telemetry.metadata.", "ai.settings.context.")
+TAG_PREFIXES: tuple[str, ...] = (
+    "otel_costs.tag.",
+    "traceloop.association.properties.",
+    "ai.telemetry.metadata.",
+    "ai.settings.context.",
+)
 #: Keys under a tag prefix that are the attribution (read through ATTRIBUTION_ALIASES), not tags.
 ATTRIBUTION_KEYS: frozenset[str] = frozenset({"user_id", "tenant_id", "feature", "userId", "tenantId"})
 #: OpenInference keeps free-form metadata as one JSON object string.

@@ -45,7 +45,7 @@ class Verdict(NamedTuple):
 
 # A call: (span id, start ns, end ns, the finished span's immutable attributes). A plain
 # tuple: made for every GenAI span on the app's thread, where a NamedTuple costs ~5x more.
-_Call = tuple
+_Call = tuple[Any, ...]
 _ID, _START, _END, _ATTRS = range(4)
 
 
@@ -78,8 +78,12 @@ class CallLedger:
             response_id = cv.response_id(attrs)
             if response_id:
                 first = self._by_response.get(response_id)
-                if (first is not None and first[_START] <= me[_END] and me[_START] <= first[_END]
-                        and _same_usage(first[_ATTRS], attrs, output_slack=1)):
+                if (
+                    first is not None
+                    and first[_START] <= me[_END]
+                    and me[_START] <= first[_END]
+                    and _same_usage(first[_ATTRS], attrs, output_slack=1)
+                ):
                     verdict, carriers = Verdict("counted_elsewhere", first[_ID]), [first]
                 else:
                     if len(self._by_response) >= MAX_RESPONSES:
@@ -100,7 +104,7 @@ class CallLedger:
                 _drop_oldest(self._below)
             pending = self._below.setdefault(parent.span_id, [])
         if len(pending) < 2:  # a job's root span may see a million calls end below it
-            pending.extend(calls[:2 - len(pending)])
+            pending.extend(calls[: 2 - len(pending)])
 
 
 #: What two spans of one call agree on: (input, cache read, cache write, output) tokens,

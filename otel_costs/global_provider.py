@@ -23,10 +23,12 @@ __all__ = ["MESSAGE", "CHECK_DELAY_S", "global_is_noop", "warn_if_global_is_noop
 
 _log = logging.getLogger("otel_costs")
 
-MESSAGE = ("the global tracer provider is OpenTelemetry's no-op default, so instrumentations and "
-           "record_usage record nothing: call opentelemetry.trace.set_tracer_provider(provider) with the "
-           "TracerProvider that has CostSpanProcessor (or pass that provider to every instrumentation and "
-           "to record_usage(tracer_provider=...))")
+MESSAGE = (
+    "the global tracer provider is OpenTelemetry's no-op default, so instrumentations and "
+    "record_usage record nothing: call opentelemetry.trace.set_tracer_provider(provider) with the "
+    "TracerProvider that has CostSpanProcessor (or pass that provider to every instrumentation and "
+    "to record_usage(tracer_provider=...))"
+)
 #: How long after a CostSpanProcessor is made while the global provider is the default the
 #: check runs again (s): set-up code usually sets the global provider right after.
 CHECK_DELAY_S = 5.0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from . import conventions as cv
 from . import deferred as _deferred
@@ -70,15 +70,20 @@ class HttpxHooks:
     **hooks.client_kwargs(client))`` one client.
     """
 
-    def __init__(self, openai_compatible: Iterable[str] | None = None,
-                 anthropic_compatible: Iterable[str] | None = None):
+    def __init__(
+        self, openai_compatible: Iterable[str] | None = None, anthropic_compatible: Iterable[str] | None = None
+    ):
         self.openai_compatible = _bases(openai_compatible, OPENAI_COMPATIBLE_ENV)
         self.anthropic_compatible = _bases(anthropic_compatible, ANTHROPIC_COMPATIBLE_ENV)
 
     def kwargs(self) -> dict[str, Any]:
         """The four hook keyword arguments ``HTTPXClientInstrumentor`` takes."""
-        return {"request_hook": self.request_hook, "response_hook": self.response_hook,
-                "async_request_hook": self.async_request_hook, "async_response_hook": self.async_response_hook}
+        return {
+            "request_hook": self.request_hook,
+            "response_hook": self.response_hook,
+            "async_request_hook": self.async_request_hook,
+            "async_response_hook": self.async_response_hook,
+        }
 
     def client_kwargs(self, client: Any) -> dict[str, Any]:
         """``request_hook``/``response_hook`` for ``instrument_client``: the async pair for an
@@ -143,8 +148,11 @@ class HttpxHooks:
         self.response_hook(span, request, response)
 
 
-def instrument_httpx(openai_compatible: Iterable[str] | None = None, anthropic_compatible: Iterable[str] | None = None,
-                     **instrument_kwargs: Any) -> HttpxHooks:
+def instrument_httpx(
+    openai_compatible: Iterable[str] | None = None,
+    anthropic_compatible: Iterable[str] | None = None,
+    **instrument_kwargs: Any,
+) -> HttpxHooks:
     """Instrument every httpx client, and every httpx2 client (what openai 3.x uses), with
     :class:`HttpxHooks`; returns the hooks.
 
@@ -249,7 +257,7 @@ class _Watch:
     def __enter__(self) -> "_Watch":
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         """Around the app's read loop: the end of the body, a failed read, or (GeneratorExit)
         the app stopping early, which close() reports."""
         if exc_type is None:
@@ -291,7 +299,7 @@ def _watch_stream(stream: Any, watch: _Watch) -> bool:
     return True
 
 
-def _base(stream: Any) -> type:
+def _base(stream: Any) -> Any:
     return type(stream).__mro__[1]
 
 

@@ -14,8 +14,16 @@ import re
 import zlib
 from typing import Any, Iterable, NamedTuple
 
-__all__ = ["Endpoint", "match_endpoint", "request_attributes", "usage_attributes", "find_usage",
-           "BodyReader", "StreamUsage", "BodyError"]
+__all__ = [
+    "Endpoint",
+    "match_endpoint",
+    "request_attributes",
+    "usage_attributes",
+    "find_usage",
+    "BodyReader",
+    "StreamUsage",
+    "BodyError",
+]
 
 OPENAI_BASE = "https://api.openai.com/v1"
 ANTHROPIC_BASE = "https://api.anthropic.com/v1"
@@ -41,19 +49,20 @@ def _normalise_base(url: str) -> str:
     return url.rstrip("/").lower()
 
 
-def match_endpoint(url: str, openai_compatible: Iterable[str] = (),
-                   anthropic_compatible: Iterable[str] = ()) -> Endpoint | None:
+def match_endpoint(
+    url: str, openai_compatible: Iterable[str] = (), anthropic_compatible: Iterable[str] = ()
+) -> Endpoint | None:
     """The LLM API a request URL calls, or None. ``*_compatible``: base URLs (up to and
     including the version path, e.g. ``http://gateway:8080/v1``) that speak that API."""
     lowered = url.split("?", 1)[0].rstrip("/").lower()
     for base in (ANTHROPIC_BASE, *anthropic_compatible):
         base = _normalise_base(base)
-        if lowered.startswith(base) and lowered[len(base):] == "/messages":
+        if lowered.startswith(base) and lowered[len(base) :] == "/messages":
             return Endpoint("anthropic", "messages")
     for base in (OPENAI_BASE, *openai_compatible):
         base = _normalise_base(base)
         if lowered.startswith(base):
-            api = _OPENAI_PATHS.get(lowered[len(base):])
+            api = _OPENAI_PATHS.get(lowered[len(base) :])
             if api:
                 return Endpoint("openai", api)
     return None
@@ -225,7 +234,7 @@ def _object_at_last_key(body: bytes, *keys: bytes) -> dict[str, Any]:
     for key in keys:
         name = key.decode().strip('"')
         match = None
-        for match in re.finditer(re.escape(key.decode()) + r"\s*:\s*", text):
+        for match in re.finditer(re.escape(key.decode()) + r"\s*:\s*", text):  # noqa: B007 (the last one)
             pass
         if match is None:
             continue

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from decimal import Context, Decimal, InvalidOperation, getcontext, localcontext
 from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Union, cast
 
 import genai_prices
 from genai_prices.data_snapshot import get_snapshot
@@ -116,8 +116,15 @@ class _Table:
 
     __slots__ = ("input", "output", "cache_read", "cache_write", "reasoning", "per_request", "tiered")
 
-    def __init__(self, input: Price, output: Price, cache_read: Price = None, cache_write: Price = None,
-                 reasoning: Price = None, per_kilo_requests: Price = None):
+    def __init__(
+        self,
+        input: Price,
+        output: Price,
+        cache_read: Price = None,
+        cache_write: Price = None,
+        reasoning: Price = None,
+        per_kilo_requests: Price = None,
+    ):
         parts = (input, output, cache_read, cache_write, reasoning)
         self.tiered = any(isinstance(p, TieredPrices) for p in (*parts, per_kilo_requests))
         self.input, self.output, self.cache_read, self.cache_write, self.reasoning = (
@@ -128,8 +135,14 @@ class _Table:
     @classmethod
     def of(cls, mp: ModelPrice) -> "_Table":
         get = mp.__dict__.get
-        return cls(get("input_mtok"), get("output_mtok"), get("cache_read_mtok"),
-                   get("cache_write_mtok"), get("output_reasoning_mtok"), get("requests_kcount"))
+        return cls(
+            get("input_mtok"),
+            get("output_mtok"),
+            get("cache_read_mtok"),
+            get("cache_write_mtok"),
+            get("output_reasoning_mtok"),
+            get("requests_kcount"),
+        )
 
     def cost(self, u: TokenUsage) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         """(input, output, cache_read, cache_write) in USD for one call.
@@ -182,7 +195,7 @@ def _times(rate: Price, count: int, total_input: int) -> Decimal:
                 applied = tier.price
                 break
         return applied * count
-    return rate * count
+    return cast(Decimal, rate) * count
 
 
 class PriceOverridesError(ValueError):
@@ -245,9 +258,7 @@ class PriceOverrides:
         return cls.from_dict(doc, version=version, origin=str(p))
 
     @classmethod
-    def from_dict(
-        cls, doc: dict[str, Any], *, version: str = "inline", origin: str = "overrides"
-    ) -> "PriceOverrides":
+    def from_dict(cls, doc: dict[str, Any], *, version: str = "inline", origin: str = "overrides") -> "PriceOverrides":
         problems: list[str] = []
         unknown_top = set(doc) - {"model"}
         if unknown_top:
@@ -280,8 +291,14 @@ class PriceOverrides:
             if prices["input"] is None or prices["output"] is None:
                 problems.append(f"{where}: 'input_per_mtok' and 'output_per_mtok' are required")
                 continue
-            table = _Table(prices["input"], prices["output"], prices["cache_read"],
-                           prices["cache_write"], prices["reasoning"], prices["per_kilo_requests"])
+            table = _Table(
+                prices["input"],
+                prices["output"],
+                prices["cache_read"],
+                prices["cache_write"],
+                prices["reasoning"],
+                prices["per_kilo_requests"],
+            )
             entries.append(_Override(provider.strip().lower(), model.strip().lower(), table))
         if problems:
             raise PriceOverridesError(f"{origin}: invalid price overrides:\n  " + "\n  ".join(problems))
@@ -352,19 +369,16 @@ class Pricer:
             if self.overrides is not None:
                 table = self._override(provider, model)
                 if table is not None:
-                    return self._cost(table, usage, PricingStatus.OVERRIDDEN,
-                                      self._override_source, model)
+                    return self._cost(table, usage, PricingStatus.OVERRIDDEN, self._override_source, model)
             found = self._model(provider, model)
             if isinstance(found, str):
                 error = found
                 continue
-            return self._cost(self._table(found[0], at_ns), usage, PricingStatus.PRICED,
-                              self.source, found[0].id)
+            return self._cost(self._table(found[0], at_ns), usage, PricingStatus.PRICED, self.source, found[0].id)
         model = usage.response_model or usage.request_model
         return Cost(PricingStatus.UNPRICED, self.source, provider, model, error=error)
 
-    def _cost(self, table: _Table, usage: TokenUsage, status: PricingStatus, source: str,
-              model: str) -> Cost:
+    def _cost(self, table: _Table, usage: TokenUsage, status: PricingStatus, source: str, model: str) -> Cost:
         try:
             if getcontext().prec >= _MIN_PREC:
                 inp, out, cr, cw = table.cost(usage)
@@ -386,12 +400,12 @@ class Pricer:
             hit = self._override_hits[key] = self.overrides.match(provider, model)
             return hit
 
-    def _model(self, provider: str | None, model: str) -> tuple[ModelInfo] | str:
+    def _model(self, provider: str | None, model: str) -> tuple[ModelInfo, ...] | str:
         """The genai-prices model for (provider, model), or why there is none. Cached."""
         key = (provider, model)
         found = self._models.get(key)
         if found is not None:
-            return found  # type: ignore[return-value]
+            return found
         provider_id = None
         if provider is not None:
             provider_id = _PROVIDER_IDS.get(provider.lower(), provider)
@@ -403,7 +417,7 @@ class Pricer:
         except Exception as exc:  # a price-database bug must not break the app
             found = f"price lookup failed: {type(exc).__name__}: {exc}"
         self._models[key] = found
-        return found  # type: ignore[return-value]
+        return found
 
     def _table(self, info: ModelInfo, at_ns: int | None) -> _Table:
         if isinstance(info.prices, ModelPrice):

@@ -35,7 +35,7 @@ _log = logging.getLogger("otel_costs")
 try:
     from opentelemetry.baggage import _BAGGAGE_KEY
 except ImportError:  # a future API without it: fall back to baggage.get_all()
-    _BAGGAGE_KEY = None
+    _BAGGAGE_KEY = None  # type: ignore[assignment]
 
 #: Which spans go downstream: "genai" (spans with GenAI usage) or "all".
 FORWARD_ENV = "OTEL_COSTS_FORWARD"
@@ -46,8 +46,16 @@ DEFAULT_EXPORT_DELAY_MS = 500
 _MAX_LOGGED_ERRORS = 10
 _HTTPX_SCOPE = "opentelemetry.instrumentation.httpx"
 # Attributes GenAI instrumentations set when they start a span for an LLM call.
-_GENAI_START_NAMES = frozenset({"gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name",
-                                "gen_ai.request.model", "llm.request.type", "openinference.span.kind"})
+_GENAI_START_NAMES = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.system",
+        "gen_ai.provider.name",
+        "gen_ai.request.model",
+        "llm.request.type",
+        "openinference.span.kind",
+    }
+)
 
 
 class _CostedSpan(ReadableSpan):
@@ -74,29 +82,40 @@ class _CostedSpan(ReadableSpan):
             copy.__dict__.pop("_otel_costs_body", None)  # see httpx_hooks
         else:
             copy = cls(
-                name=span.name, context=span.context, parent=span.parent,
-                resource=span.resource, events=span.events, links=span.links,
-                kind=span.kind, status=span.status, start_time=span.start_time,
-                end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                events=span.events,
+                links=span.links,
+                kind=span.kind,
+                status=span.status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
             )
         copy._source = source
         copy._pricer = pricer
         copy._priced = None
-        copy._dropped_attributes = span.dropped_attributes
+        copy.__dict__["_dropped_attributes"] = span.dropped_attributes
         return copy
 
     @property
-    def _attributes(self) -> dict[str, Any]:  # type: ignore[override]
+    def _attributes(self) -> dict[str, Any]:
         priced = self._priced
         if priced is None:
             priced = dict(self._source)
             try:
                 # A status set before (incomplete, counted elsewhere) is final.
-                extra = None if cv.PRICING_STATUS in priced else price_attributes(priced, self._start_time, self._pricer)
+                extra = (
+                    None if cv.PRICING_STATUS in priced else price_attributes(priced, self._start_time, self._pricer)
+                )
             except Exception as exc:  # an exporter thread must not die on our bug
                 _log.exception("otel_costs: pricing failed")
-                extra = {cv.PRICING_STATUS: PricingStatus.UNPRICED.value,
-                         cv.PRICING_ERROR: f"pricing failed: {type(exc).__name__}"}
+                extra = {
+                    cv.PRICING_STATUS: PricingStatus.UNPRICED.value,
+                    cv.PRICING_ERROR: f"pricing failed: {type(exc).__name__}",
+                }
             priced.update(extra or {})
             self._priced = priced
         return priced
@@ -109,7 +128,7 @@ class _CostedSpan(ReadableSpan):
     @property
     def dropped_attributes(self) -> int:
         # Our attributes are a plain dict; report what the original span dropped.
-        return self._dropped_attributes
+        return int(self.__dict__["_dropped_attributes"])
 
 
 def cost_attributes(cost: Cost) -> dict[str, Any]:
@@ -184,9 +203,9 @@ class CostSpanProcessor(SpanProcessor):
             raise ValueError(f"forward must be 'genai' or 'all', got {forward!r}")
         self._forward_all = forward == "all"
         self._pricer = Pricer(prices)
-        self._downstream: tuple[SpanProcessor, ...] = tuple(
-            _as_processor(d) for d in downstream
-        ) or (_default_processor(),)
+        self._downstream: tuple[SpanProcessor, ...] = tuple(_as_processor(d) for d in downstream) or (
+            _default_processor(),
+        )
         self._errors = 0
         # (baggage dict, its attribution attributes); the strong reference keeps the
         # identity check sound. Swapped as one tuple, so threads never see a torn pair.
@@ -257,8 +276,15 @@ class CostSpanProcessor(SpanProcessor):
                 if counted_on is None and verdict is not None and not upstream:
                     counted_on = verdict.counted_on
                 if counted_on is not None:
-                    out = _CostedSpan.of(span, {**attrs, cv.PRICING_STATUS: PricingStatus.COUNTED_ELSEWHERE.value,
-                                                cv.COUNTED_ON: f"{counted_on:016x}"}, self._pricer)
+                    out = _CostedSpan.of(
+                        span,
+                        {
+                            **attrs,
+                            cv.PRICING_STATUS: PricingStatus.COUNTED_ELSEWHERE.value,
+                            cv.COUNTED_ON: f"{counted_on:016x}",
+                        },
+                        self._pricer,
+                    )
                 elif verdict is not None and not upstream:  # an aggregate: its calls carry the cost
                     out = _CostedSpan.of(span, {**attrs, **self._aggregate}, self._pricer)
                 elif not upstream:
@@ -325,8 +351,7 @@ class CostSpanProcessor(SpanProcessor):
     def _error(self, where: str) -> None:
         self._errors += 1
         if self._errors <= _MAX_LOGGED_ERRORS:
-            _log.exception("otel_costs: %s failed (logged %d of at most %d)", where,
-                           self._errors, _MAX_LOGGED_ERRORS)
+            _log.exception("otel_costs: %s failed (logged %d of at most %d)", where, self._errors, _MAX_LOGGED_ERRORS)
 
 
 def _add_attributes(span: Span, attrs: dict[str, str]) -> None:

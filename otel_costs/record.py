@@ -83,14 +83,15 @@ def record_usage(
     if response_model:
         attrs["gen_ai.response.model"] = response_model
     if is_aggregate(attrs):
-        raise ValueError(f"record_usage records one provider call; operation {operation!r} or its attributes mark "
-                         "an agent, workflow or tool span, whose cost is the sum of its calls and is never counted: "
-                         "use the call's operation (chat, text_completion, embeddings, generate_content)")
+        raise ValueError(
+            f"record_usage records one provider call; operation {operation!r} or its attributes mark "
+            "an agent, workflow or tool span, whose cost is the sum of its calls and is never counted: "
+            "use the call's operation (chat, text_completion, embeddings, generate_content)"
+        )
     if tracer_provider is None:
         _global_provider.warn_if_global_is_noop()
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(_SCOPE)
-    span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs,
-                             start_time=start_time)
+    span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs, start_time=start_time)
     if error:
         span.set_attribute("error.type", error[:200])
         span.set_status(Status(StatusCode.ERROR, error))

@@ -11,25 +11,55 @@ CALL_MODEL = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-
 #: name → (outer span's attributes, inner (the call's) span's attributes)
 SHAPES = {
     "vercel-ai-6": (
-        {"ai.operationId": "ai.generateText", **USAGE_VERCEL, "ai.model.provider": "openai.chat",
-         "ai.model.id": "gpt-4o-mini"},
-        {"ai.operationId": "ai.generateText.doGenerate", **USAGE_VERCEL, "ai.model.provider": "openai.chat",
-         "ai.model.id": "gpt-4o-mini", "gen_ai.system": "openai.chat", "gen_ai.request.model": "gpt-4o-mini"},
+        {
+            "ai.operationId": "ai.generateText",
+            **USAGE_VERCEL,
+            "ai.model.provider": "openai.chat",
+            "ai.model.id": "gpt-4o-mini",
+        },
+        {
+            "ai.operationId": "ai.generateText.doGenerate",
+            **USAGE_VERCEL,
+            "ai.model.provider": "openai.chat",
+            "ai.model.id": "gpt-4o-mini",
+            "gen_ai.system": "openai.chat",
+            "gen_ai.request.model": "gpt-4o-mini",
+        },
     ),
     "vercel-ai-7-semconv": (
         {"gen_ai.operation.name": "invoke_agent", **USAGE_SEMCONV, **CALL_MODEL, "gen_ai.agent.name": "support"},
         {"gen_ai.operation.name": "chat", **USAGE_SEMCONV, **CALL_MODEL},
     ),
     "openinference-agent": (
-        {"openinference.span.kind": "AGENT", "llm.token_count.prompt": 1800, "llm.token_count.completion": 120,
-         "llm.model_name": "gpt-4o-mini", "llm.provider": "openai"},
-        {"openinference.span.kind": "LLM", "llm.token_count.prompt": 1800, "llm.token_count.completion": 120,
-         "llm.model_name": "gpt-4o-mini", "llm.provider": "openai"},
+        {
+            "openinference.span.kind": "AGENT",
+            "llm.token_count.prompt": 1800,
+            "llm.token_count.completion": 120,
+            "llm.model_name": "gpt-4o-mini",
+            "llm.provider": "openai",
+        },
+        {
+            "openinference.span.kind": "LLM",
+            "llm.token_count.prompt": 1800,
+            "llm.token_count.completion": 120,
+            "llm.model_name": "gpt-4o-mini",
+            "llm.provider": "openai",
+        },
     ),
     "openllmetry-workflow": (
-        {"traceloop.span.kind": "workflow", "gen_ai.usage.input_tokens": 1800, "gen_ai.usage.output_tokens": 120,
-         "llm.usage.total_tokens": 1920, **CALL_MODEL},
-        {"llm.request.type": "chat", "gen_ai.usage.input_tokens": 1800, "gen_ai.usage.output_tokens": 120,
-         "llm.usage.total_tokens": 1920, **CALL_MODEL},
+        {
+            "traceloop.span.kind": "workflow",
+            "gen_ai.usage.input_tokens": 1800,
+            "gen_ai.usage.output_tokens": 120,
+            "llm.usage.total_tokens": 1920,
+            **CALL_MODEL,
+        },
+        {
+            "llm.request.type": "chat",
+            "gen_ai.usage.input_tokens": 1800,
+            "gen_ai.usage.output_tokens": 120,
+            "llm.usage.total_tokens": 1920,
+            **CALL_MODEL,
+        },
     ),
 }

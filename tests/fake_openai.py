@@ -47,43 +47,85 @@ class FakeOpenAI:
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         n = next(self._numbers)
-        usage = {"prompt_tokens": 1000 + 37 * n, "completion_tokens": 40 + n,
-                 "prompt_tokens_details": {"cached_tokens": 512 if n % 2 else 0, "audio_tokens": 0}}
+        usage = {
+            "prompt_tokens": 1000 + 37 * n,
+            "completion_tokens": 40 + n,
+            "prompt_tokens_details": {"cached_tokens": 512 if n % 2 else 0, "audio_tokens": 0},
+        }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         response_id = f"chatcmpl-fake{n}"
-        self.served.append({"id": response_id, "model": MODEL_SERVED, "prompt_tokens": usage["prompt_tokens"],
-                            "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
-                            "completion_tokens": usage["completion_tokens"]})
+        self.served.append(
+            {
+                "id": response_id,
+                "model": MODEL_SERVED,
+                "prompt_tokens": usage["prompt_tokens"],
+                "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
+                "completion_tokens": usage["completion_tokens"],
+            }
+        )
         messages = body.get("messages", [])
         wants_tool = bool(body.get("tools")) and not any(m.get("role") == "tool" for m in messages)
         if wants_tool:
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": f"call_{n}", "type": "function",
-                "function": {"name": body["tools"][0]["function"]["name"], "arguments": json.dumps({"city": "Paris"})}}]}
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{n}",
+                        "type": "function",
+                        "function": {
+                            "name": body["tools"][0]["function"]["name"],
+                            "arguments": json.dumps({"city": "Paris"}),
+                        },
+                    }
+                ],
+            }
             finish = "tool_calls"
         else:
             message = {"role": "assistant", "content": "It is sunny in Paris."}
             finish = "stop"
         if body.get("stream"):
-            self._stream(handler, response_id, message, finish,
-                         usage if (body.get("stream_options") or {}).get("include_usage") else None)
+            self._stream(
+                handler,
+                response_id,
+                message,
+                finish,
+                usage if (body.get("stream_options") or {}).get("include_usage") else None,
+            )
             return
-        data = json.dumps({"id": response_id, "object": "chat.completion", "created": 1_764_000_000,
-                           "model": MODEL_SERVED, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                           "usage": usage}).encode()
+        data = json.dumps(
+            {
+                "id": response_id,
+                "object": "chat.completion",
+                "created": 1_764_000_000,
+                "model": MODEL_SERVED,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage,
+            }
+        ).encode()
         handler.send_response(200)
         handler.send_header("content-type", "application/json")
         handler.send_header("content-length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
 
-    def _stream(self, handler: BaseHTTPRequestHandler, response_id: str, message: dict[str, Any], finish: str,
-                usage: dict[str, Any] | None) -> None:
+    def _stream(
+        self,
+        handler: BaseHTTPRequestHandler,
+        response_id: str,
+        message: dict[str, Any],
+        finish: str,
+        usage: dict[str, Any] | None,
+    ) -> None:
         def chunk(delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any) -> bytes:
-            doc = {"id": response_id, "object": "chat.completion.chunk", "created": 1_764_000_000,
-                   "model": MODEL_SERVED,
-                   "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-                   **extra}
+            doc = {
+                "id": response_id,
+                "object": "chat.completion.chunk",
+                "created": 1_764_000_000,
+                "model": MODEL_SERVED,
+                "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **extra,
+            }
             return b"data: " + json.dumps(doc).encode() + b"\n\n"
 
         parts = [chunk({"role": "assistant", "content": ""})]

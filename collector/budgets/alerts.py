@@ -49,8 +49,14 @@ class BudgetStatus:
         return self.spend_usd >= self.budget.amount_usd
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.budget.to_json(), "spend_usd": str(self.spend_usd), "percent": str(self.percent),
-                "exceeded": self.exceeded, "period_start": _iso(self.period_start), "resets_at": _iso(self.resets_at)}
+        return {
+            **self.budget.to_json(),
+            "spend_usd": str(self.spend_usd),
+            "percent": str(self.percent),
+            "exceeded": self.exceeded,
+            "period_start": _iso(self.period_start),
+            "resets_at": _iso(self.resets_at),
+        }
 
 
 def _iso(t: datetime) -> str:
@@ -66,8 +72,9 @@ class Webhook:
     def send(self, alert: dict[str, Any]) -> None:
         """Raises OSError (urllib.error.URLError included) when the receiver did not take it."""
         payload = {"text": alert["message"]} if self.fmt == "slack" else alert
-        request = urllib.request.Request(self.url, data=json.dumps(payload).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if not 200 <= response.status < 300:
                 raise OSError(f"webhook answered {response.status}")
@@ -76,8 +83,15 @@ class Webhook:
 class BudgetEvaluator:
     """Computes every budget's status and fires threshold alerts. See the module docstring."""
 
-    def __init__(self, client: Callable[[], Any], database: str, *, thresholds: Sequence[int] = DEFAULT_THRESHOLDS,
-                 webhook: Webhook | None = None, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(
+        self,
+        client: Callable[[], Any],
+        database: str,
+        *,
+        thresholds: Sequence[int] = DEFAULT_THRESHOLDS,
+        webhook: Webhook | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
         self._client = client
         self._db = database
         self._thresholds = tuple(thresholds)
@@ -126,14 +140,24 @@ class BudgetEvaluator:
         """The budgets that apply to calls of this tenant, user and feature. ``tenant_only``
         (a tenant's token): only budgets scoped to that tenant — a budget over all tenants
         shows their spend, and its id and amount are the operator's."""
-        return [s for s in self.statuses if s.budget.applies_to(tenant, user, feature)
-                and (not tenant_only or s.budget.tenant_id == tenant)]
+        return [
+            s
+            for s in self.statuses
+            if s.budget.applies_to(tenant, user, feature) and (not tenant_only or s.budget.tenant_id == tenant)
+        ]
 
     def _spend(self, client: Any, budget: Budget, start: datetime, end: datetime) -> Decimal:
         on_hour = start.minute == 0 and start.second == 0 and end.minute == 0
-        text = sql(__package__, "budget_spend_hourly" if on_hour else "budget_spend_raw").replace("{db}", f"`{self._db}`")
-        params = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None), "tenant": budget.tenant_id,
-                  "user": budget.user_id, "feature": budget.feature}
+        text = sql(__package__, "budget_spend_hourly" if on_hour else "budget_spend_raw").replace(
+            "{db}", f"`{self._db}`"
+        )
+        params = {
+            "start": start.replace(tzinfo=None),
+            "end": end.replace(tzinfo=None),
+            "tenant": budget.tenant_id,
+            "user": budget.user_id,
+            "feature": budget.feature,
+        }
         value = client.query(text, parameters=params).result_rows[0][0]
         return Decimal(value or 0)
 
@@ -141,20 +165,40 @@ class BudgetEvaluator:
         since = (now - timedelta(days=40)).replace(tzinfo=None, microsecond=0)
         text = sql(__package__, "budget_alerts_list").replace("{db}", f"`{self._db}`")
         for budget_id, start, threshold, delivered, spend, amount in client.query(
-                text, parameters={"since": since}).result_rows:
+            text, parameters={"since": since}
+        ).result_rows:
             key = (budget_id, start.replace(tzinfo=None), int(threshold))
-            self._fired[key] = None if delivered else {"budget_id": budget_id, "threshold": int(threshold),
-                                                       "spend_usd": str(spend), "amount_usd": str(amount),
-                                                       "period_start": _iso(start.replace(tzinfo=timezone.utc)),
-                                                       "message": f"budget {budget_id} crossed {threshold}%"}
+            self._fired[key] = (
+                None
+                if delivered
+                else {
+                    "budget_id": budget_id,
+                    "threshold": int(threshold),
+                    "spend_usd": str(spend),
+                    "amount_usd": str(amount),
+                    "period_start": _iso(start.replace(tzinfo=timezone.utc)),
+                    "message": f"budget {budget_id} crossed {threshold}%",
+                }
+            )
         self._loaded = True
 
-    def _record(self, client: Any, key: tuple[str, datetime, int], spend: Decimal, amount: Decimal,
-                delivered: int) -> None:
-        client.insert(f"`{self._db}`.budget_alerts",
-                      [[key[0], key[1], key[2], spend, amount, delivered, version_stamp()]],
-                      column_names=["budget_id", "period_start", "threshold", "spend_usd", "amount_usd", "delivered",
-                                    "updated_at"], settings={"async_insert": 0})
+    def _record(
+        self, client: Any, key: tuple[str, datetime, int], spend: Decimal, amount: Decimal, delivered: int
+    ) -> None:
+        client.insert(
+            f"`{self._db}`.budget_alerts",
+            [[key[0], key[1], key[2], spend, amount, delivered, version_stamp()]],
+            column_names=[
+                "budget_id",
+                "period_start",
+                "threshold",
+                "spend_usd",
+                "amount_usd",
+                "delivered",
+                "updated_at",
+            ],
+            settings={"async_insert": 0},
+        )
 
     def _deliver(self, client: Any) -> None:
         for key, alert in list(self._fired.items()):
@@ -181,11 +225,20 @@ def _alert(status: BudgetStatus, threshold: int) -> dict[str, Any]:
     scope = ", ".join(f"{k}={v}" for k, v in b.scope().items())
     kind = "hard" if b.hard else "soft"
     return {
-        "type": "otel_costs.budget.threshold", "budget_id": b.id, "scope": b.scope(), "threshold": threshold,
-        "spend_usd": str(status.spend_usd), "amount_usd": str(b.amount_usd), "percent": str(status.percent),
-        "period": b.period, "period_start": _iso(status.period_start), "resets_at": _iso(status.resets_at),
+        "type": "otel_costs.budget.threshold",
+        "budget_id": b.id,
+        "scope": b.scope(),
+        "threshold": threshold,
+        "spend_usd": str(status.spend_usd),
+        "amount_usd": str(b.amount_usd),
+        "percent": str(status.percent),
+        "period": b.period,
+        "period_start": _iso(status.period_start),
+        "resets_at": _iso(status.resets_at),
         "hard": b.hard,
-        "message": (f"Budget {b.id} ({scope}; {kind}, {b.period}) at {status.percent}% "
-                    f"(${status.spend_usd.normalize():f} of ${b.amount_usd.normalize():f}); crossed {threshold}%; "
-                    f"resets {_iso(status.resets_at)}"),
+        "message": (
+            f"Budget {b.id} ({scope}; {kind}, {b.period}) at {status.percent}% "
+            f"(${status.spend_usd.normalize():f} of ${b.amount_usd.normalize():f}); crossed {threshold}%; "
+            f"resets {_iso(status.resets_at)}"
+        ),
     }

@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from otel_costs_collector.budgets.alerts import BudgetEvaluator
 from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.budgets.alerts import BudgetEvaluator
 from otel_costs_collector.budgets.model import Budget, BudgetError
 
 __all__ = ["add_budget_routes"]
@@ -29,8 +29,13 @@ _log = logging.getLogger("otel_costs.collector")
 _MAX_BODY = 64 * 1024
 
 
-def add_budget_routes(app: web.Application, evaluator: BudgetEvaluator, default_timezone: str,
-                      auth: TokenAuth | None = None, wake: Any = None) -> None:
+def add_budget_routes(
+    app: web.Application,
+    evaluator: BudgetEvaluator,
+    default_timezone: str,
+    auth: TokenAuth | None = None,
+    wake: Any = None,
+) -> None:
     """``wake()`` asks the evaluation loop for a cycle now (after a change)."""
 
     def principal(request: web.Request) -> tuple[Any, web.Response | None]:
@@ -65,11 +70,17 @@ def add_budget_routes(app: web.Application, evaluator: BudgetEvaluator, default_
             except Exception as exc:
                 _log.error("budget evaluation failed: %s", exc)
                 return _error(503, "budgets are not evaluated yet; try again")
-        statuses = evaluator.status_for(tenant, request.query.get("user", ""), request.query.get("feature", ""),
-                                        tenant_only=tenant_only)
-        return web.json_response({"evaluated_at": evaluator.evaluated_at.isoformat().replace("+00:00", "Z")
-                                  if evaluator.evaluated_at else None,
-                                  "budgets": [s.to_json() for s in statuses]})
+        statuses = evaluator.status_for(
+            tenant, request.query.get("user", ""), request.query.get("feature", ""), tenant_only=tenant_only
+        )
+        return web.json_response(
+            {
+                "evaluated_at": evaluator.evaluated_at.isoformat().replace("+00:00", "Z")
+                if evaluator.evaluated_at
+                else None,
+                "budgets": [s.to_json() for s in statuses],
+            }
+        )
 
     async def list_budgets(request: web.Request) -> web.Response:
         found, denied = principal(request)

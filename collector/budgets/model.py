@@ -18,8 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from otel_costs_collector.sql import load as sql
 
-__all__ = ["Budget", "BudgetError", "PERIODS", "DEFAULT_THRESHOLDS", "period_bounds", "BudgetStore",
-           "version_stamp"]
+__all__ = ["Budget", "BudgetError", "PERIODS", "DEFAULT_THRESHOLDS", "period_bounds", "BudgetStore", "version_stamp"]
 
 PERIODS = ("daily", "weekly", "monthly")
 DEFAULT_THRESHOLDS: tuple[int, ...] = (50, 75, 90, 100)
@@ -90,20 +89,39 @@ class Budget:
             parsed_thresholds = ()
         if problems:
             raise BudgetError("invalid budget: " + "; ".join(problems))
-        return cls(id=bid, amount_usd=amount, period=period, tenant_id=scope["tenant"], user_id=scope["user"],
-                   feature=scope["feature"], timezone=str(tz), hard=hard, thresholds=parsed_thresholds)
+        return cls(
+            id=bid,
+            amount_usd=amount,
+            period=period,
+            tenant_id=scope["tenant"],
+            user_id=scope["user"],
+            feature=scope["feature"],
+            timezone=str(tz),
+            hard=hard,
+            thresholds=parsed_thresholds,
+        )
 
     def applies_to(self, tenant: str, user: str, feature: str) -> bool:
         """Whether calls attributed to (tenant, user, feature) count against this budget."""
-        return ((not self.tenant_id or self.tenant_id == tenant) and (not self.user_id or self.user_id == user)
-                and (not self.feature or self.feature == feature))
+        return (
+            (not self.tenant_id or self.tenant_id == tenant)
+            and (not self.user_id or self.user_id == user)
+            and (not self.feature or self.feature == feature)
+        )
 
     def scope(self) -> dict[str, str]:
         return {k: v for k, v in (("tenant", self.tenant_id), ("user", self.user_id), ("feature", self.feature)) if v}
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, **self.scope(), "amount_usd": str(self.amount_usd), "period": self.period,
-                "timezone": self.timezone, "hard": self.hard, "thresholds": list(self.thresholds)}
+        return {
+            "id": self.id,
+            **self.scope(),
+            "amount_usd": str(self.amount_usd),
+            "period": self.period,
+            "timezone": self.timezone,
+            "hard": self.hard,
+            "thresholds": list(self.thresholds),
+        }
 
 
 def parse_thresholds(values: Sequence[Any], problems: list[str]) -> tuple[int, ...]:
@@ -183,8 +201,20 @@ class BudgetStore:
 
     def list(self) -> list[Budget]:
         rows = self.client.query(sql(__package__, "budgets_list").replace("{db}", f"`{self.database}`")).result_rows
-        return [Budget(id=r[0], tenant_id=r[1], user_id=r[2], feature=r[3], amount_usd=Decimal(r[4]), period=r[5],
-                       timezone=r[6], hard=bool(r[7]), thresholds=tuple(int(t) for t in r[8])) for r in rows]
+        return [
+            Budget(
+                id=r[0],
+                tenant_id=r[1],
+                user_id=r[2],
+                feature=r[3],
+                amount_usd=Decimal(r[4]),
+                period=r[5],
+                timezone=r[6],
+                hard=bool(r[7]),
+                thresholds=tuple(int(t) for t in r[8]),
+            )
+            for r in rows
+        ]
 
     def put(self, budget: Budget) -> None:
         self._insert(budget, deleted=0)
@@ -200,8 +230,33 @@ class BudgetStore:
     def _insert(self, b: Budget, deleted: int) -> None:
         self.client.insert(
             f"`{self.database}`.budgets",
-            [[b.id, b.tenant_id, b.user_id, b.feature, b.amount_usd, b.period, b.timezone, int(b.hard),
-              list(b.thresholds), deleted, version_stamp()]],
-            column_names=["id", "tenant_id", "user_id", "feature", "amount_usd", "period", "timezone", "hard",
-                          "thresholds", "deleted", "updated_at"],
-            settings={"async_insert": 0})
+            [
+                [
+                    b.id,
+                    b.tenant_id,
+                    b.user_id,
+                    b.feature,
+                    b.amount_usd,
+                    b.period,
+                    b.timezone,
+                    int(b.hard),
+                    list(b.thresholds),
+                    deleted,
+                    version_stamp(),
+                ]
+            ],
+            column_names=[
+                "id",
+                "tenant_id",
+                "user_id",
+                "feature",
+                "amount_usd",
+                "period",
+                "timezone",
+                "hard",
+                "thresholds",
+                "deleted",
+                "updated_at",
+            ],
+            settings={"async_insert": 0},
+        )

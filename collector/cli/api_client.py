@@ -24,12 +24,12 @@ class ApiError(Exception):
         self.status = status
 
 
-def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | None = None,
-             timeout: float = 60) -> Any:
+def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | None = None, timeout: float = 60) -> Any:
     """JSON in, JSON out. Sends ``OTEL_COSTS_TOKEN`` when set. Raises ApiError."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    request = urllib.request.Request(
+        url + path, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+    )
     token = os.environ.get(TOKEN_ENV)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -48,4 +48,3 @@ def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | N
         raise ApiError(f"collector at {url} answered {exc.code}: {message}", exc.code) from None
     except OSError as exc:
         raise ApiError(f"the collector at {url} is not answering: {getattr(exc, 'reason', exc)}") from None
-

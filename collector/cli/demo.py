@@ -45,11 +45,15 @@ def earlier_demo(data_dir: str) -> DemoNote | None:
     except (OSError, ValueError, KeyError, TypeError):  # damaged: say it was sent, never double
         return DemoNote(0, 0, datetime.now(timezone.utc))
 
+
 TENANTS = {"acme": "pro", "globex": "free", "initech": "enterprise", "umbrella": "free", "hooli": "pro"}
 FEATURES = {"chat": 0.45, "summarize": 0.25, "search": 0.2, "agent": 0.1}
 MODELS = [
-    ("openai", "gpt-4o-mini", 0.35), ("openai", "gpt-4o", 0.15), ("anthropic", "claude-sonnet-4-5", 0.2),
-    ("anthropic", "claude-3-5-haiku-latest", 0.15), ("gcp.gemini", "gemini-2.5-flash", 0.14),
+    ("openai", "gpt-4o-mini", 0.35),
+    ("openai", "gpt-4o", 0.15),
+    ("anthropic", "claude-sonnet-4-5", 0.2),
+    ("anthropic", "claude-3-5-haiku-latest", 0.15),
+    ("gcp.gemini", "gemini-2.5-flash", 0.14),
     ("self-hosted", "acme-llama-ft", 0.01),
 ]
 
@@ -84,10 +88,17 @@ def send_demo_traffic(endpoint: str, calls: int = 2000, days: int = 14, seed: in
         service = "worker" if feature == "summarize" else "chat-api"
         user = f"{tenant[:2]}_u{rng.randint(1, 8 if plan == 'free' else 20)}"
         with attribute_to(user_id=user, tenant_id=tenant, feature=feature, plan=plan):
-            record_usage(provider=prov, model=model, input_tokens=inp, output_tokens=out,
-                         cache_read_tokens=cached, reasoning_tokens=0,
-                         tracer_provider=providers[service], start_time=start,
-                         end_time=start + rng.randint(300, 20_000) * 1_000_000,
-                         error="rate_limit_exceeded" if rng.random() < 0.02 else None)
+            record_usage(
+                provider=prov,
+                model=model,
+                input_tokens=inp,
+                output_tokens=out,
+                cache_read_tokens=cached,
+                reasoning_tokens=0,
+                tracer_provider=providers[service],
+                start_time=start,
+                end_time=start + rng.randint(300, 20_000) * 1_000_000,
+                error="rate_limit_exceeded" if rng.random() < 0.02 else None,
+            )
     for provider in providers.values():
         provider.shutdown()

@@ -43,8 +43,11 @@ def missing_collector_packages() -> list[str]:
 def main() -> None:
     missing = missing_collector_packages()
     if missing:
-        print(f"otel-costs: the command needs the collector's packages (missing: {', '.join(missing)}). "
-              f"Install them with: pip install 'otel-costs[{_EXTRA}]'", file=sys.stderr)
+        print(
+            f"otel-costs: the command needs the collector's packages (missing: {', '.join(missing)}). "
+            f"Install them with: pip install 'otel-costs[{_EXTRA}]'",
+            file=sys.stderr,
+        )
         sys.exit(1)
     from otel_costs_collector.cli.main import main as cli_main
 

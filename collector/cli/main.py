@@ -10,18 +10,28 @@ import click
 
 from otel_costs_collector.config import DEFAULT_DATABASE, CollectorConfig, ConfigError
 
-_storage = click.option("--storage", help="Data path, chdb:///path, or http(s)://user:pw@host:8123/db. "
-                        "Env OTEL_COSTS_STORAGE; default ./otel-costs-data.")
+_storage = click.option(
+    "--storage",
+    help="Data path, chdb:///path, or http(s)://user:pw@host:8123/db. "
+    "Env OTEL_COSTS_STORAGE; default ./otel-costs-data.",
+)
 _database = click.option("--database", help=f"Database name. Env OTEL_COSTS_DATABASE; default {DEFAULT_DATABASE}.")
-_cluster = click.option("--cluster", help="ClickHouse cluster name for ON CLUSTER / Replicated / Distributed "
-                        "tables. Env OTEL_COSTS_CLUSTER.")
-_url = click.option("--url", help="A running collector's HTTP API, e.g. http://host:4318 (OTEL_COSTS_TOKEN is "
-                    "sent). Env OTEL_COSTS_URL; default: the collector holding --storage, else one on "
-                    "127.0.0.1:4318.")
-_ca_file = click.option("--ca-file", help="CA bundle (PEM) that verifies the collector's TLS certificate. "
-                        "Env OTEL_COSTS_CA_FILE.")
-_ttl = click.option("--raw-ttl-days", type=int, help="Days raw spans are kept (rollups stay). Env "
-                    "OTEL_COSTS_RAW_TTL_DAYS; default 90.")
+_cluster = click.option(
+    "--cluster",
+    help="ClickHouse cluster name for ON CLUSTER / Replicated / Distributed tables. Env OTEL_COSTS_CLUSTER.",
+)
+_url = click.option(
+    "--url",
+    help="A running collector's HTTP API, e.g. http://host:4318 (OTEL_COSTS_TOKEN is "
+    "sent). Env OTEL_COSTS_URL; default: the collector holding --storage, else one on "
+    "127.0.0.1:4318.",
+)
+_ca_file = click.option(
+    "--ca-file", help="CA bundle (PEM) that verifies the collector's TLS certificate. Env OTEL_COSTS_CA_FILE."
+)
+_ttl = click.option(
+    "--raw-ttl-days", type=int, help="Days raw spans are kept (rollups stay). Env OTEL_COSTS_RAW_TTL_DAYS; default 90."
+)
 
 
 def _failpoint():
@@ -43,6 +53,7 @@ def _failpoint():
             if poison and poison in batch:
                 raise RuntimeError("poison request (failpoint)")
             return write(batch, token)
+
         return maybe_down
 
     return wrap
@@ -67,8 +78,14 @@ def _source(cfg: CollectorConfig):
     from otel_costs_collector.cli.source import NoData, locate
 
     try:
-        return locate(url=cfg.url, ca_file=cfg.ca_file, target=cfg.target, database=str(cfg.database),
-                      storage_given="storage" in cfg.explicit, http_port=int(cfg.http_port))
+        return locate(
+            url=cfg.url,
+            ca_file=cfg.ca_file,
+            target=cfg.target,
+            database=str(cfg.database),
+            storage_given="storage" in cfg.explicit,
+            http_port=int(cfg.http_port),
+        )
     except NoData as exc:
         _fail(str(exc))
 
@@ -86,19 +103,30 @@ def main() -> None:
 @_ttl
 @click.option("--host", help="Address to listen on. Env OTEL_COSTS_HOST; default 127.0.0.1.")
 @click.option("--grpc-port", type=int, help="OTLP/gRPC port. Env OTEL_COSTS_GRPC_PORT; default 4317.")
-@click.option("--http-port", type=int, help="OTLP/HTTP, health and metrics port. Env OTEL_COSTS_HTTP_PORT; default 4318.")
+@click.option(
+    "--http-port", type=int, help="OTLP/HTTP, health and metrics port. Env OTEL_COSTS_HTTP_PORT; default 4318."
+)
 @click.option("--prices-file", help="Price overrides (TOML). Env OTEL_COSTS_PRICES_FILE.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), help="Env OTEL_COSTS_LOG_FORMAT; default json.")
 @click.option("--auth-tokens-file", help="TOML of bearer tokens bound to tenants. Env OTEL_COSTS_AUTH_TOKENS_FILE.")
 @click.option("--tls-cert-file", help="PEM certificate chain for TLS on both ports. Env OTEL_COSTS_TLS_CERT_FILE.")
 @click.option("--tls-key-file", help="PEM private key for TLS. Env OTEL_COSTS_TLS_KEY_FILE.")
-@click.option("--writers", type=int, help="Batches written at once, each on its own storage connection. "
-                                          "Env OTEL_COSTS_WRITERS; default 2.")
-@click.option("--map-workers", type=int, help="Processes that map batches to rows (0: in the collector's own). "
-                                              "Env OTEL_COSTS_MAP_WORKERS; default 2.")
-@click.option("--attribution-wait-s", type=int,
-              help="Seconds a call with no user or tenant waits for an ancestor span that names them "
-                   "(0: never waits). Env OTEL_COSTS_ATTRIBUTION_WAIT_S; default 60.")
+@click.option(
+    "--writers",
+    type=int,
+    help="Batches written at once, each on its own storage connection. Env OTEL_COSTS_WRITERS; default 2.",
+)
+@click.option(
+    "--map-workers",
+    type=int,
+    help="Processes that map batches to rows (0: in the collector's own). Env OTEL_COSTS_MAP_WORKERS; default 2.",
+)
+@click.option(
+    "--attribution-wait-s",
+    type=int,
+    help="Seconds a call with no user or tenant waits for an ancestor span that names them "
+    "(0: never waits). Env OTEL_COSTS_ATTRIBUTION_WAIT_S; default 60.",
+)
 def collector(**flags) -> None:
     """Receive OTLP spans and store costed GenAI spans in ClickHouse."""
     from otel_costs_collector.preflight import StartupError
@@ -119,8 +147,8 @@ def collector(**flags) -> None:
 @_ttl
 def migrate_cmd(**flags) -> None:
     """Apply the schema migrations without serving."""
-    from otel_costs_collector.storage.schema import migrate
     from otel_costs_collector.storage.client import open_client
+    from otel_costs_collector.storage.schema import migrate
 
     cfg = _config(**flags)
     try:
@@ -141,8 +169,11 @@ _FILTER_FLAGS = ("tenant", "user", "feature", "model", "provider", "service")
 @_ca_file
 @_storage
 @_database
-@click.option("--by", default="", help="Comma list of tenant, user, feature, model, provider, service, "
-              "operation, day, hour, tag:<key>.")
+@click.option(
+    "--by",
+    default="",
+    help="Comma list of tenant, user, feature, model, provider, service, operation, day, hour, tag:<key>.",
+)
 @click.option("--since", help="Range up to now, like 24h, 7d, 4w (default 7d).")
 @click.option("--from", "from_", metavar="ISO", help="Start date or date-time (in --tz).")
 @click.option("--to", metavar="ISO", help="End date or date-time, exclusive (in --tz).")
@@ -160,13 +191,20 @@ def report(url, ca_file, storage, database, by, since, from_, to, tz, top, fmt, 
 
     Reads --url, else --storage, else ./otel-costs-data or a collector on 127.0.0.1:4318;
     never creates anything."""
+    from otel_costs_collector.cli.source import NoData, Unavailable
     from otel_costs_collector.reports.query import ReportError, ReportQuery
     from otel_costs_collector.reports.render import fetch_notices, fetch_rows, notice_lines, render
-    from otel_costs_collector.cli.source import NoData, Unavailable
 
     cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
-    params = {"by": by, "since": since, "from": from_, "to": to, "tz": tz, "top": top,
-              **{k: v for k, v in filters.items() if v is not None}}
+    params = {
+        "by": by,
+        "since": since,
+        "from": from_,
+        "to": to,
+        "tz": tz,
+        "top": top,
+        **{k: v for k, v in filters.items() if v is not None},
+    }
     params = {k: v for k, v in params.items() if v not in (None, "")}
     try:
         query = ReportQuery.parse({k: str(v) for k, v in params.items()})
@@ -213,9 +251,22 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
     signal.signal(signal.SIGTERM, stop)
     proc = None
     if running_owner(cfg.target.location) is None:
-        proc = subprocess.Popen([sys.executable, "-m", "otel_costs_collector.cli", "collector", "--storage", cfg.target.location,
-                                 "--grpc-port", str(cfg.grpc_port), "--http-port", str(cfg.http_port),
-                                 "--log-format", "text"])
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "otel_costs_collector.cli",
+                "collector",
+                "--storage",
+                cfg.target.location,
+                "--grpc-port",
+                str(cfg.grpc_port),
+                "--http-port",
+                str(cfg.http_port),
+                "--log-format",
+                "text",
+            ]
+        )
     try:
         deadline = time.monotonic() + 120
         while proc is not None and running_owner(cfg.target.location) is None:
@@ -223,15 +274,18 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
                 _fail("the collector did not start (its error is above)")
             time.sleep(0.3)
         if proc is not None:
-            click.echo(f"collector started on gRPC :{cfg.grpc_port}, HTTP :{cfg.http_port} "
-                       f"(data in {cfg.target.location})")
+            click.echo(
+                f"collector started on gRPC :{cfg.grpc_port}, HTTP :{cfg.http_port} (data in {cfg.target.location})"
+            )
         earlier = earlier_demo(cfg.target.location)
         if earlier is not None:
             # Sending again would double every total the reports and the dashboard show.
             location = cfg.target.location
-            click.echo(f"{location} already holds the demo's traffic ({earlier.calls} calls, sent "
-                       f"{earlier.sent_at:%Y-%m-%d %H:%M} UTC): not sending it again. To start over, stop "
-                       f"the collector and remove {location} and {location}-spool.")
+            click.echo(
+                f"{location} already holds the demo's traffic ({earlier.calls} calls, sent "
+                f"{earlier.sent_at:%Y-%m-%d %H:%M} UTC): not sending it again. To start over, stop "
+                f"the collector and remove {location} and {location}-spool."
+            )
             days = max(days, earlier.days + (datetime.now(timezone.utc) - earlier.sent_at).days)
         else:
             mark_demo(cfg.target.location, calls=calls, days=days)
@@ -240,8 +294,20 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
         for by in ("feature", "tenant,tag:plan", "model,provider"):
             click.echo(f"\n$ otel-costs report --by {by} --since {days + 1}d --top 10")
             ctx = click.get_current_context()
-            ctx.invoke(report, url=None, ca_file=None, storage=cfg.target.location, database=None, by=by,
-                       since=f"{days + 1}d", from_=None, to=None, tz="UTC", top=10, fmt="table")
+            ctx.invoke(
+                report,
+                url=None,
+                ca_file=None,
+                storage=cfg.target.location,
+                database=None,
+                by=by,
+                since=f"{days + 1}d",
+                from_=None,
+                to=None,
+                tz="UTC",
+                top=10,
+                fmt="table",
+            )
         if serve:
             click.echo(f"\nDashboard: http://127.0.0.1:{cfg.http_port}/   (OTLP on :{cfg.grpc_port}; Ctrl-C stops)")
             try:
@@ -257,8 +323,10 @@ def demo(storage, calls, days, grpc_port, http_port, serve) -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
     if not serve:
-        click.echo("\nRun `otel-costs demo --serve` (or `otel-costs collector`) and open "
-                   f"http://127.0.0.1:{cfg.http_port}/ for the dashboard; `otel-costs report --help` slices the data.")
+        click.echo(
+            "\nRun `otel-costs demo --serve` (or `otel-costs collector`) and open "
+            f"http://127.0.0.1:{cfg.http_port}/ for the dashboard; `otel-costs report --help` slices the data."
+        )
 
 
 @main.group()
@@ -273,27 +341,43 @@ def budget() -> None:
 @_database
 @click.argument("budget_id")
 @click.option("--amount", "amount_usd", required=True, help="USD per period, exact (e.g. 40 or 12.50).")
-@click.option("--period", type=click.Choice(["daily", "weekly", "monthly"]), required=True,
-              help="Calendar period; weeks start on Monday.")
+@click.option(
+    "--period",
+    type=click.Choice(["daily", "weekly", "monthly"]),
+    required=True,
+    help="Calendar period; weeks start on Monday.",
+)
 @click.option("--tenant")
 @click.option("--user")
 @click.option("--feature")
 @click.option("--timezone", help="Calendar time zone (default OTEL_COSTS_BUDGET_TIMEZONE, else UTC).")
 @click.option("--soft", is_flag=True, help="Alert only; never refuse calls.")
 @click.option("--thresholds", help="Alert percents, comma-separated (default the collector's: 50,75,90,100).")
-def budget_set(url, ca_file, storage, database, budget_id, amount_usd, period, tenant, user, feature, timezone,
-               soft, thresholds) -> None:
+def budget_set(
+    url, ca_file, storage, database, budget_id, amount_usd, period, tenant, user, feature, timezone, soft, thresholds
+) -> None:
     """Create or replace budget BUDGET_ID."""
     from otel_costs_collector.budgets.client import set_budget
     from otel_costs_collector.budgets.model import Budget, BudgetError
     from otel_costs_collector.cli.source import NoData, Unavailable
 
     cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
-    doc = {"amount_usd": amount_usd, "period": period, "tenant": tenant, "user": user, "feature": feature,
-           "timezone": timezone, "hard": not soft, "thresholds": thresholds}
+    doc = {
+        "amount_usd": amount_usd,
+        "period": period,
+        "tenant": tenant,
+        "user": user,
+        "feature": feature,
+        "timezone": timezone,
+        "hard": not soft,
+        "thresholds": thresholds,
+    }
     try:
-        parsed = Budget.parse({k: v for k, v in doc.items() if v is not None}, budget_id=budget_id,
-                              default_timezone=str(cfg.budget_timezone))
+        parsed = Budget.parse(
+            {k: v for k, v in doc.items() if v is not None},
+            budget_id=budget_id,
+            default_timezone=str(cfg.budget_timezone),
+        )
     except BudgetError as exc:
         raise click.UsageError(str(exc)) from None
     try:

@@ -30,8 +30,10 @@ from otel_costs_collector.storage.client import StorageTarget, open_client, owne
 __all__ = ["Api", "Direct", "NoData", "Unavailable", "locate", "probe_collector", "POINT_AT_DATA"]
 
 #: The end of every "no data here" message: how to point a command at the data.
-POINT_AT_DATA = ("point the command at the data with --url http://HOST:4318 (OTEL_COSTS_URL) for a running "
-                 "collector, or --storage DIR|http://…:8123 (OTEL_COSTS_STORAGE)")
+POINT_AT_DATA = (
+    "point the command at the data with --url http://HOST:4318 (OTEL_COSTS_URL) for a running "
+    "collector, or --storage DIR|http://…:8123 (OTEL_COSTS_STORAGE)"
+)
 #: How long the probe of a local collector waits (s): it answers in milliseconds when there.
 PROBE_TIMEOUT_S = 1.5
 T = TypeVar("T")
@@ -93,19 +95,23 @@ class Direct:
         try:
             missing = missing_migrations(client, self.database)
             if missing is None:
-                raise NoData(f"{self.target.describe()} has no otel-costs database {self.database!r}"
-                             f"{_other_databases(client)}")
+                raise NoData(
+                    f"{self.target.describe()} has no otel-costs database {self.database!r}{_other_databases(client)}"
+                )
             if missing:
-                raise NoData(f"the otel-costs schema in {self.target.describe()} is older than this version "
-                             f"(missing {', '.join(missing)}): run `otel-costs migrate --storage …` or start the "
-                             f"collector once")
+                raise NoData(
+                    f"the otel-costs schema in {self.target.describe()} is older than this version "
+                    f"(missing {', '.join(missing)}): run `otel-costs migrate --storage …` or start the "
+                    f"collector once"
+                )
             yield client
         finally:
             client.close()
 
 
-def locate(*, url: str | None, ca_file: str | None, target: StorageTarget, database: str,
-           storage_given: bool, http_port: int) -> Api | Direct:
+def locate(
+    *, url: str | None, ca_file: str | None, target: StorageTarget, database: str, storage_given: bool, http_port: int
+) -> Api | Direct:
     """Where to read (see the module docstring). Raises NoData; never creates anything.
     May wait up to :data:`PROBE_TIMEOUT_S` for a local collector."""
     if url:
@@ -123,8 +129,9 @@ def locate(*, url: str | None, ca_file: str | None, target: StorageTarget, datab
     local = f"http://127.0.0.1:{http_port}"
     if probe_collector(local):
         return Api(local, ca_file)
-    raise NoData(f"no otel-costs data found: no collector answers on {local} and {target.location} {problem}; "
-                 f"{POINT_AT_DATA}")
+    raise NoData(
+        f"no otel-costs data found: no collector answers on {local} and {target.location} {problem}; {POINT_AT_DATA}"
+    )
 
 
 def probe_collector(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -159,4 +166,3 @@ def _other_databases(client: Any) -> str:
         return ""
     names = [n for n in names if n not in _SYSTEM_DATABASES]
     return f" (it has {', '.join(names)}: choose one with --database)" if names else ""
-

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from otel_costs_collector.budgets.alerts import BudgetEvaluator
 from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.budgets.alerts import BudgetEvaluator
+from otel_costs_collector.dashboard.svg import hbars, stacked_bars
 from otel_costs_collector.reports.query import ReportError, ReportQuery, run_notices, run_report
 from otel_costs_collector.reports.render import notice_lines, render
-from otel_costs_collector.dashboard.svg import hbars, stacked_bars
 
 __all__ = ["add_dashboard_routes", "PANELS"]
 
@@ -55,15 +55,21 @@ PANELS = (
 _BY_ID = {p.id: p for p in PANELS}
 
 
-def add_dashboard_routes(app: web.Application, client: Callable[[], Any], database: str,
-                         budgets: BudgetEvaluator | None, auth: TokenAuth | None = None) -> None:
+def add_dashboard_routes(
+    app: web.Application,
+    client: Callable[[], Any],
+    database: str,
+    budgets: BudgetEvaluator | None,
+    auth: TokenAuth | None = None,
+) -> None:
 
     def who(request: web.Request) -> tuple[bool, str | None]:
         """(allowed, tenant the viewer is limited to)."""
         if auth is None:
             return True, None
         header = request.headers.get("Authorization") or (
-            f"Bearer {request.cookies[COOKIE]}" if COOKIE in request.cookies else None)
+            f"Bearer {request.cookies[COOKIE]}" if COOKIE in request.cookies else None
+        )
         principal = auth.check(header)
         if principal is None:
             return False, None
@@ -85,20 +91,35 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
         try:
             queries = {p.id: _panel_query(p, params) for p in PANELS}
         except ReportError as exc:
-            return _html(_layout(_filters(params, tenant), f'<p class="error" role="alert">{escape(str(exc))}</p>',
-                                 auth is not None), 400)
+            return _html(
+                _layout(
+                    _filters(params, tenant), f'<p class="error" role="alert">{escape(str(exc))}</p>', auth is not None
+                ),
+                400,
+            )
         try:
             results = await asyncio.to_thread(
-                lambda: {pid: run_report(client(), database, q) for pid, q in queries.items()})
+                lambda: {pid: run_report(client(), database, q) for pid, q in queries.items()}
+            )
             notices = await asyncio.to_thread(run_notices, client(), database, queries["trend"])
         except Exception as exc:
             _log.error("dashboard query failed: %s", exc)
-            return _html(_layout(_filters(params, tenant), '<p class="error" role="alert">Storage is unavailable; '
-                                 'try again.</p>', auth is not None), 503)
+            return _html(
+                _layout(
+                    _filters(params, tenant),
+                    '<p class="error" role="alert">Storage is unavailable; try again.</p>',
+                    auth is not None,
+                ),
+                503,
+            )
         statuses = []
         if budgets is not None:
-            statuses = budgets.status_for(params.get("tenant", ""), params.get("user", ""), params.get("feature", ""),
-                                          tenant_only=tenant is not None)
+            statuses = budgets.status_for(
+                params.get("tenant", ""),
+                params.get("user", ""),
+                params.get("feature", ""),
+                tenant_only=tenant is not None,
+            )
         body = _body(results, params, statuses, _days(queries["trend"]), notice_lines(notices))
         return _html(_layout(_filters(params, tenant), body, auth is not None))
 
@@ -117,8 +138,11 @@ def add_dashboard_routes(app: web.Application, client: Callable[[], Any], databa
         except Exception as exc:
             _log.error("dashboard query failed: %s", exc)
             return web.Response(status=503, text="storage is unavailable; try again\n")
-        return web.Response(text=render(rows, query.by, "csv"), content_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="otel-costs-{panel.id}.csv"'})
+        return web.Response(
+            text=render(rows, query.by, "csv"),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="otel-costs-{panel.id}.csv"'},
+        )
 
     def cross_site(request: web.Request) -> bool:
         """A form posted from another site (login CSRF: the victim's browser would hold the
@@ -182,42 +206,55 @@ def _days(query: ReportQuery) -> list[str]:
     return days
 
 
-def _body(results: dict[str, list[dict[str, Any]]], params: dict[str, str], statuses: list[Any],
-          days: list[str], notices: list[str]) -> str:
+def _body(
+    results: dict[str, list[dict[str, Any]]],
+    params: dict[str, str],
+    statuses: list[Any],
+    days: list[str],
+    notices: list[str],
+) -> str:
     qs = urlencode(params)
     trend = results["trend"]
     total = sum((Decimal(r["cost_usd"]) for r in trend), Decimal(0))
     calls = sum(r["calls"] for r in trend)
     unpriced = sum(r["unpriced_calls"] for r in trend)
-    out = ['<section class="kpis">',
-           f'<div class="kpi"><span>Total spend</span><strong data-testid="total">{_money(total)}</strong></div>',
-           f'<div class="kpi"><span>Calls</span><strong data-testid="calls">{calls:,}</strong></div>',
-           f'<div class="kpi"><span>Cost per call</span><strong>{_per_call(total, calls)}</strong></div>',
-           f'<div class="kpi{" warn" if unpriced else ""}"><span>Unpriced calls</span>'
-           f'<strong data-testid="unpriced">{unpriced:,}</strong></div></section>']
+    out = [
+        '<section class="kpis">',
+        f'<div class="kpi"><span>Total spend</span><strong data-testid="total">{_money(total)}</strong></div>',
+        f'<div class="kpi"><span>Calls</span><strong data-testid="calls">{calls:,}</strong></div>',
+        f'<div class="kpi"><span>Cost per call</span><strong>{_per_call(total, calls)}</strong></div>',
+        f'<div class="kpi{" warn" if unpriced else ""}"><span>Unpriced calls</span>'
+        f'<strong data-testid="unpriced">{unpriced:,}</strong></div></section>',
+    ]
     if unpriced:
         models = [r for r in results["models"] if r["unpriced_calls"]]
         names = ", ".join(escape(f"{r['model']} ({r['provider']})") for r in models) or "see the models table"
-        out.append(f'<p class="warn" role="alert"><strong>{unpriced:,} call{"s" if unpriced > 1 else ""} with no '
-                   f'known price</strong>, not in the totals: {names}. Add the model to a price overrides file.</p>')
+        out.append(
+            f'<p class="warn" role="alert"><strong>{unpriced:,} call{"s" if unpriced > 1 else ""} with no '
+            f"known price</strong>, not in the totals: {names}. Add the model to a price overrides file.</p>"
+        )
     out.extend(f'<p class="warn" role="alert" data-testid="notice">{escape(line)}</p>' for line in notices)
     if statuses:
         out.append('<section class="panel" id="budgets"><h2>Budgets</h2>')
         for s in statuses:
             pct = min(float(s.percent), 100.0)
             scope = ", ".join(f"{k}={v}" for k, v in s.budget.scope().items())
-            out.append(f'<div class="budget"><div>{escape(s.budget.id)} <small>({escape(scope)}; '
-                       f'{"hard" if s.budget.hard else "soft"}, {s.budget.period})</small></div>'
-                       f'<div class="bar"><div class="{"over" if s.exceeded else "fill"}" style="width:{pct:.1f}%">'
-                       f'</div></div><div>{_money(s.spend_usd)} of {_money(s.budget.amount_usd)} · {s.percent}%</div>'
-                       f'</div>')
+            out.append(
+                f'<div class="budget"><div>{escape(s.budget.id)} <small>({escape(scope)}; '
+                f"{'hard' if s.budget.hard else 'soft'}, {s.budget.period})</small></div>"
+                f'<div class="bar"><div class="{"over" if s.exceeded else "fill"}" style="width:{pct:.1f}%">'
+                f"</div></div><div>{_money(s.spend_usd)} of {_money(s.budget.amount_usd)} · {s.percent}%</div>"
+                f"</div>"
+            )
         out.append("</section>")
     for panel in PANELS:
         rows = results[panel.id]
         out.append(f'<section class="panel" id="{panel.id}"><h2>{escape(panel.title)}</h2>')
         out.append(_chart(panel, rows, days) if rows else '<p class="empty">No calls in this range.</p>')
-        out.append(f'<details><summary>Table</summary>{_table(panel, rows)}</details>'
-                   f'<a class="csv" href="/dashboard/{panel.id}.csv?{escape(qs)}" download>Download CSV</a></section>')
+        out.append(
+            f"<details><summary>Table</summary>{_table(panel, rows)}</details>"
+            f'<a class="csv" href="/dashboard/{panel.id}.csv?{escape(qs)}" download>Download CSV</a></section>'
+        )
     return "".join(out)
 
 
@@ -232,39 +269,49 @@ def _chart(panel: Panel, rows: list[dict[str, Any]], days: list[str]) -> str:
             totals[r["feature"]] = totals.get(r["feature"], Decimal(0)) + Decimal(r["cost_usd"])
         features = sorted(totals, key=lambda f: -totals[f])
         cells = {(r["day"], r["feature"]): Decimal(r["cost_usd"]) for r in rows}
-        return stacked_bars(days, [(f, [cells.get((d, f), Decimal(0)) for d in days]) for f in features],
-                            title=panel.title)
+        return stacked_bars(
+            days, [(f, [cells.get((d, f), Decimal(0)) for d in days]) for f in features], title=panel.title
+        )
     if panel.id == "per_call":
         per_call = [(r["feature"], Decimal(r["cost_usd"]) / r["calls"]) for r in rows if r["calls"]]
         per_call.sort(key=lambda x: -x[1])
-        return hbars([(f, v, f"{_per_call(v, 1)} / call") for f, v in per_call],
-                     title=panel.title)
-    label = {"tenants": lambda r: f"{r['tenant']} · {r['tag:plan'] or 'no plan'}",
-             "users": lambda r: r["user"], "models": lambda r: f"{r['model']} ({r['provider']})"}[panel.id]
+        return hbars([(f, v, f"{_per_call(v, 1)} / call") for f, v in per_call], title=panel.title)
+    label = {
+        "tenants": lambda r: f"{r['tenant']} · {r['tag:plan'] or 'no plan'}",
+        "users": lambda r: r["user"],
+        "models": lambda r: f"{r['model']} ({r['provider']})",
+    }[panel.id]
     return hbars([(label(r), Decimal(r["cost_usd"]), _money(r["cost_usd"])) for r in rows], title=panel.title)
 
 
 def _table(panel: Panel, rows: list[dict[str, Any]]) -> str:
     keys = [k for k in panel.by.split(",")]
     head = "".join(f"<th>{escape(k)}</th>" for k in keys) + "<th>cost (USD)</th><th>calls</th><th>unpriced</th>"
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(r.get(k) or ''))}</td>" for k in keys)
-                   + f'<td class="num">{escape(r["cost_usd"])}</td><td class="num">{r["calls"]}</td>'
-                   f'<td class="num">{r["unpriced_calls"]}</td></tr>' for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{escape(str(r.get(k) or ''))}</td>" for k in keys)
+        + f'<td class="num">{escape(r["cost_usd"])}</td><td class="num">{r["calls"]}</td>'
+        f'<td class="num">{r["unpriced_calls"]}</td></tr>'
+        for r in rows
+    )
     return f'<table data-panel="{panel.id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _filters(params: dict[str, str], tenant: str | None) -> str:
-    options = "".join(f'<option value="{v}"{" selected" if params.get("since") == v else ""}>{label}</option>'
-                      for v, label in _RANGES)
+    options = "".join(
+        f'<option value="{v}"{" selected" if params.get("since") == v else ""}>{label}</option>' for v, label in _RANGES
+    )
 
     def field(name: str, label: str, locked: bool = False) -> str:
         value = escape(params.get(name, ""))
-        return (f'<label>{label}<input name="{name}" value="{value}"{" readonly" if locked else ""}></label>')
+        return f'<label>{label}<input name="{name}" value="{value}"{" readonly" if locked else ""}></label>'
 
-    return (f'<form class="filters" method="get" action="/"><label>Range<select name="since">{options}</select>'
-            f'</label>{field("tz", "Time zone")}{field("tenant", "Tenant", tenant is not None)}'
-            f'{field("feature", "Feature")}{field("user", "User")}{field("model", "Model")}'
-            f'<button type="submit">Apply</button></form>')
+    return (
+        f'<form class="filters" method="get" action="/"><label>Range<select name="since">{options}</select>'
+        f"</label>{field('tz', 'Time zone')}{field('tenant', 'Tenant', tenant is not None)}"
+        f"{field('feature', 'Feature')}{field('user', 'User')}{field('model', 'Model')}"
+        f'<button type="submit">Apply</button></form>'
+    )
 
 
 _STYLE = """
@@ -293,23 +340,34 @@ details{margin-top:6px}.csv{font-size:13px}.warn{background:#fff4e5;border-left:
 
 
 def _layout(filters: str, body: str, with_auth: bool) -> str:
-    logout = ('<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
-              if with_auth else "")
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>otel-costs</title>'
-            f'<style>{_STYLE}</style></head><body><header><h1>otel-costs</h1>{logout}</header>'
-            f'<main>{filters}{body}</main></body></html>')
+    logout = '<form method="post" action="/logout"><button type="submit">Sign out</button></form>' if with_auth else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>otel-costs</title>'
+        f"<style>{_STYLE}</style></head><body><header><h1>otel-costs</h1>{logout}</header>"
+        f"<main>{filters}{body}</main></body></html>"
+    )
 
 
 def _login_page(failed: bool) -> str:
     note = '<p class="error" role="alert">That token is not valid.</p>' if failed else ""
-    return _layout("", f'<section class="panel"><h2>Sign in</h2>{note}<form method="post" action="/login">'
-                       f'<label>Token <input name="token" type="password" autocomplete="current-password" required>'
-                       f'</label> <button type="submit">Sign in</button></form></section>', False)
+    return _layout(
+        "",
+        f'<section class="panel"><h2>Sign in</h2>{note}<form method="post" action="/login">'
+        f'<label>Token <input name="token" type="password" autocomplete="current-password" required>'
+        f'</label> <button type="submit">Sign in</button></form></section>',
+        False,
+    )
 
 
 def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", headers={
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-                                   "form-action 'self'; frame-ancestors 'none'",
-        "X-Content-Type-Options": "nosniff"})
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+            "form-action 'self'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

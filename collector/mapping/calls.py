@@ -43,9 +43,27 @@ from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
 from otel_costs.counting import same_call
-
-from otel_costs_collector.mapping.rows import (CACHE_READ, CACHE_WRITE, COSTS, DURATION, FEATURE, INPUT, OUTPUT, PARENT_ID,
-                      REQUEST_TOKEN, RESPONSE_ID, SPAN_ID, STATUS, SUSPECT_OF, TENANT, TIMESTAMP, TRACE_ID, USER, COUNTED_ON, Link)
+from otel_costs_collector.mapping.rows import (
+    CACHE_READ,
+    CACHE_WRITE,
+    COSTS,
+    COUNTED_ON,
+    DURATION,
+    FEATURE,
+    INPUT,
+    OUTPUT,
+    PARENT_ID,
+    REQUEST_TOKEN,
+    RESPONSE_ID,
+    SPAN_ID,
+    STATUS,
+    SUSPECT_OF,
+    TENANT,
+    TIMESTAMP,
+    TRACE_ID,
+    USER,
+    Link,
+)
 
 __all__ = ["CallIndex", "Decided", "Change", "DUPLICATE", "NOT_COUNTED", "DEFAULT_WAIT_S"]
 
@@ -80,8 +98,15 @@ _Carrier = tuple
 
 
 class CallIndex:
-    def __init__(self, wait_s: float = DEFAULT_WAIT_S, *, max_nodes: int = 100_000, max_held: int = 10_000,
-                 keep_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        wait_s: float = DEFAULT_WAIT_S,
+        *,
+        max_nodes: int = 100_000,
+        max_held: int = 10_000,
+        keep_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.wait_s = wait_s
         self.max_nodes = max_nodes
         self.max_held = max_held
@@ -108,8 +133,9 @@ class CallIndex:
         """Spans remembered now (at most ``max_nodes``)."""
         return len(self._nodes)
 
-    def decide(self, rows: list[list[Any]], links: list[Link],
-               recorded: tuple[dict[str, Change], set[str]] | None = None) -> Decided:
+    def decide(
+        self, rows: list[list[Any]], links: list[Link], recorded: tuple[dict[str, Change], set[str]] | None = None
+    ) -> Decided:
         """Apply the rule to a batch's rows (changed in place) and remember them and its links.
 
         ``recorded``: the changes and held span ids written ahead for this batch (a replay):
@@ -201,14 +227,39 @@ class CallIndex:
         tenant, feature, request token), ordered by end: a late outer span or sibling still pairs with them."""
         now = self._clock()
         with self._lock:
-            for (trace_id, span_id, parent, start, end, i, cr, cw, o, status, response, user, tenant,
-                 feature, token) in rows:
+            for (
+                trace_id,
+                span_id,
+                parent,
+                start,
+                end,
+                i,
+                cr,
+                cw,
+                o,
+                status,
+                response,
+                user,
+                tenant,
+                feature,
+                token,
+            ) in rows:
                 me = trace_id + span_id
                 if me in self._nodes:
                     continue
                 self._traces[trace_id] = now
-                node = (parent, start, end, (i, cr, cw, o), status not in NOT_COUNTED, user, tenant, feature, now,
-                        token)
+                node = (
+                    parent,
+                    start,
+                    end,
+                    (i, cr, cw, o),
+                    status not in NOT_COUNTED,
+                    user,
+                    tenant,
+                    feature,
+                    now,
+                    token,
+                )
                 self._nodes[me] = node
                 below = self._below.pop(me, None) if self._below else None
                 if parent:
@@ -219,8 +270,13 @@ class CallIndex:
 
     # -- the rule, under the lock ------------------------------------------------------
 
-    def _row(self, row: list[Any], recorded: tuple[dict[str, Change], set[str]] | None,
-             changes: dict[str, Change], now: float) -> bool:
+    def _row(
+        self,
+        row: list[Any],
+        recorded: tuple[dict[str, Change], set[str]] | None,
+        changes: dict[str, Change],
+        now: float,
+    ) -> bool:
         """Judge one row; True when it may wait for an ancestor's attribution."""
         trace_id, span_id, parent = row[TRACE_ID], row[SPAN_ID], row[PARENT_ID]
         me = trace_id + span_id
@@ -272,8 +328,13 @@ class CallIndex:
             carriers = None
             response = row[RESPONSE_ID]
             first = self._responses.get(response) if response else None
-            if (first is not None and first[0] != me and first[1][_START] <= end and start <= first[1][_END]
-                    and same_call(first[1][_KEY], key, output_slack=1)):
+            if (
+                first is not None
+                and first[0] != me
+                and first[1][_START] <= end
+                and start <= first[1][_END]
+                and same_call(first[1][_KEY], key, output_slack=1)
+            ):
                 self._change(row, changes, "counted_elsewhere", counted_on=first[0][32:])
                 carriers = (first,)
             elif up:
@@ -294,8 +355,7 @@ class CallIndex:
                 self._respond(row[RESPONSE_ID], carriers[0])
         if carriers and up:
             self._pass_up(up, carriers)
-        if (counts and up and not row[USER] and not row[TENANT] and self.wait_s > 0
-                and self._held < self.max_held):
+        if counts and up and not row[USER] and not row[TENANT] and self.wait_s > 0 and self._held < self.max_held:
             self._hold(row, now)
             return True
         return False
@@ -366,14 +426,24 @@ class CallIndex:
     def _change(self, row: list[Any], changes: dict[str, Change], status: str, counted_on: str = "") -> None:
         row[STATUS] = status
         row[COUNTED_ON] = counted_on
-        row[COSTS:COSTS + 5] = (_ZERO,) * 5
+        row[COSTS : COSTS + 5] = (_ZERO,) * 5
         changes[row[SPAN_ID]] = _state(row, True)
 
     def _remember(self, me: str, row: list[Any], counts: bool, now: float) -> tuple:
         start = row[TIMESTAMP]
         key = None if row[STATUS] == "invalid_usage" else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
-        node = (row[PARENT_ID], start, start + row[DURATION], key, counts, row[USER], row[TENANT], row[FEATURE], now,
-                row[REQUEST_TOKEN])
+        node = (
+            row[PARENT_ID],
+            start,
+            start + row[DURATION],
+            key,
+            counts,
+            row[USER],
+            row[TENANT],
+            row[FEATURE],
+            now,
+            row[REQUEST_TOKEN],
+        )
         self._nodes[me] = node
         self._traces[row[TRACE_ID]] = now
         return node
@@ -410,9 +480,11 @@ class CallIndex:
         """Forget the oldest spans, calls passed up and traces: past ``keep_s`` or the bounds.
         Rows that wait are not forgotten (due() releases them at their deadline)."""
         quiet = now - self.keep_s
-        for table, limit, seen in ((self._nodes, self.max_nodes, lambda v: v[_SEEN]),
-                                   (self._below, self.max_nodes // 2, lambda v: v[0][1][_SEEN]),
-                                   (self._traces, self.max_nodes, lambda v: v)):
+        for table, limit, seen in (
+            (self._nodes, self.max_nodes, lambda v: v[_SEEN]),
+            (self._below, self.max_nodes // 2, lambda v: v[0][1][_SEEN]),
+            (self._traces, self.max_nodes, lambda v: v),
+        ):
             while table:
                 key, value = table.popitem(last=False)
                 if len(table) < limit and seen(value) > quiet:
@@ -435,4 +507,4 @@ def _state(row: list[Any], zeroed: bool) -> Change:
 def _apply(row: list[Any], change: Change) -> None:
     row[STATUS], row[COUNTED_ON], row[SUSPECT_OF], row[USER], row[TENANT], row[FEATURE], zeroed = change
     if zeroed:
-        row[COSTS:COSTS + 5] = (_ZERO,) * 5
+        row[COSTS : COSTS + 5] = (_ZERO,) * 5

@@ -28,21 +28,88 @@ __all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", 
 
 #: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
 COLUMNS: tuple[str, ...] = (
-    "timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id", "service",
-    "span_name", "provider", "request_model", "response_model", "operation",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "reasoning_tokens", "cost_input", "cost_output", "cost_cache_read", "cost_cache_write",
-    "cost_total", "pricing_status", "pricing_source", "pricing_model", "pricing_error",
-    "priced_by", "user_id", "tenant_id", "feature", "tags", "status_code", "error_type",
-    "response_id", "counted_on", "suspect_of", "request_token",
+    "timestamp",
+    "duration_ns",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service",
+    "span_name",
+    "provider",
+    "request_model",
+    "response_model",
+    "operation",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_input",
+    "cost_output",
+    "cost_cache_read",
+    "cost_cache_write",
+    "cost_total",
+    "pricing_status",
+    "pricing_source",
+    "pricing_model",
+    "pricing_error",
+    "priced_by",
+    "user_id",
+    "tenant_id",
+    "feature",
+    "tags",
+    "status_code",
+    "error_type",
+    "response_id",
+    "counted_on",
+    "suspect_of",
+    "request_token",
 )
 #: Indexes into a row of the columns otel_costs_collector.mapping.calls reads and sets.
-(TIMESTAMP, DURATION, TRACE_ID, SPAN_ID, PARENT_ID, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, COSTS, STATUS,
- USER, TENANT, FEATURE, TAGS, RESPONSE_ID, COUNTED_ON, SUSPECT_OF, REQUEST_TOKEN) = (
-    COLUMNS.index(name) for name in ("timestamp", "duration_ns", "trace_id", "span_id", "parent_span_id",
-                                     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                                     "cost_input", "pricing_status", "user_id", "tenant_id", "feature", "tags",
-                                     "response_id", "counted_on", "suspect_of", "request_token"))
+(
+    TIMESTAMP,
+    DURATION,
+    TRACE_ID,
+    SPAN_ID,
+    PARENT_ID,
+    INPUT,
+    OUTPUT,
+    CACHE_READ,
+    CACHE_WRITE,
+    COSTS,
+    STATUS,
+    USER,
+    TENANT,
+    FEATURE,
+    TAGS,
+    RESPONSE_ID,
+    COUNTED_ON,
+    SUSPECT_OF,
+    REQUEST_TOKEN,
+) = (
+    COLUMNS.index(name)
+    for name in (
+        "timestamp",
+        "duration_ns",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_input",
+        "pricing_status",
+        "user_id",
+        "tenant_id",
+        "feature",
+        "tags",
+        "response_id",
+        "counted_on",
+        "suspect_of",
+        "request_token",
+    )
+)
 _ZEROS = (Decimal(0),) * 5
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
@@ -119,11 +186,29 @@ def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
 
 def _read_names() -> frozenset[str]:
     """Every span attribute name the mapping reads (besides tag prefixes)."""
-    names = {cv.PRICING_STATUS, cv.PRICING_SOURCE, cv.PRICING_MODEL, cv.PRICING_ERROR, cv.METADATA_JSON,
-             "error.type", "gen_ai.provider.name", *_SDK_COST}
+    names = {
+        cv.PRICING_STATUS,
+        cv.PRICING_SOURCE,
+        cv.PRICING_MODEL,
+        cv.PRICING_ERROR,
+        cv.METADATA_JSON,
+        "error.type",
+        "gen_ai.provider.name",
+        *_SDK_COST,
+    }
     for conv in cv.CONVENTIONS:
-        for field in ("input", "output", "cache_read", "cache_write", "reasoning", "request_model",
-                      "response_model", "provider", "operation", "signature"):
+        for field in (
+            "input",
+            "output",
+            "cache_read",
+            "cache_write",
+            "reasoning",
+            "request_model",
+            "response_model",
+            "provider",
+            "operation",
+            "signature",
+        ):
             names.update(getattr(conv, field))
     for aliases in cv.ATTRIBUTION_ALIASES.values():
         names.update(aliases)
@@ -133,8 +218,15 @@ def _read_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str | None = None,
-                *, read_all: bool = False, token: str | None = None, oldest_ns: int = 0) -> MapResult:
+def map_request(
+    request: ExportTraceServiceRequest,
+    pricer: Pricer,
+    tenant: str | None = None,
+    *,
+    read_all: bool = False,
+    token: str | None = None,
+    oldest_ns: int = 0,
+) -> MapResult:
     """Rows for the GenAI spans of one OTLP request.
 
     ``tenant``, when given (the sender's token is bound to a tenant), is stored as every
@@ -174,9 +266,17 @@ def map_request(request: ExportTraceServiceRequest, pricer: Pricer, tenant: str 
                     if len(span.trace_id) == 16 and len(span.span_id) == 8:
                         # Kept as a link: a call below it may take its attribution.
                         user, claimed, feature = _attribution(attrs, _NO_ATTRS)
-                        result.links.append(Link(span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
-                                                 span.end_time_unix_nano, user,
-                                                 claimed if tenant is None else tenant, feature))
+                        result.links.append(
+                            Link(
+                                span.trace_id.hex(),
+                                span.span_id.hex(),
+                                span.parent_span_id.hex(),
+                                span.end_time_unix_nano,
+                                user,
+                                claimed if tenant is None else tenant,
+                                feature,
+                            )
+                        )
                     continue
                 if resource is None:
                     resource = _Resource(_attributes(resource_spans.resource.attributes))
@@ -212,8 +312,15 @@ class _Resource:
         self.tags = _tags(attrs)
 
 
-def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
-         result: MapResult, tenant_override: str | None = None, oldest_ns: int = 0) -> list[Any] | None:
+def _row(
+    span: Any,
+    attrs: dict[str, Any],
+    resource: _Resource,
+    pricer: Pricer,
+    result: MapResult,
+    tenant_override: str | None = None,
+    oldest_ns: int = 0,
+) -> list[Any] | None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or len(span_id) != 8:
         result.reject(f"span {span_id.hex() or '?'}: trace_id must be 16 bytes and span_id 8")
@@ -226,8 +333,10 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
         result.reject(f"span {span_id.hex()}: start_time_unix_nano {start} is after 2106 (storage's last instant)")
         return None
     if start < oldest_ns:
-        result.reject(f"span {span_id.hex()}: started {(oldest_ns - start) // 86_400_000_000_000 + 1} day(s) before "
-                      "the raw rows' TTL (OTEL_COSTS_RAW_TTL_DAYS); raise it to store older spans")
+        result.reject(
+            f"span {span_id.hex()}: started {(oldest_ns - start) // 86_400_000_000_000 + 1} day(s) before "
+            "the raw rows' TTL (OTEL_COSTS_RAW_TTL_DAYS); raise it to store older spans"
+        )
         return None
     status = PricingStatus.PRICED
     error = ""
@@ -259,11 +368,20 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
         request_model = (usage.request_model or "")[:MAX_VALUE_LENGTH]
         response_model = (usage.response_model or "")[:MAX_VALUE_LENGTH]
         operation = (usage.operation or "")[:MAX_VALUE_LENGTH]
-        tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-                  usage.cache_write_tokens, usage.reasoning_tokens)
+        tokens = (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+        )
     else:
-        provider, request_model, response_model, operation = (_str(attrs.get("gen_ai.provider.name"))[:MAX_VALUE_LENGTH],
-                                                              "", "", "")
+        provider, request_model, response_model, operation = (
+            _str(attrs.get("gen_ai.provider.name"))[:MAX_VALUE_LENGTH],
+            "",
+            "",
+            "",
+        )
         tokens = (0, 0, 0, 0, 0)
     user, tenant, feature = _attribution(attrs, resource.attrs)
     if tenant_override is not None:
@@ -275,12 +393,33 @@ def _row(span: Any, attrs: dict[str, Any], resource: _Resource, pricer: Pricer,
         error_type = span.status.message if code == 2 else ""
     end = span.end_time_unix_nano
     return [
-        start, end - start if end > start else 0, trace_id.hex(), span_id.hex(),
-        span.parent_span_id.hex(), resource.service, span.name[:MAX_VALUE_LENGTH],
-        provider, request_model, response_model, operation,
-        *tokens, *costs, status.value, source, model, error[:_MAX_ERROR], priced_by,
-        user, tenant, feature, tags, _STATUS.get(code, "unset"), error_type[:_MAX_ERROR],
-        cv.response_id(attrs), "", "",
+        start,
+        end - start if end > start else 0,
+        trace_id.hex(),
+        span_id.hex(),
+        span.parent_span_id.hex(),
+        resource.service,
+        span.name[:MAX_VALUE_LENGTH],
+        provider,
+        request_model,
+        response_model,
+        operation,
+        *tokens,
+        *costs,
+        status.value,
+        source,
+        model,
+        error[:_MAX_ERROR],
+        priced_by,
+        user,
+        tenant,
+        feature,
+        tags,
+        _STATUS.get(code, "unset"),
+        error_type[:_MAX_ERROR],
+        cv.response_id(attrs),
+        "",
+        "",
     ]
 
 
@@ -304,8 +443,14 @@ _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
 READ_NAMES = _read_names()
 #: The resource attribute names the mapping reads, besides the tag prefixes: the service
 #: (_Resource), the attribution aliases (_attribution) and metadata JSON (_tags).
-RESOURCE_READ_NAMES = frozenset({"service.name", cv.METADATA_JSON, *cv.FEATURE_FALLBACKS,
-                                 *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names)})
+RESOURCE_READ_NAMES = frozenset(
+    {
+        "service.name",
+        cv.METADATA_JSON,
+        *cv.FEATURE_FALLBACKS,
+        *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names),
+    }
+)
 
 
 def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:
@@ -335,8 +480,13 @@ def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus
         costs = tuple(parts)
     else:
         costs = _ZEROS
-    return (costs, status, _str(attrs.get(cv.PRICING_SOURCE)),
-            _str(attrs.get(cv.PRICING_MODEL)), _str(attrs.get(cv.PRICING_ERROR)))
+    return (
+        costs,
+        status,
+        _str(attrs.get(cv.PRICING_SOURCE)),
+        _str(attrs.get(cv.PRICING_MODEL)),
+        _str(attrs.get(cv.PRICING_ERROR)),
+    )
 
 
 def _clean(value: Any) -> str | None:
@@ -367,8 +517,7 @@ def _first(attrs: dict[str, Any], resource: dict[str, Any], names: tuple[str, ..
 
 
 _NO_ATTRS: dict[str, Any] = {}
-_ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"],
-            cv.ATTRIBUTION_ALIASES["feature"])
+_ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"], cv.ATTRIBUTION_ALIASES["feature"])
 
 
 def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
@@ -379,7 +528,7 @@ def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dic
         if key.startswith(prefixes):
             for prefix in prefixes:
                 if key.startswith(prefix):
-                    name = key[len(prefix):]
+                    name = key[len(prefix) :]
                     value = _clean(raw)
                     if value is not None and name and len(name) <= 64 and name not in cv.ATTRIBUTION_KEYS:
                         tags[name] = value

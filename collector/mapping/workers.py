@@ -42,7 +42,6 @@ def _start(prices_file: str | None, parent: int, raw_ttl_days: int | None) -> No
     global _pricer, _raw_ttl_days
     _raw_ttl_days = raw_ttl_days
     from otel_costs.pricing import Pricer
-
     from otel_costs_collector.memory import return_large_buffers
 
     return_large_buffers()
@@ -80,8 +79,12 @@ class MapWorkers:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start, initargs=(self._prices_file, os.getpid(), self._raw_ttl_days))
+        pool = ProcessPoolExecutor(
+            self._processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(self._prices_file, os.getpid(), self._raw_ttl_days),
+        )
         # Started and priced now, not when the first batch is waiting for them.
         for future in [pool.submit(_ready) for _ in range(self._processes)]:
             future.result(timeout=120)

@@ -68,7 +68,7 @@ def _chunks(data: bytes) -> Iterator[bytes]:
         size, at = _read_varint(data, at)
         if at + size > len(data):
             raise ValueError("truncated record")
-        yield data[at:at + size]
+        yield data[at : at + size]
         at += size
 
 

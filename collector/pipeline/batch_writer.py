@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 from otel_costs.pricing import Pricer
-
+from otel_costs_collector.mapping.rows import Link, MapResult, map_request
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.held import HeldCalls
-from otel_costs_collector.mapping.rows import Link, MapResult, map_request
 from otel_costs_collector.storage.insert import ClickHouseWriter
 
 __all__ = ["Outcome", "Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "oldest_ns", "refused"]
@@ -90,8 +89,10 @@ def refused(batch: bytes, pricer: Pricer, reason: str) -> list[Outcome]:
     try:
         assessed = assess(batch, pricer)
     except Exception:  # the mapping itself fails on it: count the spans as they are
-        assessed = [Outcome(sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans), 0, 0, 0)
-                    for request, _, _ in batch_file.decode(batch)]
+        assessed = [
+            Outcome(sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans), 0, 0, 0)
+            for request, _, _ in batch_file.decode(batch)
+        ]
     return [Outcome(o.received, 0, o.non_genai, o.received - o.non_genai, (reason[:300],)) for o in assessed]
 
 
@@ -100,9 +101,15 @@ class BatchWriter:
     one-cost-per-call rule across batches (``calls``: otel_costs_collector.pipeline.held) and inserts its rows
     (any storage)."""
 
-    def __init__(self, client: Any, database: str, pricer: Pricer,
-                 mapper: Callable[[bytes], Mapped] | None = None, calls: HeldCalls | None = None,
-                 raw_ttl_days: int | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        database: str,
+        pricer: Pricer,
+        mapper: Callable[[bytes], Mapped] | None = None,
+        calls: HeldCalls | None = None,
+        raw_ttl_days: int | None = None,
+    ) -> None:
         """``mapper``: maps a batch elsewhere (it applies ``raw_ttl_days`` itself)."""
         self._writer = ClickHouseWriter(client, database)
         self._map = mapper or (lambda batch: map_rows(batch, pricer, raw_ttl_days))
@@ -137,4 +144,3 @@ class WriterPool:
             return writer.write(batch, token)
         finally:
             self._free.put(writer)
-

@@ -50,9 +50,17 @@ class Overloaded(Exception):
 class Batcher:
     """Thread-safe ``submit``; ``threads`` background writer threads."""
 
-    def __init__(self, write: Callable[[list[Record], int], list[Any]], *, min_rows: int, max_age: float,
-                 max_queued_rows: int, on_flush: Callable[[int, float, BaseException | None], None] | None = None,
-                 threads: int = 1, quiet_gap: float = QUIET_GAP):
+    def __init__(
+        self,
+        write: Callable[[list[Record], int], list[Any]],
+        *,
+        min_rows: int,
+        max_age: float,
+        max_queued_rows: int,
+        on_flush: Callable[[int, float, BaseException | None], None] | None = None,
+        threads: int = 1,
+        quiet_gap: float = QUIET_GAP,
+    ):
         self._write = write
         self._min_rows = min_rows
         self._max_age = max_age
@@ -67,8 +75,9 @@ class Batcher:
         self._newest = 0.0
         self._busy = 0  # writer threads inside write()
         self._closing = False
-        self._threads = [threading.Thread(target=self._run, name=f"otel-costs-writer-{i}", daemon=True)
-                         for i in range(threads)]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"otel-costs-writer-{i}", daemon=True) for i in range(threads)
+        ]
         for thread in self._threads:
             thread.start()
 

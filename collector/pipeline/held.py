@@ -26,7 +26,7 @@ import time
 from decimal import Decimal
 from typing import Any, Callable
 
-from otel_costs_collector.mapping.calls import Change, CallIndex
+from otel_costs_collector.mapping.calls import CallIndex, Change
 from otel_costs_collector.mapping.rows import COSTS, SPAN_ID, TRACE_ID, Link
 
 __all__ = ["HeldCalls"]
@@ -64,8 +64,7 @@ class HeldCalls:
             self.index.forget([row for row in decided.held if row[SPAN_ID] in done])
             decided = decided._replace(held=[row for row in decided.held if row[SPAN_ID] not in done])
         if recorded is None and (decided.changes or decided.held):
-            self._write(token + _DECIDED, {"changes": decided.changes,
-                                           "held": [row[SPAN_ID] for row in decided.held]})
+            self._write(token + _DECIDED, {"changes": decided.changes, "held": [row[SPAN_ID] for row in decided.held]})
         if decided.held:
             with self._lock:
                 mine = self._held.setdefault(token, {})
@@ -185,7 +184,7 @@ def _encode(row: list[Any]) -> list[Any]:
 
 def _decode(raw: list[Any]) -> list[Any]:
     row = list(raw)
-    row[COSTS:COSTS + 5] = [Decimal(v) for v in row[COSTS:COSTS + 5]]
+    row[COSTS : COSTS + 5] = [Decimal(v) for v in row[COSTS : COSTS + 5]]
     return row
 
 

@@ -60,8 +60,7 @@ class Batch(NamedTuple):
 
     @classmethod
     def of(cls, records: list[batch_file.Record], spans: int) -> "Batch":
-        return cls(batch_file.encode(records), batch_file.batch_token(records),
-                   tuple(r.token for r in records), spans)
+        return cls(batch_file.encode(records), batch_file.batch_token(records), tuple(r.token for r in records), spans)
 
 
 class SpoolFull(Exception):
@@ -78,7 +77,7 @@ def is_invalid_batch(exc: BaseException) -> bool:
     at = text.find(marker)
     if at < 0:
         return False
-    code = text[at + len(marker):].split(".", 1)[0].strip()
+    code = text[at + len(marker) :].split(".", 1)[0].strip()
     return code in _INVALID_CODES
 
 
@@ -94,8 +93,12 @@ class Spool:
         self._recover()
         # Numbers continue past every batch ever spooled here, rejected ones included, so a
         # new batch never takes the name of one moved aside.
-        seen = [int(n.split(".")[0]) for d in (directory, self.rejected_dir) for n in os.listdir(d)
-                if n.split(".")[0].isdigit()]
+        seen = [
+            int(n.split(".")[0])
+            for d in (directory, self.rejected_dir)
+            for n in os.listdir(d)
+            if n.split(".")[0].isdigit()
+        ]
         self._next = max(seen, default=0) + 1
         self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in self._names())
 
@@ -105,7 +108,8 @@ class Spool:
         for name in os.listdir(self.directory):
             path = os.path.join(self.directory, name)
             if name.endswith((_SUFFIX, _IN_FLIGHT, ".tmp", *_OLD_FORMAT)) and (
-                    os.path.islink(path) or not os.path.isfile(path)):
+                os.path.islink(path) or not os.path.isfile(path)
+            ):
                 # Not a file this collector wrote (a symlink, dangling or not; a directory):
                 # moved aside, never followed or replayed, and start-up goes on.
                 aside = os.path.join(self.rejected_dir, name)
@@ -276,8 +280,9 @@ class Spool:
 def _encode(batch: Batch) -> tuple[bytes, bytes]:
     """The spool file's bytes, as (header, data): written one after the other, so a batch of
     hundreds of MiB is not copied to be written."""
-    header = json.dumps({"token": batch.token, "requests": list(batch.requests), "spans": batch.spans},
-                        separators=(",", ":")).encode()
+    header = json.dumps(
+        {"token": batch.token, "requests": list(batch.requests), "spans": batch.spans}, separators=(",", ":")
+    ).encode()
     return _MAGIC + header + b"\n", batch.data
 
 
@@ -288,7 +293,7 @@ def _read(path: str) -> Batch:
     magic = next((m for m in (_MAGIC, _MAGIC_LEGACY) if payload.startswith(m)), None)
     if magic is None:
         raise ValueError("not a spooled batch")
-    header, _, data = payload[len(magic):].partition(b"\n")
+    header, _, data = payload[len(magic) :].partition(b"\n")
     doc = json.loads(header)
     if magic is _MAGIC_LEGACY:  # replayed in today's framing, with its own tokens
         data = batch_file.encode(batch_file.decode_legacy(data))
@@ -313,10 +318,18 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
     ``write(data, token)`` stores a batch file and returns the outcomes; ``assess(data)``
     returns them without storing (for a spooled batch)."""
 
-    def __init__(self, write: Callable[[bytes, str], list[Any]], spool: Spool, assess: Callable[[bytes], list[Any]],
-                 *, retry_every: float = 1.0, on_event: Callable[[str, int], None] | None = None,
-                 refused: Callable[[bytes, str], list[Any]] | None = None,
-                 storage_ok: Callable[[], bool] = lambda: False, max_failures: int = MAX_FAILURES):
+    def __init__(
+        self,
+        write: Callable[[bytes, str], list[Any]],
+        spool: Spool,
+        assess: Callable[[bytes], list[Any]],
+        *,
+        retry_every: float = 1.0,
+        on_event: Callable[[str, int], None] | None = None,
+        refused: Callable[[bytes, str], list[Any]] | None = None,
+        storage_ok: Callable[[], bool] = lambda: False,
+        max_failures: int = MAX_FAILURES,
+    ):
         self._write = write
         self._spool = spool
         self._assess = assess

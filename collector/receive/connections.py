@@ -23,8 +23,10 @@ from aiohttp import web
 __all__ = ["raise_open_files_limit", "serve_http"]
 
 _log = logging.getLogger("otel_costs.collector")
-_REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
-            b"Content-Length: 31\r\nConnection: close\r\n\r\ntoo many connections; try again")
+_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 31\r\nConnection: close\r\n\r\ntoo many connections; try again"
+)
 #: A refused connection is logged at most this often (seconds).
 _LOG_EVERY_S = 10.0
 
@@ -49,9 +51,15 @@ class _Refuse(asyncio.Protocol):
         transport.close()
 
 
-async def serve_http(runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None,
-                     max_connections: int, handshake_timeout_s: float,
-                     on_refused: Callable[[], None] = lambda: None) -> asyncio.Server:
+async def serve_http(
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    max_connections: int,
+    handshake_timeout_s: float,
+    on_refused: Callable[[], None] = lambda: None,
+) -> asyncio.Server:
     """Listen for ``runner``'s app (already set up). Close the returned server before
     ``runner.cleanup()``. Raises OSError when the port is taken."""
     server = runner.server
@@ -64,11 +72,18 @@ async def serve_http(runner: web.AppRunner, host: str, port: int, ssl_context: s
             now = time.monotonic()
             if now - last_log[0] >= _LOG_EVERY_S:
                 last_log[0] = now
-                _log.warning("HTTP port has %d connections open (OTEL_COSTS_MAX_CONNECTIONS): refusing new ones",
-                             max_connections)
+                _log.warning(
+                    "HTTP port has %d connections open (OTEL_COSTS_MAX_CONNECTIONS): refusing new ones", max_connections
+                )
             return _Refuse()
         return server()
 
     loop = asyncio.get_running_loop()
-    return await loop.create_server(protocol, host, port, ssl=ssl_context, reuse_address=True,
-                                    ssl_handshake_timeout=handshake_timeout_s if ssl_context else None)
+    return await loop.create_server(
+        protocol,
+        host,
+        port,
+        ssl=ssl_context,
+        reuse_address=True,
+        ssl_handshake_timeout=handshake_timeout_s if ssl_context else None,
+    )

@@ -56,5 +56,6 @@ def load_recent_tokens(client: Any, db: str, window_s: int) -> list[str]:
     rows = client.query(
         f"SELECT DISTINCT request_token FROM `{db}`.genai_spans "
         "WHERE ingested_at >= now() - toIntervalSecond({window:UInt32}) AND request_token != ''",
-        parameters={"window": int(window_s)}).result_rows
+        parameters={"window": int(window_s)},
+    ).result_rows
     return [r[0] for r in rows]

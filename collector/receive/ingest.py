@@ -14,14 +14,13 @@ from typing import Callable
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_costs.pricing import Pricer
-
+from otel_costs_collector.config import HELD_COPIES
+from otel_costs_collector.mapping.rows import map_request
+from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.batch_writer import Outcome, oldest_ns
 from otel_costs_collector.pipeline.batcher import Batcher, Overloaded
-from otel_costs_collector.config import HELD_COPIES
 from otel_costs_collector.receive.dedup import RecentRequests
-from otel_costs_collector.mapping.rows import map_request
-from otel_costs_collector.metrics import Metrics
 
 __all__ = ["Ingest", "Outcome", "RequestBytes", "StorageUnavailable", "Overloaded", "span_count"]
 
@@ -53,8 +52,9 @@ class RequestBytes:
     def reserve(self, size: int) -> None:
         """Hold a request of ``size`` bytes. Raises Overloaded."""
         if self.held and self.held + size * HELD_COPIES > self.limit:
-            raise Overloaded(f"requests in flight hold {self.held} bytes; limit {self.limit} "
-                             "(OTEL_COSTS_MAX_INFLIGHT_BYTES)")
+            raise Overloaded(
+                f"requests in flight hold {self.held} bytes; limit {self.limit} (OTEL_COSTS_MAX_INFLIGHT_BYTES)"
+            )
         self.adjust(size)
 
     def adjust(self, size: int) -> None:
@@ -67,8 +67,15 @@ class RequestBytes:
 class Ingest:
     """Thread-safety: call ``handle`` from the event loop that created this object."""
 
-    def __init__(self, batcher: Batcher, pricer: Pricer, metrics: Metrics, recent: RecentRequests,
-                 max_inflight_bytes: int, raw_ttl_days: int | None = None):
+    def __init__(
+        self,
+        batcher: Batcher,
+        pricer: Pricer,
+        metrics: Metrics,
+        recent: RecentRequests,
+        max_inflight_bytes: int,
+        raw_ttl_days: int | None = None,
+    ):
         """``raw_ttl_days``: a retry is answered as the first attempt was (older spans rejected)."""
         self._raw_ttl_days = raw_ttl_days
         self.request_bytes = RequestBytes(max_inflight_bytes, metrics.request_bytes.set)
@@ -133,8 +140,14 @@ class Ingest:
         return outcome
 
     def _assess(self, body: bytes, tenant: str | None) -> Outcome:
-        return Outcome.of(map_request(ExportTraceServiceRequest.FromString(body), self._pricer, tenant,
-                                      oldest_ns=oldest_ns(self._raw_ttl_days)))
+        return Outcome.of(
+            map_request(
+                ExportTraceServiceRequest.FromString(body),
+                self._pricer,
+                tenant,
+                oldest_ns=oldest_ns(self._raw_ttl_days),
+            )
+        )
 
 
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome | None, error: BaseException | None) -> None:

@@ -37,8 +37,10 @@ def _retry_metadata(seconds: int, message: str) -> tuple[tuple[str, bytes], ...]
     detail = any_pb2.Any()
     detail.Pack(retry)
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
-    return (("google.rpc.retryinfo-bin", retry.SerializeToString()),
-            ("grpc-status-details-bin", status.SerializeToString()))
+    return (
+        ("google.rpc.retryinfo-bin", retry.SerializeToString()),
+        ("grpc-status-details-bin", status.SerializeToString()),
+    )
 
 
 _SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -55,15 +57,28 @@ class TraceService:
         # Served as stream-unary (the same on the wire as the unary call clients make), so the
         # message is read only once the call is admitted: a full request-bytes budget refuses
         # a call before grpcio has read its body into memory.
-        return grpc.method_handlers_generic_handler(_SERVICE, {"Export": grpc.stream_unary_rpc_method_handler(
-            self._admit, request_deserializer=None,
-            response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString)})
+        return grpc.method_handlers_generic_handler(
+            _SERVICE,
+            {
+                "Export": grpc.stream_unary_rpc_method_handler(
+                    self._admit,
+                    request_deserializer=None,
+                    response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
 
-    async def _admit(self, messages: Any, context: grpc.aio.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
+    async def _admit(
+        self, messages: Any, context: grpc.aio.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
         held = self._ingest.request_bytes
         if held.held >= held.limit:
-            await self._unavailable(context, Overloaded(f"requests in flight hold {held.held} bytes; limit "
-                                                        f"{held.limit} (OTEL_COSTS_MAX_INFLIGHT_BYTES)"))
+            await self._unavailable(
+                context,
+                Overloaded(
+                    f"requests in flight hold {held.held} bytes; limit {held.limit} (OTEL_COSTS_MAX_INFLIGHT_BYTES)"
+                ),
+            )
         body = None
         async for message in messages:
             if body is not None:
@@ -73,7 +88,9 @@ class TraceService:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
         return await self.export(body, context)
 
-    async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
+    async def export(
+        self, body: bytes, context: grpc.aio.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
         tenant = None
         if self._auth is not None:
             metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
@@ -106,27 +123,39 @@ class TraceService:
     @staticmethod
     async def _unavailable(context: grpc.aio.ServicerContext, exc: Exception) -> None:
         message = f"try again later: {exc}"
-        await context.abort(grpc.StatusCode.UNAVAILABLE, message, trailing_metadata=_retry_metadata(_RETRY_AFTER_S, message))
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE, message, trailing_metadata=_retry_metadata(_RETRY_AFTER_S, message)
+        )
 
 
 #: A connection without a call for this long is closed (clients reconnect when they need to).
 IDLE_S = 300
 
 
-async def start_grpc(ingest: Ingest, host: str, port: int, max_request_bytes: int,
-                     auth: TokenAuth | None = None, tls: tuple[bytes, bytes] | None = None, *,
-                     max_connections: int = 1024, handshake_timeout_s: float = 30) -> tuple[grpc.aio.Server, int]:
+async def start_grpc(
+    ingest: Ingest,
+    host: str,
+    port: int,
+    max_request_bytes: int,
+    auth: TokenAuth | None = None,
+    tls: tuple[bytes, bytes] | None = None,
+    *,
+    max_connections: int = 1024,
+    handshake_timeout_s: float = 30,
+) -> tuple[grpc.aio.Server, int]:
     """Start serving; returns the server and the bound port. Raises if the port is taken.
     ``tls`` is (certificate chain PEM, private key PEM). Past ``max_connections`` open
     connections new ones are refused (grpc core), so a flood of them cannot take every
     file descriptor; a connection must finish its handshake in ``handshake_timeout_s``."""
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", max_request_bytes),
-        ("grpc.so_reuseport", 0),
-        ("grpc.max_allowed_incoming_connections", max_connections),
-        ("grpc.server_handshake_timeout_ms", int(handshake_timeout_s * 1000)),
-        ("grpc.max_connection_idle_ms", IDLE_S * 1000),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_allowed_incoming_connections", max_connections),
+            ("grpc.server_handshake_timeout_ms", int(handshake_timeout_s * 1000)),
+            ("grpc.max_connection_idle_ms", IDLE_S * 1000),
+        ]
+    )
     server.add_generic_rpc_handlers((TraceService(ingest, auth).handler(),))
     if tls is not None:
         credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])

@@ -26,10 +26,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from otel_costs import __version__
-
 from otel_costs_collector.auth import TokenAuth
-from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable, span_count
 from otel_costs_collector.metrics import Metrics
+from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable, span_count
 
 __all__ = ["build_app", "parse_otlp_json"]
 
@@ -99,10 +98,16 @@ async def _read(request: web.Request, encoding: str, limit: int, timeout_s: floa
     return body
 
 
-def build_app(ingest: Ingest, metrics: Metrics, max_request_bytes: int,
-              problems: Callable[[], list[str]] = lambda: [], auth: TokenAuth | None = None,
-              body_timeout_s: float = 30) -> web.Application:
+def build_app(
+    ingest: Ingest,
+    metrics: Metrics,
+    max_request_bytes: int,
+    problems: Callable[[], list[str]] = lambda: [],
+    auth: TokenAuth | None = None,
+    body_timeout_s: float = 30,
+) -> web.Application:
     """The OTLP/HTTP app. A body must arrive within ``body_timeout_s`` seconds (408)."""
+
     async def traces(request: web.Request) -> web.Response:
         kind = (request.content_type or "").lower()
         as_json = kind == JSON

@@ -23,8 +23,9 @@ __all__ = ["add_query_routes"]
 _log = logging.getLogger("otel_costs.collector")
 
 
-def add_query_routes(app: web.Application, client: Callable[[], Any], database: str,
-                     auth: TokenAuth | None = None) -> None:
+def add_query_routes(
+    app: web.Application, client: Callable[[], Any], database: str, auth: TokenAuth | None = None
+) -> None:
     def parse(request: web.Request) -> ReportQuery | web.Response:
         """The request's report query (a tenant token reads its tenant only), or the error."""
         params = {k: v for k, v in request.query.items() if k != "format"}

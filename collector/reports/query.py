@@ -50,8 +50,15 @@ FILTERS: dict[str, tuple[str, str, str | None]] = {
     "service": ("service", "service", "service"),
 }
 #: Columns every report row has besides its group keys, in order.
-COLUMNS_OUT = ("cost_usd", "calls", "input_tokens", "output_tokens", "cache_read_tokens",
-               "cache_write_tokens", "unpriced_calls")
+COLUMNS_OUT = (
+    "cost_usd",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "unpriced_calls",
+)
 MAX_DIMENSIONS = 6
 MAX_TOP = 10_000
 DEFAULT_SINCE = "7d"
@@ -124,8 +131,11 @@ class ReportQuery:
             return "raw"
         names = set(self.by) | {name for name, _ in self.filters}
         utc_days = not (self.start.hour or self.end.hour)
-        if utc_days and all(DIMENSIONS.get(n, FILTERS.get(n, (None,) * 3))[2] for n in names) and (
-                "day" not in self.by or _same_day_start(tz, self.start, self.end)):
+        if (
+            utc_days
+            and all(DIMENSIONS.get(n, FILTERS.get(n, (None,) * 3))[2] for n in names)
+            and ("day" not in self.by or _same_day_start(tz, self.start, self.end))
+        ):
             return "daily"
         if {"day", "hour"} & set(self.by):
             for t in (self.start, self.end - timedelta(microseconds=1)):
@@ -139,8 +149,11 @@ class ReportQuery:
         source = source or self.source
         col = SOURCES.index(source)
         start, end = self.start.replace(tzinfo=None), self.end.replace(tzinfo=None)
-        params: dict[str, Any] = {"start": start.date() if source == "daily" else start,
-                                  "end": end.date() if source == "daily" else end, "tz": self.tz}
+        params: dict[str, Any] = {
+            "start": start.date() if source == "daily" else start,
+            "end": end.date() if source == "daily" else end,
+            "tz": self.tz,
+        }
         dims = []
         for i, name in enumerate(self.by):
             tag = _TAG.match(name)
@@ -163,7 +176,6 @@ class ReportQuery:
         )
         return text, params
 
-
     def _filters(self, source: str, params: dict[str, Any]) -> str:
         """The filters' SQL for ``source``; their values go into ``params``."""
         col = SOURCES.index(source)
@@ -179,20 +191,27 @@ class ReportQuery:
     def notices_sql(self, db: str) -> tuple[str, dict[str, Any]]:
         """The SQL of :func:`run_notices` for this range and these filters, and its parameters."""
         params: dict[str, Any] = {"start": self.start.replace(tzinfo=None), "end": self.end.replace(tzinfo=None)}
-        return _template("notices").format(db=f"`{db}`", filters=self._filters("raw", params),
-                                           start=_BOUND_TIME["raw"].format(name="start"),
-                                           end=_BOUND_TIME["raw"].format(name="end")), params
+        return _template("notices").format(
+            db=f"`{db}`",
+            filters=self._filters("raw", params),
+            start=_BOUND_TIME["raw"].format(name="start"),
+            end=_BOUND_TIME["raw"].format(name="end"),
+        ), params
 
 
-_BOUND_TIME = {"raw": "{{{name}:DateTime64(9, 'UTC')}}", "hourly": "{{{name}:DateTime('UTC')}}",
-               "daily": "{{{name}:Date}}"}
+_BOUND_TIME = {
+    "raw": "{{{name}:DateTime64(9, 'UTC')}}",
+    "hourly": "{{{name}:DateTime('UTC')}}",
+    "daily": "{{{name}:Date}}",
+}
 
 
 def _same_day_start(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
     """Whether days in ``tz`` start at UTC midnight over the range (UTC itself, or zones
     at offset 0 then, like Europe/London in winter)."""
-    return all((t.astimezone(tz).utcoffset() or timedelta(0)) == timedelta(0)
-               for t in (start, end - timedelta(microseconds=1)))
+    return all(
+        (t.astimezone(tz).utcoffset() or timedelta(0)) == timedelta(0) for t in (start, end - timedelta(microseconds=1))
+    )
 
 
 def _template(name: str) -> str:
@@ -240,8 +259,9 @@ def _parse_time(value: Any, tz: ZoneInfo, name: str, problems: list[str]) -> dat
     return parsed
 
 
-def _parse_range(params: Mapping[str, Any], tz: ZoneInfo, now: datetime,
-                 problems: list[str]) -> tuple[datetime, datetime]:
+def _parse_range(
+    params: Mapping[str, Any], tz: ZoneInfo, now: datetime, problems: list[str]
+) -> tuple[datetime, datetime]:
     since, start_raw, end_raw = params.get("since"), params.get("from"), params.get("to")
     next_hour = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     if since and (start_raw or end_raw):
@@ -279,12 +299,18 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
     result = client.query(text, parameters=params)
     rows = []
     for values in result.result_rows:
-        keys, metrics = values[: len(query.by)], values[len(query.by):]
+        keys, metrics = values[: len(query.by)], values[len(query.by) :]
         row: dict[str, Any] = {name: _key(value) for name, value in zip(query.by, keys)}
         calls, cost, inp, out, cache_read, cache_write, unpriced = metrics
-        row.update(cost_usd=_money(cost), calls=int(calls), input_tokens=int(inp), output_tokens=int(out),
-                   cache_read_tokens=int(cache_read), cache_write_tokens=int(cache_write),
-                   unpriced_calls=int(unpriced))
+        row.update(
+            cost_usd=_money(cost),
+            calls=int(calls),
+            input_tokens=int(inp),
+            output_tokens=int(out),
+            cache_read_tokens=int(cache_read),
+            cache_write_tokens=int(cache_write),
+            unpriced_calls=int(unpriced),
+        )
         rows.append(row)
     return rows
 

@@ -4,14 +4,14 @@ storage, printed as a terminal table, CSV or JSON."""
 from __future__ import annotations
 
 import csv
-import json
 import io
+import json
 import urllib.parse
 from decimal import Decimal
 from typing import Any
 
-from otel_costs_collector.reports.query import COLUMNS_OUT, ReportQuery, run_notices, run_report
 from otel_costs_collector.cli.source import Api, Direct
+from otel_costs_collector.reports.query import COLUMNS_OUT, ReportQuery, run_notices, run_report
 
 __all__ = ["fetch_rows", "fetch_notices", "notice_lines", "render"]
 
@@ -40,10 +40,12 @@ def notice_lines(notices: dict[str, Any]) -> list[str]:
     count = int(notices.get("suspected_double_counts") or 0)
     if not count:
         return []
-    return [f"{count:,} call{'s' if count > 1 else ''} in this range {'were' if count > 1 else 'was'} stored below "
-            f"another call that also carries a cost (e.g. trace {notices.get('example_trace_id', '')}): the "
-            "instrumentations' spans were not recognised as one call or as an agent, so they may be counted "
-            "twice. See \"Counting\" in the README."]
+    return [
+        f"{count:,} call{'s' if count > 1 else ''} in this range {'were' if count > 1 else 'was'} stored below "
+        f"another call that also carries a cost (e.g. trace {notices.get('example_trace_id', '')}): the "
+        "instrumentations' spans were not recognised as one call or as an agent, so they may be counted "
+        'twice. See "Counting" in the README.'
+    ]
 
 
 def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
@@ -69,7 +71,9 @@ def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
     numeric = [c in COLUMNS_OUT for c in columns]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(cells, widths, numeric)).rstrip()
+        return "  ".join(
+            cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(cells, widths, numeric)
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(columns), rule, *(line(r) for r in body), rule, line(foot)])
@@ -90,7 +94,7 @@ def _cell_safe(value: Any) -> Any:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if value == "" :
+    if value == "":
         return ""
     return str(value) if not isinstance(value, int) else f"{value:,}"
 

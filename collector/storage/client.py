@@ -54,7 +54,7 @@ def parse_storage(value: str) -> StorageTarget:
         return StorageTarget("http", parts._replace(path="").geturl(), database)
     if "://" in value and not value.startswith("chdb://"):
         raise ValueError(f"storage must be a path, chdb:///path or http(s)://…, got scheme {value.split('://')[0]!r}")
-    path = value[len("chdb://"):] if value.startswith("chdb://") else value
+    path = value[len("chdb://") :] if value.startswith("chdb://") else value
     if path in ("", "memory"):
         raise ValueError("in-memory chDB loses every span on restart; give a data directory")
     return StorageTarget("chdb", os.path.abspath(path), None)

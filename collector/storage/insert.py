@@ -65,14 +65,18 @@ class ClickHouseWriter:
             return
         ordered = sorted(days)
         for part, first in enumerate(range(0, len(ordered), MAX_DAYS)):
-            self._insert([row for day in ordered[first:first + MAX_DAYS] for row in days[day]], f"{token}/{part}")
+            self._insert([row for day in ordered[first : first + MAX_DAYS] for row in days[day]], f"{token}/{part}")
 
     def _insert(self, rows: list[list[Any]], token: str) -> None:
         columns = [list(column) for column in zip(*rows)]
         if self._context is None:
             self._context = self._client.create_insert_context(
-                self._table, column_names=list(COLUMNS), column_oriented=True,
-                settings=dict(INSERT_SETTINGS), data=columns)
+                self._table,
+                column_names=list(COLUMNS),
+                column_oriented=True,
+                settings=dict(INSERT_SETTINGS),
+                data=columns,
+            )
         else:
             self._context.data = columns
         self._context.settings["insert_deduplication_token"] = token

@@ -19,15 +19,25 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["MIN_CLICKHOUSE", "Migration", "load_migrations", "render", "migrate", "applied_versions", "check_version",
-           "missing_migrations"]
+__all__ = [
+    "MIN_CLICKHOUSE",
+    "Migration",
+    "load_migrations",
+    "render",
+    "migrate",
+    "applied_versions",
+    "check_version",
+    "missing_migrations",
+]
 
 _log = logging.getLogger("otel_costs.collector")
 #: The oldest ClickHouse the migrations run on: 0009 alters a view's query (``MODIFY QUERY``,
 #: 24.1) and 0010 sets ``merge_selector_base`` (24.11).
 MIN_CLICKHOUSE = (24, 11)
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_TOKEN = re.compile(r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}|\{(db|local|on_cluster|raw_ttl_days|dedup_window)\}")
+_TOKEN = re.compile(
+    r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}|\{(db|local|on_cluster|raw_ttl_days|dedup_window)\}"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ def load_migrations() -> list[Migration]:
 
 def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int) -> list[str]:
     """The statements of one migration for this deployment."""
+
     def replace(m: re.Match[str]) -> str:
         if m.group(4):
             return {
@@ -73,8 +84,10 @@ def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int) -> list
         table = m.group(2)
         if not cluster:
             return ""
-        return (f"CREATE TABLE IF NOT EXISTS `{db}`.{table} ON CLUSTER `{cluster}` AS `{db}`.{table}_local "
-                f"ENGINE = Distributed(`{cluster}`, `{db}`, {table}_local, rand());")
+        return (
+            f"CREATE TABLE IF NOT EXISTS `{db}`.{table} ON CLUSTER `{cluster}` AS `{db}`.{table}_local "
+            f"ENGINE = Distributed(`{cluster}`, `{db}`, {table}_local, rand());"
+        )
 
     text = _TOKEN.sub(replace, sql)
     text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
@@ -83,11 +96,16 @@ def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int) -> list
 
 def _record_table(db: str, cluster: str | None) -> str:
     on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
-    engine = (f"ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/schema_migrations', '{{replica}}')"
-              if cluster else "MergeTree()")
-    return (f"CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations {on_cluster} "
-            f"(version UInt32, name String, checksum String, applied_at DateTime('UTC') DEFAULT now()) "
-            f"ENGINE = {engine} ORDER BY version")
+    engine = (
+        f"ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/schema_migrations', '{{replica}}')"
+        if cluster
+        else "MergeTree()"
+    )
+    return (
+        f"CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations {on_cluster} "
+        f"(version UInt32, name String, checksum String, applied_at DateTime('UTC') DEFAULT now()) "
+        f"ENGINE = {engine} ORDER BY version"
+    )
 
 
 def applied_versions(client: Any, db: str) -> dict[int, str]:
@@ -98,8 +116,10 @@ def applied_versions(client: Any, db: str) -> dict[int, str]:
 def missing_migrations(client: Any, db: str) -> list[str] | None:
     """Names of the packaged migrations ``db`` lacks ([] when current), or None when it has
     no otel-costs schema at all. Reads only: creates nothing."""
-    exists = client.command("SELECT count() FROM system.tables WHERE database = {db:String} "
-                            "AND name = 'schema_migrations'", parameters={"db": db})
+    exists = client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'schema_migrations'",
+        parameters={"db": db},
+    )
     if not int(exists):
         return None
     done = applied_versions(client, db)
@@ -112,8 +132,9 @@ def check_version(version: str) -> None:
     A version it cannot read passes (forks and builds name themselves freely)."""
     m = re.match(r"(\d+)\.(\d+)", version)
     if m and (int(m.group(1)), int(m.group(2))) < MIN_CLICKHOUSE:
-        raise RuntimeError(f"ClickHouse {version} is too old for the schema: "
-                           f"{'.'.join(map(str, MIN_CLICKHOUSE))} or later is needed")
+        raise RuntimeError(
+            f"ClickHouse {version} is too old for the schema: {'.'.join(map(str, MIN_CLICKHOUSE))} or later is needed"
+        )
 
 
 def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: int = 90) -> list[str]:
@@ -136,8 +157,11 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
             continue
         for statement in render(mig.sql, db=db, cluster=cluster, raw_ttl_days=raw_ttl_days):
             client.command(statement)
-        client.insert(f"`{db}`.schema_migrations", [[mig.version, mig.name, mig.checksum]],
-                      column_names=["version", "name", "checksum"])
+        client.insert(
+            f"`{db}`.schema_migrations",
+            [[mig.version, mig.name, mig.checksum]],
+            column_names=["version", "name", "checksum"],
+        )
         applied.append(f"{mig.version:04d}_{mig.name}")
         _log.info("applied migration %04d_%s", mig.version, mig.name)
     _sync_ttl(client, db, cluster, raw_ttl_days)
@@ -146,7 +170,9 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
 
 def _sync_ttl(client: Any, db: str, cluster: str | None, days: int) -> None:
     table = "genai_spans_local" if cluster else "genai_spans"
-    create = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{db}' AND name = '{table}'")
+    create = client.command(
+        f"SELECT create_table_query FROM system.tables WHERE database = '{db}' AND name = '{table}'"
+    )
     ddl = str(create)
     # ClickHouse stores the TTL normalised as toIntervalDay(N).
     if f"toIntervalDay({int(days)})" in ddl or f"INTERVAL {int(days)} DAY" in ddl:
@@ -154,6 +180,8 @@ def _sync_ttl(client: Any, db: str, cluster: str | None, days: int) -> None:
     on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
     # Not materialised now: rewriting every part would stall the collector; expired
     # parts are dropped as merges and the TTL scheduler reach them.
-    client.command(f"ALTER TABLE `{db}`.{table} {on_cluster} MODIFY TTL toDateTime(timestamp) + "
-                   f"INTERVAL {int(days)} DAY", settings={"materialize_ttl_after_modify": 0})
+    client.command(
+        f"ALTER TABLE `{db}`.{table} {on_cluster} MODIFY TTL toDateTime(timestamp) + INTERVAL {int(days)} DAY",
+        settings={"materialize_ttl_after_modify": 0},
+    )
     _log.info("raw span TTL set to %d days", days)

@@ -26,8 +26,12 @@ def chdb_path(tmp_path_factory):
     return str(tmp_path_factory.mktemp("chdb") / "data")
 
 
-STORAGES = ["chdb", pytest.param("server", marks=pytest.mark.skipif(
-    not os.environ.get("CLICKHOUSE_URL"), reason="CLICKHOUSE_URL not set"))]
+STORAGES = [
+    "chdb",
+    pytest.param(
+        "server", marks=pytest.mark.skipif(not os.environ.get("CLICKHOUSE_URL"), reason="CLICKHOUSE_URL not set")
+    ),
+]
 
 
 @pytest.fixture(params=STORAGES)
@@ -84,8 +88,15 @@ def start_collector(storage, database, tmp_path):
     started: list[Running] = []
 
     def start(wrap_write=None, clock=None, **overrides) -> Running:
-        fields = dict(storage=storage, database=database, grpc_port=0, http_port=0,
-                      batch_max_age_ms=100, log_format="text", spool_dir=str(tmp_path / "spool"))
+        fields = dict(
+            storage=storage,
+            database=database,
+            grpc_port=0,
+            http_port=0,
+            batch_max_age_ms=100,
+            log_format="text",
+            spool_dir=str(tmp_path / "spool"),
+        )
         fields.update(overrides)
         started.append(Running(CollectorConfig(**fields), wrap_write, clock))
         return started[-1]

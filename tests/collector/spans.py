@@ -27,7 +27,9 @@ SEMCONV = {
 }
 
 
-def sdk_request(spans: list[dict[str, Any]], *, priced: bool = True, service: str = "chat-api") -> ExportTraceServiceRequest:
+def sdk_request(
+    spans: list[dict[str, Any]], *, priced: bool = True, service: str = "chat-api"
+) -> ExportTraceServiceRequest:
     """One request holding a span per dict of attributes, made by the real SDK (priced by
     CostSpanProcessor when ``priced``) and encoded by the real OTLP encoder."""
     memory = InMemorySpanExporter()
@@ -61,16 +63,31 @@ def otlp_json(spans: list[dict[str, Any]], service: str = "checkout-node") -> di
             return {"doubleValue": v}
         return {"stringValue": v}
 
-    return {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
-        "scopeSpans": [{"scope": {"name": "@opentelemetry/instrumentation-openai"}, "spans": [{
-            "traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex(),
-            "name": s.pop("_name", "chat"), "kind": 3,
-            "startTimeUnixNano": str(now - 2_000_000_000), "endTimeUnixNano": str(now),
-            "attributes": [{"key": k, "value": json_value(v)} for k, v in s.items()],
-            "status": {"code": 0},
-        } for s in spans]}],
-    }]}
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "@opentelemetry/instrumentation-openai"},
+                        "spans": [
+                            {
+                                "traceId": os.urandom(16).hex(),
+                                "spanId": os.urandom(8).hex(),
+                                "name": s.pop("_name", "chat"),
+                                "kind": 3,
+                                "startTimeUnixNano": str(now - 2_000_000_000),
+                                "endTimeUnixNano": str(now),
+                                "attributes": [{"key": k, "value": json_value(v)} for k, v in s.items()],
+                                "status": {"code": 0},
+                            }
+                            for s in spans
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
 
 
 def any_value(v) -> AnyValue:
@@ -99,7 +116,12 @@ def build(span_specs, resource: dict[str, Any] | None = None) -> ExportTraceServ
     resource_spans.resource.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in (resource or {}).items())
     scope = resource_spans.scope_spans.add()
     for i, (attrs, tid_len, sid_len, start, end) in enumerate(span_specs):
-        span = scope.spans.add(trace_id=bytes([i + 1]) * tid_len, span_id=bytes([i + 1]) * sid_len,
-                               start_time_unix_nano=start, end_time_unix_nano=end, name="s")
+        span = scope.spans.add(
+            trace_id=bytes([i + 1]) * tid_len,
+            span_id=bytes([i + 1]) * sid_len,
+            start_time_unix_nano=start,
+            end_time_unix_nano=end,
+            name="s",
+        )
         span.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
     return request

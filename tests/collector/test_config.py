@@ -9,7 +9,12 @@ from otel_costs_collector.config import DEFAULT_GRPC_PORT, CollectorConfig, Conf
 
 def test_defaults():
     cfg = CollectorConfig.load({}, env={}).validate()
-    assert (cfg.grpc_port, cfg.http_port, cfg.database, cfg.host) == (DEFAULT_GRPC_PORT, 4318, "otel_costs", "127.0.0.1")
+    assert (cfg.grpc_port, cfg.http_port, cfg.database, cfg.host) == (
+        DEFAULT_GRPC_PORT,
+        4318,
+        "otel_costs",
+        "127.0.0.1",
+    )
     assert cfg.target.kind == "chdb" and cfg.target.location.endswith("otel-costs-data")
 
 
@@ -23,16 +28,30 @@ def test_flag_beats_env_beats_default():
 
 
 def test_validate_reports_every_problem_at_once():
-    env = {"OTEL_COSTS_GRPC_PORT": "eighty", "OTEL_COSTS_HTTP_PORT": "70000", "OTEL_COSTS_STORAGE": "ftp://x",
-           "OTEL_COSTS_DATABASE": "bad-name", "OTEL_COSTS_BATCH_MAX_AGE_MS": "0", "OTEL_COSTS_LOG_FORMAT": "xml",
-           "OTEL_COSTS_PRICES_FILE": "/nonexistent.toml", "OTEL_COSTS_RAW_TTL_DAYS": "1.5"}
+    env = {
+        "OTEL_COSTS_GRPC_PORT": "eighty",
+        "OTEL_COSTS_HTTP_PORT": "70000",
+        "OTEL_COSTS_STORAGE": "ftp://x",
+        "OTEL_COSTS_DATABASE": "bad-name",
+        "OTEL_COSTS_BATCH_MAX_AGE_MS": "0",
+        "OTEL_COSTS_LOG_FORMAT": "xml",
+        "OTEL_COSTS_PRICES_FILE": "/nonexistent.toml",
+        "OTEL_COSTS_RAW_TTL_DAYS": "1.5",
+    }
     with pytest.raises(ConfigError) as err:
         CollectorConfig.load({}, env=env).validate()
     problems = "\n".join(err.value.problems)
     assert len(err.value.problems) == 8
-    for text in ["grpc_port (OTEL_COSTS_GRPC_PORT): 'eighty' is not an integer", "http_port (OTEL_COSTS_HTTP_PORT): 70000",
-                 "storage (OTEL_COSTS_STORAGE)", "'bad-name' is not a valid name", "batch_max_age_ms",
-                 "log_format", "/nonexistent.toml does not exist", "raw_ttl_days (OTEL_COSTS_RAW_TTL_DAYS): '1.5'"]:
+    for text in [
+        "grpc_port (OTEL_COSTS_GRPC_PORT): 'eighty' is not an integer",
+        "http_port (OTEL_COSTS_HTTP_PORT): 70000",
+        "storage (OTEL_COSTS_STORAGE)",
+        "'bad-name' is not a valid name",
+        "batch_max_age_ms",
+        "log_format",
+        "/nonexistent.toml does not exist",
+        "raw_ttl_days (OTEL_COSTS_RAW_TTL_DAYS): '1.5'",
+    ]:
         assert text in problems
 
 
@@ -46,12 +65,15 @@ def test_same_ports_refused():
         CollectorConfig.load({"grpc_port": 4000, "http_port": 4000}, env={}).validate()
 
 
-@pytest.mark.parametrize("env, writers, problem", [
-    ({}, 2, None),
-    ({"OTEL_COSTS_WRITERS": "4"}, 4, None),
-    ({"OTEL_COSTS_WRITERS": "0"}, None, "writers (OTEL_COSTS_WRITERS): 0 is outside 1..16"),
-    ({"OTEL_COSTS_WRITERS": "two"}, None, "writers (OTEL_COSTS_WRITERS): 'two' is not an integer"),
-])
+@pytest.mark.parametrize(
+    "env, writers, problem",
+    [
+        ({}, 2, None),
+        ({"OTEL_COSTS_WRITERS": "4"}, 4, None),
+        ({"OTEL_COSTS_WRITERS": "0"}, None, "writers (OTEL_COSTS_WRITERS): 0 is outside 1..16"),
+        ({"OTEL_COSTS_WRITERS": "two"}, None, "writers (OTEL_COSTS_WRITERS): 'two' is not an integer"),
+    ],
+)
 def test_writers_from_env_or_default_and_checked(env, writers, problem):
     if problem is None:
         assert CollectorConfig.load({}, env=env).validate().writers == writers

@@ -58,8 +58,15 @@ def test_datasource_and_dashboard_provisioning_match():
 
 def test_dashboard_has_the_panels_people_ask_for():
     titles = " | ".join(p["title"] for p in PANELS).lower()
-    for needed in ["cost over time by feature", "top tenants", "top users", "cost by model",
-                   "cost per call", "unpriced", "tokens"]:
+    for needed in [
+        "cost over time by feature",
+        "top tenants",
+        "top users",
+        "cost by model",
+        "cost per call",
+        "unpriced",
+        "tokens",
+    ]:
         assert needed in titles
     ids = [p["id"] for p in DASHBOARD["panels"]]
     assert len(ids) == len(set(ids))
@@ -79,10 +86,18 @@ def expand(sql: str, db: str) -> str:
 
 @pytest.mark.parametrize("panel", PANELS, ids=[p["title"] for p in PANELS])
 def test_every_panel_query_runs_on_the_schema(collector, panel):
-    body = sdk_request([dict(SEMCONV, **{"tenant.id": "acme", "user.id": "u1", "feature.name": "chat"}),
-                        dict(SEMCONV, **{"gen_ai.request.model": "in-house-model"})]).SerializeToString()
-    assert httpx.post(collector.http_url + "/v1/traces", content=body,
-                      headers={"Content-Type": "application/x-protobuf"}).status_code == 200
+    body = sdk_request(
+        [
+            dict(SEMCONV, **{"tenant.id": "acme", "user.id": "u1", "feature.name": "chat"}),
+            dict(SEMCONV, **{"gen_ai.request.model": "in-house-model"}),
+        ]
+    ).SerializeToString()
+    assert (
+        httpx.post(
+            collector.http_url + "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+        ).status_code
+        == 200
+    )
     for target in panel["targets"]:
         rows = collector.query(expand(target["rawSql"], collector.db).replace("{", "{{").replace("}", "}}"))
         assert rows, panel["title"]

@@ -20,9 +20,14 @@ def main() -> None:
     for call in calls:
         with attribute_to(user_id=call["user"], tenant_id=call["tenant"], feature=call["feature"]):
             with tracer.start_as_current_span("GET /api"):  # a non-GenAI parent, not exported
-                record_usage(provider=call["provider"], model=call["model"], input_tokens=call["input"],
-                             output_tokens=call["output"], cache_read_tokens=call["cache_read"],
-                             tracer_provider=provider)
+                record_usage(
+                    provider=call["provider"],
+                    model=call["model"],
+                    input_tokens=call["input"],
+                    output_tokens=call["output"],
+                    cache_read_tokens=call["cache_read"],
+                    tracer_provider=provider,
+                )
     provider.shutdown()  # flushes the batch to the collector
 
 

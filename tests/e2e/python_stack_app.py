@@ -28,12 +28,15 @@ def instrumentors(stack: str) -> list:
             found.append(AnthropicInstrumentor())
         elif name == "openllmetry":
             from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
             found.append(OpenAIInstrumentor())
         elif name == "openinference":
             from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceOpenAI
+
             found.append(OpenInferenceOpenAI())
         else:
             from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as ContribOpenAI
+
             found.append(ContribOpenAI())
     return found
 
@@ -61,21 +64,32 @@ def main(stack: str, priced_by: str, stream: bool, endpoint: str, openai_url: st
     tracer = provider.get_tracer("support-py")
     user, tenant, feature = WHO
     if stack.startswith("anthropic"):
-        client = anthropic.Anthropic(base_url=anthropic_url, api_key="test", max_retries=0,
-                                     open_telemetry={"tracer_provider": provider})
+        client = anthropic.Anthropic(
+            base_url=anthropic_url, api_key="test", max_retries=0, open_telemetry={"tracer_provider": provider}
+        )
     else:
         client = openai.OpenAI(base_url=openai_url, api_key="test", max_retries=0)
     for _ in range(CALLS):
         # The app's request span: CostSpanProcessor's baggage, or attributes an app without it
         # sets on its own span (the collector gives them to the calls below).
-        with attribute_to(user_id=user, tenant_id=tenant, feature=feature), \
-                tracer.start_as_current_span("POST /assist", attributes={} if priced_by == "sdk" else {
-                    "user.id": user, "tenant.id": tenant, "feature.name": feature}):
+        with (
+            attribute_to(user_id=user, tenant_id=tenant, feature=feature),
+            tracer.start_as_current_span(
+                "POST /assist",
+                attributes={}
+                if priced_by == "sdk"
+                else {"user.id": user, "tenant.id": tenant, "feature.name": feature},
+            ),
+        ):
             if stack.startswith("anthropic"):
                 call(client, stream)
             elif stream:
-                for _ in client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
-                                                        stream=True, stream_options={"include_usage": True}):
+                for _ in client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": "hi"}],
+                    stream=True,
+                    stream_options={"include_usage": True},
+                ):
                     pass
             else:
                 client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])

@@ -28,22 +28,29 @@ def free_port() -> int:
 
 def count_rows(path: str) -> int:
     # chDB allows one data path per process: read it from a fresh one.
-    code = ("import clickhouse_connect, sys; c = clickhouse_connect.get_client(interface='chdb', path=sys.argv[1]); "
-            "print(c.query('SELECT count() FROM otel_costs.genai_spans').result_rows[0][0])")
+    code = (
+        "import clickhouse_connect, sys; c = clickhouse_connect.get_client(interface='chdb', path=sys.argv[1]); "
+        "print(c.query('SELECT count() FROM otel_costs.genai_spans').result_rows[0][0])"
+    )
     out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, check=True, timeout=60)
     return int(out.stdout.strip())
 
 
 def test_migrate_command_reports_and_is_idempotent(tmp_path):
-    first = subprocess.run(CLI + ["migrate", "--storage", str(tmp_path / "d")], capture_output=True, text=True, timeout=120)
-    second = subprocess.run(CLI + ["migrate", "--storage", str(tmp_path / "d")], capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        CLI + ["migrate", "--storage", str(tmp_path / "d")], capture_output=True, text=True, timeout=120
+    )
+    second = subprocess.run(
+        CLI + ["migrate", "--storage", str(tmp_path / "d")], capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 0 and "applied: 0001_genai_spans" in first.stdout
     assert second.returncode == 0 and second.stdout.strip() == "schema is up to date"
 
 
 def test_bad_config_is_one_clear_error(tmp_path):
-    out = subprocess.run(CLI + ["collector", "--storage", "ftp://x", "--grpc-port", "99999"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        CLI + ["collector", "--storage", "ftp://x", "--grpc-port", "99999"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2
     assert "grpc_port" in out.stderr and "storage" in out.stderr and "Traceback" not in out.stderr
 
@@ -52,10 +59,13 @@ def test_bad_config_is_one_clear_error(tmp_path):
 def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
     data = str(tmp_path / "data")
     grpc_port, http_port = free_port(), free_port()
-    proc = subprocess.Popen(CLI + ["collector", "--storage", data, "--grpc-port", str(grpc_port),
-                                   "--http-port", str(http_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OTEL_COSTS_BATCH_MAX_AGE_MS": "60000"})
+    proc = subprocess.Popen(
+        CLI + ["collector", "--storage", data, "--grpc-port", str(grpc_port), "--http-port", str(http_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OTEL_COSTS_BATCH_MAX_AGE_MS": "60000"},
+    )
     try:
         url = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 60
@@ -73,8 +83,14 @@ def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
             import threading
 
             answer = {}
-            sender = threading.Thread(target=lambda: answer.setdefault("r", client.post(
-                url + "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30)))
+            sender = threading.Thread(
+                target=lambda: answer.setdefault(
+                    "r",
+                    client.post(
+                        url + "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30
+                    ),
+                )
+            )
             sender.start()
             time.sleep(1.0)
             proc.send_signal(sig)
@@ -93,8 +109,11 @@ def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
 
 def start_collector(data: str) -> tuple[subprocess.Popen, int]:
     grpc_port, http_port = free_port(), free_port()
-    proc = subprocess.Popen(CLI + ["collector", "--storage", data, "--grpc-port", str(grpc_port),
-                                   "--http-port", str(http_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        CLI + ["collector", "--storage", data, "--grpc-port", str(grpc_port), "--http-port", str(http_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -112,9 +131,25 @@ def report(data: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
     data = str(tmp_path / "data")
-    demo = subprocess.run(CLI + ["demo", "--storage", data, "--calls", "300", "--days", "5",
-                                 "--grpc-port", str(free_port()), "--http-port", str(free_port())],
-                          capture_output=True, text=True, timeout=300)
+    demo = subprocess.run(
+        CLI
+        + [
+            "demo",
+            "--storage",
+            data,
+            "--calls",
+            "300",
+            "--days",
+            "5",
+            "--grpc-port",
+            str(free_port()),
+            "--http-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "otel-costs report --by feature" in demo.stdout and "TOTAL" in demo.stdout
     assert "self-hosted" in demo.stdout  # the unpriced model is shown, not hidden
@@ -135,24 +170,47 @@ def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
         proc.wait(30)
     assert via_api.returncode == 0 and json.loads(via_api.stdout) == rows
     # A second demo on the same storage says so and sends nothing: totals do not double.
-    again = subprocess.run(CLI + ["demo", "--storage", data, "--calls", "300", "--days", "5",
-                                  "--grpc-port", str(free_port()), "--http-port", str(free_port())],
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        CLI
+        + [
+            "demo",
+            "--storage",
+            data,
+            "--calls",
+            "300",
+            "--days",
+            "5",
+            "--grpc-port",
+            str(free_port()),
+            "--http-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "already holds the demo's traffic (300 calls" in again.stdout and "sending 300 attributed" not in again.stdout
+    assert (
+        "already holds the demo's traffic (300 calls" in again.stdout and "sending 300 attributed" not in again.stdout
+    )
     assert f"remove {data} and {data}-spool" in again.stdout
     after = report(data, "--by", "tenant,feature", "--since", "6d", "--format", "json")
     assert json.loads(after.stdout) == rows
-    assert csv_out.stdout.splitlines()[0] == ("tenant,cost_usd,calls,input_tokens,output_tokens,"
-                                              "cache_read_tokens,cache_write_tokens,unpriced_calls")
+    assert csv_out.stdout.splitlines()[0] == (
+        "tenant,cost_usd,calls,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,unpriced_calls"
+    )
     total = sum(Decimal(r["cost_usd"]) for r in rows)
     assert table.stdout.splitlines()[-1].split()[:2] == ["TOTAL", format(total.normalize(), "f")]
 
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--by", "tenant;drop"], "unknown dimension"), (["--since", "yesterday"], "not like 24h"),
-     (["--from", "2026-99-01"], "not an ISO date"), (["--tz", "Nowhere"], "unknown time zone")],
+    [
+        (["--by", "tenant;drop"], "unknown dimension"),
+        (["--since", "yesterday"], "not like 24h"),
+        (["--from", "2026-99-01"], "not an ISO date"),
+        (["--tz", "Nowhere"], "unknown time zone"),
+    ],
 )
 def test_report_bad_parameters_exit_2_without_traceback(tmp_path, args, message):
     out = report(str(tmp_path / "data"), *args)
@@ -170,14 +228,29 @@ def test_budget_commands_directly_and_through_the_running_collector(tmp_path):
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["amount_usd"] == "40" and json.loads(made.stdout)["hard"] is True
     bad = budget(data, "set", "x y", "--amount", "0", "--period", "daily")
-    assert bad.returncode == 2 and "amount_usd" in bad.stderr and "scope" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2 and "amount_usd" in bad.stderr and "scope" in bad.stderr and "Traceback" not in bad.stderr
+    )
     proc, http_port = start_collector(data)
     try:
-        soft = budget(data, "set", "chat", "--feature", "chat", "--amount", "8", "--period", "daily", "--soft",
-                      "--timezone", "Europe/Paris")
+        soft = budget(
+            data,
+            "set",
+            "chat",
+            "--feature",
+            "chat",
+            "--amount",
+            "8",
+            "--period",
+            "daily",
+            "--soft",
+            "--timezone",
+            "Europe/Paris",
+        )
         listed = budget(data, "list")
-        status = httpx.get(f"http://127.0.0.1:{http_port}/v1/budgets/status", params={"tenant": "acme",
-                                                                                      "feature": "chat"}).json()
+        status = httpx.get(
+            f"http://127.0.0.1:{http_port}/v1/budgets/status", params={"tenant": "acme", "feature": "chat"}
+        ).json()
         removed = budget(data, "rm", "chat")
         missing = budget(data, "rm", "chat")
     finally:
@@ -193,9 +266,26 @@ def test_budget_commands_directly_and_through_the_running_collector(tmp_path):
 def test_demo_serve_stopped_with_sigterm_stops_its_collector(tmp_path):
     data = str(tmp_path / "data")
     http_port = free_port()
-    demo = subprocess.Popen(CLI + ["demo", "--serve", "--storage", data, "--calls", "50", "--days", "1",
-                                   "--grpc-port", str(free_port()), "--http-port", str(http_port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    demo = subprocess.Popen(
+        CLI
+        + [
+            "demo",
+            "--serve",
+            "--storage",
+            data,
+            "--calls",
+            "50",
+            "--days",
+            "1",
+            "--grpc-port",
+            str(free_port()),
+            "--http-port",
+            str(http_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         for line in demo.stdout:  # serving once it names the dashboard
             if line.startswith("Dashboard:"):
@@ -265,11 +355,18 @@ def test_read_commands_create_nothing_and_say_where_they_looked(tmp_path, comman
 def test_read_commands_name_a_missing_database_without_creating_it(tmp_path):
     data = str(tmp_path / "data")
     assert subprocess.run(CLI + ["migrate", "--storage", data], capture_output=True, timeout=120).returncode == 0
-    out = subprocess.run(CLI + ["budget", "list", "--storage", data, "--database", "costs"], capture_output=True,
-                         text=True, timeout=120, env=quiet_env())
+    out = subprocess.run(
+        CLI + ["budget", "list", "--storage", data, "--database", "costs"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=quiet_env(),
+    )
     assert "has no otel-costs database 'costs' (it has otel_costs: choose one with --database)" in one_error_line(out)
-    code = ("import clickhouse_connect, sys; c = clickhouse_connect.get_client(interface='chdb', path=sys.argv[1]); "
-            "print(c.command(\"SELECT count() FROM system.databases WHERE name = 'costs'\"))")
+    code = (
+        "import clickhouse_connect, sys; c = clickhouse_connect.get_client(interface='chdb', path=sys.argv[1]); "
+        "print(c.command(\"SELECT count() FROM system.databases WHERE name = 'costs'\"))"
+    )
     check = subprocess.run([sys.executable, "-c", code, data], capture_output=True, text=True, timeout=60, check=True)
     assert check.stdout.strip() == "0"
 
@@ -277,9 +374,25 @@ def test_read_commands_name_a_missing_database_without_creating_it(tmp_path):
 def serve(data: str, *extra: str, cwd=None) -> tuple[subprocess.Popen, int, int, str]:
     """A collector with text logs; returns it, its ports and its start-up line."""
     grpc_port, http_port = free_port(), free_port()
-    proc = subprocess.Popen(CLI + ["collector", "--storage", data, "--grpc-port", str(grpc_port), "--http-port",
-                                   str(http_port), "--log-format", "text", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    proc = subprocess.Popen(
+        CLI
+        + [
+            "collector",
+            "--storage",
+            data,
+            "--grpc-port",
+            str(grpc_port),
+            "--http-port",
+            str(http_port),
+            "--log-format",
+            "text",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
     for line in proc.stderr:
         if "collector started" in line:
             drain = threading.Thread(target=proc.stderr.read, daemon=True)  # keep the pipe drained
@@ -302,8 +415,13 @@ def test_text_logs_name_version_ports_storage_and_dashboard(tmp_path):
     data = str(tmp_path / "data")
     proc, grpc_port, http_port, started = serve(data)
     stop(proc)
-    for part in (f"otel-costs {__version__}", f"127.0.0.1:{grpc_port}", f"127.0.0.1:{http_port}", data,
-                 f"dashboard http://127.0.0.1:{http_port}/"):
+    for part in (
+        f"otel-costs {__version__}",
+        f"127.0.0.1:{grpc_port}",
+        f"127.0.0.1:{http_port}",
+        data,
+        f"dashboard http://127.0.0.1:{http_port}/",
+    ):
         assert part in started, started
 
 
@@ -315,8 +433,9 @@ def test_read_commands_find_the_collector_from_anywhere(tmp_path):
     elsewhere.mkdir()
     try:
         env = quiet_env(OTEL_COSTS_HTTP_PORT=str(http_port))
-        run = lambda *args, env=env: subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=120,
-                                                    cwd=elsewhere, env=env)
+        run = lambda *args, env=env: subprocess.run(  # noqa: E731
+            CLI + list(args), capture_output=True, text=True, timeout=120, cwd=elsewhere, env=env
+        )
         local = run("report", "--format", "json")
         made = run("budget", "set", "acme", "--tenant", "acme", "--amount", "40", "--period", "monthly")
         via_url = run("budget", "list", "--url", f"http://127.0.0.1:{http_port}", env=quiet_env())

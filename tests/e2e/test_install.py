@@ -26,13 +26,28 @@ def test_the_command_without_the_collector_extra_names_the_extra(tmp_path):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True, timeout=120)
     # Built as pip builds it for a user (an isolated build environment from the package index).
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", "--python",
-                    str(tmp_path / "venv" / "bin" / "python"), "install", "--no-deps", str(source)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--python",
+            str(tmp_path / "venv" / "bin" / "python"),
+            "install",
+            "--no-deps",
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
     for args in (["--help"], ["report"], ["collector"]):
-        out = subprocess.run([str(tmp_path / "venv" / "bin" / "otel-costs"), *args], capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            [str(tmp_path / "venv" / "bin" / "otel-costs"), *args], capture_output=True, text=True, timeout=60
+        )
         assert out.returncode == 1, out
         assert "Traceback" not in out.stderr and "ModuleNotFoundError" not in out.stderr
         assert "pip install 'otel-costs[collector]'" in out.stderr and "click" in out.stderr

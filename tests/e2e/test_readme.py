@@ -36,16 +36,24 @@ def fake_openai():
 def run_app(code: str, tmp_path, collector, fake_openai) -> subprocess.CompletedProcess:
     script = tmp_path / "app.py"
     script.write_text(code, encoding="utf-8")
-    env = {**os.environ, "OPENAI_API_KEY": "test", "OPENAI_BASE_URL": fake_openai,
-           "OTEL_COSTS_OPENAI_COMPATIBLE_URLS": fake_openai,
-           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{collector.grpc_target}", "OTEL_EXPORTER_OTLP_INSECURE": "true"}
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120,
-                          cwd=tmp_path)
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": "test",
+        "OPENAI_BASE_URL": fake_openai,
+        "OTEL_COSTS_OPENAI_COMPATIBLE_URLS": fake_openai,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{collector.grpc_target}",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+    }
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
 
 
 def stored(collector) -> list[tuple]:
-    return collector.query("SELECT provider, response_model, tenant_id, user_id, feature, cost_total "
-                           "FROM {db}.genai_spans ORDER BY provider")
+    return collector.query(
+        "SELECT provider, response_model, tenant_id, user_id, feature, cost_total "
+        "FROM {db}.genai_spans ORDER BY provider"
+    )
 
 
 def test_the_readme_app_example_runs_as_written_and_its_costs_arrive(tmp_path, collector, fake_openai):
@@ -60,11 +68,18 @@ def test_the_readme_app_example_runs_as_written_and_its_costs_arrive(tmp_path, c
         time.sleep(0.2)
     # OpenAI's prompt tokens include the cached ones; genai-prices takes input incl. cache.
     details = CHAT_USAGE["prompt_tokens_details"]
-    openai_cost = calc_price(Usage(input_tokens=CHAT_USAGE["prompt_tokens"], output_tokens=CHAT_USAGE["completion_tokens"],
-                                   cache_read_tokens=details["cached_tokens"]),
-                             model_ref="gpt-4o-mini-2024-07-18", provider_id="openai").total_price
-    anthropic_cost = calc_price(Usage(input_tokens=12_000, output_tokens=800), model_ref="claude-sonnet-4-5",
-                                provider_id="anthropic").total_price
+    openai_cost = calc_price(
+        Usage(
+            input_tokens=CHAT_USAGE["prompt_tokens"],
+            output_tokens=CHAT_USAGE["completion_tokens"],
+            cache_read_tokens=details["cached_tokens"],
+        ),
+        model_ref="gpt-4o-mini-2024-07-18",
+        provider_id="openai",
+    ).total_price
+    anthropic_cost = calc_price(
+        Usage(input_tokens=12_000, output_tokens=800), model_ref="claude-sonnet-4-5", provider_id="anthropic"
+    ).total_price
     assert [(p, t, u, f, Decimal(c)) for p, _, t, u, f, c in rows] == [
         ("anthropic", "acme", "", "nightly-report", anthropic_cost),
         ("openai", "acme", "u_123", "chat", openai_cost),

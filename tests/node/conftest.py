@@ -16,7 +16,6 @@ import pytest
 
 from otel_costs_collector.config import CollectorConfig
 from tests.collector.conftest import Running, chdb_path  # noqa: F401  (re-exported fixture)
-
 from tests.fake_openai import FakeOpenAI
 
 HERE = Path(__file__).parent
@@ -31,8 +30,7 @@ def node_apps() -> Path:
         pytest.skip("node and npm are not installed")
     lock, installed = HERE / "package-lock.json", HERE / "node_modules" / ".package-lock.json"
     if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True,
-                       timeout=600)
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True, timeout=600)
     return HERE
 
 
@@ -46,7 +44,16 @@ def fake_openai():
 @pytest.fixture(scope="module")
 def node_collector(chdb_path, tmp_path_factory):  # noqa: F811
     spool = tmp_path_factory.mktemp("node-spool")
-    running = Running(CollectorConfig(storage=chdb_path, database=f"node_{uuid.uuid4().hex[:8]}", grpc_port=0,
-                                      http_port=0, batch_max_age_ms=100, log_format="text", spool_dir=str(spool)))
+    running = Running(
+        CollectorConfig(
+            storage=chdb_path,
+            database=f"node_{uuid.uuid4().hex[:8]}",
+            grpc_port=0,
+            http_port=0,
+            batch_max_age_ms=100,
+            log_format="text",
+            spool_dir=str(spool),
+        )
+    )
     yield running
     running.stop()

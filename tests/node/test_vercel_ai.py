@@ -23,25 +23,39 @@ EXPORTS = [("grpc", "simple"), ("http/protobuf", "batch"), ("http/json", "simple
 
 
 def billed(served: dict) -> Decimal:
-    usage = Usage(input_tokens=served["prompt_tokens"], cache_read_tokens=served["cached_tokens"],
-                  output_tokens=served["completion_tokens"])
+    usage = Usage(
+        input_tokens=served["prompt_tokens"],
+        cache_read_tokens=served["cached_tokens"],
+        output_tokens=served["completion_tokens"],
+    )
     return calc_price(usage, model_ref=served["model"], provider_id="openai").total_price
 
 
 @pytest.mark.parametrize("protocol,processor", EXPORTS, ids=[p for p, _ in EXPORTS])
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("app,integration", APPS, ids=["ai6", "ai7-otel", "ai7-legacy"])
-def test_every_call_is_counted_once_and_attributed(node_apps, fake_openai, node_collector, app, integration,
-                                                   scenario, protocol, processor):
+def test_every_call_is_counted_once_and_attributed(
+    node_apps, fake_openai, node_collector, app, integration, scenario, protocol, processor
+):
     running = node_collector
     tenant = f"{app}-{integration or 'builtin'}-{scenario}-{protocol.replace('/', '-')}"
-    endpoint = (f"http://{running.grpc_target}" if protocol == "grpc" else running.http_url)
+    endpoint = f"http://{running.grpc_target}" if protocol == "grpc" else running.http_url
     fake_openai.served.clear()
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-           "SPAN_PROCESSOR": processor, "OPENAI_BASE_URL": fake_openai.url, "SCENARIO": scenario,
-           "INTEGRATION": integration, "TENANT": tenant, "USER_ID": "u_42", "FEATURE": "support"}
-    done = subprocess.run(["node", str(node_apps / app / "app.mjs")], env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "SPAN_PROCESSOR": processor,
+        "OPENAI_BASE_URL": fake_openai.url,
+        "SCENARIO": scenario,
+        "INTEGRATION": integration,
+        "TENANT": tenant,
+        "USER_ID": "u_42",
+        "FEATURE": "support",
+    }
+    done = subprocess.run(
+        ["node", str(node_apps / app / "app.mjs")], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     served = list(fake_openai.served)
     assert len(served) == (2 if scenario == "tools" else 1)
@@ -54,14 +68,20 @@ def test_every_call_is_counted_once_and_attributed(node_apps, fake_openai, node_
         time.sleep(0.1)
     assert running.query(rollup, t=tenant) == want_rollup
 
-    rows = running.query("SELECT span_name, pricing_status, cost_total, response_id, user_id, feature "
-                         "FROM {db}.genai_spans WHERE trace_id IN (SELECT trace_id FROM {db}.genai_spans "
-                         "WHERE tenant_id = {{t:String}}) ORDER BY span_name", t=tenant)
+    rows = running.query(
+        "SELECT span_name, pricing_status, cost_total, response_id, user_id, feature "
+        "FROM {db}.genai_spans WHERE trace_id IN (SELECT trace_id FROM {db}.genai_spans "
+        "WHERE tenant_id = {{t:String}}) ORDER BY span_name",
+        t=tenant,
+    )
     counted = sorted((r for r in rows if r[1] == "priced"), key=lambda r: r[3])
     assert [(r[3], r[2]) for r in counted] == sorted((s["id"], billed(s)) for s in served)
     assert [(r[4], r[5]) for r in counted] == [("u_42", "support")] * len(served), rows
     others = [r for r in rows if r[1] != "priced"]
     assert others and all(r[1] == "aggregate" and r[2] == 0 for r in others)  # the SDK's outer span
-    raw = running.query("SELECT sum(cost_total) FROM {db}.genai_spans WHERE tenant_id = {{t:String}} "
-                        "AND pricing_status NOT IN ('aggregate', 'counted_elsewhere')", t=tenant)
+    raw = running.query(
+        "SELECT sum(cost_total) FROM {db}.genai_spans WHERE tenant_id = {{t:String}} "
+        "AND pricing_status NOT IN ('aggregate', 'counted_elsewhere')",
+        t=tenant,
+    )
     assert raw == [(expected,)]

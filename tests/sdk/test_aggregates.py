@@ -29,6 +29,12 @@ def test_the_outer_span_is_an_aggregate_and_the_call_is_priced_once(traced, shap
 
 def test_record_usage_refuses_an_operation_that_is_not_a_call(traced):
     with pytest.raises(ValueError, match="invoke_agent.*never counted"):
-        record_usage(provider="openai", model="gpt-4o-mini", input_tokens=1, output_tokens=1,
-                     operation="invoke_agent", tracer_provider=traced.provider)
+        record_usage(
+            provider="openai",
+            model="gpt-4o-mini",
+            input_tokens=1,
+            output_tokens=1,
+            operation="invoke_agent",
+            tracer_provider=traced.provider,
+        )
     assert traced.spans() == []

@@ -20,19 +20,40 @@ class Messages(LLMServer):
     SDK's stream accumulator reads every field)."""
 
     def _stream(self, path, request, mode):
-        message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
-                   "content": [], "stop_reason": None, "stop_sequence": None,
-                   "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}
-        events = [("message_start", {"type": "message_start", "message": message}),
-                  ("content_block_start", {"type": "content_block_start", "index": 0,
-                                           "content_block": {"type": "text", "text": ""}}),
-                  *[("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                             "delta": {"type": "text_delta", "text": "word "}})] * 5,
-                  ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                  ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                                                        "stop_sequence": None},
-                                     "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]}}),
-                  ("message_stop", {"type": "message_stop"})]
+        message = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**ANTHROPIC_USAGE, "output_tokens": 1},
+        }
+        events = [
+            ("message_start", {"type": "message_start", "message": message}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            *[
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "word "}},
+                )
+            ]
+            * 5,
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
         body = b"".join(f"event: {name}\ndata: {json.dumps(doc)}\n\n".encode() for name, doc in events)
         self._send(200, body, "text/event-stream")
 
@@ -45,12 +66,18 @@ def fake_anthropic():
 
 # Priced as the response model the fake answers with. Anthropic's input_tokens leave out
 # cache reads and writes; genai-prices' input includes them.
-CALL = calc_price(Usage(input_tokens=ANTHROPIC_USAGE["input_tokens"] + ANTHROPIC_USAGE["cache_read_input_tokens"]
-                        + ANTHROPIC_USAGE["cache_creation_input_tokens"],
-                        cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
-                        cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
-                        output_tokens=ANTHROPIC_USAGE["output_tokens"]),
-                  model_ref="claude-sonnet-4-5-20250929", provider_id="anthropic").total_price
+CALL = calc_price(
+    Usage(
+        input_tokens=ANTHROPIC_USAGE["input_tokens"]
+        + ANTHROPIC_USAGE["cache_read_input_tokens"]
+        + ANTHROPIC_USAGE["cache_creation_input_tokens"],
+        cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
+        cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
+        output_tokens=ANTHROPIC_USAGE["output_tokens"],
+    ),
+    model_ref="claude-sonnet-4-5-20250929",
+    provider_id="anthropic",
+).total_price
 
 
 def call(client, stream: bool) -> None:
@@ -65,8 +92,9 @@ def call(client, stream: bool) -> None:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_the_sdks_own_spans_are_costed_with_cache_writes(traced, fake_anthropic, stream):
-    client = anthropic.Anthropic(base_url=fake_anthropic, api_key="test", max_retries=0,
-                                 open_telemetry={"tracer_provider": traced.provider})
+    client = anthropic.Anthropic(
+        base_url=fake_anthropic, api_key="test", max_retries=0, open_telemetry={"tracer_provider": traced.provider}
+    )
     call(client, stream)
     client.close()
     attrs = traced.only().attributes

@@ -13,74 +13,149 @@ from otel_costs.conventions import Provenance, UsageError, read_usage
 def usage_of(attrs):
     u = read_usage(attrs)
     assert u is not None
-    return (u.convention, u.input_tokens, u.output_tokens, u.cache_read_tokens,
-            u.cache_write_tokens, u.reasoning_tokens, u.input_semantics)
+    return (
+        u.convention,
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.reasoning_tokens,
+        u.input_semantics,
+    )
 
 
 CASES = [
-        # Current semconv: input includes cache reads and writes.
-        ({"gen_ai.provider.name": "openai", "gen_ai.usage.input_tokens": 1000,
-          "gen_ai.usage.output_tokens": 50, "gen_ai.usage.cache_read.input_tokens": 800,
-          "gen_ai.usage.reasoning.output_tokens": 20},
-         ("gen_ai", 1000, 50, 800, 0, 20, Provenance.INCLUSIVE)),
-        # Semconv names, Anthropic, instrumentation that followed the spec (inclusive).
-        ({"gen_ai.provider.name": "anthropic", "gen_ai.usage.input_tokens": 1500,
-          "gen_ai.usage.output_tokens": 10, "gen_ai.usage.cache_read.input_tokens": 1000,
-          "gen_ai.usage.cache_creation.input_tokens": 400},
-         ("gen_ai", 1500, 10, 1000, 400, 0, Provenance.INCLUSIVE)),
-        # Semconv names but Anthropic's raw input (cache beside it): only reading that fits.
-        ({"gen_ai.provider.name": "anthropic", "gen_ai.usage.input_tokens": 12,
-          "gen_ai.usage.output_tokens": 10, "gen_ai.usage.cache_read.input_tokens": 5000},
-         ("gen_ai", 5012, 10, 5000, 0, 0, Provenance.EXCLUSIVE_INFERRED)),
-        # Legacy semconv names.
-        ({"gen_ai.system": "openai", "gen_ai.usage.prompt_tokens": 70,
-          "gen_ai.usage.completion_tokens": 30},
-         ("gen_ai_legacy", 70, 30, 0, 0, 0, Provenance.INCLUSIVE)),
-        # OpenInference: prompt includes cache details.
-        ({"llm.provider": "anthropic", "llm.model_name": "claude-3-5-haiku-latest",
-          "llm.token_count.prompt": 900, "llm.token_count.completion": 40,
-          "llm.token_count.prompt_details.cache_read": 600,
-          "llm.token_count.prompt_details.cache_write": 200,
-          "llm.token_count.completion_details.reasoning": 5},
-         ("openinference", 900, 40, 600, 200, 5, Provenance.INCLUSIVE)),
-        # OpenLLMetry: underscore cache names, inclusive input.
-        ({"gen_ai.system": "Anthropic", "gen_ai.usage.input_tokens": 300,
-          "gen_ai.usage.output_tokens": 9, "gen_ai.usage.cache_read_input_tokens": 200,
-          "gen_ai.usage.cache_creation_input_tokens": 50, "llm.usage.total_tokens": 309},
-         ("openllmetry", 300, 9, 200, 50, 0, Provenance.INCLUSIVE)),
-        # OpenLIT, OpenAI: input copied from the API, which includes cached tokens.
-        ({"gen_ai.system": "openai", "gen_ai.usage.input_tokens": 400,
-          "gen_ai.usage.output_tokens": 100, "gen_ai.usage.reasoning_tokens": 60,
-          "gen_ai.usage.cache_read.input_tokens": 128},
-         ("openlit", 400, 100, 128, 0, 60, Provenance.INCLUSIVE)),
-        # OpenLIT, Anthropic: input copied from the API, which excludes cached tokens.
-        ({"gen_ai.system": "anthropic", "gen_ai.usage.input_tokens": 400,
-          "gen_ai.usage.output_tokens": 100, "gen_ai.usage.reasoning_tokens": 0,
-          "gen_ai.usage.cache_read.input_tokens": 128},
-         ("openlit", 528, 100, 128, 0, 0, Provenance.EXCLUSIVE)),
-        # Vercel AI SDK v5, OpenAI: inputTokens include cachedInputTokens.
-        ({"ai.model.provider": "openai.chat", "ai.model.id": "gpt-4o",
-          "ai.usage.inputTokens": 500, "ai.usage.outputTokens": 20,
-          "ai.usage.cachedInputTokens": 256, "ai.usage.reasoningTokens": 0},
-         ("vercel_ai", 500, 20, 256, 0, 0, Provenance.INCLUSIVE)),
-        # Vercel AI SDK v5, Anthropic: inputTokens exclude cachedInputTokens.
-        ({"ai.model.provider": "anthropic.messages", "ai.model.id": "claude-sonnet-4-5",
-          "ai.usage.inputTokens": 40, "ai.usage.outputTokens": 20,
-          "ai.usage.cachedInputTokens": 3000},
-         ("vercel_ai", 3040, 20, 3000, 0, 0, Provenance.EXCLUSIVE)),
-        # Vercel AI SDK v4 names (JS sends doubles: integral floats are fine).
-        ({"ai.model.provider": "openai.chat", "ai.usage.promptTokens": 11.0,
-          "ai.usage.completionTokens": 7.0},
-         ("vercel_ai", 11, 7, 0, 0, 0, Provenance.INCLUSIVE)),
+    # Current semconv: input includes cache reads and writes.
+    (
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 50,
+            "gen_ai.usage.cache_read.input_tokens": 800,
+            "gen_ai.usage.reasoning.output_tokens": 20,
+        },
+        ("gen_ai", 1000, 50, 800, 0, 20, Provenance.INCLUSIVE),
+    ),
+    # Semconv names, Anthropic, instrumentation that followed the spec (inclusive).
+    (
+        {
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.usage.input_tokens": 1500,
+            "gen_ai.usage.output_tokens": 10,
+            "gen_ai.usage.cache_read.input_tokens": 1000,
+            "gen_ai.usage.cache_creation.input_tokens": 400,
+        },
+        ("gen_ai", 1500, 10, 1000, 400, 0, Provenance.INCLUSIVE),
+    ),
+    # Semconv names but Anthropic's raw input (cache beside it): only reading that fits.
+    (
+        {
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.output_tokens": 10,
+            "gen_ai.usage.cache_read.input_tokens": 5000,
+        },
+        ("gen_ai", 5012, 10, 5000, 0, 0, Provenance.EXCLUSIVE_INFERRED),
+    ),
+    # Legacy semconv names.
+    (
+        {"gen_ai.system": "openai", "gen_ai.usage.prompt_tokens": 70, "gen_ai.usage.completion_tokens": 30},
+        ("gen_ai_legacy", 70, 30, 0, 0, 0, Provenance.INCLUSIVE),
+    ),
+    # OpenInference: prompt includes cache details.
+    (
+        {
+            "llm.provider": "anthropic",
+            "llm.model_name": "claude-3-5-haiku-latest",
+            "llm.token_count.prompt": 900,
+            "llm.token_count.completion": 40,
+            "llm.token_count.prompt_details.cache_read": 600,
+            "llm.token_count.prompt_details.cache_write": 200,
+            "llm.token_count.completion_details.reasoning": 5,
+        },
+        ("openinference", 900, 40, 600, 200, 5, Provenance.INCLUSIVE),
+    ),
+    # OpenLLMetry: underscore cache names, inclusive input.
+    (
+        {
+            "gen_ai.system": "Anthropic",
+            "gen_ai.usage.input_tokens": 300,
+            "gen_ai.usage.output_tokens": 9,
+            "gen_ai.usage.cache_read_input_tokens": 200,
+            "gen_ai.usage.cache_creation_input_tokens": 50,
+            "llm.usage.total_tokens": 309,
+        },
+        ("openllmetry", 300, 9, 200, 50, 0, Provenance.INCLUSIVE),
+    ),
+    # OpenLIT, OpenAI: input copied from the API, which includes cached tokens.
+    (
+        {
+            "gen_ai.system": "openai",
+            "gen_ai.usage.input_tokens": 400,
+            "gen_ai.usage.output_tokens": 100,
+            "gen_ai.usage.reasoning_tokens": 60,
+            "gen_ai.usage.cache_read.input_tokens": 128,
+        },
+        ("openlit", 400, 100, 128, 0, 60, Provenance.INCLUSIVE),
+    ),
+    # OpenLIT, Anthropic: input copied from the API, which excludes cached tokens.
+    (
+        {
+            "gen_ai.system": "anthropic",
+            "gen_ai.usage.input_tokens": 400,
+            "gen_ai.usage.output_tokens": 100,
+            "gen_ai.usage.reasoning_tokens": 0,
+            "gen_ai.usage.cache_read.input_tokens": 128,
+        },
+        ("openlit", 528, 100, 128, 0, 0, Provenance.EXCLUSIVE),
+    ),
+    # Vercel AI SDK v5, OpenAI: inputTokens include cachedInputTokens.
+    (
+        {
+            "ai.model.provider": "openai.chat",
+            "ai.model.id": "gpt-4o",
+            "ai.usage.inputTokens": 500,
+            "ai.usage.outputTokens": 20,
+            "ai.usage.cachedInputTokens": 256,
+            "ai.usage.reasoningTokens": 0,
+        },
+        ("vercel_ai", 500, 20, 256, 0, 0, Provenance.INCLUSIVE),
+    ),
+    # Vercel AI SDK v5, Anthropic: inputTokens exclude cachedInputTokens.
+    (
+        {
+            "ai.model.provider": "anthropic.messages",
+            "ai.model.id": "claude-sonnet-4-5",
+            "ai.usage.inputTokens": 40,
+            "ai.usage.outputTokens": 20,
+            "ai.usage.cachedInputTokens": 3000,
+        },
+        ("vercel_ai", 3040, 20, 3000, 0, 0, Provenance.EXCLUSIVE),
+    ),
+    # Vercel AI SDK v4 names (JS sends doubles: integral floats are fine).
+    (
+        {"ai.model.provider": "openai.chat", "ai.usage.promptTokens": 11.0, "ai.usage.completionTokens": 7.0},
+        ("vercel_ai", 11, 7, 0, 0, 0, Provenance.INCLUSIVE),
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     "attrs, expected",
     CASES,
-    ids=["semconv-openai", "semconv-anthropic-inclusive", "semconv-anthropic-raw", "legacy",
-         "openinference", "openllmetry", "openlit-openai", "openlit-anthropic",
-         "vercel-openai", "vercel-anthropic", "vercel-v4"],
+    ids=[
+        "semconv-openai",
+        "semconv-anthropic-inclusive",
+        "semconv-anthropic-raw",
+        "legacy",
+        "openinference",
+        "openllmetry",
+        "openlit-openai",
+        "openlit-anthropic",
+        "vercel-openai",
+        "vercel-anthropic",
+        "vercel-v4",
+    ],
 )
 def test_each_convention_normalises_to_inclusive_input(attrs, expected):
     assert usage_of(attrs) == expected
@@ -96,11 +171,22 @@ def test_reading_a_priced_span_gives_the_same_usage(traced, index):
 
 
 def test_models_and_provider_are_read():
-    u = read_usage({"gen_ai.provider.name": " openai ", "gen_ai.request.model": "gpt-4o",
-                    "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.operation.name": "chat",
-                    "gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1})
+    u = read_usage(
+        {
+            "gen_ai.provider.name": " openai ",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o-2024-08-06",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.usage.input_tokens": 1,
+            "gen_ai.usage.output_tokens": 1,
+        }
+    )
     assert (u.provider, u.request_model, u.response_model, u.operation) == (
-        "openai", "gpt-4o", "gpt-4o-2024-08-06", "chat")
+        "openai",
+        "gpt-4o",
+        "gpt-4o-2024-08-06",
+        "chat",
+    )
 
 
 @pytest.mark.parametrize("attrs", [{}, {"http.request.method": "GET"}, {"gen_ai.request.model": "gpt-4o"}])

@@ -17,6 +17,7 @@ from .test_httpx_hooks import serving
 
 anthropic = pytest.importorskip("anthropic")
 
+
 def instrumentor(name: str):
     if name == "openinference":
         from openinference.instrumentation.anthropic import AnthropicInstrumentor
@@ -33,8 +34,12 @@ def test_the_sdks_span_and_an_instrumentations_span_count_one_call_once(traced, 
     instr.instrument(tracer_provider=traced.provider)
     try:
         with serving(Messages) as url:
-            client = anthropic.Anthropic(base_url=url + "/anthropic", api_key="test", max_retries=0,
-                                         open_telemetry={"tracer_provider": traced.provider})
+            client = anthropic.Anthropic(
+                base_url=url + "/anthropic",
+                api_key="test",
+                max_retries=0,
+                open_telemetry={"tracer_provider": traced.provider},
+            )
             for _ in range(calls):  # the fake answers every call with the same response id
                 call(client, stream)
             client.close()
@@ -46,13 +51,20 @@ def test_the_sdks_span_and_an_instrumentations_span_count_one_call_once(traced, 
     elsewhere = [s for s in spans if s.attributes["otel_costs.pricing.status"] == "counted_elsewhere"]
     assert len(costed) == len(elsewhere) == calls
     assert all(Decimal(s.attributes["otel_costs.cost.total"]) == CALL for s in costed)
-    assert {s.attributes["otel_costs.cost.counted_on"] for s in elsewhere} == {f"{s.context.span_id:016x}" for s in costed}
+    assert {s.attributes["otel_costs.cost.counted_on"] for s in elsewhere} == {
+        f"{s.context.span_id:016x}" for s in costed
+    }
 
 
 def test_a_span_whose_usage_sums_its_calls_is_an_aggregate(traced):
     """Not an aggregate by its convention: by the trace, as its calls end below it."""
-    call = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini", "gen_ai.operation.name": "chat",
-            "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100}
+    call = {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100,
+    }
     total = {**call, "gen_ai.usage.input_tokens": 2000, "gen_ai.usage.output_tokens": 200}
     with traced.tracer.start_as_current_span("pipeline", attributes=total):
         with traced.tracer.start_as_current_span("step"):  # no usage of its own

@@ -27,18 +27,23 @@ provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(InMemorySpanEx
 USAGE = "record_usage(provider='openai', model='gpt-4o-mini', input_tokens=10, output_tokens=5)\n"
 
 
-@pytest.mark.parametrize("body, warnings", [
-    # Never set: said once at shutdown, however many calls went to the no-op provider.
-    ("pass", 1),
-    (USAGE * 3, 1),
-    # Set right after adding the processor, as the README does: nothing to say.
-    ("trace.set_tracer_provider(provider)\n" + USAGE, 0),
-    # The provider is handed over explicitly: spans are recorded, nothing to say.
-    (USAGE.replace(")\n", ", tracer_provider=provider)\n"), 0),
-], ids=["processor-only", "record_usage-to-no-op", "set-global", "explicit-provider"])
+@pytest.mark.parametrize(
+    "body, warnings",
+    [
+        # Never set: said once at shutdown, however many calls went to the no-op provider.
+        ("pass", 1),
+        (USAGE * 3, 1),
+        # Set right after adding the processor, as the README does: nothing to say.
+        ("trace.set_tracer_provider(provider)\n" + USAGE, 0),
+        # The provider is handed over explicitly: spans are recorded, nothing to say.
+        (USAGE.replace(")\n", ", tracer_provider=provider)\n"), 0),
+    ],
+    ids=["processor-only", "record_usage-to-no-op", "set-global", "explicit-provider"],
+)
 def test_one_warning_per_process_naming_the_fix(body, warnings):
-    out = subprocess.run([sys.executable, "-c", SETUP + textwrap.dedent(body)], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", SETUP + textwrap.dedent(body)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stderr.splitlines() if "set_tracer_provider" in line]
     assert len(lines) == warnings, out.stderr

@@ -23,18 +23,34 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_costs import CostSpanProcessor, HttpxHooks, attribute_to, instrument_httpx
 
-CHAT_USAGE = {"prompt_tokens": 2000, "completion_tokens": 300, "total_tokens": 2300,
-              "prompt_tokens_details": {"cached_tokens": 1024},
-              "completion_tokens_details": {"reasoning_tokens": 100}}
-RESPONSES_USAGE = {"input_tokens": 1500, "output_tokens": 200, "input_tokens_details": {"cached_tokens": 512},
-                   "output_tokens_details": {"reasoning_tokens": 50}, "total_tokens": 1700}
-ANTHROPIC_USAGE = {"input_tokens": 100, "cache_read_input_tokens": 3000, "cache_creation_input_tokens": 500,
-                   "output_tokens": 250}
+CHAT_USAGE = {
+    "prompt_tokens": 2000,
+    "completion_tokens": 300,
+    "total_tokens": 2300,
+    "prompt_tokens_details": {"cached_tokens": 1024},
+    "completion_tokens_details": {"reasoning_tokens": 100},
+}
+RESPONSES_USAGE = {
+    "input_tokens": 1500,
+    "output_tokens": 200,
+    "input_tokens_details": {"cached_tokens": 512},
+    "output_tokens_details": {"reasoning_tokens": 50},
+    "total_tokens": 1700,
+}
+ANTHROPIC_USAGE = {
+    "input_tokens": 100,
+    "cache_read_input_tokens": 3000,
+    "cache_creation_input_tokens": 500,
+    "output_tokens": 250,
+}
 
 
 def _price(provider, model, inp, out, cache_read=0, cache_write=0) -> Decimal:
-    return calc_price(Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cache_read,
-                            cache_write_tokens=cache_write), model_ref=model, provider_id=provider).total_price
+    return calc_price(
+        Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cache_read, cache_write_tokens=cache_write),
+        model_ref=model,
+        provider_id=provider,
+    ).total_price
 
 
 class LLMServer(BaseHTTPRequestHandler):
@@ -54,17 +70,36 @@ class LLMServer(BaseHTTPRequestHandler):
         if request.get("stream"):
             return self._stream(path, request, mode)
         if path.endswith("/chat/completions"):
-            body = {"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}], "usage": CHAT_USAGE}
+            body = {
+                "id": "c1",
+                "object": "chat.completion",
+                "model": "gpt-4o-mini-2024-07-18",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+                "usage": CHAT_USAGE,
+            }
         elif path.endswith("/responses"):
-            body = {"id": "r1", "object": "response", "model": "gpt-4o-2024-08-06", "output": [],
-                    "usage": RESPONSES_USAGE}
+            body = {
+                "id": "r1",
+                "object": "response",
+                "model": "gpt-4o-2024-08-06",
+                "output": [],
+                "usage": RESPONSES_USAGE,
+            }
         elif path.endswith("/embeddings"):
-            body = {"object": "list", "data": [{"embedding": [0.1] * 1536, "index": i} for i in range(400)],
-                    "model": "text-embedding-3-small", "usage": {"prompt_tokens": 800, "total_tokens": 800}}
+            body = {
+                "object": "list",
+                "data": [{"embedding": [0.1] * 1536, "index": i} for i in range(400)],
+                "model": "text-embedding-3-small",
+                "usage": {"prompt_tokens": 800, "total_tokens": 800},
+            }
         else:
-            body = {"id": "m1", "type": "message", "model": "claude-sonnet-4-5-20250929", "content": [],
-                    "usage": ANTHROPIC_USAGE}
+            body = {
+                "id": "m1",
+                "type": "message",
+                "model": "claude-sonnet-4-5-20250929",
+                "content": [],
+                "usage": ANTHROPIC_USAGE,
+            }
         data = json.dumps(body).encode()
         if mode == "gzip":
             return self._send(200, gzip.compress(data), "application/json", {"content-encoding": "gzip"})
@@ -72,17 +107,31 @@ class LLMServer(BaseHTTPRequestHandler):
 
     def _stream(self, path, request, mode):
         if path.endswith("/messages"):
-            events = [("message_start", {"type": "message_start", "message": {
-                          "id": "m1", "model": "claude-sonnet-4-5-20250929",
-                          "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}}),
-                      *[("content_block_delta", {"type": "content_block_delta", "delta": {"text": "x" * 20}})] * 30,
-                      ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 250}}),
-                      ("message_stop", {"type": "message_stop"})]
+            events = [
+                (
+                    "message_start",
+                    {
+                        "type": "message_start",
+                        "message": {
+                            "id": "m1",
+                            "model": "claude-sonnet-4-5-20250929",
+                            "usage": {**ANTHROPIC_USAGE, "output_tokens": 1},
+                        },
+                    },
+                ),
+                *[("content_block_delta", {"type": "content_block_delta", "delta": {"text": "x" * 20}})] * 30,
+                ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 250}}),
+                ("message_stop", {"type": "message_stop"}),
+            ]
             chunks = [f"event: {name}\ndata: {json.dumps(doc)}\n\n".encode() for name, doc in events]
         else:
             include = (request.get("stream_options") or {}).get("include_usage")
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini-2024-07-18",
-                     "choices": [{"index": 0, "delta": {"content": "token"}}]}
+            chunk = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "model": "gpt-4o-mini-2024-07-18",
+                "choices": [{"index": 0, "delta": {"content": "token"}}],
+            }
             chunks = [f"data: {json.dumps({**chunk, 'usage': None} if include else chunk)}\n\n".encode()] * 40
             if include:
                 chunks.append(f"data: {json.dumps({**chunk, 'choices': [], 'usage': CHAT_USAGE})}\n\n".encode())
@@ -94,7 +143,7 @@ class LLMServer(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
         for c in chunks:  # split events across chunks, as networks do
-            for part in (c[: len(c) // 2], c[len(c) // 2:]):
+            for part in (c[: len(c) // 2], c[len(c) // 2 :]):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
         self.wfile.write(b"0\r\n\r\n")
 
@@ -141,8 +190,9 @@ class Setup:
         self.provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(self.memory)))
         self.hooks = HttpxHooks(openai_compatible=[base + "/v1"], anthropic_compatible=[base + "/anthropic/v1"])
         self.client = httpx.AsyncClient(base_url=base) if async_ else httpx.Client(base_url=base)
-        HTTPXClientInstrumentor.instrument_client(self.client, tracer_provider=self.provider,
-                                                  **self.hooks.client_kwargs(self.client))
+        HTTPXClientInstrumentor.instrument_client(
+            self.client, tracer_provider=self.provider, **self.hooks.client_kwargs(self.client)
+        )
 
     def spans(self):
         return [dict(s.attributes) for s in self.memory.get_finished_spans()]
@@ -162,19 +212,47 @@ def setup(server):
 
 # (path, request body, provider, model priced, input incl. cache, output, cache read, cache write, reasoning)
 CASES = [
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []}, "openai", "gpt-4o-mini-2024-07-18",
-     2000, 300, 1024, 0, 100),
+    (
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": []},
+        "openai",
+        "gpt-4o-mini-2024-07-18",
+        2000,
+        300,
+        1024,
+        0,
+        100,
+    ),
     ("/v1/responses", {"model": "gpt-4o", "input": "hi"}, "openai", "gpt-4o-2024-08-06", 1500, 200, 512, 0, 50),
-    ("/v1/embeddings", {"model": "text-embedding-3-small", "input": ["a"] * 400}, "openai",
-     "text-embedding-3-small", 800, 0, 0, 0, 0),
-    ("/anthropic/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": []}, "anthropic",
-     "claude-sonnet-4-5-20250929", 3600, 250, 3000, 500, 0),
+    (
+        "/v1/embeddings",
+        {"model": "text-embedding-3-small", "input": ["a"] * 400},
+        "openai",
+        "text-embedding-3-small",
+        800,
+        0,
+        0,
+        0,
+        0,
+    ),
+    (
+        "/anthropic/v1/messages",
+        {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": []},
+        "anthropic",
+        "claude-sonnet-4-5-20250929",
+        3600,
+        250,
+        3000,
+        500,
+        0,
+    ),
 ]
 
 
 @pytest.mark.parametrize("path, body, provider, model, inp, out, cache_read, cache_write, reasoning", CASES)
-def test_whole_bodies_are_costed_exactly(setup, path, body, provider, model, inp, out, cache_read, cache_write,
-                                         reasoning):
+def test_whole_bodies_are_costed_exactly(
+    setup, path, body, provider, model, inp, out, cache_read, cache_write, reasoning
+):
     with attribute_to(tenant_id="acme", feature="chat"):
         r = setup.client.post(path, json=body)
     assert r.status_code == 200 and r.json()["model"] == model  # the app reads the body untouched
@@ -190,11 +268,16 @@ def test_whole_bodies_are_costed_exactly(setup, path, body, provider, model, inp
     assert Decimal(span["otel_costs.cost.total"]) == expected > 0
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [], "stream": True,
-                              "stream_options": {"include_usage": True}}),
-    ("/anthropic/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [], "stream": True}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        (
+            "/v1/chat/completions",
+            {"model": "gpt-4o-mini", "messages": [], "stream": True, "stream_options": {"include_usage": True}},
+        ),
+        ("/anthropic/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [], "stream": True}),
+    ],
+)
 def test_streams_are_costed_from_their_final_events_without_changing_a_byte(setup, server, path, body):
     with setup.client.stream("POST", path, json=body) as r:
         received = b"".join(r.iter_raw())
@@ -211,9 +294,11 @@ def test_streams_are_costed_from_their_final_events_without_changing_a_byte(setu
 
 
 def test_a_span_waits_for_its_body(setup):
-    with setup.client.stream("POST", "/v1/chat/completions",
-                             json={"model": "gpt-4o-mini", "stream": True,
-                                   "stream_options": {"include_usage": True}}) as r:
+    with setup.client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}},
+    ) as r:
         lines = r.iter_lines()
         next(lines)
         assert setup.spans() == []  # the HTTP span ended with the headers; the usage is still coming
@@ -222,11 +307,14 @@ def test_a_span_waits_for_its_body(setup):
     assert setup.only()["otel_costs.pricing.status"] == "priced"
 
 
-@pytest.mark.parametrize("mode, body, reason", [
-    ("truncate", {"stream": True, "stream_options": {"include_usage": True}}, "before its final event"),
-    ("", {"stream": True}, "include_usage"),
-    ("garbage", {}, "not JSON"),
-])
+@pytest.mark.parametrize(
+    "mode, body, reason",
+    [
+        ("truncate", {"stream": True, "stream_options": {"include_usage": True}}, "before its final event"),
+        ("", {"stream": True}, "include_usage"),
+        ("garbage", {}, "not JSON"),
+    ],
+)
 def test_unreadable_or_cut_bodies_mark_the_span(setup, mode, body, reason):
     r = setup.client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", **body}, headers={"x-test": mode})
     assert r.status_code == 200
@@ -236,8 +324,9 @@ def test_unreadable_or_cut_bodies_mark_the_span(setup, mode, body, reason):
 
 
 def test_an_abandoned_stream_is_incomplete_not_wrong(setup):
-    with setup.client.stream("POST", "/anthropic/v1/messages",
-                             json={"model": "claude-sonnet-4-5", "stream": True}) as r:
+    with setup.client.stream(
+        "POST", "/anthropic/v1/messages", json={"model": "claude-sonnet-4-5", "stream": True}
+    ) as r:
         for i, _ in enumerate(r.iter_bytes()):
             if i == 3:
                 break  # the app stops reading halfway
@@ -275,16 +364,21 @@ def test_async_client(server):
     async def call():
         async with s.client:
             r = await s.client.post("/v1/chat/completions", json={"model": "gpt-4o-mini"})
-            async with s.client.stream("POST", "/anthropic/v1/messages",
-                                       json={"model": "claude-sonnet-4-5", "stream": True}) as streamed:
+            async with s.client.stream(
+                "POST", "/anthropic/v1/messages", json={"model": "claude-sonnet-4-5", "stream": True}
+            ) as streamed:
                 async for _ in streamed.aiter_bytes():
                     pass
             return r
 
     assert asyncio.run(call()).status_code == 200
     costs = sorted(Decimal(span["otel_costs.cost.total"]) for span in s.spans())
-    assert costs == sorted([_price("openai", "gpt-4o-mini-2024-07-18", 2000, 300, 1024),
-                            _price("anthropic", "claude-sonnet-4-5-20250929", 3600, 250, 3000, 500)])
+    assert costs == sorted(
+        [
+            _price("openai", "gpt-4o-mini-2024-07-18", 2000, 300, 1024),
+            _price("anthropic", "claude-sonnet-4-5-20250929", 3600, 250, 3000, 500),
+        ]
+    )
 
 
 def test_base_urls_are_validated():
@@ -307,8 +401,9 @@ def test_one_call_two_instrumentations_one_cost(server, stream):
     try:
         client = openai.OpenAI(base_url=server + "/v1", api_key="test", max_retries=0)
         kwargs = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
-        result = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
-                                                **kwargs)
+        result = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], **kwargs
+        )
         if stream:
             for _ in result:
                 pass
@@ -319,8 +414,7 @@ def test_one_call_two_instrumentations_one_cost(server, stream):
         HTTPXClientInstrumentor().uninstrument()
         HTTPX2ClientInstrumentor().uninstrument()
         openai_instrumentor.uninstrument()
-    spans = {("http" if "http.request.method" in a or "http.method" in a else "genai"): a
-             for a in s.spans()}
+    spans = {("http" if "http.request.method" in a or "http.method" in a else "genai"): a for a in s.spans()}
     assert set(spans) == {"http", "genai"}, s.spans()
     costed = [a for a in spans.values() if "otel_costs.cost.total" in a]
     assert costed == [spans["http"]]
@@ -335,10 +429,13 @@ def test_transports_answering_from_memory_are_read_at_once():
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(memory)))
-    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body)),
-                          base_url="https://api.openai.com")
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body)),
+        base_url="https://api.openai.com",
+    )
     HTTPXClientInstrumentor.instrument_client(client, tracer_provider=provider, **HttpxHooks().client_kwargs(client))
     client.post("/v1/chat/completions", json={"model": "gpt-4o-mini"})
     (span,) = memory.get_finished_spans()
-    assert Decimal(span.attributes["otel_costs.cost.total"]) == _price("openai", "gpt-4o-mini-2024-07-18", 2000, 300,
-                                                                      1024)
+    assert Decimal(span.attributes["otel_costs.cost.total"]) == _price(
+        "openai", "gpt-4o-mini-2024-07-18", 2000, 300, 1024
+    )

@@ -43,13 +43,19 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        _json(self, {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
-            "model": request["model"] + "-2024-07-18",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "hello"}}],
-            "usage": self.usage,
-        })
+        _json(
+            self,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": request["model"] + "-2024-07-18",
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hello"}}
+                ],
+                "usage": self.usage,
+            },
+        )
 
     def log_message(self, *args):
         pass
@@ -86,7 +92,11 @@ def test_official_openai_instrumentation_spans_are_costed(instrumented, fake_ope
     assert Decimal(attrs["otel_costs.cost.total"]) == Decimal("0.00036")
     assert attrs["otel_costs.pricing.status"] == "priced"
     assert (attrs["user.id"], attrs["tenant.id"], attrs["feature.name"], attrs["otel_costs.tag.plan"]) == (
-        "u_123", "acme", "chat", "pro")
+        "u_123",
+        "acme",
+        "chat",
+        "pro",
+    )
 
 
 class Downstream(BaseHTTPRequestHandler):

@@ -17,8 +17,19 @@ from otel_costs.pricing import Pricer
 
 
 def usage(provider, model, inp, out, cache_read=0, cache_write=0, reasoning=0, response_model=None):
-    return TokenUsage(inp, out, cache_read, cache_write, reasoning, "test", Provenance.INCLUSIVE,
-                      provider, model, response_model, "chat")
+    return TokenUsage(
+        inp,
+        out,
+        cache_read,
+        cache_write,
+        reasoning,
+        "test",
+        Provenance.INCLUSIVE,
+        provider,
+        model,
+        response_model,
+        "chat",
+    )
 
 
 def ns(dt: datetime) -> int:
@@ -28,9 +39,12 @@ def ns(dt: datetime) -> int:
 def reference(provider, model, inp, out, cr, cw, at):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # genai-prices warns on keys some models lack
-        return calc_price(Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cr,
-                                cache_write_tokens=cw), model, provider_id=provider,
-                          genai_request_timestamp=at)
+        return calc_price(
+            Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cr, cache_write_tokens=cw),
+            model,
+            provider_id=provider,
+            genai_request_timestamp=at,
+        )
 
 
 AT = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -218,9 +232,15 @@ output_per_mtok = "inf"
     with pytest.raises(PriceOverridesError) as err:
         Pricer(path)
     message = str(err.value)
-    for expected in ["unknown top-level keys ['extra']", "input_per_mtok: '-1'", "'abc' is not a decimal",
-                     "unknown keys ['colour']", "#2: 'model' must be a non-empty string",
-                     "must be a number or a decimal string, got bool", "'inf' must be a finite"]:
+    for expected in [
+        "unknown top-level keys ['extra']",
+        "input_per_mtok: '-1'",
+        "'abc' is not a decimal",
+        "unknown keys ['colour']",
+        "#2: 'model' must be a non-empty string",
+        "must be a number or a decimal string, got bool",
+        "'inf' must be a finite",
+    ]:
         assert expected in message
 
 

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_costs import CostSpanProcessor, attribute_to, record_usage
-from otel_costs.pricing import Pricer
 from otel_costs.conventions import read_usage
+from otel_costs.pricing import Pricer
 
 GENAI = {
     "gen_ai.operation.name": "chat",
@@ -41,7 +41,11 @@ def test_genai_span_gets_exact_cost_and_attribution(traced):
     assert attrs["otel_costs.pricing.source"].startswith("genai-prices ")
     assert attrs["otel_costs.pricing.model"] == "gpt-4o-mini"
     assert (attrs["user.id"], attrs["tenant.id"], attrs["feature.name"], attrs["otel_costs.tag.plan"]) == (
-        "u1", "acme", "chat", "pro")
+        "u1",
+        "acme",
+        "chat",
+        "pro",
+    )
     for key, value in GENAI.items():
         assert attrs[key] == value
 
@@ -55,7 +59,11 @@ def test_enriched_copy_keeps_identity_and_timing(traced):
     app = [s for s in traced.app_exporter.get_finished_spans() if s.name == "call"][0]
     assert ours.context == app.context and ours.parent == app.parent
     assert (ours.start_time, ours.end_time, ours.kind, ours.status.status_code) == (
-        app.start_time, app.end_time, app.kind, app.status.status_code)
+        app.start_time,
+        app.end_time,
+        app.kind,
+        app.status.status_code,
+    )
     assert [e.name for e in ours.events] == ["first token"]
     assert ours.resource == app.resource and ours.instrumentation_scope == app.instrumentation_scope
     assert "otel_costs.cost.total" not in app.attributes  # the app's own span is untouched
@@ -105,8 +113,15 @@ def test_bad_forward_option(bad, monkeypatch):
         ({"gen_ai.usage.input_tokens": -1}, "invalid_usage", "negative"),
         ({"gen_ai.usage.output_tokens": float("nan")}, "invalid_usage", "got nan"),
         ({"gen_ai.usage.input_tokens": 10**12}, "invalid_usage", "exceeds"),
-        ({"gen_ai.usage.cache_read.input_tokens": 5000, "gen_ai.provider.name": "openai",
-          "gen_ai.usage.input_tokens": 10}, "priced", None),  # cache > input: exclusive inferred
+        (
+            {
+                "gen_ai.usage.cache_read.input_tokens": 5000,
+                "gen_ai.provider.name": "openai",
+                "gen_ai.usage.input_tokens": 10,
+            },
+            "priced",
+            None,
+        ),  # cache > input: exclusive inferred
         ({"gen_ai.request.model": "no-such-model"}, "unpriced", "Unable to find model"),
         ({"gen_ai.request.model": True}, "unpriced", "no model name"),
     ],
@@ -211,9 +226,16 @@ def test_attribute_limits_are_respected():
 
 def test_record_usage_emits_a_costed_span_under_attribution(traced):
     with attribute_to(user_id="batch", feature="nightly-summary"):
-        record_usage(provider="anthropic", model="claude-sonnet-4-5", input_tokens=12_000,
-                     output_tokens=300, cache_read_tokens=10_000, tracer_provider=traced.provider,
-                     start_time=1_760_000_000_000_000_000, end_time=1_760_000_002_000_000_000)
+        record_usage(
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            input_tokens=12_000,
+            output_tokens=300,
+            cache_read_tokens=10_000,
+            tracer_provider=traced.provider,
+            start_time=1_760_000_000_000_000_000,
+            end_time=1_760_000_002_000_000_000,
+        )
     span = traced.only()
     assert span.name == "chat claude-sonnet-4-5"
     assert (span.start_time, span.end_time) == (1_760_000_000_000_000_000, 1_760_000_002_000_000_000)
@@ -224,8 +246,14 @@ def test_record_usage_emits_a_costed_span_under_attribution(traced):
 
 
 def test_record_usage_error_marks_the_span(traced):
-    record_usage(provider="openai", model="gpt-4o-mini", input_tokens=10, output_tokens=0,
-                 error="timeout", tracer_provider=traced.provider)
+    record_usage(
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=10,
+        output_tokens=0,
+        error="timeout",
+        tracer_provider=traced.provider,
+    )
     span = traced.only()
     assert span.status.status_code.name == "ERROR"
     assert span.attributes["error.type"] == "timeout"

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from otel_costs_collector.budgets.model import Budget, BudgetError, period_bounds
 from otel_costs import BudgetExceeded, BudgetGuard, attribute_to
+from otel_costs_collector.budgets.model import Budget, BudgetError, period_bounds
 
 from ..spans import SEMCONV, sdk_request
 
@@ -23,24 +23,47 @@ COST = Decimal("0.000285")  # one SEMCONV span
 PROTO = {"Content-Type": "application/x-protobuf"}
 
 
-@pytest.mark.parametrize("period, tz, now, start, end", [
-    ("daily", "UTC", "2026-03-08T12:00:00+00:00", "2026-03-08T00:00:00+00:00", "2026-03-09T00:00:00+00:00"),
-    # New York's spring-forward day has 23 hours
-    ("daily", "America/New_York", "2026-03-08T12:00:00+00:00", "2026-03-08T05:00:00+00:00",
-     "2026-03-09T04:00:00+00:00"),
-    ("weekly", "UTC", "2026-11-22T23:59:59+00:00", "2026-11-16T00:00:00+00:00", "2026-11-23T00:00:00+00:00"),
-    ("monthly", "Asia/Kolkata", "2026-12-31T19:00:00+00:00", "2026-12-31T18:30:00+00:00",
-     "2027-01-31T18:30:00+00:00"),
-])
+@pytest.mark.parametrize(
+    "period, tz, now, start, end",
+    [
+        ("daily", "UTC", "2026-03-08T12:00:00+00:00", "2026-03-08T00:00:00+00:00", "2026-03-09T00:00:00+00:00"),
+        # New York's spring-forward day has 23 hours
+        (
+            "daily",
+            "America/New_York",
+            "2026-03-08T12:00:00+00:00",
+            "2026-03-08T05:00:00+00:00",
+            "2026-03-09T04:00:00+00:00",
+        ),
+        ("weekly", "UTC", "2026-11-22T23:59:59+00:00", "2026-11-16T00:00:00+00:00", "2026-11-23T00:00:00+00:00"),
+        (
+            "monthly",
+            "Asia/Kolkata",
+            "2026-12-31T19:00:00+00:00",
+            "2026-12-31T18:30:00+00:00",
+            "2027-01-31T18:30:00+00:00",
+        ),
+    ],
+)
 def test_periods_follow_the_calendar_of_their_time_zone(period, tz, now, start, end):
     assert period_bounds(period, tz, datetime.fromisoformat(now)) == (
-        datetime.fromisoformat(start), datetime.fromisoformat(end))
+        datetime.fromisoformat(start),
+        datetime.fromisoformat(end),
+    )
 
 
 def test_invalid_budgets_name_every_problem():
     with pytest.raises(BudgetError) as exc:
-        Budget.parse({"id": "bad id", "amount_usd": 1.5, "period": "hourly", "timezone": "Mars/Base",
-                      "thresholds": [0, "x"], "color": "red"})
+        Budget.parse(
+            {
+                "id": "bad id",
+                "amount_usd": 1.5,
+                "period": "hourly",
+                "timezone": "Mars/Base",
+                "thresholds": [0, "x"],
+                "color": "red",
+            }
+        )
     for part in ("id:", "amount_usd", "period", "scope", "timezone", "thresholds", "unknown field 'color'"):
         assert part in str(exc.value)
 
@@ -113,7 +136,8 @@ def test_alerts_fire_once_per_threshold_and_period_across_restarts(start_collect
     (s,) = status["budgets"]
     assert (s["exceeded"], Decimal(s["spend_usd"]), s["percent"]) == (True, COST * 10, "100.00")
     assert s["resets_at"] == (datetime(day.year, day.month, day.day, tzinfo=NY) + timedelta(days=1)).astimezone(
-        timezone.utc).isoformat().replace("+00:00", "Z")
+        timezone.utc
+    ).isoformat().replace("+00:00", "Z")
 
     c.stop()  # a restart remembers what it fired
     again = start_collector(clock=clock, budget_webhook_url=webhook, budget_interval_s=3600)
@@ -161,10 +185,14 @@ def test_half_hour_time_zones_read_raw_spans(start_collector):
 def test_sdk_refuses_a_call_over_a_hard_budget_before_making_it(start_collector):
     now = datetime.now(timezone.utc)
     c = start_collector(budget_interval_s=3600)
-    httpx.put(c.http_url + "/v1/budgets/acme-chat",
-              json={"tenant": "acme", "feature": "chat", "amount_usd": str(COST * 2), "period": "daily"})
-    httpx.put(c.http_url + "/v1/budgets/acme-soft",
-              json={"tenant": "acme", "amount_usd": str(COST), "period": "daily", "hard": False})
+    httpx.put(
+        c.http_url + "/v1/budgets/acme-chat",
+        json={"tenant": "acme", "feature": "chat", "amount_usd": str(COST * 2), "period": "daily"},
+    )
+    httpx.put(
+        c.http_url + "/v1/budgets/acme-soft",
+        json={"tenant": "acme", "amount_usd": str(COST), "period": "daily", "hard": False},
+    )
     send(c, 2, now - timedelta(seconds=30), **{"tenant.id": "acme", "feature.name": "chat"})
     c.call(c.collector.evaluate_budgets_now())
     ticks = [0.0]
@@ -182,8 +210,12 @@ def test_sdk_refuses_a_call_over_a_hard_budget_before_making_it(start_collector)
             llm_call()
     assert calls == [1]
     e = exc.value
-    assert (e.budget_id, e.spend_usd, e.limit_usd, e.scope) == ("acme-chat", COST * 2, COST * 2,
-                                                                 {"tenant": "acme", "feature": "chat"})
+    assert (e.budget_id, e.spend_usd, e.limit_usd, e.scope) == (
+        "acme-chat",
+        COST * 2,
+        COST * 2,
+        {"tenant": "acme", "feature": "chat"},
+    )
     assert e.resets_at == period_bounds("daily", "UTC", now)[1] and "acme-chat" in str(e)
 
     httpx.delete(c.http_url + "/v1/budgets/acme-chat")
@@ -208,9 +240,15 @@ def test_unreachable_collector_allows_or_denies_as_configured(mode, raises, capl
     assert "budget status unavailable" in caplog.text
 
 
-@pytest.mark.parametrize("body", ['{"tenant": "acme", "amount_usd": "5", "period": "daily", "thresholds": 5}',
-                                  "[" * 50_000, '{"a": ' + "[" * 5_000 + "]" * 5_000 + "}"],
-                         ids=["thresholds-a-number", "deep-array", "deep-object"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"tenant": "acme", "amount_usd": "5", "period": "daily", "thresholds": 5}',
+        "[" * 50_000,
+        '{"a": ' + "[" * 5_000 + "]" * 5_000 + "}",
+    ],
+    ids=["thresholds-a-number", "deep-array", "deep-object"],
+)
 def test_budget_api_answers_bad_bodies_with_400(collector, body):
     """These were 500s with a traceback."""
     r = httpx.put(collector.http_url + "/v1/budgets/x", content=body, headers={"content-type": "application/json"})
@@ -234,17 +272,22 @@ def test_with_auth_budgets_are_managed_by_admins_and_read_per_tenant(start_colle
     assert httpx.put(c.http_url + "/v1/budgets/a", json=body).status_code == 401
     assert httpx.put(c.http_url + "/v1/budgets/a", json=body, headers=as_tenant).status_code == 403
     assert httpx.put(c.http_url + "/v1/budgets/a", json=body, headers=as_admin).status_code == 200
-    assert httpx.put(c.http_url + "/v1/budgets/g", json={**body, "tenant": "globex"}, headers=as_admin).status_code == 200
+    assert (
+        httpx.put(c.http_url + "/v1/budgets/g", json={**body, "tenant": "globex"}, headers=as_admin).status_code == 200
+    )
     # a budget over all tenants (a feature's): its id, amount and all tenants' spend are the operator's
     everyone = {"feature": "chat", "amount_usd": "900", "period": "monthly"}
     assert httpx.put(c.http_url + "/v1/budgets/all", json=everyone, headers=as_admin).status_code == 200
     c.call(c.collector.evaluate_budgets_now())
     assert [b["id"] for b in httpx.get(c.http_url + "/v1/budgets", headers=as_tenant).json()] == ["a"]
-    assert httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "globex"}, headers=as_tenant).status_code == 403
+    assert (
+        httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "globex"}, headers=as_tenant).status_code == 403
+    )
     status = httpx.get(c.http_url + "/v1/budgets/status", headers=as_tenant).json()
     assert [b["id"] for b in status["budgets"]] == ["a"]
-    admin_view = httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "acme", "feature": "chat"},
-                           headers=as_admin).json()
+    admin_view = httpx.get(
+        c.http_url + "/v1/budgets/status", params={"tenant": "acme", "feature": "chat"}, headers=as_admin
+    ).json()
     assert sorted(b["id"] for b in admin_view["budgets"]) == ["a", "all"]
     page = httpx.get(c.http_url + "/", params={"feature": "chat"}, headers=as_tenant).text
     assert ">a <small>" in page and ">all <small>" not in page

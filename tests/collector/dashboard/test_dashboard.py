@@ -26,8 +26,9 @@ ADMIN_TOKEN = "admin-dashboard-token-0123456789"
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
     if os.environ.get("OTEL_COSTS_REQUIRE_BROWSER"):
         raise RuntimeError("OTEL_COSTS_REQUIRE_BROWSER is set but Debian's chromium/chromium-driver are missing")
-    pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
-                allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium and chromium-driver are not installed (.ci/run installs them)", allow_module_level=True
+    )
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -39,10 +40,19 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 def browser(tmp_path_factory):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-                 "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
@@ -54,15 +64,35 @@ def load(c) -> None:
     now = datetime.now(timezone.utc) - timedelta(minutes=5)
     spans = []
     for i in range(6):
-        spans.append(dict(SEMCONV, _start=now - timedelta(days=i % 3),
-                          **{"tenant.id": "acme", "otel_costs.tag.plan": "pro", "feature.name": "chat",
-                             "user.id": f"u{i % 2}"}))
+        spans.append(
+            dict(
+                SEMCONV,
+                _start=now - timedelta(days=i % 3),
+                **{"tenant.id": "acme", "otel_costs.tag.plan": "pro", "feature.name": "chat", "user.id": f"u{i % 2}"},
+            )
+        )
     for i in range(4):
-        spans.append(dict(SEMCONV, _start=now - timedelta(days=i % 2), **{
-            "tenant.id": "globex", "otel_costs.tag.plan": "free", "feature.name": "search", "user.id": "g1",
-            "gen_ai.usage.input_tokens": 5000, "gen_ai.usage.output_tokens": 900}))
-    spans.append(dict(SEMCONV, _start=now, **{"tenant.id": "globex", "feature.name": "search",
-                                             "gen_ai.request.model": "our-finetune-7b"}))
+        spans.append(
+            dict(
+                SEMCONV,
+                _start=now - timedelta(days=i % 2),
+                **{
+                    "tenant.id": "globex",
+                    "otel_costs.tag.plan": "free",
+                    "feature.name": "search",
+                    "user.id": "g1",
+                    "gen_ai.usage.input_tokens": 5000,
+                    "gen_ai.usage.output_tokens": 900,
+                },
+            )
+        )
+    spans.append(
+        dict(
+            SEMCONV,
+            _start=now,
+            **{"tenant.id": "globex", "feature.name": "search", "gen_ai.request.model": "our-finetune-7b"},
+        )
+    )
     r = httpx.post(c.http_url + "/v1/traces", content=sdk_request(spans).SerializeToString(), headers=PROTO)
     assert r.status_code == 200
 
@@ -111,10 +141,12 @@ def test_numbers_equal_the_api_and_filters_live_in_the_url(start_collector, brow
 
     link = browser.find_element(By.CSS_SELECTOR, "#tenants a.csv").get_attribute("href")
     rows = list(csv.DictReader(io.StringIO(httpx.get(link).text)))
-    api_rows = httpx.get(c.http_url + "/v1/costs", params={"by": "tenant,tag:plan", "since": "7d", "tenant": "acme",
-                                                           "top": "10"}).json()
+    api_rows = httpx.get(
+        c.http_url + "/v1/costs", params={"by": "tenant,tag:plan", "since": "7d", "tenant": "acme", "top": "10"}
+    ).json()
     assert [(r["tenant"], r["tag:plan"], Decimal(r["cost_usd"])) for r in rows] == [
-        (r["tenant"], r["tag:plan"], Decimal(r["cost_usd"])) for r in api_rows]
+        (r["tenant"], r["tag:plan"], Decimal(r["cost_usd"])) for r in api_rows
+    ]
 
     browser.get(browser.current_url)  # a shared link shows the same view
     assert shown(browser, "total") == money(acme)
@@ -135,13 +167,18 @@ def test_readable_on_a_phone(start_collector, browser):
 
 def test_with_auth_the_page_asks_for_a_token_and_shows_only_that_tenant(start_collector, browser, tmp_path):
     tokens = tmp_path / "tokens.toml"
-    tokens.write_text(f'[[token]]\ntoken = "{TENANT_TOKEN}"\ntenant = "acme"\n\n'
-                      f'[[token]]\ntoken = "{ADMIN_TOKEN}"\nadmin = true\n')
+    tokens.write_text(
+        f'[[token]]\ntoken = "{TENANT_TOKEN}"\ntenant = "acme"\n\n[[token]]\ntoken = "{ADMIN_TOKEN}"\nadmin = true\n'
+    )
     c = start_collector(auth_tokens_file=str(tokens))
     for token in (TENANT_TOKEN, ADMIN_TOKEN):  # the admin's spans keep the tenant they claim
         body = sdk_request([dict(SEMCONV, **{"tenant.id": "globex"})] * 3).SerializeToString()
-        assert httpx.post(c.http_url + "/v1/traces", content=body,
-                          headers={**PROTO, "Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            httpx.post(
+                c.http_url + "/v1/traces", content=body, headers={**PROTO, "Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
     browser.delete_all_cookies()
     browser.get(c.http_url + "/")
     assert browser.find_elements(By.CSS_SELECTOR, 'input[name="token"]')

@@ -4,31 +4,44 @@ from an ancestor span, on rows the real mapping made of hand-built OTLP spans.""
 from __future__ import annotations
 
 import os
-from time import time_ns
 from decimal import Decimal
+from time import time_ns
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from otel_costs_collector.mapping.calls import CallIndex
-from otel_costs_collector.pipeline.held import HeldCalls
-from otel_costs_collector.mapping.rows import COLUMNS, map_request
 from otel_costs.pricing import Pricer
+from otel_costs_collector.mapping.calls import CallIndex
+from otel_costs_collector.mapping.rows import COLUMNS, map_request
+from otel_costs_collector.pipeline.held import HeldCalls
 
 from ..spans import any_value
 
 PRICER = Pricer()
-CHAT = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
-        "gen_ai.usage.input_tokens": 1800, "gen_ai.usage.output_tokens": 120}
+CHAT = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.usage.input_tokens": 1800,
+    "gen_ai.usage.output_tokens": 120,
+}
 # OpenInference's LLM span around the same call (a second instrumentation), same usage
-OPENINFERENCE = {"openinference.span.kind": "LLM", "llm.provider": "openai", "llm.model_name": "gpt-4o-mini",
-                 "llm.token_count.prompt": 1800, "llm.token_count.completion": 120}
+OPENINFERENCE = {
+    "openinference.span.kind": "LLM",
+    "llm.provider": "openai",
+    "llm.model_name": "gpt-4o-mini",
+    "llm.token_count.prompt": 1800,
+    "llm.token_count.completion": 120,
+}
 SECOND = {**CHAT, "gen_ai.usage.input_tokens": 700, "gen_ai.usage.output_tokens": 40}
 # A span of an instrumentation the rules do not know, holding the sum of two calls
 SUM = {**CHAT, "gen_ai.usage.input_tokens": 2500, "gen_ai.usage.output_tokens": 160}
-STEP = {"ai.settings.context.tenantId": "acme", "ai.settings.context.userId": "u_7",
-        "ai.settings.context.feature": "support-bot"}
+STEP = {
+    "ai.settings.context.tenantId": "acme",
+    "ai.settings.context.userId": "u_7",
+    "ai.settings.context.feature": "support-bot",
+}
 T0 = 1_764_000_000_000_000_000
 
 
@@ -42,9 +55,14 @@ class Trace:
         request = ExportTraceServiceRequest()
         scope = request.resource_spans.add().scope_spans.add()
         for span_id, parent, attrs, start, end in spans:
-            span = scope.spans.add(trace_id=self.trace_id, span_id=_id(span_id),
-                                   parent_span_id=_id(parent) if parent else b"", name=span_id,
-                                   start_time_unix_nano=T0 + int(start * 1e9), end_time_unix_nano=T0 + int(end * 1e9))
+            span = scope.spans.add(
+                trace_id=self.trace_id,
+                span_id=_id(span_id),
+                parent_span_id=_id(parent) if parent else b"",
+                name=span_id,
+                start_time_unix_nano=T0 + int(start * 1e9),
+                end_time_unix_nano=T0 + int(end * 1e9),
+            )
             span.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
         return request
 
@@ -75,9 +93,11 @@ def col(row, name):
 def price(attrs) -> Decimal:
     from genai_prices import Usage, calc_price
 
-    return calc_price(Usage(input_tokens=attrs["gen_ai.usage.input_tokens"],
-                            output_tokens=attrs["gen_ai.usage.output_tokens"]),
-                      model_ref="gpt-4o-mini", provider_id="openai").total_price
+    return calc_price(
+        Usage(input_tokens=attrs["gen_ai.usage.input_tokens"], output_tokens=attrs["gen_ai.usage.output_tokens"]),
+        model_ref="gpt-4o-mini",
+        provider_id="openai",
+    ).total_price
 
 
 @pytest.mark.parametrize("inner_first", [True, False], ids=["inner-first", "outer-first"])
@@ -99,9 +119,11 @@ def test_two_instrumentations_on_one_call_in_two_requests_count_it_once(inner_fi
 
 def test_an_unknown_span_above_two_calls_is_an_aggregate_when_it_arrives_later():
     trace, index = Trace(), CallIndex()
-    rows = stored(index, trace.request(("a", "run", CHAT, 0.1, 0.4), ("b", "step", SECOND, 0.5, 0.8),
-                                       ("step", "run", {}, 0.45, 0.85)),
-                  trace.request(("run", "", SUM, 0.0, 1.0)))
+    rows = stored(
+        index,
+        trace.request(("a", "run", CHAT, 0.1, 0.4), ("b", "step", SECOND, 0.5, 0.8), ("step", "run", {}, 0.45, 0.85)),
+        trace.request(("run", "", SUM, 0.0, 1.0)),
+    )
     outer = [r for r in rows if col(r, "span_id") == hexid("run")]
     calls = [r for r in rows if r not in outer]
     assert [col(r, "pricing_status") for r in calls] == ["priced", "priced"]
@@ -125,8 +147,9 @@ def test_the_same_response_in_another_trace_is_the_same_call():
     index = CallIndex()
     sdk = {**CHAT, "gen_ai.response.id": "chatcmpl-42"}
     first = decide(index, Trace().request(("sdk", "", sdk, 0.1, 0.9))).now
-    second = decide(index, Trace().request(("wrap", "", {**OPENINFERENCE, "gen_ai.response.id": "chatcmpl-42"},
-                                                0.0, 1.0))).now
+    second = decide(
+        index, Trace().request(("wrap", "", {**OPENINFERENCE, "gen_ai.response.id": "chatcmpl-42"}, 0.0, 1.0))
+    ).now
     assert col(first[0], "pricing_status") == "priced"
     assert col(second[0], "pricing_status") == "counted_elsewhere" and col(second[0], "counted_on") == hexid("sdk")
     later = decide(index, Trace().request(("again", "", sdk, 5.0, 6.0))).now  # a server reusing ids
@@ -140,13 +163,19 @@ def test_a_call_takes_the_attribution_of_an_ancestor_that_arrives_later():
     first = decide(index, trace.request(("chat", "step", CHAT, 0.1, 0.9)))
     assert first.now == [] and [col(r, "span_id") for r in first.held] == [hexid("chat")]
     assert index.due() == []  # still waiting
-    agent = {"gen_ai.operation.name": "invoke_agent", **{k: v for k, v in CHAT.items() if k != "gen_ai.operation.name"},
-             **STEP}
+    agent = {
+        "gen_ai.operation.name": "invoke_agent",
+        **{k: v for k, v in CHAT.items() if k != "gen_ai.operation.name"},
+        **STEP,
+    }
     second = decide(index, trace.request(("step", "agent", STEP, 0.05, 0.95), ("agent", "", agent, 0.0, 1.0)))
     assert [col(r, "pricing_status") for r in second.now] == ["aggregate"]
     (released,) = index.due()
     assert (col(released, "tenant_id"), col(released, "user_id"), col(released, "feature")) == (
-        "acme", "u_7", "support-bot")
+        "acme",
+        "u_7",
+        "support-bot",
+    )
     assert col(released, "cost_total") == price(CHAT) and index.held_rows == 0
 
 
@@ -196,8 +225,10 @@ def test_a_replay_applies_what_was_decided_whatever_is_known_since(tmp_path):
     not seen the inner span) gets the rows the first attempt inserted into some tables."""
     trace = Trace()
     held = HeldCalls(CallIndex(), str(tmp_path))
-    assert len(held.before(map_request(trace.request(("chat", "llm", {**CHAT, **STEP}, 0.1, 0.9)), PRICER).rows,
-                           [], "t0")) == 1
+    assert (
+        len(held.before(map_request(trace.request(("chat", "llm", {**CHAT, **STEP}, 0.1, 0.9)), PRICER).rows, [], "t0"))
+        == 1
+    )
     held.after("t0")
     outer = trace.request(("llm", "", OPENINFERENCE, 0.0, 1.0))
     (first,) = held.before(map_request(outer, PRICER).rows, [], "t1")
@@ -251,6 +282,7 @@ def test_a_waiting_call_survives_a_restart_and_is_stored_once(tmp_path):
 
 # -- through a real collector: the real OTel SDK exporting over gRPC, one request a span --
 
+
 def _exporting(collector):
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
@@ -291,8 +323,9 @@ def test_a_call_and_its_outer_span_seconds_apart_are_counted_once(start_collecto
     tracer = provider.get_tracer("tests")
     context = {"outer": ({**OPENINFERENCE, **STEP}, CHAT), "inner": (OPENINFERENCE, {**CHAT, **STEP})}
     outer = tracer.start_span("openai.chat", attributes=context[attributed][0])
-    inner = tracer.start_span("chat gpt-4o-mini", context=api.set_span_in_context(outer),
-                              attributes=context[attributed][1])
+    inner = tracer.start_span(
+        "chat gpt-4o-mini", context=api.set_span_in_context(outer), attributes=context[attributed][1]
+    )
     inner.end()  # request 1
     time.sleep(2)
     if restart:
@@ -308,13 +341,20 @@ def test_a_call_and_its_outer_span_seconds_apart_are_counted_once(start_collecto
     outer_attribution = ("acme", "u_7", "support-bot") if attributed == "outer" else ("", "", "")
     # stored at the stop before its outer span arrived: no attribution to take
     inner_attribution = ("", "", "") if restart and attributed == "outer" else ("acme", "u_7", "support-bot")
-    want = [("counted_elsewhere", Decimal(0), *outer_attribution, f"{inner.context.span_id:016x}"),
-            ("priced", expected, *inner_attribution, "")]
-    rows = _wait_for(running, "SELECT pricing_status, cost_total, tenant_id, user_id, feature, counted_on "
-                              "FROM {db}.genai_spans ORDER BY pricing_status", want)
+    want = [
+        ("counted_elsewhere", Decimal(0), *outer_attribution, f"{inner.context.span_id:016x}"),
+        ("priced", expected, *inner_attribution, ""),
+    ]
+    rows = _wait_for(
+        running,
+        "SELECT pricing_status, cost_total, tenant_id, user_id, feature, counted_on "
+        "FROM {db}.genai_spans ORDER BY pricing_status",
+        want,
+    )
     assert rows == want
-    assert running.query("SELECT tenant_id, sum(cost_total), sum(calls) FROM {db}.genai_costs_hourly "
-                         "GROUP BY tenant_id") == [(inner_attribution[0], expected, 1)]
+    assert running.query(
+        "SELECT tenant_id, sum(cost_total), sum(calls) FROM {db}.genai_costs_hourly GROUP BY tenant_id"
+    ) == [(inner_attribution[0], expected, 1)]
     running.stop()
 
 
@@ -323,8 +363,7 @@ def test_a_span_without_usage_never_changes_the_attribution_of_the_rows_after_it
     """The mapping reads the attribution of spans without usage for otel_costs_collector.mapping.calls; it must not
     leak into the rows that follow them in the request, nor override a token's tenant."""
     trace = Trace()
-    result = map_request(trace.request(("step", "", STEP, 0.0, 1.0), ("chat", "other", CHAT, 0.1, 0.9)),
-                         PRICER, forced)
+    result = map_request(trace.request(("step", "", STEP, 0.0, 1.0), ("chat", "other", CHAT, 0.1, 0.9)), PRICER, forced)
     (row,) = result.rows
     assert (col(row, "tenant_id"), col(row, "user_id")) == (forced or "", "")
     assert [(link.tenant, link.user) for link in result.links] == [(forced or "acme", "u_7")]
@@ -339,8 +378,8 @@ def test_a_suspected_double_count_is_shown_by_every_report(collector):
     import sys
     import urllib.request
 
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
     import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
     trace = Trace()
     with grpc.insecure_channel(collector.grpc_target) as channel:
@@ -349,14 +388,26 @@ def test_a_suspected_double_count_is_shown_by_every_report(collector):
         stub.Export(trace.request(("run", "", {**SUM, **STEP}, now - 1.0, now)), timeout=30)
         stub.Export(trace.request(("a", "run", {**CHAT, **STEP}, now - 0.9, now - 0.5)), timeout=30)
     want = [(2, price(SUM) + price(CHAT))]
-    assert _wait_for(collector, "SELECT count(), sum(cost_total) FROM {db}.genai_spans "
-                                "WHERE suspect_of IN ('', '" + hexid("run") + "')", want) == want
-    assert "otel_costs_calls_suspected_double 1.0" in urllib.request.urlopen(
-        collector.http_url + "/metrics", timeout=10).read().decode()
+    assert (
+        _wait_for(
+            collector,
+            "SELECT count(), sum(cost_total) FROM {db}.genai_spans WHERE suspect_of IN ('', '" + hexid("run") + "')",
+            want,
+        )
+        == want
+    )
+    assert (
+        "otel_costs_calls_suspected_double 1.0"
+        in urllib.request.urlopen(collector.http_url + "/metrics", timeout=10).read().decode()
+    )
     notices = json.load(urllib.request.urlopen(collector.http_url + "/v1/notices?since=1d", timeout=10))
     assert notices == {"suspected_double_counts": 1, "example_trace_id": trace.trace_id.hex()}
-    report = subprocess.run([sys.executable, "-m", "otel_costs_collector.cli", "report", "--url", collector.http_url,
-                             "--by", "tenant"], capture_output=True, text=True, timeout=60)
+    report = subprocess.run(
+        [sys.executable, "-m", "otel_costs_collector.cli", "report", "--url", collector.http_url, "--by", "tenant"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert report.returncode == 0 and "acme" in report.stdout
     assert "1 call in this range was stored below another call" in report.stderr
     page = urllib.request.urlopen(collector.http_url + "/?since=1d", timeout=30).read().decode()

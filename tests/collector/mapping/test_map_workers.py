@@ -12,10 +12,10 @@ import time
 
 import pytest
 
+from otel_costs.pricing import Pricer
+from otel_costs_collector.mapping.workers import MapWorkers, WorkerLost
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.batch_writer import map_rows
-from otel_costs_collector.mapping.workers import MapWorkers, WorkerLost
-from otel_costs.pricing import Pricer
 
 from ..spans import SEMCONV, sdk_request
 
@@ -23,10 +23,13 @@ BARE = {k: v for k, v in SEMCONV.items() if not k.startswith("otel_costs.")}
 
 
 def batch() -> bytes:
-    bodies = [sdk_request([dict(SEMCONV), dict(BARE), {"http.request.method": "GET"}]).SerializeToString(),
-              sdk_request([dict(BARE)], priced=False).SerializeToString()]
-    return batch_file.encode([batch_file.Record(b, tenant, f"tok-{i}") for i, (b, tenant)
-                              in enumerate(zip(bodies, [None, "acme"]))])
+    bodies = [
+        sdk_request([dict(SEMCONV), dict(BARE), {"http.request.method": "GET"}]).SerializeToString(),
+        sdk_request([dict(BARE)], priced=False).SerializeToString(),
+    ]
+    return batch_file.encode(
+        [batch_file.Record(b, tenant, f"tok-{i}") for i, (b, tenant) in enumerate(zip(bodies, [None, "acme"]))]
+    )
 
 
 @pytest.fixture
@@ -60,9 +63,11 @@ def test_a_dead_worker_is_replaced_and_its_batch_can_be_retried(workers):
 
 
 def test_workers_leave_with_a_killed_collector():
-    code = ("import os, sys; from otel_costs_collector.mapping.workers import MapWorkers; w = MapWorkers(2, None); "
-            "print(*sorted({w._pool.submit(os.getpid).result() for _ in range(20)}), flush=True); "
-            "os.kill(os.getpid(), 9)")
+    code = (
+        "import os, sys; from otel_costs_collector.mapping.workers import MapWorkers; w = MapWorkers(2, None); "
+        "print(*sorted({w._pool.submit(os.getpid).result() for _ in range(20)}), flush=True); "
+        "os.kill(os.getpid(), 9)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     pids = [int(p) for p in out.stdout.split()]
     assert pids and out.returncode == -signal.SIGKILL

@@ -43,8 +43,17 @@ def test_a_request_carrying_any_field_numbers_is_kept_as_sent():
     assert request.SerializeToString() == body
 
 
-@pytest.mark.parametrize("data", [b"\x05ab", b"\xff", b"\x02{}\x00", b"\x01x\x00", b'\x0e{"token":"t"}\x00',
-                                  b'\x1c{"tenant":1,"token":"t"}\x00' + b"\x00" * 4])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x05ab",
+        b"\xff",
+        b"\x02{}\x00",
+        b"\x01x\x00",
+        b'\x0e{"token":"t"}\x00',
+        b'\x1c{"tenant":1,"token":"t"}\x00' + b"\x00" * 4,
+    ],
+)
 def test_damaged_files_are_refused(data):
     with pytest.raises(ValueError):
         list(batch_file.decode(data))
@@ -55,8 +64,12 @@ def test_version_0_1_files_are_read(tenant):
     """0.1 appended the request number (1001), the tenant (1002), whether it is forced (1003)
     and the token (1004) to each request's bytes."""
     body = sdk_request([dict(SEMCONV)]).SerializeToString()
-    tail = (_field(1001, 0, b"\x01") + _field(1002, 2, (tenant or "").encode())
-            + _field(1003, 0, b"\x01" if tenant is not None else b"\x00") + _field(1004, 2, b"tok-1"))
+    tail = (
+        _field(1001, 0, b"\x01")
+        + _field(1002, 2, (tenant or "").encode())
+        + _field(1003, 0, b"\x01" if tenant is not None else b"\x00")
+        + _field(1004, 2, b"tok-1")
+    )
     legacy = _varint(len(body) + len(tail)) + body + tail
     (record,) = batch_file.decode_legacy(legacy)
     assert (record.tenant, record.token) == (tenant, "tok-1")

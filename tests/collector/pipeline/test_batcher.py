@@ -42,8 +42,7 @@ def held():
 
 
 def test_while_a_batch_is_written_the_next_waits_for_busy_factor_times_min_rows(held):
-    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2,
-                      quiet_gap=LONG_AGE)
+    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=LONG_AGE)
     results: dict = {}
     submit(batcher, 10, "a", results)  # idle: flushed at min_rows
     assert held.started.acquire(timeout=10)
@@ -58,8 +57,7 @@ def test_while_a_batch_is_written_the_next_waits_for_busy_factor_times_min_rows(
 
 
 def test_a_waiting_batch_is_flushed_when_the_busy_writer_finishes(held):
-    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2,
-                      quiet_gap=LONG_AGE)
+    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=LONG_AGE)
     results: dict = {}
     submit(batcher, 10, "a", results)
     assert held.started.acquire(timeout=10)

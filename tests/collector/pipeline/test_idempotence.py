@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from otel_costs.pricing import Pricer
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool
 from otel_costs_collector.pipeline.retry import retrying
 from otel_costs_collector.storage.client import open_client
-from otel_costs.pricing import Pricer
 
 from ..spans import SEMCONV, sdk_request
 
@@ -21,15 +21,20 @@ BARE = {k: v for k, v in SEMCONV.items() if not k.startswith("otel_costs.")}
 
 
 def counts(c):
-    return tuple(c.query(f"SELECT sum({n}), sum(cost_total) FROM {{db}}.{t}")[0]
-                 for t, n in (("genai_spans", "1"), ("genai_costs_hourly", "calls"), ("genai_costs_daily", "calls")))
+    return tuple(
+        c.query(f"SELECT sum({n}), sum(cost_total) FROM {{db}}.{t}")[0]
+        for t, n in (("genai_spans", "1"), ("genai_costs_hourly", "calls"), ("genai_costs_daily", "calls"))
+    )
 
 
 def batch(n=20, bare=0):
     """A batch file of one request: ``n`` SDK-priced spans and ``bare`` unpriced ones."""
     request = sdk_request([dict(SEMCONV) for _ in range(n)] + [dict(BARE) for _ in range(bare)])
-    records = [batch_file.Record(request.SerializeToString(), None, batch_file.request_token(
-        request.SerializeToString(), None))]
+    records = [
+        batch_file.Record(
+            request.SerializeToString(), None, batch_file.request_token(request.SerializeToString(), None)
+        )
+    ]
     return batch_file.encode(records), batch_file.batch_token(records)
 
 
@@ -61,7 +66,7 @@ def test_token_is_deterministic_and_content_based():
 
 
 def _records(data):
-    for request, tenant, token in batch_file.decode(data):
+    for _request, tenant, token in batch_file.decode(data):
         yield batch_file.Record(b"", tenant, token)
 
 
@@ -95,7 +100,9 @@ def test_retries_give_up_with_the_last_error():
 
 
 # Without the hourly view the daily rollup misses the batch too: it sums the hourly inserts.
-@pytest.mark.parametrize("missed, stored", [("genai_costs_hourly_mv", [0, 0, 11]), ("genai_costs_daily_mv", [0, 11, 11])])
+@pytest.mark.parametrize(
+    "missed, stored", [("genai_costs_hourly_mv", [0, 0, 11]), ("genai_costs_daily_mv", [0, 11, 11])]
+)
 def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, writer, missed, stored):
     """The raw table and each rollup commit one after the other; a crash in between leaves
     the batch in some of them. Replaying it with its token fills only the ones that missed it."""
@@ -114,8 +121,11 @@ def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, wri
     assert counts(collector) == ((11, cost),) * 3
 
 
-@pytest.mark.parametrize("extra", [b"\xa3\x1f\x08\x01\xa4\x1f", b"\xd2\x3e\x04evil\xd8\x3e\x01"],
-                         ids=["a group", "fields 1002-1003, once the collector's"])
+@pytest.mark.parametrize(
+    "extra",
+    [b"\xa3\x1f\x08\x01\xa4\x1f", b"\xd2\x3e\x04evil\xd8\x3e\x01"],
+    ids=["a group", "fields 1002-1003, once the collector's"],
+)
 def test_requests_with_fields_the_collector_does_not_know_are_stored_as_sent(collector, writer, extra):
     """protobuf keeps unknown fields (a group, field numbers version 0.1 appended itself);
     they mean nothing to the mapping, and the request is stored with its batch-mates."""
@@ -160,7 +170,6 @@ def test_batches_written_at_once_by_a_pool_are_each_stored_once(collector):
 @pytest.mark.parametrize("restart", [False, True], ids=["running", "after a restart"])
 def test_a_span_sent_again_in_another_request_is_stored_once(start_collector, tmp_path, restart):
     import httpx
-
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     first = sdk_request([dict(SEMCONV), dict(SEMCONV)])

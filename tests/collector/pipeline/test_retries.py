@@ -21,8 +21,10 @@ def send(c, body):
 
 
 def totals(c):
-    return [c.query(f"SELECT sum({n}), sum(cost_total) FROM {{db}}.{t}")[0]
-            for t, n in (("genai_spans", "1"), ("genai_costs_hourly", "calls"), ("genai_costs_daily", "calls"))]
+    return [
+        c.query(f"SELECT sum({n}), sum(cost_total) FROM {{db}}.{t}")[0]
+        for t, n in (("genai_spans", "1"), ("genai_costs_hourly", "calls"), ("genai_costs_daily", "calls"))
+    ]
 
 
 def test_resent_request_is_stored_once(collector):

@@ -61,9 +61,13 @@ def test_unreadable_spool_file_is_moved_aside(tmp_path):
 
 @pytest.mark.parametrize(
     "error, invalid",
-    [(ConnectionError("refused"), False), (TimeoutError(), False),
-     (Exception("Code: 53. DB::Exception: Type mismatch"), True),
-     (Exception("Code: 241. DB::Exception: Memory limit exceeded"), False), (TypeError("bad value"), True)],
+    [
+        (ConnectionError("refused"), False),
+        (TimeoutError(), False),
+        (Exception("Code: 53. DB::Exception: Type mismatch"), True),
+        (Exception("Code: 241. DB::Exception: Memory limit exceeded"), False),
+        (TypeError("bad value"), True),
+    ],
 )
 def test_invalid_versus_unavailable(error, invalid):
     assert is_invalid_batch(error) is invalid
@@ -83,17 +87,24 @@ class Outage:
             if self.refuse:
                 raise Exception("Code: 53. DB::Exception: Type mismatch (simulated)")
             return write(batch, token)
+
         return faulty
 
 
 def post(c, n):
-    return httpx.post(c.http_url + "/v1/traces", content=sdk_request([dict(SEMCONV)] * n).SerializeToString(),
-                      headers=PROTO, timeout=30)
+    return httpx.post(
+        c.http_url + "/v1/traces",
+        content=sdk_request([dict(SEMCONV)] * n).SerializeToString(),
+        headers=PROTO,
+        timeout=30,
+    )
 
 
 def stored(c):
-    return [c.query(f"SELECT sum({n}), sum(cost_total) FROM {{db}}.{t}")[0]
-            for t, n in (("genai_spans", "1"), ("genai_costs_hourly", "calls"), ("genai_costs_daily", "calls"))]
+    return [
+        c.query(f"SELECT sum({n}), sum(cost_total) FROM {{db}}.{t}")[0]
+        for t, n in (("genai_spans", "1"), ("genai_costs_hourly", "calls"), ("genai_costs_daily", "calls"))
+    ]
 
 
 def replayed(c, spans):
@@ -200,17 +211,23 @@ def test_a_batch_spooled_by_version_0_1_is_replayed_with_its_tenant_and_tokens(s
 
     body = sdk_request([dict(SEMCONV, **{"tenant.id": "claimed"}) for _ in range(3)]).SerializeToString()
     request_token = batch_file.request_token(body, "acme")
-    tail = (_field(1001, 0, b"\x01") + _field(1002, 2, b"acme") + _field(1003, 0, b"\x01")
-            + _field(1004, 2, request_token.encode()))
+    tail = (
+        _field(1001, 0, b"\x01")
+        + _field(1002, 2, b"acme")
+        + _field(1003, 0, b"\x01")
+        + _field(1004, 2, request_token.encode())
+    )
     header = json.dumps({"token": "batch-0.1", "requests": [request_token], "spans": 3}).encode()
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     (spool_dir / "00000000000000000004.batch").write_bytes(
-        b"otel-costs spooled batch 2\n" + header + b"\n" + _varint(len(body) + len(tail)) + body + tail)
+        b"otel-costs spooled batch 2\n" + header + b"\n" + _varint(len(body) + len(tail)) + body + tail
+    )
     c = start_collector(spool_dir=str(spool_dir))
     wait_for(lambda: replayed(c, 3))
     assert c.query("SELECT tenant_id, request_token, count() FROM {db}.genai_spans GROUP BY ALL") == [
-        ("acme", request_token, 3)]
+        ("acme", request_token, 3)
+    ]
     assert stored(c) == [(3, Decimal("0.000285") * 3)] * 3
 
 
@@ -226,6 +243,7 @@ class Poison:
             if b"poison" in batch:
                 raise self.error("storage cannot take this batch")
             return write(batch, token)
+
         return faulty
 
 
@@ -260,8 +278,7 @@ def test_a_request_storage_refuses_does_not_take_its_batch_mates_down(start_coll
     resend it) and kept in rejected/."""
     from concurrent.futures import ThreadPoolExecutor
 
-    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=Poison(ValueError).wrap,
-                        batch_max_age_ms=1000)
+    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=Poison(ValueError).wrap, batch_max_age_ms=1000)
     with ThreadPoolExecutor(3) as pool:  # in one batch, most likely
         bad = pool.submit(export, c, [{**SEMCONV, "_name": "poison"}] * 2)
         good = [pool.submit(export, c, [dict(SEMCONV)] * 2) for _ in range(2)]
@@ -274,8 +291,7 @@ def test_a_request_storage_refuses_does_not_take_its_batch_mates_down(start_coll
     assert len([n for n in os.listdir(tmp_path / "spool" / "rejected") if n.endswith(".batch")]) == 1
 
 
-def test_health_says_when_storage_has_not_taken_the_spool_and_written_counts_only_clickhouse(start_collector,
-                                                                                             tmp_path):
+def test_health_says_when_storage_has_not_taken_the_spool_and_written_counts_only_clickhouse(start_collector, tmp_path):
     """While storage is down, spans are acknowledged (spooled) but not written: the written
     counter waits for the replay, and /healthz turns 503 with the reason once the oldest
     spooled batch waited longer than OTEL_COSTS_HEALTH_SPOOL_AGE_S; healthy again after."""
@@ -283,7 +299,8 @@ def test_health_says_when_storage_has_not_taken_the_spool_and_written_counts_onl
     c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=outage.wrap, health_spool_age_s=1)
 
     def metric(name):
-        line = next(l for l in httpx.get(c.http_url + "/metrics").text.splitlines() if l.startswith(name + " "))
+        lines = httpx.get(c.http_url + "/metrics").text.splitlines()
+        line = next(text for text in lines if text.startswith(name + " "))
         return float(line.split()[1])
 
     assert httpx.get(c.http_url + "/healthz").status_code == 200
@@ -311,5 +328,8 @@ def test_entries_the_collector_did_not_write_do_not_stop_start_up(start_collecto
     c = start_collector(spool_dir=str(spool))
     assert post(c, 2).status_code == 200
     assert stored(c)[0] == (2, Decimal("0.000285") * 2)
-    assert sorted(os.listdir(spool / "rejected")) == ["00000000000000000001.batch", "00000000000000000002.batch",
-                                                      "00000000000000000003.inflight"]
+    assert sorted(os.listdir(spool / "rejected")) == [
+        "00000000000000000001.batch",
+        "00000000000000000002.batch",
+        "00000000000000000003.inflight",
+    ]

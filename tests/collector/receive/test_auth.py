@@ -38,7 +38,8 @@ def grpc_export(c, body: bytes, token: str | None):
     metadata = [("authorization", f"Bearer {token}")] if token else None
     with grpc.insecure_channel(c.grpc_target) as channel:
         return trace_service_pb2_grpc.TraceServiceStub(channel).Export(
-            ExportTraceServiceRequest.FromString(body), metadata=metadata, timeout=10)
+            ExportTraceServiceRequest.FromString(body), metadata=metadata, timeout=10
+        )
 
 
 def tenants(c):
@@ -57,8 +58,9 @@ def test_writes_need_a_token_and_are_stored_under_its_tenant(start_collector, to
             assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
         assert tenants(c) == {}
         grpc_export(c, claimed("globex"), ACME)  # claims globex, token says acme
-        r = httpx.post(c.http_url + "/v1/traces", content=claimed("initech"),
-                       headers={**PROTO, "Authorization": f"Bearer {ACME}"})
+        r = httpx.post(
+            c.http_url + "/v1/traces", content=claimed("initech"), headers={**PROTO, "Authorization": f"Bearer {ACME}"}
+        )
         assert r.status_code == 200
         grpc_export(c, claimed("globex"), ADMIN)  # admin writes spans as they are
     assert tenants(c) == {"acme": 4, "globex": 2}
@@ -81,11 +83,17 @@ def test_queries_see_only_the_tokens_tenant(start_collector, tokens_file):
 
 @pytest.mark.parametrize(
     "content, message",
-    [("", "one or more"), ('[[token]]\ntoken = "short"\ntenant = "a"', "at least 16"),
-     ('[[token]]\ntoken = "0123456789abcdefXYZ"', "either tenant"),
-     ('[[token]]\ntoken = "0123456789abcdefXYZ"\ntenant = "a"\nadmin = true', "either tenant"),
-     ('[[token]]\ntoken = "0123456789abcdefXYZ"\ntenant = "a"\n[[token]]\ntoken = "0123456789abcdefXYZ"\ntenant = "b"',
-      "twice"), ("not toml [", "cannot read")],
+    [
+        ("", "one or more"),
+        ('[[token]]\ntoken = "short"\ntenant = "a"', "at least 16"),
+        ('[[token]]\ntoken = "0123456789abcdefXYZ"', "either tenant"),
+        ('[[token]]\ntoken = "0123456789abcdefXYZ"\ntenant = "a"\nadmin = true', "either tenant"),
+        (
+            '[[token]]\ntoken = "0123456789abcdefXYZ"\ntenant = "a"\n[[token]]\ntoken = "0123456789abcdefXYZ"\ntenant = "b"',  # noqa: E501
+            "twice",
+        ),
+        ("not toml [", "cannot read"),
+    ],
 )
 def test_bad_tokens_file(tmp_path, content, message):
     path = tmp_path / "t.toml"
@@ -100,9 +108,29 @@ def certificate(tmp_path):
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return str(cert), str(key)
 
 
@@ -110,8 +138,12 @@ def test_tls_on_both_ports(start_collector, certificate):
     cert, key = certificate
     c = start_collector(tls_cert_file=cert, tls_key_file=key)
     body = claimed("acme")
-    r = httpx.post(f"https://127.0.0.1:{c.collector.http_port}/v1/traces", content=body, headers=PROTO,
-                   verify=ssl.create_default_context(cafile=cert))
+    r = httpx.post(
+        f"https://127.0.0.1:{c.collector.http_port}/v1/traces",
+        content=body,
+        headers=PROTO,
+        verify=ssl.create_default_context(cafile=cert),
+    )
     assert r.status_code == 200
     with pytest.raises(httpx.TransportError):
         httpx.post(c.http_url + "/v1/traces", content=body, headers=PROTO, timeout=5)  # plain HTTP refused
@@ -120,6 +152,7 @@ def test_tls_on_both_ports(start_collector, certificate):
     with open(cert, "rb") as f:
         credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
     with grpc.secure_channel(c.grpc_target, credentials) as channel:
-        trace_service_pb2_grpc.TraceServiceStub(channel).Export(ExportTraceServiceRequest.FromString(
-            sdk_request([dict(SEMCONV)]).SerializeToString()), timeout=10)
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(
+            ExportTraceServiceRequest.FromString(sdk_request([dict(SEMCONV)]).SerializeToString()), timeout=10
+        )
     assert c.query("SELECT count() FROM {db}.genai_spans")[0][0] == 3

@@ -18,9 +18,17 @@ def test_full_queue_gives_unavailable_with_retry_info_then_503(start_collector):
     # The first request's rows wait (long age, high row threshold) and fill the queue.
     c = start_collector(batch_max_age_ms=30_000, batch_min_rows=1_000_000, max_queued_rows=10)
     first: dict = {}
-    waiting = threading.Thread(target=lambda: first.setdefault("r", httpx.post(
-        c.http_url + "/v1/traces", content=sdk_request([dict(SEMCONV)] * 6).SerializeToString(),
-        headers=PROTO, timeout=60)))
+    waiting = threading.Thread(
+        target=lambda: first.setdefault(
+            "r",
+            httpx.post(
+                c.http_url + "/v1/traces",
+                content=sdk_request([dict(SEMCONV)] * 6).SerializeToString(),
+                headers=PROTO,
+                timeout=60,
+            ),
+        )
+    )
     waiting.start()
     deadline = 0
     while c.collector.metrics.queue_spans._value.get() < 6 and deadline < 200:
@@ -40,8 +48,9 @@ def test_full_queue_gives_unavailable_with_retry_info_then_503(start_collector):
     detail = error_details_pb2.RetryInfo()
     assert status.code == 14 and status.details[0].Unpack(detail) and detail.retry_delay.seconds >= 1
 
-    r = httpx.post(c.http_url + "/v1/traces", content=sdk_request([dict(SEMCONV)] * 6).SerializeToString(),
-                   headers=PROTO)
+    r = httpx.post(
+        c.http_url + "/v1/traces", content=sdk_request([dict(SEMCONV)] * 6).SerializeToString(), headers=PROTO
+    )
     assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
 
     c.stop()  # a graceful stop flushes the waiting request

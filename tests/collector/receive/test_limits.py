@@ -58,18 +58,22 @@ def test_request_memory_is_bounded_in_bytes_over_http(start_collector):
     # A client sends the headers and half the body of a large request, and stalls: its
     # bytes are held from the moment its headers arrive.
     slow = raw_connection(c.collector.http_port)
-    slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[: len(body) // 2])
+    slow.sendall(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[: len(body) // 2]
+    )
     wait_for(lambda: held._value.get() == len(body) * HELD_COPIES)
 
     r = httpx.post(c.http_url + "/v1/traces", content=padded(MIB // 2), headers=PROTO, timeout=30)
     assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
     assert b"OTEL_COSTS_MAX_INFLIGHT_BYTES" in r.content
-    small = httpx.post(c.http_url + "/v1/traces", content=sdk_request([dict(SEMCONV)]).SerializeToString(),
-                       headers=PROTO, timeout=30)
+    small = httpx.post(
+        c.http_url + "/v1/traces", content=sdk_request([dict(SEMCONV)]).SerializeToString(), headers=PROTO, timeout=30
+    )
     assert small.status_code == 200  # what fits beside it still gets in
 
-    slow.sendall(body[len(body) // 2:])
+    slow.sendall(body[len(body) // 2 :])
     assert read_all(slow, 30).startswith(b"HTTP/1.1 200")
     slow.close()
     wait_for(lambda: held._value.get() == 0)
@@ -85,6 +89,7 @@ def test_request_memory_is_bounded_in_bytes_over_grpc(start_collector):
         def blocked(batch, token):
             release.wait(30)
             return write(batch, token)
+
         return blocked
 
     c = start_collector(wrap_write=wrap, max_request_bytes=MIB, max_inflight_bytes=HELD_COPIES * MIB + MIB)
@@ -112,11 +117,14 @@ def test_body_one_byte_over_the_limit_is_refused_however_it_is_sent(start_collec
     body = padded(64 * 1024)[: 64 * 1024 + 1]  # exactly limit + 1 bytes
     assert len(body) == 64 * 1024 + 1
     if how == "gzip":
-        r = httpx.post(c.http_url + "/v1/traces", content=gzip.compress(body),
-                       headers={**PROTO, "Content-Encoding": "gzip"}, timeout=30)
+        r = httpx.post(
+            c.http_url + "/v1/traces",
+            content=gzip.compress(body),
+            headers={**PROTO, "Content-Encoding": "gzip"},
+            timeout=30,
+        )
     else:
-        r = httpx.post(c.http_url + "/v1/traces", content=iter([body[:1000], body[1000:]]), headers=PROTO,
-                       timeout=30)
+        r = httpx.post(c.http_url + "/v1/traces", content=iter([body[:1000], body[1000:]]), headers=PROTO, timeout=30)
         assert r.request.headers.get("Transfer-Encoding") == "chunked"
     assert r.status_code == 413, r.content
     assert c.collector.metrics.request_bytes._value.get() == 0
@@ -135,8 +143,10 @@ def test_slow_or_idle_connections_are_closed(start_collector, stall):
             except OSError:
                 break
     elif stall == "body":
-        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-                     b"Content-Length: 1000\r\n\r\n" + b"\x0a" * 10)
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b"\x0a" * 10
+        )
     answer = read_all(sock, 10)  # timeout 1 s: closed well before this
     sock.close()
     assert not answer.endswith(b"<still open>"), answer[:200]
@@ -180,8 +190,9 @@ def test_spans_older_than_the_raw_ttl_are_rejected_from_raw_rows_and_rollups_ali
     now = datetime.now(timezone.utc)
     old = dict(SEMCONV, _start=now - timedelta(days=45))
     recent = dict(SEMCONV, _start=now - timedelta(days=20))
-    r = httpx.post(c.http_url + "/v1/traces", content=sdk_request([old, recent]).SerializeToString(),
-                   headers=PROTO, timeout=30)
+    r = httpx.post(
+        c.http_url + "/v1/traces", content=sdk_request([old, recent]).SerializeToString(), headers=PROTO, timeout=30
+    )
     assert r.status_code == 200
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 

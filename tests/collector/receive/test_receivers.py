@@ -35,8 +35,9 @@ def test_http_protobuf_and_gzip(collector):
     body = sdk_request([dict(SEMCONV)]).SerializeToString()
     other = sdk_request([dict(SEMCONV)]).SerializeToString()  # other span ids
     r1 = httpx.post(collector.http_url + "/v1/traces", content=body, headers=PROTO)
-    r2 = httpx.post(collector.http_url + "/v1/traces", content=gzip.compress(other),
-                    headers={**PROTO, "Content-Encoding": "gzip"})
+    r2 = httpx.post(
+        collector.http_url + "/v1/traces", content=gzip.compress(other), headers={**PROTO, "Content-Encoding": "gzip"}
+    )
     assert (r1.status_code, r2.status_code) == (200, 200)
     assert r1.headers["content-type"] == "application/x-protobuf"
     response = trace_service_pb2.ExportTraceServiceResponse.FromString(r1.content)
@@ -45,17 +46,29 @@ def test_http_protobuf_and_gzip(collector):
 
 
 def test_http_json_without_cost_is_priced_and_stored(collector):
-    doc = otlp_json([
-        {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-         "gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300,
-         "gen_ai.usage.cache_read.input_tokens": 1000, "tenant.id": "globex", "user.id": "u-go"},
-        {"http.method": "GET"},
-    ])
-    r = httpx.post(collector.http_url + "/v1/traces", content=json.dumps(doc),
-                   headers={"Content-Type": "application/json"})
+    doc = otlp_json(
+        [
+            {
+                "gen_ai.system": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+                "gen_ai.usage.input_tokens": 1200,
+                "gen_ai.usage.output_tokens": 300,
+                "gen_ai.usage.cache_read.input_tokens": 1000,
+                "tenant.id": "globex",
+                "user.id": "u-go",
+            },
+            {"http.method": "GET"},
+        ]
+    )
+    r = httpx.post(
+        collector.http_url + "/v1/traces", content=json.dumps(doc), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     assert r.json() == {}
-    rows = collector.query("SELECT tenant_id, user_id, service, priced_by, cost_total, response_model FROM {db}.genai_spans")
+    rows = collector.query(
+        "SELECT tenant_id, user_id, service, priced_by, cost_total, response_model FROM {db}.genai_spans"
+    )
     assert rows == [("globex", "u-go", "checkout-node", "collector", COST, "gpt-4o-mini-2024-07-18")]
 
 
@@ -64,14 +77,27 @@ def test_http_json_without_cost_is_priced_and_stored(collector):
     [
         (b"\xff\xff\xff garbage", PROTO, 400, "not an OTLP protobuf"),
         (b"{not json", {"Content-Type": "application/json"}, 400, "not JSON"),
-        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
-         {"Content-Type": "application/json"}, 400, "not hex"),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
+            {"Content-Type": "application/json"},
+            400,
+            "not hex",
+        ),
         (b'{"resourceSpans": 5}', {"Content-Type": "application/json"}, 400, "not an OTLP"),
         # nested past Python's recursion limit: was a 500 with a traceback
         (b"[" * 100_000, {"Content-Type": "application/json"}, 400, "nested too deeply"),
-        (('{"resourceSpans": [{"resource": {"attributes": [{"key": "k", "value": '
-          + '{"kvlistValue": {"values": [{"key": "k", "value": ' * 400 + '{"intValue": "1"}'
-          + '}]}}' * 400 + '}]}}]}').encode(), {"Content-Type": "application/json"}, 400, "nested too deeply"),
+        (
+            (
+                '{"resourceSpans": [{"resource": {"attributes": [{"key": "k", "value": '
+                + '{"kvlistValue": {"values": [{"key": "k", "value": ' * 400
+                + '{"intValue": "1"}'
+                + "}]}}" * 400
+                + "}]}}]}"
+            ).encode(),
+            {"Content-Type": "application/json"},
+            400,
+            "nested too deeply",
+        ),
         (b"hello", {"Content-Type": "text/plain"}, 415, "content type"),
         (b"hello", {**PROTO, "Content-Encoding": "compress"}, 415, "encoding"),
         (b"not gzip", {**PROTO, "Content-Encoding": "gzip"}, 400, "bad gzip"),
@@ -100,7 +126,8 @@ def test_size_limits(start_collector):
     with grpc.insecure_channel(c.grpc_target) as channel:
         with pytest.raises(grpc.RpcError) as err:
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(
-                trace_service_pb2.ExportTraceServiceRequest.FromString(big), timeout=10)
+                trace_service_pb2.ExportTraceServiceRequest.FromString(big), timeout=10
+            )
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert totals(c) == (0, None) or totals(c)[0] == 0
 
@@ -108,10 +135,16 @@ def test_size_limits(start_collector):
 def test_healthz_and_metrics(collector):
     from otel_costs import __version__
 
-    assert httpx.get(collector.http_url + "/healthz").json() == {"status": "ok", "service": "otel-costs",
-                                                                 "version": __version__}
-    httpx.post(collector.http_url + "/v1/traces", headers=PROTO,
-               content=sdk_request([dict(SEMCONV), {"x": 1, "_name": "plain"}]).SerializeToString())
+    assert httpx.get(collector.http_url + "/healthz").json() == {
+        "status": "ok",
+        "service": "otel-costs",
+        "version": __version__,
+    }
+    httpx.post(
+        collector.http_url + "/v1/traces",
+        headers=PROTO,
+        content=sdk_request([dict(SEMCONV), {"x": 1, "_name": "plain"}]).SerializeToString(),
+    )
     text = httpx.get(collector.http_url + "/metrics").text
     assert 'otel_costs_spans_received_total{receiver="http"} 2.0' in text
     assert "otel_costs_spans_dropped_non_genai_total 1.0" in text

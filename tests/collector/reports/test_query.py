@@ -26,17 +26,28 @@ def load(collector, n=300, seed=1):
     for _ in range(n):
         provider, model = rng.choice(MODELS)
         inp = rng.randint(100, 20_000)
-        spans.append({
-            "gen_ai.provider.name": provider, "gen_ai.request.model": model, "gen_ai.operation.name": "chat",
-            "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": rng.randint(1, 900),
-            "gen_ai.usage.cache_read.input_tokens": rng.choice([0, inp // 3]),
-            "tenant.id": rng.choice(TENANTS), "user.id": f"u{rng.randint(1, 5)}",
-            "feature.name": rng.choice(FEATURES), "otel_costs.tag.plan": rng.choice(["free", "pro"]),
-            "_start": NOW - timedelta(seconds=rng.randint(0, 3 * 86400)),
-        })
+        spans.append(
+            {
+                "gen_ai.provider.name": provider,
+                "gen_ai.request.model": model,
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.input_tokens": inp,
+                "gen_ai.usage.output_tokens": rng.randint(1, 900),
+                "gen_ai.usage.cache_read.input_tokens": rng.choice([0, inp // 3]),
+                "tenant.id": rng.choice(TENANTS),
+                "user.id": f"u{rng.randint(1, 5)}",
+                "feature.name": rng.choice(FEATURES),
+                "otel_costs.tag.plan": rng.choice(["free", "pro"]),
+                "_start": NOW - timedelta(seconds=rng.randint(0, 3 * 86400)),
+            }
+        )
     request = sdk_request([dict(s) for s in spans])
-    r = httpx.post(collector.http_url + "/v1/traces", content=request.SerializeToString(),
-                   headers={"Content-Type": "application/x-protobuf"}, timeout=60)
+    r = httpx.post(
+        collector.http_url + "/v1/traces",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=60,
+    )
     assert r.status_code == 200
     return spans
 
@@ -60,8 +71,10 @@ def test_rollups_and_raw_rows_give_identical_answers(collector, params, source):
     query = ReportQuery.parse(params)
     assert query.source == source
     client = collector.collector.client
-    answers = {s: run_report(client, collector.db, query, s)
-               for s in ("raw", "hourly", "daily")[: ("raw", "hourly", "daily").index(source) + 1]}
+    answers = {
+        s: run_report(client, collector.db, query, s)
+        for s in ("raw", "hourly", "daily")[: ("raw", "hourly", "daily").index(source) + 1]
+    }
     assert answers["raw"]
     assert all(answer == answers["raw"] for answer in answers.values()), answers.keys()
 
@@ -76,14 +89,18 @@ def test_total_equals_the_exact_sum_of_span_costs(collector):
 
 @pytest.mark.parametrize(
     "params, source",
-    [({"by": "tag:plan"}, "raw"), ({"by": "tenant", "from": "2026-11-01T10:30", "to": "2026-11-02"}, "raw"),
-     ({"by": "day", "tz": "Asia/Kolkata"}, "raw"), ({"by": "tenant", "tz": "Asia/Kolkata"}, "raw"),
-     ({"by": "tenant", "since": "23h", "tz": "Asia/Kolkata"}, "hourly"),
-     ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/Berlin"}, "hourly"),
-     ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/London"}, "daily"),
-     ({"by": "tenant", "from": "2026-11-01", "to": "2026-11-08"}, "daily"),
-     ({"by": "user", "from": "2026-11-01", "to": "2026-11-08"}, "hourly"),
-     ({"by": "hour", "from": "2026-11-01", "to": "2026-11-08"}, "hourly")],
+    [
+        ({"by": "tag:plan"}, "raw"),
+        ({"by": "tenant", "from": "2026-11-01T10:30", "to": "2026-11-02"}, "raw"),
+        ({"by": "day", "tz": "Asia/Kolkata"}, "raw"),
+        ({"by": "tenant", "tz": "Asia/Kolkata"}, "raw"),
+        ({"by": "tenant", "since": "23h", "tz": "Asia/Kolkata"}, "hourly"),
+        ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/Berlin"}, "hourly"),
+        ({"by": "day", "from": "2026-11-01", "to": "2026-11-08", "tz": "Europe/London"}, "daily"),
+        ({"by": "tenant", "from": "2026-11-01", "to": "2026-11-08"}, "daily"),
+        ({"by": "user", "from": "2026-11-01", "to": "2026-11-08"}, "hourly"),
+        ({"by": "hour", "from": "2026-11-01", "to": "2026-11-08"}, "hourly"),
+    ],
 )
 def test_source_choice(params, source):
     assert ReportQuery.parse(params).source == source
@@ -116,11 +133,25 @@ def test_query_api_over_http_matches_direct_query(collector):
     load(collector)
     r = httpx.get(collector.http_url + "/v1/costs", params={"by": "tenant,tag:plan", "since": "7d"})
     assert r.status_code == 200 and r.headers["X-Otel-Costs-Source"] == "raw"
-    direct = run_report(collector.collector.client, collector.db, ReportQuery.parse({"by": "tenant,tag:plan", "since": "7d"}))
+    direct = run_report(
+        collector.collector.client, collector.db, ReportQuery.parse({"by": "tenant,tag:plan", "since": "7d"})
+    )
     assert r.json() == direct
-    assert set(r.json()[0]) == {"tenant", "tag:plan", "cost_usd", "calls", "input_tokens", "output_tokens",
-                                "cache_read_tokens", "cache_write_tokens", "unpriced_calls"}
-    assert sum(Decimal(x["cost_usd"]) for x in r.json()) == collector.query("SELECT sum(cost_total) FROM {db}.genai_spans")[0][0]
+    assert set(r.json()[0]) == {
+        "tenant",
+        "tag:plan",
+        "cost_usd",
+        "calls",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "unpriced_calls",
+    }
+    assert (
+        sum(Decimal(x["cost_usd"]) for x in r.json())
+        == collector.query("SELECT sum(cost_total) FROM {db}.genai_spans")[0][0]
+    )
 
 
 @pytest.mark.parametrize("value", ["acme' OR '1'='1", "acme\\' --", "') UNION SELECT 1 --", "{tenant:String}"])
@@ -130,10 +161,21 @@ def test_injection_attempts_are_plain_values(collector, value):
     assert r.status_code == 200 and r.json() == []
 
 
-@pytest.mark.parametrize("query", ["by=nope", "since=forever", "tz=Nowhere/Land", "top=-1", "by=tenant&by=user", "x=1",
-                                   # outside what storage holds: was 503 "storage is unavailable"
-                                   "from=0001-01-01&to=2026-01-01", "from=2026-01-01&to=9999-12-31T23:59:59",
-                                   "from=0001-01-01&to=0002-01-01&tz=Pacific/Kiritimati"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "by=nope",
+        "since=forever",
+        "tz=Nowhere/Land",
+        "top=-1",
+        "by=tenant&by=user",
+        "x=1",
+        # outside what storage holds: was 503 "storage is unavailable"
+        "from=0001-01-01&to=2026-01-01",
+        "from=2026-01-01&to=9999-12-31T23:59:59",
+        "from=0001-01-01&to=0002-01-01&tz=Pacific/Kiritimati",
+    ],
+)
 def test_query_api_bad_parameters_get_400(collector, query):
     r = httpx.get(f"{collector.http_url}/v1/costs?{query}")
     assert r.status_code == 400 and r.json()["error"]
@@ -160,15 +202,22 @@ def test_aggregates_are_stored_but_never_in_totals(collector, by, source):
 
     outer, inner = SHAPES["vercel-ai-7-semconv"]
     tags = {"tenant.id": "acme", "otel_costs.tag.plan": "pro"}
-    request = sdk_request([{**outer, **tags, "_name": "invoke_agent"}, {**inner, **tags, "_name": "chat"}],
-                          priced=False)
+    request = sdk_request(
+        [{**outer, **tags, "_name": "invoke_agent"}, {**inner, **tags, "_name": "chat"}], priced=False
+    )
     with grpc.insecure_channel(collector.grpc_target) as channel:
         trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
     assert sorted(collector.query("SELECT span_name, pricing_status FROM {db}.genai_spans")) == [
-        ("chat", "priced"), ("invoke_agent", "aggregate")]
+        ("chat", "priced"),
+        ("invoke_agent", "aggregate"),
+    ]
     r = httpx.get(collector.http_url + "/v1/costs", params={"by": by, "since": "1d"})
     assert r.headers["X-Otel-Costs-Source"] == source
     (row,) = r.json()
     call = calc_price(Usage(input_tokens=1800, output_tokens=120), model_ref="gpt-4o-mini", provider_id="openai")
     assert (row["calls"], Decimal(row["cost_usd"]), row["input_tokens"], row["unpriced_calls"]) == (
-        1, call.total_price, 1800, 0)
+        1,
+        call.total_price,
+        1800,
+        0,
+    )

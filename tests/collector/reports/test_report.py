@@ -14,7 +14,7 @@ from ..spans import SEMCONV, sdk_request
 
 # Values an attacker can put in span attributes that a spreadsheet would run (attribution
 # values are printable and stripped, so tab and CR cannot start one: see the render test)
-FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
+FORMULAS = ['=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
 
 
 @pytest.mark.parametrize("value", [*FORMULAS, "\tTAB"])
@@ -22,8 +22,22 @@ def test_render_neutralises_formula_cells(value):
     """(A CR cannot start a stored value either: the mapping keeps printable attribution only.)"""
     from otel_costs_collector.reports.render import render
 
-    text = render([{"tenant": value, "cost_usd": "1.5", "calls": 1, "input_tokens": 1, "output_tokens": 1,
-                    "cache_read_tokens": 0, "cache_write_tokens": 0, "unpriced_calls": 0}], ("tenant",), "csv")
+    text = render(
+        [
+            {
+                "tenant": value,
+                "cost_usd": "1.5",
+                "calls": 1,
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "cache_read_tokens": 0,
+                "cache_write_tokens": 0,
+                "unpriced_calls": 0,
+            }
+        ],
+        ("tenant",),
+        "csv",
+    )
     (row,) = csv.DictReader(io.StringIO(text, newline=""))
     assert row["tenant"] == "'" + value and row["cost_usd"] == "1.5"
 
@@ -39,11 +53,28 @@ def test_csv_cells_from_span_attributes_are_never_formulas(collector, where):
         import subprocess
         import sys
 
-        text = subprocess.run([sys.executable, "-m", "otel_costs_collector.cli", "report", "--url", collector.http_url,
-                               "--by", "tenant,feature", "--format", "csv"], capture_output=True, text=True,
-                              timeout=60, check=True).stdout
+        text = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "otel_costs_collector.cli",
+                "report",
+                "--url",
+                collector.http_url,
+                "--by",
+                "tenant,feature",
+                "--format",
+                "csv",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
     else:
-        text = urllib.request.urlopen(collector.http_url + "/dashboard/tenants.csv?since=1d", timeout=30).read().decode()
+        text = (
+            urllib.request.urlopen(collector.http_url + "/dashboard/tenants.csv?since=1d", timeout=30).read().decode()
+        )
     rows = list(csv.DictReader(io.StringIO(text)))
     tenants = sorted(r["tenant"] for r in rows)
     assert tenants == sorted("'" + value for value in FORMULAS)

@@ -6,13 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from otel_costs_collector.pipeline import batch_file
-
-from otel_costs_collector.storage import schema
-from otel_costs_collector.pipeline.batch_writer import BatchWriter
-from otel_costs_collector.storage.schema import load_migrations, migrate, render
-from otel_costs_collector.storage.client import open_client, parse_storage
 from otel_costs.pricing import Pricer
+from otel_costs_collector.pipeline import batch_file
+from otel_costs_collector.pipeline.batch_writer import BatchWriter
+from otel_costs_collector.storage import schema
+from otel_costs_collector.storage.client import open_client, parse_storage
+from otel_costs_collector.storage.schema import load_migrations, migrate, render
 
 from ..spans import SEMCONV, sdk_request
 
@@ -35,17 +34,26 @@ def test_cluster_rendering():
     sql = "\n".join(statements)
     assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/costs/genai_spans', '{replica}')" in sql
     assert "ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/costs/genai_costs_hourly', '{replica}')" in sql
-    assert "CREATE TABLE IF NOT EXISTS `costs`.genai_spans ON CLUSTER `prod` AS `costs`.genai_spans_local " \
-           "ENGINE = Distributed(`prod`, `costs`, genai_spans_local, rand())" in sql
+    assert (
+        "CREATE TABLE IF NOT EXISTS `costs`.genai_spans ON CLUSTER `prod` AS `costs`.genai_spans_local "
+        "ENGINE = Distributed(`prod`, `costs`, genai_spans_local, rand())" in sql
+    )
     assert "TO `costs`.genai_costs_hourly_local" in sql and "FROM `costs`.genai_spans_local" in sql
     creates = [s for s in statements if s.startswith("CREATE")]
     assert all("ON CLUSTER `prod`" in s for s in creates)
 
 
-@pytest.mark.parametrize("version, too_old", [
-    ("24.10.3.21", True), ("23.8.16.40", True), ("24.11.1.2557", False), ("25.8.3.1", False),
-    ("26.9.2.1", False), ("head", False),
-])
+@pytest.mark.parametrize(
+    "version, too_old",
+    [
+        ("24.10.3.21", True),
+        ("23.8.16.40", True),
+        ("24.11.1.2557", False),
+        ("25.8.3.1", False),
+        ("26.9.2.1", False),
+        ("head", False),
+    ],
+)
 def test_check_version_names_a_server_too_old_for_the_migrations(version, too_old):
     if too_old:
         with pytest.raises(RuntimeError, match=f"ClickHouse {version} is too old.*24.11 or later"):
@@ -61,10 +69,14 @@ def test_migrate_is_idempotent_and_recorded(storage, database):
         second = migrate(client, db=database, raw_ttl_days=30)
         assert first == [f"{m.version:04d}_{m.name}" for m in load_migrations()]
         assert second == []
-        recorded = client.query(f"SELECT version, name FROM `{database}`.schema_migrations ORDER BY version").result_rows
+        recorded = client.query(
+            f"SELECT version, name FROM `{database}`.schema_migrations ORDER BY version"
+        ).result_rows
         assert recorded == [(m.version, m.name) for m in load_migrations()]
         migrate(client, db=database, raw_ttl_days=12)  # a changed TTL setting is applied
-        ddl = client.command(f"SELECT create_table_query FROM system.tables WHERE database = '{database}' AND name = 'genai_spans'")
+        ddl = client.command(
+            f"SELECT create_table_query FROM system.tables WHERE database = '{database}' AND name = 'genai_spans'"
+        )
         assert "toIntervalDay(12)" in ddl
         assert "min_bytes_for_wide_part = 268435456" in ddl  # 0008: batches make Compact parts
         assert "merge_selector_base = 10" in ddl  # 0010: fewer rewrites a span
@@ -86,22 +98,26 @@ def test_plain_string_columns_keep_rows_stored_before_them(storage, database, mo
     plain = next(m.version for m in every if m.name == "plain_strings")
     client = open_client(parse_storage(storage))
     try:
-        monkeypatch.setattr(schema, "load_migrations", lambda: every[:plain - 1])
+        monkeypatch.setattr(schema, "load_migrations", lambda: every[: plain - 1])
         migrate(client, db=database)
         # Columns today's rows have (0013), added ahead so that today's writer can insert.
-        client.command(f"ALTER TABLE `{database}`.genai_spans ADD COLUMN response_id String, "
-                       "ADD COLUMN counted_on String, ADD COLUMN suspect_of String")
+        client.command(
+            f"ALTER TABLE `{database}`.genai_spans ADD COLUMN response_id String, "
+            "ADD COLUMN counted_on String, ADD COLUMN suspect_of String"
+        )
         writer = BatchWriter(client, database, Pricer())
         first = _batch(["acme", "acme", "globex"])
         writer.write(*first)
-        totals = (f"SELECT tenant_id, tags['plan'], count(), sum(cost_total), toTypeName(tenant_id) "
-                  f"FROM `{database}`.genai_spans GROUP BY ALL ORDER BY tenant_id")
+        totals = (
+            f"SELECT tenant_id, tags['plan'], count(), sum(cost_total), toTypeName(tenant_id) "
+            f"FROM `{database}`.genai_spans GROUP BY ALL ORDER BY tenant_id"
+        )
         before = client.query(totals).result_rows
         assert [r[:3] for r in before] == [("acme", "pro", 2), ("globex", "pro", 1)]
         assert before[0][3] > Decimal(0) and before[0][4] == "LowCardinality(String)"
 
         monkeypatch.setattr(schema, "load_migrations", lambda: every)
-        assert migrate(client, db=database) == [f"{m.version:04d}_{m.name}" for m in every[plain - 1:]]
+        assert migrate(client, db=database) == [f"{m.version:04d}_{m.name}" for m in every[plain - 1 :]]
         after = client.query(totals).result_rows
         assert [r[:4] for r in after] == [r[:4] for r in before] and after[0][4] == "String"
         writer = BatchWriter(client, database, Pricer())  # insert contexts of the new types
@@ -116,8 +132,13 @@ def test_plain_string_columns_keep_rows_stored_before_them(storage, database, mo
 
 @pytest.mark.parametrize(
     "value, message",
-    [("", "must not be empty"), ("memory", "in-memory"), ("ftp://x", "scheme"), ("http:///db", "no host"),
-     ("http://h:8123/bad-name", "not a valid name")],
+    [
+        ("", "must not be empty"),
+        ("memory", "in-memory"),
+        ("ftp://x", "scheme"),
+        ("http:///db", "no host"),
+        ("http://h:8123/bad-name", "not a valid name"),
+    ],
 )
 def test_bad_storage_values(value, message):
     with pytest.raises(ValueError, match=message):
@@ -144,8 +165,9 @@ def test_the_sql_mapping_stage_tables_are_dropped(storage, database, monkeypatch
             client.command(f"CREATE TABLE `{database}`.{stage} (x UInt8) ENGINE = Memory")
         monkeypatch.setattr(schema, "load_migrations", lambda: every)
         migrate(client, db=database)
-        tables = client.query("SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
-                              parameters={"db": database}).result_rows
+        tables = client.query(
+            "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name", parameters={"db": database}
+        ).result_rows
         assert not [t for (t,) in tables if t.startswith("batch_stage")]
         assert ("genai_spans",) in tables
     finally:

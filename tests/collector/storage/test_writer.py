@@ -25,25 +25,40 @@ MONEY = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "co
 
 def row(**values) -> list:
     base = {c: "" for c in COLUMNS}
-    base.update(timestamp=NOW, duration_ns=5, input_tokens=1, output_tokens=2,
-                cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0, tags={},
-                **{c: Decimal(0) for c in MONEY})
+    base.update(
+        timestamp=NOW,
+        duration_ns=5,
+        input_tokens=1,
+        output_tokens=2,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        reasoning_tokens=0,
+        tags={},
+        **{c: Decimal(0) for c in MONEY},
+    )
     base.update(values)
     return [base[c] for c in COLUMNS]
 
 
-ODD = "quote \" backslash \\ tab \t newline \n nul \x00 é 日本 🙂 \u2028"
+ODD = 'quote " backslash \\ tab \t newline \n nul \x00 é 日本 🙂 \u2028'
 
 
-@pytest.mark.parametrize("values", [
-    {"cost_input": Decimal("0.000000000000000001"), "cost_output": Decimal("7.5E-8"),
-     "cost_total": Decimal("0.000000075000000001")},
-    {"cost_total": Decimal("12345678901234567890.123456789012345678")},  # Decimal(38, 18)'s widest
-    {"timestamp": NOW // 1_000_000_000 * 1_000_000_000 + 1, "duration_ns": 2**64 - 1},
-    {"timestamp": 4_102_444_800_123_456_789},  # 2100: the raw table's TTL is a DateTime (to 2106)
-    {"user_id": ODD, "tenant_id": ODD, "span_name": ODD, "tags": {ODD: ODD, "plan": "pro"}},
-    {"input_tokens": 10**10, "output_tokens": 0},
-], ids=["tiny-and-exponent", "widest", "one-ns-past-a-second", "year-2100", "odd-strings", "tokens"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {
+            "cost_input": Decimal("0.000000000000000001"),
+            "cost_output": Decimal("7.5E-8"),
+            "cost_total": Decimal("0.000000075000000001"),
+        },
+        {"cost_total": Decimal("12345678901234567890.123456789012345678")},  # Decimal(38, 18)'s widest
+        {"timestamp": NOW // 1_000_000_000 * 1_000_000_000 + 1, "duration_ns": 2**64 - 1},
+        {"timestamp": 4_102_444_800_123_456_789},  # 2100: the raw table's TTL is a DateTime (to 2106)
+        {"user_id": ODD, "tenant_id": ODD, "span_name": ODD, "tags": {ODD: ODD, "plan": "pro"}},
+        {"input_tokens": 10**10, "output_tokens": 0},
+    ],
+    ids=["tiny-and-exponent", "widest", "one-ns-past-a-second", "year-2100", "odd-strings", "tokens"],
+)
 def test_every_value_is_stored_exactly(storage, database, values):
     client = open_client(parse_storage(storage))
     try:
@@ -61,26 +76,57 @@ def test_every_value_is_stored_exactly(storage, database, values):
 
 
 SPANS = [  # bare spans, as from apps in other languages: the collector prices them
-    ("openai", "gpt-4o-mini", {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300,
-                               "gen_ai.usage.cache_read.input_tokens": 1000}, Usage(input_tokens=1200, cache_read_tokens=1000, output_tokens=300)),
-    ("anthropic", "claude-sonnet-4-5", {"gen_ai.usage.input_tokens": 3600, "gen_ai.usage.output_tokens": 250,
-                                        "gen_ai.usage.cache_read.input_tokens": 3000,
-                                        "gen_ai.usage.cache_creation.input_tokens": 500},
-     Usage(input_tokens=3600, cache_write_tokens=500, cache_read_tokens=3000, output_tokens=250)),
-    ("openai", "gpt-4o", {"llm.token_count.prompt": 5000, "llm.token_count.completion": 77,
-                          "llm.token_count.prompt_details.cache_read": 4096, "llm.model_name": "gpt-4o",
-                          "llm.provider": "openai"}, Usage(input_tokens=5000, cache_write_tokens=0, cache_read_tokens=4096, output_tokens=77)),
-    ("gcp.gemini", "gemini-2.5-flash", {"gen_ai.usage.input_tokens": 999_999, "gen_ai.usage.output_tokens": 1},
-     Usage(input_tokens=999_999, cache_write_tokens=0, cache_read_tokens=0, output_tokens=1)),
+    (
+        "openai",
+        "gpt-4o-mini",
+        {
+            "gen_ai.usage.input_tokens": 1200,
+            "gen_ai.usage.output_tokens": 300,
+            "gen_ai.usage.cache_read.input_tokens": 1000,
+        },
+        Usage(input_tokens=1200, cache_read_tokens=1000, output_tokens=300),
+    ),
+    (
+        "anthropic",
+        "claude-sonnet-4-5",
+        {
+            "gen_ai.usage.input_tokens": 3600,
+            "gen_ai.usage.output_tokens": 250,
+            "gen_ai.usage.cache_read.input_tokens": 3000,
+            "gen_ai.usage.cache_creation.input_tokens": 500,
+        },
+        Usage(input_tokens=3600, cache_write_tokens=500, cache_read_tokens=3000, output_tokens=250),
+    ),
+    (
+        "openai",
+        "gpt-4o",
+        {
+            "llm.token_count.prompt": 5000,
+            "llm.token_count.completion": 77,
+            "llm.token_count.prompt_details.cache_read": 4096,
+            "llm.model_name": "gpt-4o",
+            "llm.provider": "openai",
+        },
+        Usage(input_tokens=5000, cache_write_tokens=0, cache_read_tokens=4096, output_tokens=77),
+    ),
+    (
+        "gcp.gemini",
+        "gemini-2.5-flash",
+        {"gen_ai.usage.input_tokens": 999_999, "gen_ai.usage.output_tokens": 1},
+        Usage(input_tokens=999_999, cache_write_tokens=0, cache_read_tokens=0, output_tokens=1),
+    ),
 ]
 
 
 @pytest.mark.parametrize("provider, model, attributes, usage", SPANS, ids=[s[1] for s in SPANS])
-def test_spans_the_collector_prices_are_stored_at_genai_prices_price(collector, provider, model, attributes,
-                                                                     usage):
+def test_spans_the_collector_prices_are_stored_at_genai_prices_price(collector, provider, model, attributes, usage):
     """Expected money is genai-prices' own (input includes cache, as it takes it)."""
-    span = {"gen_ai.provider.name": provider, "gen_ai.request.model": model, "gen_ai.operation.name": "chat",
-            **attributes}
+    span = {
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "gen_ai.operation.name": "chat",
+        **attributes,
+    }
     request = sdk_request([span], priced=False)
     with grpc.insecure_channel(collector.grpc_target) as channel:
         trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
@@ -97,11 +143,26 @@ def test_a_backfill_over_many_days_is_stored_in_one_request(start_collector):
 
     running = start_collector(raw_ttl_days=400)
     today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
-    spans = [{"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini", "tenant.id": "acme",
-              "gen_ai.usage.input_tokens": 100 + day, "gen_ai.usage.output_tokens": 10,
-              "_start": today - timedelta(days=day)} for day in range(150)]
-    expected = sum((calc_price(Usage(input_tokens=100 + day, output_tokens=10), model_ref="gpt-4o-mini",
-                               provider_id="openai").total_price for day in range(150)), Decimal(0))
+    spans = [
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "tenant.id": "acme",
+            "gen_ai.usage.input_tokens": 100 + day,
+            "gen_ai.usage.output_tokens": 10,
+            "_start": today - timedelta(days=day),
+        }
+        for day in range(150)
+    ]
+    expected = sum(
+        (
+            calc_price(
+                Usage(input_tokens=100 + day, output_tokens=10), model_ref="gpt-4o-mini", provider_id="openai"
+            ).total_price
+            for day in range(150)
+        ),
+        Decimal(0),
+    )
     with grpc.insecure_channel(running.grpc_target) as channel:
         trace_service_pb2_grpc.TraceServiceStub(channel).Export(sdk_request(spans, priced=False), timeout=60)
     query = "SELECT count(), sum(cost_total), uniqExact(toDate(timestamp)) FROM {db}.genai_spans"
