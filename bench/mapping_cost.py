@@ -30,7 +30,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_costs.pricing import Pricer  # noqa: E402
 from otel_costs_collector.mapping.rows import map_request  # noqa: E402
 from otel_costs_collector.pipeline import batch_file  # noqa: E402
-from otel_costs_collector.pipeline.spool import Batch, _encode  # noqa: E402
+from otel_costs_collector.pipeline.spool import _encode  # noqa: E402
+from otel_costs_collector.pipeline.types import Batch  # noqa: E402
 from otel_costs_collector.storage.insert import ClickHouseWriter  # noqa: E402
 from otel_costs_collector.storage.schema import migrate  # noqa: E402
 

@@ -33,8 +33,9 @@ from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool, assess, refused
 from otel_costs_collector.pipeline.batcher import Batcher
 from otel_costs_collector.pipeline.held import HeldCalls
-from otel_costs_collector.pipeline.retry import retrying
-from otel_costs_collector.pipeline.spool import Spool, is_invalid_batch, spooling
+from otel_costs_collector.pipeline.retry import Retrying
+from otel_costs_collector.pipeline.spool import Spool, Spooling
+from otel_costs_collector.pipeline.types import BatchSink, WriteFunction
 from otel_costs_collector.preflight import check_startup
 from otel_costs_collector.receive.connections import raise_open_files_limit, serve_http
 from otel_costs_collector.receive.dedup import RecentRequests, load_recent_tokens
@@ -52,6 +53,10 @@ __all__ = ["Collector", "run", "configure_logging"]
 _log = logging.getLogger("otel_costs.collector")
 #: How long a stop waits for in-flight requests before cancelling them.
 grace_seconds = 10.0
+
+
+def _no_wrap(write: Callable[[bytes, str], Any]) -> Callable[[bytes, str], Any]:
+    return write
 
 
 class Collector:
@@ -72,8 +77,8 @@ class Collector:
         """``wrap_write`` wraps the storage write (fault injection in tests); ``clock`` is
         the budget evaluator's (aware UTC datetimes; tests move it)."""
         self.config = config.validate()
-        self._wrap_write = wrap_write or (lambda write: write)
-        self._store: spooling | None = None
+        self._wrap_write = wrap_write or _no_wrap
+        self._store: Spooling | None = None
         self.auth: TokenAuth | None = None  # loaded by start()
         self.metrics = Metrics()
         self.client: Any = None
@@ -126,7 +131,7 @@ class Collector:
             target=self._settle_calls, args=(self._settle_write,), name="otel-costs-calls", daemon=True
         )
         self._settler.start()
-        writer = WriterPool(writers)
+        pool = WriterPool(writers)
         metrics = self.metrics
 
         def spool_event(kind: str, spans: int) -> None:
@@ -141,8 +146,14 @@ class Collector:
         metrics.calls_suspected.set_function(lambda: index.suspects)
         metrics.spool_oldest.set_function(spool.oldest_age)
         self._spool = spool
-        self._store = spooling(
-            retrying(self._wrap_write(writer.write), give_up=is_invalid_batch),
+        # The write pipeline, inside out (collector/pipeline/types.py): map, count once and
+        # insert on a free writer → retry what is not permanent → write ahead, spool what
+        # storage cannot take now, replay it in order. The batcher calls the outermost.
+        sink: BatchSink = pool
+        if self._wrap_write is not _no_wrap:  # fault injection (tests, the fault harness)
+            sink = WriteFunction(self._wrap_write(pool.write))
+        self._store = Spooling(
+            Retrying(sink),
             spool,
             lambda data: [replace(o, spooled=True) for o in assess(data, pricer, cfg.raw_ttl_days)],
             on_event=spool_event,

@@ -14,37 +14,17 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 from otel_costs.pricing import Pricer
-from otel_costs_collector.mapping.rows import Link, MapResult, map_request
+from otel_costs_collector.mapping.rows import Link, map_request
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.held import HeldCalls
+from otel_costs_collector.pipeline.types import Outcome
+from otel_costs_collector.storage.errors import classify
 from otel_costs_collector.storage.insert import ClickHouseWriter
 
-__all__ = ["Outcome", "Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "oldest_ns", "refused"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one request's spans."""
-
-    received: int
-    accepted: int  # GenAI spans stored
-    non_genai: int  # dropped as not GenAI (accepted, not stored)
-    rejected: int  # refused as invalid (partial success)
-    errors: tuple[str, ...] = ()
-    spooled: bool = False  # on disk, not yet in ClickHouse (answered as stored)
-
-    @classmethod
-    def of(cls, result: MapResult) -> "Outcome":
-        """What :func:`otel_costs_collector.mapping.rows.map_request` made of a request."""
-        return cls(result.received, len(result.rows), result.non_genai, result.rejected, tuple(result.errors))
-
-    @property
-    def message(self) -> str:
-        return f"{self.rejected} span(s) rejected: " + "; ".join(self.errors) if self.rejected else ""
+__all__ = ["Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "oldest_ns", "refused"]
 
 
 class Mapped(NamedTuple):
@@ -117,8 +97,12 @@ class BatchWriter:
 
     def write(self, batch: bytes, token: str) -> list[Outcome]:
         """Store the batch; returns each request's outcome, in order (rows that wait for an
-        ancestor's attribution count as stored: they are journaled). Raises on failure."""
-        rows, links, outcomes = self._map(batch)
+        ancestor's attribution count as stored: they are journaled). Raises PermanentError
+        (a damaged batch file; storage refused the rows) or any other error (not now)."""
+        try:
+            rows, links, outcomes = self._map(batch)
+        except Exception as exc:
+            raise classify(exc) from exc
         if self._calls is None:
             self._writer.write(rows, token)
         else:

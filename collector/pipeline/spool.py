@@ -1,6 +1,6 @@
 """Durable spool for batches storage could not take, replayed in order when it returns.
 
-``spooling(write, spool)`` wraps a plain write: a batch that cannot be written (after the
+``Spooling(sink, spool, …)`` wraps a plain write: a batch that cannot be written (after the
 retries inside ``write``) is written to disk and fsynced, and only then reported as stored,
 so a request is acknowledged once its spans are in ClickHouse *or* on disk. While the spool
 holds anything, new batches queue behind it, so batches reach storage in order. A replayer
@@ -31,11 +31,12 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from otel_costs_collector.pipeline import batch_file
+from otel_costs_collector.pipeline.types import Batch, BatchSink, PermanentError
 
-__all__ = ["Batch", "MAX_FAILURES", "Spool", "SpoolFull", "spooling", "is_invalid_batch"]
+__all__ = ["MAX_FAILURES", "Spool", "SpoolFull", "Spooling"]
 
 _log = logging.getLogger("otel_costs.collector")
 _MAGIC = b"otel-costs spooled batch 3\n"
@@ -46,39 +47,10 @@ MAX_FAILURES = 5
 _SUFFIX = ".batch"
 _IN_FLIGHT = ".inflight"
 _OLD_FORMAT = (".batch.json", ".inflight.json")  # rows as JSON, before batch files
-# ClickHouse error codes that mean "this data can never be inserted" rather than "not now".
-_INVALID_CODES = {"6", "27", "38", "41", "53", "69", "70", "72", "117", "130", "131", "190", "444"}
-
-
-class Batch(NamedTuple):
-    """One batch as the spool holds it."""
-
-    data: bytes  # the batch file
-    token: str  # its deduplication token
-    requests: tuple[str, ...]  # its requests' tokens
-    spans: int
-
-    @classmethod
-    def of(cls, records: list[batch_file.Record], spans: int) -> "Batch":
-        return cls(batch_file.encode(records), batch_file.batch_token(records), tuple(r.token for r in records), spans)
 
 
 class SpoolFull(Exception):
     """The spool reached its byte limit; the batch was not stored."""
-
-
-def is_invalid_batch(exc: BaseException) -> bool:
-    """Whether storage refused the batch for its content (moving it aside is right) rather
-    than for being unavailable (retrying is right)."""
-    if isinstance(exc, (TypeError, ValueError, OverflowError)):
-        return True  # it could not even be encoded
-    text = str(exc)
-    marker = "Code: "
-    at = text.find(marker)
-    if at < 0:
-        return False
-    code = text[at + len(marker) :].split(".", 1)[0].strip()
-    return code in _INVALID_CODES
 
 
 class Spool:
@@ -310,17 +282,17 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-class spooling:  # noqa: N801 (used like a function: spooling(write, spool, assess))
-    """``write(records)`` that stores a batch to ``write`` or, failing that, to the spool,
-    and returns each request's outcome; plus the replayer thread. Call ``close()`` to stop
-    the replayer.
+class Spooling:
+    """The batcher's ``write(records, spans)`` (call the object): stores a batch to ``sink``
+    or, failing that, to the spool, and returns each request's outcome; plus the replayer
+    thread. Call ``close()`` to stop the replayer.
 
-    ``write(data, token)`` stores a batch file and returns the outcomes; ``assess(data)``
-    returns them without storing (for a spooled batch)."""
+    ``sink`` stores a batch file and returns the outcomes; ``assess(data)`` returns them
+    without storing (for a spooled batch)."""
 
     def __init__(
         self,
-        write: Callable[[bytes, str], list[Any]],
+        sink: BatchSink,
         spool: Spool,
         assess: Callable[[bytes], list[Any]],
         *,
@@ -330,7 +302,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
         storage_ok: Callable[[], bool] = lambda: False,
         max_failures: int = MAX_FAILURES,
     ):
-        self._write = write
+        self._write = sink.write
         self._spool = spool
         self._assess = assess
         self._refused = refused
@@ -356,7 +328,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
             try:
                 outcomes = self._write(batch.data, batch.token)
             except Exception as exc:
-                if is_invalid_batch(exc) and self._refused is not None:
+                if isinstance(exc, PermanentError) and self._refused is not None:
                     # Storage refused something in the batch: find which request, store the rest.
                     left, outcomes, _ = self._one_by_one(batch, exc)
                     if not left:
@@ -368,7 +340,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
                     self._on_event("spooled", spans)
                     self._wake.set()
                     return outcomes + self._assess(batch_file.encode(left))
-                if is_invalid_batch(exc):
+                if isinstance(exc, PermanentError):
                     self._spool.finish(name)
                     raise
                 _log.warning("storage unavailable, spooling %d spans: %s", spans, exc)
@@ -397,7 +369,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
                 outcomes = self._write(batch.data, batch.token)
             except Exception as exc:
                 failures = self._failures[name] = self._failures.get(name, 0) + 1
-                poison = is_invalid_batch(exc) or (failures >= self._max_failures and self._storage_ok())
+                poison = isinstance(exc, PermanentError) or (failures >= self._max_failures and self._storage_ok())
                 if poison and self._refused is not None:
                     # Refused, or failing again and again while storage answers: the batch's
                     # fault. Its requests are written one by one; the ones storage refuses
@@ -419,7 +391,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
                         self._on_event("replayed", batch.spans - set_aside)
                     self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
                     continue
-                if is_invalid_batch(exc):
+                if isinstance(exc, PermanentError):
                     self._failures.pop(name, None)
                     self._spool.reject(name, f"storage refused it: {exc}")
                     self._on_event("rejected", batch.spans)
@@ -451,7 +423,7 @@ class spooling:  # noqa: N801 (used like a function: spooling(write, spool, asse
                 outcomes.extend(self._write(data, f"{batch.token}:{i}"))
                 continue
             except Exception as exc:
-                if not (is_invalid_batch(exc) or self._storage_ok()):
+                if not (isinstance(exc, PermanentError) or self._storage_ok()):
                     return records[i:], outcomes, set_aside
                 reason = f"storage refused this request: {exc}"
             self._spool.set_aside(Batch.of([record], 0), reason)

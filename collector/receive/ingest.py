@@ -18,8 +18,9 @@ from otel_costs_collector.config import HELD_COPIES
 from otel_costs_collector.mapping.rows import map_request
 from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.pipeline.batch_writer import Outcome, oldest_ns
+from otel_costs_collector.pipeline.batch_writer import oldest_ns
 from otel_costs_collector.pipeline.batcher import Batcher, Overloaded
+from otel_costs_collector.pipeline.types import Outcome
 from otel_costs_collector.receive.dedup import RecentRequests
 
 __all__ = ["Ingest", "Outcome", "RequestBytes", "StorageUnavailable", "Overloaded", "span_count"]

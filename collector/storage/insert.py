@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from otel_costs_collector.mapping.rows import COLUMNS
+from otel_costs_collector.storage.errors import classify
 
 __all__ = ["ClickHouseWriter", "INSERT_SETTINGS", "MAX_DAYS"]
 
@@ -49,7 +50,8 @@ class ClickHouseWriter:
 
     def write(self, rows: list[list[Any]], token: str) -> None:
         """Insert :class:`otel_costs_collector.mapping.rows.MapResult` rows; returns once ClickHouse accepted
-        them. Raises on failure.
+        them. Raises storage.errors.PermanentError when ClickHouse can never take them as
+        they are, any other error when it cannot now.
 
         ``token`` makes the insert idempotent: the same token within the dedup window is
         stored once. Rows on more than :data:`MAX_DAYS` days (a backfill) are inserted in parts
@@ -68,6 +70,12 @@ class ClickHouseWriter:
             self._insert([row for day in ordered[first : first + MAX_DAYS] for row in days[day]], f"{token}/{part}")
 
     def _insert(self, rows: list[list[Any]], token: str) -> None:
+        try:
+            self._insert_columns(rows, token)
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def _insert_columns(self, rows: list[list[Any]], token: str) -> None:
         columns = [list(column) for column in zip(*rows)]
         if self._context is None:
             self._context = self._client.create_insert_context(

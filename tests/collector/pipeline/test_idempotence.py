@@ -11,7 +11,8 @@ import pytest
 from otel_costs.pricing import Pricer
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool
-from otel_costs_collector.pipeline.retry import retrying
+from otel_costs_collector.pipeline.retry import Retrying
+from otel_costs_collector.pipeline.types import PermanentError, WriteFunction
 from otel_costs_collector.storage.client import open_client
 
 from ..spans import SEMCONV, sdk_request
@@ -80,7 +81,7 @@ def test_retry_after_a_timeout_that_succeeded_stores_once(collector, writer):
             raise TimeoutError("read timed out after the insert was applied")
         return outcomes
 
-    retrying(flaky, sleep=lambda s: None)(*batch(7))
+    Retrying(WriteFunction(flaky), sleep=lambda s: None).write(*batch(7))
     assert len(calls) == 2 and calls[0] == calls[1]
     raw, hourly, daily = counts(collector)
     assert raw[0] == hourly[0] == daily[0] == 7
@@ -95,8 +96,20 @@ def test_retries_give_up_with_the_last_error():
         raise ConnectionError("storage down")
 
     with pytest.raises(ConnectionError):
-        retrying(failing, attempts=3, sleep=lambda s: None)(*batch(1))
+        Retrying(WriteFunction(failing), attempts=3, sleep=lambda s: None).write(*batch(1))
     assert len(attempts) == 3 and len(set(attempts)) == 1
+
+
+def test_retries_stop_at_a_permanent_error():
+    attempts = []
+
+    def refusing(data, token):
+        attempts.append(token)
+        raise PermanentError("Code: 53. DB::Exception: Type mismatch")
+
+    with pytest.raises(PermanentError):
+        Retrying(WriteFunction(refusing), attempts=3, sleep=lambda s: None).write(*batch(1))
+    assert len(attempts) == 1
 
 
 # Without the hourly view the daily rollup misses the batch too: it sums the hourly inserts.

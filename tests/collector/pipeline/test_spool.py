@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.pipeline.spool import Batch, Spool, SpoolFull, is_invalid_batch
+from otel_costs_collector.pipeline.spool import Spool, SpoolFull
+from otel_costs_collector.pipeline.types import Batch, PermanentError
 
 from ..spans import SEMCONV, sdk_request
 
@@ -59,20 +60,6 @@ def test_unreadable_spool_file_is_moved_aside(tmp_path):
     assert "unreadable" in (tmp_path / "rejected" / (name + ".reason.txt")).read_text()
 
 
-@pytest.mark.parametrize(
-    "error, invalid",
-    [
-        (ConnectionError("refused"), False),
-        (TimeoutError(), False),
-        (Exception("Code: 53. DB::Exception: Type mismatch"), True),
-        (Exception("Code: 241. DB::Exception: Memory limit exceeded"), False),
-        (TypeError("bad value"), True),
-    ],
-)
-def test_invalid_versus_unavailable(error, invalid):
-    assert is_invalid_batch(error) is invalid
-
-
 class Outage:
     """Fault injection: storage writes fail while ``down``."""
 
@@ -85,7 +72,8 @@ class Outage:
             if self.down:
                 raise ConnectionError("ClickHouse is down (simulated)")
             if self.refuse:
-                raise Exception("Code: 53. DB::Exception: Type mismatch (simulated)")
+                # what storage raises for a batch it refuses (storage.errors.classify)
+                raise PermanentError("Code: 53. DB::Exception: Type mismatch (simulated)")
             return write(batch, token)
 
         return faulty
@@ -233,7 +221,7 @@ def test_a_batch_spooled_by_version_0_1_is_replayed_with_its_tenant_and_tokens(s
 
 class Poison:
     """Storage that fails any batch holding a span named "poison": with an error nothing
-    classifies (``error``), or as invalid (a ValueError)."""
+    classifies (``error``), or as refused (PermanentError, as storage.errors classifies it)."""
 
     def __init__(self, error: type[Exception]):
         self.error = error
@@ -278,7 +266,9 @@ def test_a_request_storage_refuses_does_not_take_its_batch_mates_down(start_coll
     resend it) and kept in rejected/."""
     from concurrent.futures import ThreadPoolExecutor
 
-    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=Poison(ValueError).wrap, batch_max_age_ms=1000)
+    c = start_collector(
+        spool_dir=str(tmp_path / "spool"), wrap_write=Poison(PermanentError).wrap, batch_max_age_ms=1000
+    )
     with ThreadPoolExecutor(3) as pool:  # in one batch, most likely
         bad = pool.submit(export, c, [{**SEMCONV, "_name": "poison"}] * 2)
         good = [pool.submit(export, c, [dict(SEMCONV)] * 2) for _ in range(2)]
