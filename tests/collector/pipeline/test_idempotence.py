@@ -88,28 +88,21 @@ def test_retry_after_a_timeout_that_succeeded_stores_once(collector, writer):
     assert raw[1] == hourly[1] == daily[1] == Decimal("0.000285") * 7
 
 
-def test_retries_give_up_with_the_last_error():
+@pytest.mark.parametrize(
+    "error, tries",
+    [(ConnectionError("storage down"), 3), (PermanentError("Code: 53. DB::Exception: Type mismatch"), 1)],
+    ids=["not now: every attempt", "permanent: at once"],
+)
+def test_retries_give_up_with_the_last_error(error, tries):
     attempts = []
 
     def failing(data, token):
         attempts.append(token)
-        raise ConnectionError("storage down")
+        raise error
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(type(error)):
         Retrying(WriteFunction(failing), attempts=3, sleep=lambda s: None).write(*batch(1))
-    assert len(attempts) == 3 and len(set(attempts)) == 1
-
-
-def test_retries_stop_at_a_permanent_error():
-    attempts = []
-
-    def refusing(data, token):
-        attempts.append(token)
-        raise PermanentError("Code: 53. DB::Exception: Type mismatch")
-
-    with pytest.raises(PermanentError):
-        Retrying(WriteFunction(refusing), attempts=3, sleep=lambda s: None).write(*batch(1))
-    assert len(attempts) == 1
+    assert len(attempts) == tries and len(set(attempts)) == 1
 
 
 # Without the hourly view the daily rollup misses the batch too: it sums the hourly inserts.
