@@ -188,6 +188,38 @@ def wait_healthy(http_port: int, timeout: float = 60) -> None:
             raise SystemExit("collector did not start")
 
 
+def start_collector(prefix: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int, int, str]:
+    """``otel-costs collector`` on a fresh chDB directory and free ports, answering /healthz:
+    returns the process, its gRPC port, its HTTP port and its data directory. Stop it with
+    SIGINT."""
+    data = tempfile.mkdtemp(prefix=prefix)
+    grpc_port, http_port = free_port(), free_port()
+    collector = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "otel_costs_collector.cli",
+            "collector",
+            "--storage",
+            data,
+            "--grpc-port",
+            str(grpc_port),
+            "--http-port",
+            str(http_port),
+            "--log-format",
+            "text",
+        ],
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        wait_healthy(http_port)
+    except BaseException:
+        collector.kill()
+        raise
+    return collector, grpc_port, http_port, data
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=20)
@@ -208,27 +240,8 @@ def main(argv: list[str] | None = None) -> None:
         reps += 1
     parse_rate = reps * len(bodies) * SPANS_PER_REQUEST / (time.perf_counter() - t0)
 
-    data = tempfile.mkdtemp(prefix="otel-costs-bench-")
-    grpc_port, http_port = free_port(), free_port()
-    collector = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "otel_costs_collector.cli",
-            "collector",
-            "--storage",
-            data,
-            "--grpc-port",
-            str(grpc_port),
-            "--http-port",
-            str(http_port),
-            "--log-format",
-            "text",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
+    collector, grpc_port, http_port, data = start_collector("otel-costs-bench-")
     try:
-        wait_healthy(http_port)
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.max_send_message_length", 64 << 20)])
         export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
         send = channel.unary_unary(

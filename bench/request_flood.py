@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -31,7 +31,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from collector_ingest import free_port, wait_healthy  # noqa: E402
+from collector_ingest import start_collector  # noqa: E402
 
 
 def tree_rss(pid: int) -> tuple[int, int]:
@@ -92,32 +92,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     size = int(args.mib * (1 << 20))
 
-    data = tempfile.mkdtemp(prefix="otel-costs-flood-")
-    grpc_port, http_port = free_port(), free_port()
     env = dict(os.environ)
     if args.max_inflight_mib is not None:
         env["OTEL_COSTS_MAX_INFLIGHT_BYTES"] = str(args.max_inflight_mib << 20)
-    collector = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "otel_costs_collector.cli",
-            "collector",
-            "--storage",
-            data,
-            "--grpc-port",
-            str(grpc_port),
-            "--http-port",
-            str(http_port),
-            "--log-format",
-            "text",
-        ],
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    collector, grpc_port, http_port, data = start_collector("otel-costs-flood-", env)
     answers: collections.Counter[str] = collections.Counter()
     try:
-        wait_healthy(http_port)
         time.sleep(3)  # mapping workers up, engine warm
         idle_own, idle_workers = tree_rss(collector.pid)
         idle = idle_own + idle_workers
@@ -179,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             collector.wait(60)
         except subprocess.TimeoutExpired:
             collector.kill()
+        shutil.rmtree(data, ignore_errors=True)
     mib = 1 << 20
     print(
         f"{args.senders} senders of {args.mib:g} MiB one-span requests over {'gRPC' if args.grpc else 'HTTP'}, "

@@ -24,7 +24,7 @@ from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
 
-__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", "map_request"]
+__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", "map_request", "span_count"]
 
 #: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
 COLUMNS: tuple[str, ...] = (
@@ -216,6 +216,11 @@ def _read_names() -> frozenset[str]:
     names.update(cv.AGGREGATE_MARKS)
     names.update(cv.RESPONSE_ID_NAMES)
     return frozenset(names)
+
+
+def span_count(request: ExportTraceServiceRequest) -> int:
+    """How many spans a request holds, whatever they are."""
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
 def map_request(

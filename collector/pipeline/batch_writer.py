@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, NamedTuple
 
 from otel_costs.pricing import Pricer
-from otel_costs_collector.mapping.rows import Link, map_request
+from otel_costs_collector.mapping.rows import Link, map_request, span_count
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.held import HeldCalls
 from otel_costs_collector.pipeline.types import Outcome
@@ -69,10 +69,7 @@ def refused(batch: bytes, pricer: Pricer, reason: str) -> list[Outcome]:
     try:
         assessed = assess(batch, pricer)
     except Exception:  # the mapping itself fails on it: count the spans as they are
-        assessed = [
-            Outcome(sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans), 0, 0, 0)
-            for request, _, _ in batch_file.decode(batch)
-        ]
+        assessed = [Outcome(span_count(request), 0, 0, 0) for request, _, _ in batch_file.decode(batch)]
     return [Outcome(o.received, 0, o.non_genai, o.received - o.non_genai, (reason[:300],)) for o in assessed]
 
 

@@ -23,15 +23,11 @@ from otel_costs_collector.pipeline.batcher import Batcher, Overloaded
 from otel_costs_collector.pipeline.types import Outcome
 from otel_costs_collector.receive.dedup import RecentRequests
 
-__all__ = ["Ingest", "Outcome", "RequestBytes", "StorageUnavailable", "Overloaded", "span_count"]
+__all__ = ["Ingest", "Outcome", "RequestBytes", "StorageUnavailable", "Overloaded"]
 
 
 class StorageUnavailable(Exception):
     """The batch holding this request could not be written; retry later."""
-
-
-def span_count(request: ExportTraceServiceRequest) -> int:
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
 class RequestBytes:

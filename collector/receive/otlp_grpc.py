@@ -20,7 +20,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from otel_costs_collector.auth import TokenAuth
-from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable, span_count
+from otel_costs_collector.mapping.rows import span_count
+from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable
 
 __all__ = ["TraceService", "start_grpc"]
 

@@ -27,8 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from otel_costs import __version__
 from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.mapping.rows import span_count
 from otel_costs_collector.metrics import Metrics
-from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable, span_count
+from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable
 
 __all__ = ["build_app", "parse_otlp_json"]
 
