@@ -10,6 +10,9 @@ drains, the collector stops, and the harness reads the stored rows and prints:
     sent / acknowledged / stored / lost (acknowledged, not stored) / duplicated
     cost of the acknowledged spans against the sums in raw rows and both rollups
 
+When raw rows and rollups disagree, the work directory (the collector's data, spool and
+``collector.log`` of every run) is kept, and its path printed (``kept``).
+
     python bench/fault_harness.py [--seconds 30] [--kills 4] [--outages 3] [--shape sdk|agent]
                                   [--poison N] [--json]
 
@@ -65,6 +68,8 @@ class Collector:
         self.data, self.failpoint = data, failpoint
         self.grpc_port, self.http_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
+        # Every run's log, kept with the data directory when the counts disagree.
+        self._log = open(os.path.join(os.path.dirname(data), "collector.log"), "ab")
 
     def start(self) -> None:
         env = {
@@ -90,7 +95,7 @@ class Collector:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -110,6 +115,7 @@ class Collector:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
+        self._log.close()
 
 
 class Client(threading.Thread):
@@ -322,7 +328,12 @@ def main(argv: list[str] | None = None) -> dict:
         "cost_hourly": str(hourly),
         "cost_daily": str(daily),
     }
-    shutil.rmtree(workdir, ignore_errors=True)
+    calls = (result["stored_rows"], result["rollup_calls"], result["rollup_calls_daily"])
+    consistent = len(set(calls)) == 1 and raw == hourly == daily
+    if consistent:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        result["kept"] = workdir  # the evidence: the data directory and the collector's logs
     if args.json:
         print(json.dumps(result))
     else:
@@ -333,6 +344,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"({result['stored_rows']} rows, {result['rollup_calls']} in rollups)"
         )
         print(f"lost {result['lost']}, duplicated {result['duplicated']}")
+        if "kept" in result:
+            print(f"counts disagree; kept {result['kept']}")
         print(
             f"cost: acknowledged {Decimal(result['cost_acknowledged']).normalize()} | raw {raw.normalize()} | "
             f"hourly {hourly.normalize()} | daily {daily.normalize()}"

@@ -6,9 +6,9 @@ than rows here. Insert settings are explicit: ClickHouse 26.x enables ``async_in
 but the collector batches itself and acknowledges spans only once an insert returned, so
 inserts are synchronous.
 
-Native blocks, because the replay of a batch after a crash relies on ClickHouse recognising
-it in every rollup: with a text format (``JSONCompactEachRow``) bench/fault_harness.py saw
-the hourly rollup take a replayed batch twice.
+A replayed batch (same token) is dropped by the raw table and by every rollup the materialized
+views feed; storage.schema reloads the views after a migration alters them, as that holds
+only for views ClickHouse loaded from disk.
 """
 
 from __future__ import annotations

@@ -150,6 +150,7 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
     client.command(_record_table(db, cluster))
     done = applied_versions(client, db)
     applied = []
+    altered_views = False
     for mig in load_migrations():
         if mig.version in done:
             if done[mig.version] != mig.checksum:
@@ -157,6 +158,7 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
             continue
         for statement in render(mig.sql, db=db, cluster=cluster, raw_ttl_days=raw_ttl_days):
             client.command(statement)
+            altered_views = altered_views or "MODIFY QUERY" in statement
         client.insert(
             f"`{db}`.schema_migrations",
             [[mig.version, mig.name, mig.checksum]],
@@ -164,8 +166,30 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
         )
         applied.append(f"{mig.version:04d}_{mig.name}")
         _log.info("applied migration %04d_%s", mig.version, mig.name)
+    if altered_views:
+        _reload_views(client, db, on_cluster)
     _sync_ttl(client, db, cluster, raw_ttl_days)
     return applied
+
+
+def _reload_views(client: Any, db: str, on_cluster: str) -> None:
+    """Detach and attach the materialized views, as a restart would load them.
+
+    Why: after ``ALTER TABLE … MODIFY QUERY`` the running ClickHouse (26.x) names the view by
+    its UUID in the deduplication tokens of the blocks it writes, and by ``db.name`` once the
+    view is loaded from disk. A batch inserted before the next restart and replayed after it
+    (the in-flight batch of a killed collector, an insert retried across a server restart) then
+    passes the raw table's deduplication but not the rollups': its cost was counted twice there.
+    Between the two statements an insert by another writer would skip the view, so this runs
+    only in the process that applied such a migration (a fresh install or an upgrade).
+    """
+    views = client.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND engine = 'MaterializedView' ORDER BY name",
+        parameters={"db": db},
+    ).result_rows
+    for (name,) in views:
+        client.command(f"DETACH TABLE `{db}`.`{name}` {on_cluster} SYNC")
+        client.command(f"ATTACH TABLE `{db}`.`{name}` {on_cluster}")
 
 
 def _sync_ttl(client: Any, db: str, cluster: str | None, days: int) -> None:

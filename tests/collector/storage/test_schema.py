@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +175,46 @@ def test_the_sql_mapping_stage_tables_are_dropped(storage, database, monkeypatch
         assert ("genai_spans",) in tables
     finally:
         client.close()
+
+
+_WRITE_AND_COUNT = """
+import sys
+from otel_costs.pricing import Pricer
+from otel_costs_collector.pipeline.batch_writer import BatchWriter
+from otel_costs_collector.storage.client import open_client, parse_storage
+from otel_costs_collector.storage.schema import migrate
+
+client = open_client(parse_storage(sys.argv[1]))
+migrate(client, db="otel_costs")
+with open(sys.argv[2], "rb") as f:
+    BatchWriter(client, "otel_costs", Pricer()).write(f.read(), sys.argv[3])
+for table in ("genai_spans", "genai_costs_hourly", "genai_costs_daily"):
+    calls = "count()" if table == "genai_spans" else "sum(calls)"
+    print(*client.query(f"SELECT {calls}, sum(cost_total) FROM otel_costs.{table}").result_rows[0])
+"""
+
+
+def test_a_batch_replayed_after_the_first_restart_is_stored_once_in_the_rollups_too(tmp_path):
+    """The process that applies the migrations writes a batch and stops before it knows; the
+    next one replays it. ClickHouse names a view altered by MODIFY QUERY (0009, 0012)
+    differently until it is reloaded, so without the reload the rollups took the replay."""
+    root = Path(__file__).resolve().parents[3]
+    batch, token = _batch(["acme", "acme", "globex"])
+    (tmp_path / "batch").write_bytes(batch)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _WRITE_AND_COUNT, str(tmp_path / "data"), str(tmp_path / "batch"), token],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=300,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+    first, replayed = ([tuple(line.split()) for line in run.stdout.splitlines()] for run in runs)
+    raw = first[0]
+    assert raw[0] == "3" and Decimal(raw[1]) > 0
+    assert [(int(n), Decimal(c)) for n, c in first] == [(3, Decimal(raw[1]))] * 3
+    assert replayed == first
