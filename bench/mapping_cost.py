@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_costs.pricing import Pricer  # noqa: E402
 from otel_costs_collector.mapping.rows import map_request  # noqa: E402
 from otel_costs_collector.pipeline import batch_file  # noqa: E402
-from otel_costs_collector.pipeline.spool import _encode  # noqa: E402
+from otel_costs_collector.pipeline.spool import encode  # noqa: E402
 from otel_costs_collector.pipeline.types import Batch  # noqa: E402
 from otel_costs_collector.storage.insert import ClickHouseWriter  # noqa: E402
 from otel_costs_collector.storage.schema import migrate  # noqa: E402
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.extend(result.rows)
         t = time.perf_counter()
         batch = Batch.of([batch_file.Record(b, None, batch_file.request_token(b, None)) for b in raw], n)
-        _encode(batch)
+        encode(batch)
         times.setdefault("wal", []).append(time.perf_counter() - t)
         t = time.perf_counter()
         writer.write(rows, batch.token)

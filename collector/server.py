@@ -27,15 +27,17 @@ from otel_costs_collector.budgets.api import add_budget_routes
 from otel_costs_collector.config import CollectorConfig
 from otel_costs_collector.dashboard.routes import add_dashboard_routes
 from otel_costs_collector.mapping.calls import CallIndex
-from otel_costs_collector.mapping.workers import MapWorkers
 from otel_costs_collector.memory import return_large_buffers
 from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool, assess, refused
 from otel_costs_collector.pipeline.batcher import Batcher
 from otel_costs_collector.pipeline.held import HeldCalls
+from otel_costs_collector.pipeline.map_workers import MapWorkers
 from otel_costs_collector.pipeline.retry import Retrying
-from otel_costs_collector.pipeline.spool import Spool, Spooling
+from otel_costs_collector.pipeline.spool import Spool
+from otel_costs_collector.pipeline.spooling import Spooling
 from otel_costs_collector.pipeline.types import BatchSink, WriteFunction
+from otel_costs_collector.pipeline.write_ahead import WriteAheadLog
 from otel_costs_collector.preflight import check_startup
 from otel_costs_collector.receive.connections import raise_open_files_limit, serve_http
 from otel_costs_collector.receive.dedup import RecentRequests, load_recent_tokens
@@ -112,6 +114,7 @@ class Collector:
             migrate, self.client, db=cfg.database, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days
         )
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
+        write_ahead = WriteAheadLog(spool)  # spools what a crash left in flight
         if cfg.map_workers:
             self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file, cfg.raw_ttl_days)
         mapper = self._map_workers.map if self._map_workers is not None else None
@@ -154,6 +157,7 @@ class Collector:
             sink = WriteFunction(self._wrap_write(pool.write))
         self._store = Spooling(
             Retrying(sink),
+            write_ahead,
             spool,
             lambda data: [replace(o, spooled=True) for o in assess(data, pricer, cfg.raw_ttl_days)],
             on_event=spool_event,

@@ -6,14 +6,15 @@ whether it was priced in a Python app or arrives bare from another language or t
 OTel Collector. Spans that already carry an otel-costs price keep it.
 
 Per-span Python work is what limits a collector, so a row is a plain list in
-:data:`COLUMNS` order holding what the writer inserts (money as ``Decimal``, tags as a dict),
-and only the attributes the mapping reads are decoded.
+:data:`~otel_costs_collector.storage.columns.COLUMNS` order holding what the writer inserts
+(money as ``Decimal``, tags as a dict), and only the attributes the mapping reads are decoded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, NamedTuple
 
@@ -23,48 +24,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
+from otel_costs_collector.storage.columns import COLUMNS
 
-__all__ = ["COLUMNS", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", "map_request", "span_count"]
+__all__ = ["oldest_ns", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", "map_request", "span_count"]
 
-#: Column order of ``genai_spans`` inserts (see migrations/0001_genai_spans.sql and 0005).
-COLUMNS: tuple[str, ...] = (
-    "timestamp",
-    "duration_ns",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service",
-    "span_name",
-    "provider",
-    "request_model",
-    "response_model",
-    "operation",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_input",
-    "cost_output",
-    "cost_cache_read",
-    "cost_cache_write",
-    "cost_total",
-    "pricing_status",
-    "pricing_source",
-    "pricing_model",
-    "pricing_error",
-    "priced_by",
-    "user_id",
-    "tenant_id",
-    "feature",
-    "tags",
-    "status_code",
-    "error_type",
-    "response_id",
-    "counted_on",
-    "suspect_of",
-    "request_token",
-)
 #: Indexes into a row of the columns otel_costs_collector.mapping.calls reads and sets.
 (
     TIMESTAMP,
@@ -137,7 +100,7 @@ class Link(NamedTuple):
 class MapResult:
     """What one request became: rows, and counts for the OTLP answer and metrics.
 
-    ``rows``: one list a stored span, values in :data:`COLUMNS` order: ``timestamp`` and
+    ``rows``: one list a stored span, values in ``storage.columns.COLUMNS`` order: ``timestamp`` and
     ``duration_ns`` in ns (ints), token counts as ints, the five costs as ``Decimal`` (at
     most 18 decimal places, what the table stores), ``tags`` a dict. ``links``: the spans
     without usage that have a parent or an attribution (:class:`Link`).
@@ -216,6 +179,12 @@ def _read_names() -> frozenset[str]:
     names.update(cv.AGGREGATE_MARKS)
     names.update(cv.RESPONSE_ID_NAMES)
     return frozenset(names)
+
+
+def oldest_ns(raw_ttl_days: int | None) -> int:
+    """The earliest start a span may have now: raw rows older than their TTL are dropped by
+    ClickHouse at insert (0: no limit)."""
+    return time.time_ns() - raw_ttl_days * 86_400_000_000_000 if raw_ttl_days else 0
 
 
 def span_count(request: ExportTraceServiceRequest) -> int:

@@ -13,18 +13,17 @@ per writer (:class:`WriterPool` shares several among threads).
 from __future__ import annotations
 
 import queue
-import time
 from typing import Any, Callable, NamedTuple
 
 from otel_costs.pricing import Pricer
-from otel_costs_collector.mapping.rows import Link, map_request, span_count
+from otel_costs_collector.mapping.rows import Link, map_request, oldest_ns, span_count
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.held import HeldCalls
 from otel_costs_collector.pipeline.types import Outcome
 from otel_costs_collector.storage.errors import classify
 from otel_costs_collector.storage.insert import ClickHouseWriter
 
-__all__ = ["Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "oldest_ns", "refused"]
+__all__ = ["Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "refused"]
 
 
 class Mapped(NamedTuple):
@@ -36,14 +35,8 @@ class Mapped(NamedTuple):
     outcomes: list[Outcome]
 
 
-def oldest_ns(raw_ttl_days: int | None) -> int:
-    """The earliest start a span may have now: raw rows older than their TTL are dropped by
-    ClickHouse at insert (0: no limit)."""
-    return time.time_ns() - raw_ttl_days * 86_400_000_000_000 if raw_ttl_days else 0
-
-
 def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> Mapped:
-    """The mapping of a write, in whichever process runs it (otel_costs_collector.mapping.workers); spans
+    """The mapping of a write, in whichever process runs it (otel_costs_collector.pipeline.map_workers); spans
     older than ``raw_ttl_days`` are rejected. Raises ValueError for a damaged file."""
     rows: list[list[Any]] = []
     links: list[Link] = []
@@ -74,7 +67,7 @@ def refused(batch: bytes, pricer: Pricer, reason: str) -> list[Outcome]:
 
 
 class BatchWriter:
-    """Maps a batch (in this process, or with ``mapper``: otel_costs_collector.mapping.workers), applies the
+    """Maps a batch (in this process, or with ``mapper``: otel_costs_collector.pipeline.map_workers), applies the
     one-cost-per-call rule across batches (``calls``: otel_costs_collector.pipeline.held) and inserts its rows
     (any storage)."""
 

@@ -1,27 +1,17 @@
-"""Durable spool for batches storage could not take, replayed in order when it returns.
+"""The overflow spool: batches storage could not take, on disk until they are replayed.
 
-``Spooling(sink, spool, …)`` wraps a plain write: a batch that cannot be written (after the
-retries inside ``write``) is written to disk and fsynced, and only then reported as stored,
-so a request is acknowledged once its spans are in ClickHouse *or* on disk. While the spool
-holds anything, new batches queue behind it, so batches reach storage in order. A replayer
-thread drains it oldest first with each batch's original deduplication token, so a batch
-that did reach storage before a timeout is not counted twice. A batch storage rejects as
-invalid is moved to ``rejected/`` with the reason, not replayed forever.
+One file per batch under the spool directory, named by a number that only grows (so the
+oldest sorts first and a new batch never takes the name of one moved aside), at most
+``max_bytes`` in all. A file is a one-line JSON header (the batch's token, its requests'
+tokens, its span count) after a magic line, then the batch file
+(collector/pipeline/batch_file.py: the requests as received, each with its tenant and token).
+Files are written to a temporary name, fsynced and renamed, and the directory fsynced, so a
+spooled batch survives a crash of the machine. A batch that can never be stored is moved to
+``rejected/`` with the reason beside it.
 
-Every batch is also written ahead, before its insert starts, as an *in-flight* file that
-is removed once the insert returned. An insert feeds the raw table and, through the
-materialized views, each rollup; those commit one after the other, so a crash can leave a
-batch in the raw table but missing from a rollup. A batch whose in-flight file survives a
-crash is replayed on start with its original token: the tables that have it drop it as a
-duplicate, the ones that missed it take it (``deduplicate_blocks_in_dependent_materialized_views``).
-In-flight files are not fsynced: they guard against a crash of the process, the failure
-ClickHouse's own unsynced parts survive too; a batch spooled after a failed write is.
-
-A file is a batch file (collector/pipeline/batch_file.py: the requests as received, each with its
-tenant and token) after a one-line JSON header with the batch's token and its requests'
-tokens, one file per batch, written to a temporary name and renamed; spooled batches are
-fsynced, and the directory too. A request answered from the spool gets the outcome the
-Python mapping computes for it (``assess``): the same one storage would have given.
+The write-ahead log (write_ahead.py) keeps its in-flight files in the same directory and hands
+a batch over with :meth:`Spool.adopt`; the pipeline layer that spools and replays is
+spooling.py.
 """
 
 from __future__ import annotations
@@ -31,21 +21,16 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable
 
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.pipeline.types import Batch, BatchSink, PermanentError
+from otel_costs_collector.pipeline.types import Batch
 
-__all__ = ["MAX_FAILURES", "Spool", "SpoolFull", "Spooling"]
+__all__ = ["Spool", "SpoolFull", "encode", "fsync_dir"]
 
 _log = logging.getLogger("otel_costs.collector")
 _MAGIC = b"otel-costs spooled batch 3\n"
 _MAGIC_LEGACY = b"otel-costs spooled batch 2\n"  # version 0.1: batch_file.decode_legacy
-#: Replays of one spooled batch that may fail in a row, while storage answers queries, before
-#: the batch is taken for the culprit and written request by request.
-MAX_FAILURES = 5
 _SUFFIX = ".batch"
-_IN_FLIGHT = ".inflight"
 _OLD_FORMAT = (".batch.json", ".inflight.json")  # rows as JSON, before batch files
 
 
@@ -75,13 +60,11 @@ class Spool:
         self._bytes = sum(os.path.getsize(os.path.join(directory, n)) for n in self._names())
 
     def _recover(self) -> None:
-        """After a crash: in-flight batches become spooled ones (replayed, deduplicated by
-        token); half-written temporary files never started an insert and are dropped."""
+        """After a crash: half-written temporary files never started an insert and are dropped;
+        entries this collector did not write, or wrote in an older format, are moved aside."""
         for name in os.listdir(self.directory):
             path = os.path.join(self.directory, name)
-            if name.endswith((_SUFFIX, _IN_FLIGHT, ".tmp", *_OLD_FORMAT)) and (
-                os.path.islink(path) or not os.path.isfile(path)
-            ):
+            if name.endswith((_SUFFIX, ".tmp", *_OLD_FORMAT)) and (os.path.islink(path) or not os.path.isfile(path)):
                 # Not a file this collector wrote (a symlink, dangling or not; a directory):
                 # moved aside, never followed or replayed, and start-up goes on.
                 aside = os.path.join(self.rejected_dir, name)
@@ -92,12 +75,7 @@ class Spool:
                 _log.error("spool file %s is in an earlier format; moved to %s", name, self.rejected_dir)
             elif name.endswith(".tmp"):
                 os.remove(path)
-            elif name.endswith(_IN_FLIGHT):
-                with open(path, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(path, path[: -len(_IN_FLIGHT)] + _SUFFIX)
-                _log.warning("batch %s was being inserted when the collector stopped; replaying it", name)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def _names(self) -> list[str]:
         return sorted(n for n in os.listdir(self.directory) if n.endswith(_SUFFIX))
@@ -111,52 +89,41 @@ class Spool:
 
     def append(self, batch: Batch) -> str:
         """Write a batch durably; returns its file name. Raises SpoolFull or OSError."""
-        payload = _encode(batch)
+        payload = encode(batch)
         size = sum(map(len, payload))
         with self._lock:
             if self._bytes + size > self.max_bytes:
                 raise SpoolFull(f"spool holds {self._bytes} bytes; limit {self.max_bytes}")
-            name = self._write_file(payload, _SUFFIX, durable=True)
+            name = self._write_file(payload)
             self._bytes += size
         return name
 
-    def begin(self, batch: Batch) -> str:
-        """Write a batch ahead of its insert (not fsynced); returns the in-flight file's
-        name for :meth:`finish` or :meth:`keep`. Raises OSError."""
-        payload = _encode(batch)
+    def adopt(self, path: str) -> str:
+        """Spool a batch file the write-ahead log wrote (``path``, in this directory): fsynced
+        and renamed to the next number, counted against the limit but always kept. Returns
+        the spooled name. Raises OSError."""
         with self._lock:
-            return self._write_file(payload, _IN_FLIGHT, durable=False)
-
-    def finish(self, name: str) -> None:
-        """The batch's insert returned: forget the in-flight file."""
-        os.remove(os.path.join(self.directory, name))
-
-    def keep(self, name: str) -> str:
-        """The batch's insert failed: spool the in-flight file durably for replay (it is
-        counted against the limit but always kept). Returns the spooled name. Raises OSError."""
-        src = os.path.join(self.directory, name)
-        dst = src[: -len(_IN_FLIGHT)] + _SUFFIX
-        with self._lock:
-            with open(src, "rb") as f:
+            with open(path, "rb") as f:
                 os.fsync(f.fileno())
-            os.replace(src, dst)
-            _fsync_dir(self.directory)
+            name = f"{self._next:020d}{_SUFFIX}"
+            self._next += 1
+            dst = os.path.join(self.directory, name)
+            os.replace(path, dst)
+            fsync_dir(self.directory)
             self._bytes += os.path.getsize(dst)
-        return os.path.basename(dst)
+        return name
 
-    def _write_file(self, payload: tuple[bytes, bytes], suffix: str, durable: bool) -> str:
-        name = f"{self._next:020d}{suffix}"
+    def _write_file(self, payload: tuple[bytes, bytes]) -> str:
+        name = f"{self._next:020d}{_SUFFIX}"
         self._next += 1
         path = os.path.join(self.directory, name)
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:
             f.writelines(payload)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
-        if durable:
-            _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return name
 
     def oldest_age(self) -> float:
@@ -198,7 +165,7 @@ class Spool:
         with self._lock:
             size = os.path.getsize(path)
             os.remove(path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             self._bytes -= size
 
     def reject(self, name: str, reason: str) -> None:
@@ -207,7 +174,7 @@ class Spool:
             src = os.path.join(self.directory, name)
             size = os.path.getsize(src) if os.path.exists(src) else 0
             self._set_aside(name, reason)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             self._bytes -= size
         _log.error("batch %s moved to %s: %s", name, self.rejected_dir, reason)
 
@@ -221,17 +188,17 @@ class Spool:
             with open(path + ".reason.txt", "w", encoding="utf-8") as f:
                 f.write(reason + "\n")
             with open(path, "wb") as f:
-                f.writelines(_encode(batch))
+                f.writelines(encode(batch))
                 f.flush()
                 os.fsync(f.fileno())
-            _fsync_dir(self.rejected_dir)
+            fsync_dir(self.rejected_dir)
         _log.error("request %s moved to %s: %s", batch.requests[0] if batch.requests else "?", path, reason)
         return name
 
     def rewrite(self, name: str, batch: Batch) -> None:
         """Replace a spooled batch by what is left of it (durably). Raises OSError."""
         path = os.path.join(self.directory, name)
-        payload = _encode(batch)
+        payload = encode(batch)
         with self._lock:
             before = os.path.getsize(path)
             with open(path + ".tmp", "wb") as f:
@@ -239,7 +206,7 @@ class Spool:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(path + ".tmp", path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             self._bytes += sum(map(len, payload)) - before
 
     def _set_aside(self, name: str, reason: str) -> None:
@@ -249,7 +216,7 @@ class Spool:
         os.replace(os.path.join(self.directory, name), os.path.join(self.rejected_dir, name))
 
 
-def _encode(batch: Batch) -> tuple[bytes, bytes]:
+def encode(batch: Batch) -> tuple[bytes, bytes]:
     """The spool file's bytes, as (header, data): written one after the other, so a batch of
     hundreds of MiB is not copied to be written."""
     header = json.dumps(
@@ -274,173 +241,9 @@ def _read(path: str) -> Batch:
     return Batch(data, str(doc["token"]), tuple(str(t) for t in doc["requests"]), int(doc["spans"]))
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class Spooling:
-    """The batcher's ``write(records, spans)`` (call the object): stores a batch to ``sink``
-    or, failing that, to the spool, and returns each request's outcome; plus the replayer
-    thread. Call ``close()`` to stop the replayer.
-
-    ``sink`` stores a batch file and returns the outcomes; ``assess(data)`` returns them
-    without storing (for a spooled batch)."""
-
-    def __init__(
-        self,
-        sink: BatchSink,
-        spool: Spool,
-        assess: Callable[[bytes], list[Any]],
-        *,
-        retry_every: float = 1.0,
-        on_event: Callable[[str, int], None] | None = None,
-        refused: Callable[[bytes, str], list[Any]] | None = None,
-        storage_ok: Callable[[], bool] = lambda: False,
-        max_failures: int = MAX_FAILURES,
-    ):
-        self._write = sink.write
-        self._spool = spool
-        self._assess = assess
-        self._refused = refused
-        self._storage_ok = storage_ok
-        self._max_failures = max_failures
-        self._failures: dict[str, int] = {}  # spooled batch → replays failed in a row
-        self._retry_every = retry_every
-        self._on_event = on_event or (lambda kind, spans: None)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._replay, name="otel-costs-spool", daemon=True)
-        self._thread.start()
-
-    def __call__(self, records: list[batch_file.Record], spans: int) -> list[Any]:
-        """Store the requests (``spans`` in all) in storage or durably in the spool; returns
-        their outcomes. Raises SpoolFull/OSError when neither is possible, or the storage
-        error for a batch refused as invalid."""
-        batch = Batch.of(records, spans)
-        if len(self._spool):
-            self._spool.append(batch)
-        else:
-            name = self._spool.begin(batch)
-            try:
-                outcomes = self._write(batch.data, batch.token)
-            except Exception as exc:
-                if isinstance(exc, PermanentError) and self._refused is not None:
-                    # Storage refused something in the batch: find which request, store the rest.
-                    left, outcomes, _ = self._one_by_one(batch, exc)
-                    if not left:
-                        self._spool.finish(name)
-                        return outcomes
-                    # storage went down meanwhile: what is left waits in the spool
-                    self._spool.finish(name)
-                    self._spool.append(Batch.of(left, spans))
-                    self._on_event("spooled", spans)
-                    self._wake.set()
-                    return outcomes + self._assess(batch_file.encode(left))
-                if isinstance(exc, PermanentError):
-                    self._spool.finish(name)
-                    raise
-                _log.warning("storage unavailable, spooling %d spans: %s", spans, exc)
-                self._spool.keep(name)
-            else:
-                self._spool.finish(name)
-                return outcomes
-        self._on_event("spooled", spans)
-        self._wake.set()
-        return self._assess(batch.data)
-
-    def close(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
-
-    def _replay(self) -> None:
-        while not self._stop.is_set():
-            item = self._spool.oldest()
-            if item is None:
-                self._wake.wait(self._retry_every)
-                self._wake.clear()
-                continue
-            name, batch = item
-            try:
-                outcomes = self._write(batch.data, batch.token)
-            except Exception as exc:
-                failures = self._failures[name] = self._failures.get(name, 0) + 1
-                poison = isinstance(exc, PermanentError) or (failures >= self._max_failures and self._storage_ok())
-                if poison and self._refused is not None:
-                    # Refused, or failing again and again while storage answers: the batch's
-                    # fault. Its requests are written one by one; the ones storage refuses
-                    # are set aside, the rest stored.
-                    try:
-                        left, outcomes, set_aside = self._one_by_one(batch, exc)
-                    except OSError as io_error:
-                        _log.error("spool: %s", io_error)
-                        left, outcomes, set_aside = batch_file.split(batch.data), [], 0
-                    if left:  # storage went down meanwhile: keep what is left
-                        rest = Batch.of(left, batch.spans)
-                        if len(left) < len(batch.requests):
-                            self._spool.rewrite(name, rest)
-                        self._stop.wait(self._retry_every)
-                        continue
-                    self._failures.pop(name, None)
-                    self._spool.remove(name)
-                    if batch.spans > set_aside:
-                        self._on_event("replayed", batch.spans - set_aside)
-                    self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
-                    continue
-                if isinstance(exc, PermanentError):
-                    self._failures.pop(name, None)
-                    self._spool.reject(name, f"storage refused it: {exc}")
-                    self._on_event("rejected", batch.spans)
-                    continue
-                if failures == self._max_failures:
-                    _log.error("spooled batch %s failed %d times in a row: %s", name, failures, exc)
-                self._stop.wait(self._retry_every)  # storage still down
-                continue
-            self._failures.pop(name, None)
-            self._spool.remove(name)
-            self._on_event("replayed", batch.spans)
-            self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
-            _log.info("replayed spooled batch %s (%d spans)", name, batch.spans)
-
-    def _one_by_one(self, batch: Batch, first: BaseException) -> tuple[list[batch_file.Record], list[Any], int]:
-        """Write a batch's requests one at a time (each with a token derived from the batch's,
-        the same on every attempt). A request storage refuses — as invalid, or with any error
-        while storage answers other queries — is set aside in rejected/ and answered as
-        rejected with the reason. Returns the requests not written (storage went down: from
-        the first one that failed so on), the outcomes of those done, in order, and how many
-        spans were set aside."""
-        assert self._refused is not None
-        records = batch_file.split(batch.data)
-        outcomes: list[Any] = []
-        set_aside = 0
-        for i, record in enumerate(records):
-            data = batch_file.encode([record])
-            try:
-                outcomes.extend(self._write(data, f"{batch.token}:{i}"))
-                continue
-            except Exception as exc:
-                if not (isinstance(exc, PermanentError) or self._storage_ok()):
-                    return records[i:], outcomes, set_aside
-                reason = f"storage refused this request: {exc}"
-            self._spool.set_aside(Batch.of([record], 0), reason)
-            refused = self._refused(data, reason)
-            spans = sum(o.received for o in refused)
-            set_aside += spans
-            self._on_event("rejected", spans)
-            outcomes.extend(refused)
-        _log.error("a batch failed (%s); its %d requests were written one by one", first, len(records))
-        return [], outcomes, set_aside
-
-    def drain(self, timeout: float) -> bool:
-        """Wait until the spool is empty (True) or ``timeout`` seconds pass (False)."""
-        deadline = time.monotonic() + timeout
-        while len(self._spool):
-            if time.monotonic() > deadline:
-                return False
-            self._wake.set()
-            time.sleep(0.05)
-        return True

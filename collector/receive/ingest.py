@@ -15,10 +15,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from otel_costs.pricing import Pricer
 from otel_costs_collector.config import HELD_COPIES
-from otel_costs_collector.mapping.rows import map_request
+from otel_costs_collector.mapping.rows import map_request, oldest_ns
 from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.pipeline.batch_writer import oldest_ns
 from otel_costs_collector.pipeline.batcher import Batcher, Overloaded
 from otel_costs_collector.pipeline.types import Outcome
 from otel_costs_collector.receive.dedup import RecentRequests

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_costs_collector.mapping.rows import COLUMNS
+from otel_costs_collector.storage.columns import COLUMNS
 from otel_costs_collector.storage.errors import classify
 
 __all__ = ["ClickHouseWriter", "INSERT_SETTINGS", "MAX_DAYS"]

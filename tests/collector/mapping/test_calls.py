@@ -13,8 +13,9 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from otel_costs.pricing import Pricer
 from otel_costs_collector.mapping.calls import CallIndex
-from otel_costs_collector.mapping.rows import COLUMNS, map_request
+from otel_costs_collector.mapping.rows import map_request
 from otel_costs_collector.pipeline.held import HeldCalls
+from otel_costs_collector.storage.columns import COLUMNS
 
 from ..spans import any_value
 

@@ -11,8 +11,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from otel_costs import attribute_to
 from otel_costs.pricing import Pricer
-from otel_costs_collector.mapping.rows import COLUMNS, map_request
+from otel_costs_collector.mapping.rows import map_request
 from otel_costs_collector.receive.otlp_http import parse_otlp_json
+from otel_costs_collector.storage.columns import COLUMNS
 from tests.aggregates import SHAPES
 
 from ..spans import SEMCONV, otlp_json, sdk_request

@@ -16,8 +16,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from otel_costs import conventions as cv
 from otel_costs.pricing import Pricer
-from otel_costs_collector.mapping.rows import COLUMNS, map_request
-from otel_costs_collector.pipeline.batch_writer import oldest_ns
+from otel_costs_collector.mapping.rows import map_request, oldest_ns
+from otel_costs_collector.storage.columns import COLUMNS
 
 from ..spans import build
 

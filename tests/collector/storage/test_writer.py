@@ -12,8 +12,8 @@ import pytest
 from genai_prices import Usage, calc_price
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from otel_costs_collector.mapping.rows import COLUMNS
 from otel_costs_collector.storage.client import open_client, parse_storage
+from otel_costs_collector.storage.columns import COLUMNS
 from otel_costs_collector.storage.insert import ClickHouseWriter
 from otel_costs_collector.storage.schema import migrate
 

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from otel_costs.pricing import Pricer
-from otel_costs_collector.mapping.workers import MapWorkers, WorkerLost
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.batch_writer import map_rows
+from otel_costs_collector.pipeline.map_workers import MapWorkers, WorkerLost
 
 from ..spans import SEMCONV, sdk_request
 
@@ -64,7 +64,7 @@ def test_a_dead_worker_is_replaced_and_its_batch_can_be_retried(workers):
 
 def test_workers_leave_with_a_killed_collector():
     code = (
-        "import os, sys; from otel_costs_collector.mapping.workers import MapWorkers; w = MapWorkers(2, None); "
+        "import os, sys; from otel_costs_collector.pipeline.map_workers import MapWorkers; w = MapWorkers(2, None); "
         "print(*sorted({w._pool.submit(os.getpid).result() for _ in range(20)}), flush=True); "
         "os.kill(os.getpid(), 9)"
     )
