@@ -164,6 +164,13 @@ class CollectorConfig:
             explicit.add(name)
         return cls(**values, explicit=frozenset(explicit))
 
+    @property
+    def db(self) -> str:
+        """The database name, resolved by :meth:`validate`. Raises RuntimeError before it."""
+        if self.database is None:
+            raise RuntimeError("CollectorConfig.validate() resolves the database; call it first")
+        return self.database
+
     def validate(self) -> "CollectorConfig":
         """Check and normalise every field; raises ConfigError listing all problems."""
         problems: list[str] = []

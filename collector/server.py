@@ -111,7 +111,7 @@ class Collector:
         pricer = Pricer(cfg.prices_file)
         self.client = await asyncio.to_thread(open_client, cfg.target)
         applied = await asyncio.to_thread(
-            migrate, self.client, db=cfg.database, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days
+            migrate, self.client, db=cfg.db, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days
         )
         spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
         write_ahead = WriteAheadLog(spool)  # spools what a crash left in flight
@@ -128,8 +128,8 @@ class Collector:
             client = await asyncio.to_thread(open_client, cfg.target)
             self._writer_clients.append(client)
         for client in self._writer_clients[1:]:
-            writers.append(BatchWriter(client, cfg.database, pricer, mapper, self.calls, cfg.raw_ttl_days))
-        self._settle_write = ClickHouseWriter(self._writer_clients[0], cfg.database).write
+            writers.append(BatchWriter(client, cfg.db, pricer, mapper, self.calls, cfg.raw_ttl_days))
+        self._settle_write = ClickHouseWriter(self._writer_clients[0], cfg.db).write
         self._settler = threading.Thread(
             target=self._settle_calls, args=(self._settle_write,), name="otel-costs-calls", daemon=True
         )
@@ -173,7 +173,7 @@ class Collector:
             threads=cfg.writers,
         )
         recent = RecentRequests(cfg.dedup_window_s)
-        recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.database, cfg.dedup_window_s))
+        recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.db, cfg.dedup_window_s))
         recent.add(spool.request_tokens())
         ingest = Ingest(self._batcher, pricer, self.metrics, recent, cfg.max_inflight_bytes, cfg.raw_ttl_days)
         open_files = raise_open_files_limit()
@@ -204,15 +204,15 @@ class Collector:
             auth=self.auth,
             body_timeout_s=cfg.connection_timeout_s,
         )
-        add_query_routes(app, lambda: self.client, cfg.database, self.auth)
+        add_query_routes(app, lambda: self.client, cfg.db, self.auth)
         webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
         self.budgets = BudgetEvaluator(
-            lambda: self.client, cfg.database, thresholds=cfg.budget_thresholds, webhook=webhook, clock=self._clock
+            lambda: self.client, cfg.db, thresholds=cfg.budget_thresholds, webhook=webhook, clock=self._clock
         )
         self._budget_wake = asyncio.Event()
         add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=self._budget_wake.set)
         self._budget_task = asyncio.create_task(self._evaluate_budgets(cfg.budget_interval_s))
-        add_dashboard_routes(app, lambda: self.client, cfg.database, self.budgets, self.auth)
+        add_dashboard_routes(app, lambda: self.client, cfg.db, self.budgets, self.auth)
         # keepalive_timeout: aiohttp closes a connection that has not sent a request's
         # headers (from its start, or since its last answer) within it.
         # lingering_time: how long the unread rest of a refused body (408, 413) is drained
@@ -258,7 +258,7 @@ class Collector:
             cfg.host,
             self.http_port,
             cfg.target.describe(),
-            cfg.database,
+            cfg.db,
             dashboard,
             extra={
                 "fields": {
@@ -266,7 +266,7 @@ class Collector:
                     "grpc": f"{cfg.host}:{self.grpc_port}",
                     "http": f"{cfg.host}:{self.http_port}",
                     "storage": cfg.target.describe(),
-                    "database": cfg.database,
+                    "database": cfg.db,
                     "dashboard": dashboard,
                     "migrations_applied": applied,
                     "calls_loaded": loaded,
@@ -294,7 +294,7 @@ class Collector:
     def _recent_calls(self, index: CallIndex) -> int:
         """Remember the calls stored in the last ``keep_s`` (a restart): returns how many."""
         rows = self.client.query(
-            sql(__package__, "recent_calls").replace("{db}", f"`{self.config.database}`"),
+            sql(__package__, "recent_calls", db=self.config.db),
             parameters={"window": int(index.keep_s), "limit": index.max_nodes},
         ).result_rows
         index.load(rows)
@@ -371,11 +371,11 @@ class Collector:
             await self._listener.wait_closed()
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
-        if self._settler is not None:
+        if self._settler is not None and self.calls is not None and self._settle_write is not None:
             self._settle_stop.set()
             await asyncio.to_thread(self._settler.join, 10)
             try:  # what was acknowledged is stored, attributed or not (a crash keeps the journal)
-                stored = await asyncio.to_thread(self.calls.settle, self._settle_write, True)  # type: ignore[union-attr]
+                stored = await asyncio.to_thread(self.calls.settle, self._settle_write, True)
                 if stored:
                     _log.info("stopping: stored %d calls that were waiting for attribution", stored)
             except Exception as exc:

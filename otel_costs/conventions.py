@@ -388,7 +388,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-# What otel_costs writes onto a priced span (documented in the README). Money is written
+# What otel_costs writes onto a priced span (documented in docs/sdk.md). Money is written
 # as exact decimal strings; gen_ai.usage.cost is the de-facto float others read.
 COST_TOTAL_FLOAT = "gen_ai.usage.cost"
 COST_TOTAL = "otel_costs.cost.total"

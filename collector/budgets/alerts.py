@@ -148,9 +148,7 @@ class BudgetEvaluator:
 
     def _spend(self, client: Any, budget: Budget, start: datetime, end: datetime) -> Decimal:
         on_hour = start.minute == 0 and start.second == 0 and end.minute == 0
-        text = sql(__package__, "budget_spend_hourly" if on_hour else "budget_spend_raw").replace(
-            "{db}", f"`{self._db}`"
-        )
+        text = sql(__package__, "budget_spend_hourly" if on_hour else "budget_spend_raw", db=self._db)
         params = {
             "start": start.replace(tzinfo=None),
             "end": end.replace(tzinfo=None),
@@ -163,7 +161,7 @@ class BudgetEvaluator:
 
     def _load_fired(self, client: Any, now: datetime) -> None:
         since = (now - timedelta(days=40)).replace(tzinfo=None, microsecond=0)
-        text = sql(__package__, "budget_alerts_list").replace("{db}", f"`{self._db}`")
+        text = sql(__package__, "budget_alerts_list", db=self._db)
         for budget_id, start, threshold, delivered, spend, amount in client.query(
             text, parameters={"since": since}
         ).result_rows:

@@ -89,6 +89,7 @@ class Budget:
             parsed_thresholds = ()
         if problems:
             raise BudgetError("invalid budget: " + "; ".join(problems))
+        assert isinstance(bid, str) and isinstance(period, str)
         return cls(
             id=bid,
             amount_usd=amount,
@@ -200,7 +201,7 @@ class BudgetStore:
     database: str
 
     def list(self) -> list[Budget]:
-        rows = self.client.query(sql(__package__, "budgets_list").replace("{db}", f"`{self.database}`")).result_rows
+        rows = self.client.query(sql(__package__, "budgets_list", db=self.database)).result_rows
         return [
             Budget(
                 id=r[0],

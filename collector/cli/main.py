@@ -153,7 +153,7 @@ def migrate_cmd(**flags) -> None:
     cfg = _config(**flags)
     try:
         client = open_client(cfg.target)
-        applied = migrate(client, db=cfg.database, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days)
+        applied = migrate(client, db=cfg.db, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days)
         client.close()
     except Exception as exc:  # a clear message, not a stack trace
         click.echo(f"error: migration failed on {cfg.target.describe()}: {exc}", err=True)

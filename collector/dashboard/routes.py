@@ -199,7 +199,7 @@ def _days(query: ReportQuery) -> list[str]:
     """Every calendar day of the range in its time zone (so days without spend show)."""
     tz = ZoneInfo(query.tz)
     day, last = query.start.astimezone(tz).date(), (query.end - timedelta(microseconds=1)).astimezone(tz).date()
-    days = []
+    days: list[str] = []
     while day <= last and len(days) < 400:
         days.append(day.isoformat())
         day += timedelta(days=1)

@@ -480,11 +480,12 @@ class CallIndex:
         """Forget the oldest spans, calls passed up and traces: past ``keep_s`` or the bounds.
         Rows that wait are not forgotten (due() releases them at their deadline)."""
         quiet = now - self.keep_s
-        for table, limit, seen in (
+        tables: tuple[tuple[OrderedDict[Any, Any], int, Callable[[Any], float]], ...] = (
             (self._nodes, self.max_nodes, lambda v: v[_SEEN]),
             (self._below, self.max_nodes // 2, lambda v: v[0][1][_SEEN]),
             (self._traces, self.max_nodes, lambda v: v),
-        ):
+        )
+        for table, limit, seen in tables:
             while table:
                 key, value = table.popitem(last=False)
                 if len(table) < limit and seen(value) > quiet:

@@ -73,7 +73,7 @@ __all__ = ["oldest_ns", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult"
         "request_token",
     )
 )
-_ZEROS = (Decimal(0),) * 5
+_ZEROS: tuple[Decimal, ...] = (Decimal(0),) * 5
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _MAX_ERROR = 500
@@ -331,7 +331,10 @@ def _row(
         cost = pricer.price(usage, start)
         status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
         if cost.total is not None:
-            costs = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.total)
+            # Every part is set when the total is (otel_costs.pricing.Cost).
+            costs = tuple(c or Decimal(0) for c in (cost.input, cost.output, cost.cache_read, cost.cache_write)) + (
+                cost.total,
+            )
             if any(_too_fine(c) for c in costs):
                 costs, status = _ZEROS, PricingStatus.UNPRICED
                 error = "cost has more than 18 decimal places; storage would round it"

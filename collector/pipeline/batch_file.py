@@ -42,7 +42,7 @@ def _varint(n: int) -> bytes:
 
 def encode(records: list[Record]) -> bytes:
     """The batch file's bytes."""
-    parts = []
+    parts: list[bytes] = []
     for record in records:
         head = json.dumps({"tenant": record.tenant, "token": record.token}, separators=(",", ":")).encode()
         parts += (_varint(len(head)), head, _varint(len(record.request)), record.request)

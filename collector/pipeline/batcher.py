@@ -33,9 +33,9 @@ Done = Callable[[Any, BaseException | None], None]
 #: (bench/collector_ingest.py: 2 writers at 128 requests in flight, 4096 against 32768).
 BUSY_FACTOR = 8
 #: ... unless it holds ``min_rows`` and no request has come for this long (seconds): the
-#: senders are waiting for answers, so waiting for more only delays them (48 requests in
-#: flight: ~20k → ~23k spans/s, freshness p50 1.1 → 0.8 s; no change at 128, where the
-#: machine is CPU-bound). Short enough for that, long against the gaps of steady traffic.
+#: senders are waiting for answers, so waiting for more only delays them (it matters with
+#: few requests in flight; see docs/performance.md). Short enough for that, long against the
+#: gaps of steady traffic.
 QUIET_GAP = 0.05
 #: A batch is also full at this many request bytes, however few spans it holds: large
 #: requests are written at once instead of waiting ``max_age`` while the memory they hold

@@ -78,10 +78,10 @@ class HeldCalls:
             # carried it will not come again).
             with self._lock:
                 origins = {self._origin.get((row[TRACE_ID], row[SPAN_ID])) for row in decided.released}
-                for origin in origins - {None}:
-                    rows = self._held.get(origin)  # type: ignore[arg-type]
-                    if rows:
-                        self._write(origin + _HELD, {"rows": [_encode(r) for r in rows.values()]})  # type: ignore[operator]
+                for origin in origins:
+                    kept = self._held.get(origin) if origin is not None else None
+                    if origin is not None and kept:
+                        self._write(origin + _HELD, {"rows": [_encode(r) for r in kept.values()]})
         return decided.now
 
     def after(self, token: str) -> None:

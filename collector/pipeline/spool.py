@@ -16,6 +16,7 @@ spooling.py.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -113,7 +114,7 @@ class Spool:
             self._bytes += os.path.getsize(dst)
         return name
 
-    def _write_file(self, payload: tuple[bytes, bytes]) -> str:
+    def _write_file(self, payload: tuple[builtins.bytes, builtins.bytes]) -> str:
         name = f"{self._next:020d}{_SUFFIX}"
         self._next += 1
         path = os.path.join(self.directory, name)

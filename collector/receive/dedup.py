@@ -16,6 +16,8 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
+from otel_costs_collector.sql import load as sql
+
 __all__ = ["RecentRequests", "load_recent_tokens"]
 
 
@@ -53,9 +55,5 @@ class RecentRequests:
 
 def load_recent_tokens(client: Any, db: str, window_s: int) -> list[str]:
     """Request tokens stored in the last ``window_s`` seconds. Raises on storage errors."""
-    rows = client.query(
-        f"SELECT DISTINCT request_token FROM `{db}`.genai_spans "
-        "WHERE ingested_at >= now() - toIntervalSecond({window:UInt32}) AND request_token != ''",
-        parameters={"window": int(window_s)},
-    ).result_rows
+    rows = client.query(sql(__package__, "recent_tokens", db=db), parameters={"window": int(window_s)}).result_rows
     return [r[0] for r in rows]

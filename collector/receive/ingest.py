@@ -150,6 +150,7 @@ def _settle(future: asyncio.Future[Outcome], outcome: Outcome | None, error: Bas
     if future.done():
         return
     if error is None:
+        assert outcome is not None
         future.set_result(outcome)
     else:
         future.set_exception(error)

@@ -87,6 +87,7 @@ class TraceService:
             body = message
         if body is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
+            raise AssertionError("abort raises")
         return await self.export(body, context)
 
     async def export(
@@ -98,6 +99,7 @@ class TraceService:
             principal = self._auth.check(metadata.get("authorization"))
             if principal is None:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
+                raise AssertionError("abort raises")
             tenant = principal.tenant
         held = self._ingest.request_bytes
         try:

@@ -166,7 +166,11 @@ def build_app(
     async def healthz(request: web.Request) -> web.Response:
         found = problems()
         # "service" tells `otel-costs report` that an otel-costs collector answers here.
-        body = {"status": "unhealthy" if found else "ok", "service": "otel-costs", "version": __version__}
+        body: dict[str, object] = {
+            "status": "unhealthy" if found else "ok",
+            "service": "otel-costs",
+            "version": __version__,
+        }
         if found:
             body["problems"] = found
         return web.json_response(body, status=503 if found else 200)

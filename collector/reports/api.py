@@ -28,7 +28,7 @@ def add_query_routes(
 ) -> None:
     def parse(request: web.Request) -> ReportQuery | web.Response:
         """The request's report query (a tenant token reads its tenant only), or the error."""
-        params = {k: v for k, v in request.query.items() if k != "format"}
+        params: dict[str, str | None] = {k: v for k, v in request.query.items() if k != "format"}
         if auth is not None:
             principal = auth.check(request.headers.get("Authorization"))
             if principal is None:

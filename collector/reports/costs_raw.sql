@@ -1,5 +1,5 @@
 -- Cost report from raw spans: for tags, time ranges that are not whole UTC hours, and
--- time zones whose days do not start on a UTC hour. Same columns as costs_rollup.sql.
+-- time zones whose days do not start on a UTC hour. Same columns as costs_hourly.sql and costs_daily.sql.
 SELECT
     {dims}
     count() AS calls,

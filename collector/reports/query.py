@@ -161,18 +161,19 @@ class ReportQuery:
                 params[f"tag_{i}"] = tag.group(1)
                 expr = f"tags[{{tag_{i}:String}}]"
             else:
-                expr = DIMENSIONS[name][col]
-                if expr is None:
+                column = DIMENSIONS[name][col]
+                if column is None:
                     raise ReportError(f"{name} is not in the {source} table")
+                expr = column
             dims.append(f"{expr} AS d{i}")
-        text = _template(f"costs_{source}").format(
-            db=f"`{db}`",
+        text = load(
+            __package__,
+            f"costs_{source}",
+            db=db,
             dims="".join(f"{d},\n    " for d in dims),
             filters=self._filters(source, params),
             group_by=("GROUP BY " + ", ".join(f"d{i}" for i in range(len(dims)))) if dims else "",
             limit=f"LIMIT {int(self.top)}" if self.top else "",
-            start=_BOUND_TIME[source].format(name="start"),
-            end=_BOUND_TIME[source].format(name="end"),
         )
         return text, params
 
@@ -191,19 +192,7 @@ class ReportQuery:
     def notices_sql(self, db: str) -> tuple[str, dict[str, Any]]:
         """The SQL of :func:`run_notices` for this range and these filters, and its parameters."""
         params: dict[str, Any] = {"start": self.start.replace(tzinfo=None), "end": self.end.replace(tzinfo=None)}
-        return _template("notices").format(
-            db=f"`{db}`",
-            filters=self._filters("raw", params),
-            start=_BOUND_TIME["raw"].format(name="start"),
-            end=_BOUND_TIME["raw"].format(name="end"),
-        ), params
-
-
-_BOUND_TIME = {
-    "raw": "{{{name}:DateTime64(9, 'UTC')}}",
-    "hourly": "{{{name}:DateTime('UTC')}}",
-    "daily": "{{{name}:Date}}",
-}
+        return load(__package__, "notices", db=db, filters=self._filters("raw", params)), params
 
 
 def _same_day_start(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
@@ -212,12 +201,6 @@ def _same_day_start(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
     return all(
         (t.astimezone(tz).utcoffset() or timedelta(0)) == timedelta(0) for t in (start, end - timedelta(microseconds=1))
     )
-
-
-def _template(name: str) -> str:
-    # The file writes bound parameters as {name:Type}; only our placeholders are filled.
-    body = re.sub(r"\{(start|end):[^}]*\}", r"{\1}", load(__package__, name))
-    return body.replace("{tz:String}", "{{tz:String}}")
 
 
 def _parse_by(raw: Any, problems: list[str]) -> tuple[str, ...]:
@@ -250,13 +233,13 @@ def _parse_time(value: Any, tz: ZoneInfo, name: str, problems: list[str]) -> dat
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     try:
-        parsed = parsed.astimezone(timezone.utc)
+        utc: datetime | None = parsed.astimezone(timezone.utc)
     except OverflowError:  # 0001-01-01 or 9999-12-31 in a zone that moves it out of range
-        parsed = None
-    if parsed is None or not _FIRST <= parsed <= _LAST:
+        utc = None
+    if utc is None or not _FIRST <= utc <= _LAST:
         problems.append(f"{name}: {value[:40]!r} is outside what storage keeps (1970 to 2105)")
         return None
-    return parsed
+    return utc
 
 
 def _parse_range(

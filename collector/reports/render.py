@@ -44,7 +44,7 @@ def notice_lines(notices: dict[str, Any]) -> list[str]:
         f"{count:,} call{'s' if count > 1 else ''} in this range {'were' if count > 1 else 'was'} stored below "
         f"another call that also carries a cost (e.g. trace {notices.get('example_trace_id', '')}): the "
         "instrumentations' spans were not recognised as one call or as an agent, so they may be counted "
-        'twice. See "Counting" in the README.'
+        "twice. See docs/counting.md."
     ]
 
 

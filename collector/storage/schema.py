@@ -1,7 +1,8 @@
 """Numbered ``.sql`` migrations, applied once each and recorded in ``schema_migrations``.
 
 The files are templates rendered for a single server (or chDB) or, with a cluster name, for
-a ClickHouse cluster (``ON CLUSTER``, Replicated engines, Distributed tables):
+a ClickHouse cluster (``ON CLUSTER``, Replicated engines, Distributed tables). Their
+placeholders follow the one SQL rule (collector/sql.py), and two macros name engines:
 
 * ``{db}`` the database; ``{local}`` the storage-table suffix (``_local`` on a cluster);
 * ``{dedup_window}`` the insert-deduplication window setting of the engine family;
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from otel_costs_collector.sql import fill
+from otel_costs_collector.sql import load as sql
+
 __all__ = [
     "MIN_CLICKHOUSE",
     "Migration",
@@ -35,9 +39,7 @@ _log = logging.getLogger("otel_costs.collector")
 #: 24.1) and 0010 sets ``merge_selector_base`` (24.11).
 MIN_CLICKHOUSE = (24, 11)
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_TOKEN = re.compile(
-    r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}|\{(db|local|on_cluster|raw_ttl_days|dedup_window)\}"
-)
+_MACRO = re.compile(r"\{(engine|distributed):([A-Za-z_]+)(?::([A-Za-z_]+))?\}")
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,12 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int) -> list[str]:
-    """The statements of one migration for this deployment."""
+def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int, **values: str) -> list[str]:
+    """The statements of one migration for this deployment: its placeholders filled by the one
+    SQL rule (collector/sql.py; ``values`` fills any others), then the engine and
+    Distributed-table macros expanded."""
 
-    def replace(m: re.Match[str]) -> str:
-        if m.group(4):
-            return {
-                "db": f"`{db}`",
-                "local": "_local" if cluster else "",
-                "on_cluster": f"ON CLUSTER `{cluster}`" if cluster else "",
-                "raw_ttl_days": str(int(raw_ttl_days)),
-                "dedup_window": "replicated_deduplication_window" if cluster else "non_replicated_deduplication_window",
-            }[m.group(4)]
+    def expand(m: re.Match[str]) -> str:
         if m.group(1) == "engine":
             kind, table = m.group(2), m.group(3)
             if not cluster:
@@ -89,27 +85,22 @@ def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int) -> list
             f"ENGINE = Distributed(`{cluster}`, `{db}`, {table}_local, rand());"
         )
 
-    text = _TOKEN.sub(replace, sql)
-    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    text = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    text = fill(
+        text,
+        db=db,
+        local="_local" if cluster else "",
+        on_cluster=f"ON CLUSTER `{cluster}`" if cluster else "",
+        raw_ttl_days=str(int(raw_ttl_days)),
+        dedup_window="replicated_deduplication_window" if cluster else "non_replicated_deduplication_window",
+        **values,
+    )
+    text = _MACRO.sub(expand, text)
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
-def _record_table(db: str, cluster: str | None) -> str:
-    on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
-    engine = (
-        f"ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/schema_migrations', '{{replica}}')"
-        if cluster
-        else "MergeTree()"
-    )
-    return (
-        f"CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations {on_cluster} "
-        f"(version UInt32, name String, checksum String, applied_at DateTime('UTC') DEFAULT now()) "
-        f"ENGINE = {engine} ORDER BY version"
-    )
-
-
 def applied_versions(client: Any, db: str) -> dict[int, str]:
-    rows = client.query(f"SELECT version, any(checksum) FROM `{db}`.schema_migrations GROUP BY version").result_rows
+    rows = client.query(sql(__package__, "applied_versions", db=db)).result_rows
     return {int(v): c for v, c in rows}
 
 
@@ -145,9 +136,8 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
     anything), and on a ClickHouse error (nothing after the failing migration is recorded).
     """
     check_version(str(client.command("SELECT version()")))
-    on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
-    client.command(f"CREATE DATABASE IF NOT EXISTS `{db}` {on_cluster}")
-    client.command(_record_table(db, cluster))
+    for statement in _render_own("schema_migrations", db, cluster, raw_ttl_days):
+        client.command(statement)
     done = applied_versions(client, db)
     applied = []
     altered_views = False
@@ -167,12 +157,18 @@ def migrate(client: Any, *, db: str, cluster: str | None = None, raw_ttl_days: i
         applied.append(f"{mig.version:04d}_{mig.name}")
         _log.info("applied migration %04d_%s", mig.version, mig.name)
     if altered_views:
-        _reload_views(client, db, on_cluster)
+        _reload_views(client, db, cluster)
     _sync_ttl(client, db, cluster, raw_ttl_days)
     return applied
 
 
-def _reload_views(client: Any, db: str, on_cluster: str) -> None:
+def _render_own(name: str, db: str, cluster: str | None, raw_ttl_days: int = 0, **values: str) -> list[str]:
+    """The statements of this package's ``<name>.sql`` (not a migration), rendered as one."""
+    text = resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")
+    return render(text, db=db, cluster=cluster, raw_ttl_days=raw_ttl_days, **values)
+
+
+def _reload_views(client: Any, db: str, cluster: str | None) -> None:
     """Detach and attach the materialized views, as a restart would load them.
 
     Why: after ``ALTER TABLE … MODIFY QUERY`` the running ClickHouse (26.x) names the view by
@@ -188,24 +184,21 @@ def _reload_views(client: Any, db: str, on_cluster: str) -> None:
         parameters={"db": db},
     ).result_rows
     for (name,) in views:
-        client.command(f"DETACH TABLE `{db}`.`{name}` {on_cluster} SYNC")
-        client.command(f"ATTACH TABLE `{db}`.`{name}` {on_cluster}")
+        for statement in _render_own("reload_view", db, cluster, view=f"`{name}`"):
+            client.command(statement)
 
 
 def _sync_ttl(client: Any, db: str, cluster: str | None, days: int) -> None:
-    table = "genai_spans_local" if cluster else "genai_spans"
     create = client.command(
-        f"SELECT create_table_query FROM system.tables WHERE database = '{db}' AND name = '{table}'"
+        "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {table:String}",
+        parameters={"db": db, "table": "genai_spans_local" if cluster else "genai_spans"},
     )
     ddl = str(create)
     # ClickHouse stores the TTL normalised as toIntervalDay(N).
     if f"toIntervalDay({int(days)})" in ddl or f"INTERVAL {int(days)} DAY" in ddl:
         return
-    on_cluster = f"ON CLUSTER `{cluster}`" if cluster else ""
     # Not materialised now: rewriting every part would stall the collector; expired
     # parts are dropped as merges and the TTL scheduler reach them.
-    client.command(
-        f"ALTER TABLE `{db}`.{table} {on_cluster} MODIFY TTL toDateTime(timestamp) + INTERVAL {int(days)} DAY",
-        settings={"materialize_ttl_after_modify": 0},
-    )
+    for statement in _render_own("raw_ttl", db, cluster, days):
+        client.command(statement, settings={"materialize_ttl_after_modify": 0})
     _log.info("raw span TTL set to %d days", days)
