@@ -37,9 +37,14 @@ __all__ = [
     "MAX_TOKENS",
     "Provenance",
     "RESPONSE_ID_NAMES",
+    "SERVICE_TIER_NAMES",
     "TokenUsage",
     "UsageError",
     "USAGE_ATTRIBUTE_NAMES",
+    "USAGE_BATCH",
+    "USAGE_CACHE_WRITE_1H",
+    "USAGE_EXTRA_NAMES",
+    "USAGE_WEB_SEARCHES",
     "is_aggregate",
     "read_usage",
     "response_id",
@@ -48,6 +53,24 @@ __all__ = [
 #: A token count above this is treated as corrupt, not billed (10^10 tokens would cost
 #: tens of thousands of dollars in one call; real calls are below 10^7).
 MAX_TOKENS = 10_000_000_000
+
+#: The service tier the provider served, as instrumentations name it (first wins): GenAI
+#: semconv, its earlier name, and ours (Anthropic's ``usage.service_tier``, ``record_usage``).
+SERVICE_TIER_NAMES: tuple[str, ...] = (
+    "openai.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+    "otel_costs.usage.service_tier",
+)
+#: True on a call made through the provider's batch API (``record_usage(batch=True)``).
+USAGE_BATCH = "otel_costs.usage.batch"
+#: Web searches run for the call (Anthropic ``server_tool_use.web_search_requests``, OpenAI
+#: Responses ``web_search_call`` items).
+USAGE_WEB_SEARCHES = "otel_costs.usage.web_searches"
+#: One-hour cache writes (Anthropic ``cache_creation.ephemeral_1h_input_tokens``): a part of
+#: the cache writes, priced at their own rate.
+USAGE_CACHE_WRITE_1H = "otel_costs.usage.cache_write_1h_tokens"
+#: Every name above: what a span may carry beside its convention's token counts.
+USAGE_EXTRA_NAMES = frozenset((*SERVICE_TIER_NAMES, USAGE_BATCH, USAGE_WEB_SEARCHES, USAGE_CACHE_WRITE_1H))
 
 
 class InputCache(Enum):
@@ -232,6 +255,14 @@ class TokenUsage(NamedTuple):
     request_model: str | None
     response_model: str | None
     operation: str | None
+    #: Cache writes kept for an hour (Anthropic), priced at their own rate: part of ``cache_write_tokens``.
+    cache_write_1h_tokens: int = 0
+    #: Web searches the provider ran (and bills) for the call.
+    web_searches: int = 0
+    #: The service tier the provider says it served (``flex``, ``priority``, ``batch``, …), as reported.
+    service_tier: str | None = None
+    #: Made through the provider's batch API.
+    batch: bool = False
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -333,6 +364,22 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         # Reasoning is part of output in every convention we read; a larger value means
         # the instrumentation reported it beside output (as Gemini's API does).
         output_tokens += reasoning
+    # Units beyond tokens, and how the call was served: the same names whichever convention
+    # carries the tokens. Absent on most spans, so looked up only when one is there.
+    cache_write_1h = web_searches = 0
+    tier, batch = None, False
+    if USAGE_EXTRA_NAMES.intersection(attributes.keys()):
+        cache_write_1h = _count_of(attributes, USAGE_CACHE_WRITE_1H)
+        if cache_write_1h > cache_write:
+            raise UsageError(
+                f"{USAGE_CACHE_WRITE_1H}: {cache_write_1h} one-hour cache writes exceed the {cache_write} cache writes"
+            )
+        web_searches = _count_of(attributes, USAGE_WEB_SEARCHES)
+        tier = _first_str(attributes, SERVICE_TIER_NAMES)
+        flag = get(USAGE_BATCH)
+        if flag is not None and not isinstance(flag, bool):
+            raise UsageError(f"{USAGE_BATCH}: expected a boolean, got {_short(flag)}")
+        batch = bool(flag)
     return TokenUsage(
         input_tokens,
         output_tokens,
@@ -345,7 +392,16 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         _first_str(attributes, conv.request_model),
         _first_str(attributes, conv.response_model),
         _first_str(attributes, conv.operation),
+        cache_write_1h,
+        web_searches,
+        tier,
+        batch,
     )
+
+
+def _count_of(attributes: Mapping[str, Any], name: str) -> int:
+    value = attributes.get(name)
+    return 0 if value is None else _as_count(name, value)
 
 
 def _provider_family(provider: str) -> str:
@@ -406,6 +462,15 @@ PRICING_ERROR = "otel_costs.pricing.error"
 HTTP_BODY = "otel_costs.http.body"
 # On a span whose cost another span carries: that span's id (16 hex digits).
 COUNTED_ON = "otel_costs.cost.counted_on"
+COST_WEB_SEARCH = "otel_costs.cost.web_search"  # the provider's per-search fee, USD
+# The service tier the provider served, as priced: "flex", "priority", "batch", … (absent:
+# standard; a tier with no price of its own is priced standard, the reason in PRICING_ERROR).
+PRICING_TIER = "otel_costs.pricing.tier"
+# The PR #443 proposal's names, beside gen_ai.usage.cost: the amount (a double), its
+# currency, and whether we computed it ("local") or the provider reported it ("provider").
+COST_AMOUNT = "gen_ai.usage.cost.amount"
+COST_AMOUNT_CURRENCY = "gen_ai.usage.cost.currency"
+COST_AMOUNT_SOURCE = "gen_ai.usage.cost.source"
 
 
 # Attribution as other tools write it, read by the collector for spans that did not come

@@ -14,6 +14,8 @@ import re
 import zlib
 from typing import Any, Iterable, NamedTuple
 
+from . import conventions as cv
+
 __all__ = [
     "Endpoint",
     "match_endpoint",
@@ -97,20 +99,44 @@ def _count(value: Any, name: str) -> int:
 
 def find_usage(doc: Any) -> tuple[Any, str | None]:
     """(usage object, model) in a response body or stream event; usage is None if absent."""
+    usage, model, _ = _find(doc)
+    return usage, model
+
+
+def _find(doc: Any) -> tuple[Any, str | None, dict[str, Any]]:
+    """:func:`find_usage`, and the object that holds the usage (the response)."""
     if not isinstance(doc, dict):
-        return None, None
+        return None, None, {}
     for inner in ("response", "message"):  # responses API events; Anthropic message_start
         if "usage" not in doc and isinstance(doc.get(inner), dict):
             doc = doc[inner]
     model = doc.get("model")
-    return doc.get("usage"), model if isinstance(model, str) and model else None
+    return doc.get("usage"), model if isinstance(model, str) and model else None, doc
+
+
+def _served_attributes(endpoint: Endpoint, response: dict[str, Any]) -> dict[str, Any]:
+    """How an OpenAI call was served, from the object that holds its usage: the service tier
+    it says it served (the response's ``service_tier``) and the web searches it ran (the
+    Responses API's ``web_search_call`` output items). Anthropic reports both in its usage."""
+    out: dict[str, Any] = {}
+    if endpoint.provider == "anthropic":
+        return out
+    tier = response.get("service_tier")
+    if isinstance(tier, str) and tier:
+        out[cv.SERVICE_TIER_NAMES[0]] = tier[:64]
+    items = response.get("output")
+    if isinstance(items, list):
+        searches = sum(1 for item in items if isinstance(item, dict) and item.get("type") == "web_search_call")
+        if searches:
+            out[cv.USAGE_WEB_SEARCHES] = searches
+    return out
 
 
 def usage_attributes(endpoint: Endpoint, doc: Any) -> dict[str, Any]:
-    """GenAI usage (and response model) from a parsed response body.
-    Returns {} when it carries no usage; raises BodyError for usage of the wrong shape."""
-    usage, model = find_usage(doc)
-    return _usage(endpoint, usage, model) if usage is not None else {}
+    """GenAI usage (and response model, service tier, web searches) from a parsed response
+    body. Returns {} when it carries no usage; raises BodyError for usage of the wrong shape."""
+    usage, model, response = _find(doc)
+    return {**_usage(endpoint, usage, model), **_served_attributes(endpoint, response)} if usage is not None else {}
 
 
 def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
@@ -126,6 +152,19 @@ def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
             out["gen_ai.usage.input_tokens"] = _count(usage["input_tokens"], "input_tokens") + cache_read + cache_write
         if "output_tokens" in usage:
             out["gen_ai.usage.output_tokens"] = _count(usage["output_tokens"], "output_tokens")
+        ttl = usage.get("cache_creation")
+        if isinstance(ttl, dict):
+            hour = _count(ttl.get("ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens")
+            if hour:
+                out[cv.USAGE_CACHE_WRITE_1H] = hour
+        tools = usage.get("server_tool_use")
+        if isinstance(tools, dict):
+            searches = _count(tools.get("web_search_requests"), "web_search_requests")
+            if searches:
+                out[cv.USAGE_WEB_SEARCHES] = searches
+        tier = usage.get("service_tier")
+        if isinstance(tier, str) and tier:
+            out[cv.SERVICE_TIER_NAMES[2]] = tier[:64]
     else:
         if "prompt_tokens" in usage or endpoint.api == "embeddings":  # chat completions, embeddings
             input_name, output_name = "prompt_tokens", "completion_tokens"
@@ -223,7 +262,7 @@ class BodyReader:
             except ValueError:
                 raise BodyError("response body is not JSON") from None
             return usage_attributes(self._endpoint, doc)
-        return usage_attributes(self._endpoint, _object_at_last_key(body, b'"usage"', b'"model"'))
+        return usage_attributes(self._endpoint, _object_at_last_key(body, b'"usage"', b'"model"', b'"service_tier"'))
 
 
 def _object_at_last_key(body: bytes, *keys: bytes) -> dict[str, Any]:
@@ -267,12 +306,13 @@ class StreamUsage:
         self._data: list[bytes] = []
         self._raw: dict[str, Any] = {}
         self._model: str | None = None
+        self._served: dict[str, Any] = {}
         self.complete = False
 
     @property
     def usage(self) -> dict[str, Any]:
         """GenAI usage attributes seen so far ({} if none). Raises BodyError."""
-        return _usage(self._endpoint, self._raw, self._model) if self._raw else {}
+        return {**_usage(self._endpoint, self._raw, self._model), **self._served} if self._raw else {}
 
     def feed(self, chunk: bytes) -> None:
         """Raises BodyError for an event it cannot read."""
@@ -313,11 +353,12 @@ class StreamUsage:
             doc = json.loads(data)
         except ValueError:
             raise BodyError("stream event is not JSON") from None
-        usage, model = find_usage(doc)
+        usage, model, response = _find(doc)
         if isinstance(usage, dict):
             # Anthropic's message_delta repeats counts cumulatively: later values replace
             # earlier ones, and fields it leaves out keep message_start's values.
             self._raw.update(usage)
+            self._served.update(_served_attributes(self._endpoint, response))
         elif usage is not None:
             raise BodyError(f"usage is {type(usage).__name__}, not an object")
         self._model = model or self._model

@@ -8,7 +8,12 @@ an app's span path. The arithmetic follows genai-prices' rules exactly (tests co
 two on every model of the major providers):
 
 * ``input_tokens`` includes cache reads and writes; a cache part that has its own price is
-  taken out of the input and priced at that price, one without stays in the input.
+  taken out of the input and priced at that price, one without stays in the input. One-hour
+  cache writes are a part of the cache writes, at their own price where the model has one.
+* Web searches are priced per search, a cost part of their own.
+* The service tier the provider served (``flex``, ``priority``, …) and the batch API select
+  genai-prices' price variants (its ``price_context``); a tier it has no price for is priced
+  at the standard price, and the cost says so in ``error``.
 * Tiered prices switch on the call's total input tokens (all tokens at the tier's rate).
 * Priced units we have no counts for (audio, web searches, …) count zero.
 
@@ -32,7 +37,7 @@ from typing import Any, NamedTuple, Union, cast
 
 import genai_prices
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, Tier, TieredPrices
+from genai_prices.types import ModelInfo, ModelPrice, Provider, Tier, TieredPrices
 
 from .conventions import TokenUsage
 
@@ -105,6 +110,11 @@ class Cost(NamedTuple):
     total: Decimal | None = None
     error: str | None = None
     currency: str = "USD"
+    web_search: Decimal | None = None
+    #: The service tier the provider served: "standard", "flex", "priority", "batch", …
+    #: Priced at that tier's price, or at the standard one when the model has none (``error``
+    #: says so).
+    tier: str = "standard"
 
 
 class _Table:
@@ -114,7 +124,17 @@ class _Table:
     per priced part. Tiered prices stay as genai-prices ``TieredPrices``.
     """
 
-    __slots__ = ("input", "output", "cache_read", "cache_write", "reasoning", "per_request", "tiered")
+    __slots__ = (
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "cache_write_1h",
+        "reasoning",
+        "per_request",
+        "web_search",
+        "tiered",
+    )
 
     def __init__(
         self,
@@ -124,13 +144,16 @@ class _Table:
         cache_write: Price = None,
         reasoning: Price = None,
         per_kilo_requests: Price = None,
+        cache_write_1h: Price = None,
+        per_kilo_web_searches: Price = None,
     ):
-        parts = (input, output, cache_read, cache_write, reasoning)
-        self.tiered = any(isinstance(p, TieredPrices) for p in (*parts, per_kilo_requests))
-        self.input, self.output, self.cache_read, self.cache_write, self.reasoning = (
+        parts = (input, output, cache_read, cache_write, reasoning, cache_write_1h)
+        self.tiered = any(isinstance(p, TieredPrices) for p in (*parts, per_kilo_requests, per_kilo_web_searches))
+        self.input, self.output, self.cache_read, self.cache_write, self.reasoning, self.cache_write_1h = (
             _per_unit(p, _MTOK) for p in parts
         )
         self.per_request = _per_unit(per_kilo_requests, _KCOUNT)
+        self.web_search = _per_unit(per_kilo_web_searches, _KCOUNT)
 
     @classmethod
     def of(cls, mp: ModelPrice) -> "_Table":
@@ -142,10 +165,12 @@ class _Table:
             get("cache_write_mtok"),
             get("output_reasoning_mtok"),
             get("requests_kcount"),
+            get("cache_write_1h_mtok"),
+            get("web_searches_kcount"),
         )
 
-    def cost(self, u: TokenUsage) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        """(input, output, cache_read, cache_write) in USD for one call.
+    def cost(self, u: TokenUsage) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+        """(input, output, cache_read, cache_write, web_search) in USD for one call.
 
         Raises ValueError when priced cache parts exceed the input tokens. Uses the
         thread's decimal context, which the caller has checked is precise enough.
@@ -156,9 +181,13 @@ class _Table:
         if self.cache_read is not None:
             uncached -= u.cache_read_tokens
             cache_read = _times(self.cache_read, u.cache_read_tokens, total_in)
+        hour = u.cache_write_1h_tokens if self.cache_write_1h is not None else 0
+        if hour:
+            uncached -= hour
+            cache_write = _times(self.cache_write_1h, hour, total_in)
         if self.cache_write is not None:
-            uncached -= u.cache_write_tokens
-            cache_write = _times(self.cache_write, u.cache_write_tokens, total_in)
+            uncached -= u.cache_write_tokens - hour
+            cache_write = cache_write + _times(self.cache_write, u.cache_write_tokens - hour, total_in)
         if uncached < 0:
             raise ValueError(
                 f"cache tokens ({u.cache_read_tokens} read + {u.cache_write_tokens} written) "
@@ -173,7 +202,8 @@ class _Table:
         out = out + _times(self.output, out_tokens, total_in)
         if self.per_request is not None:
             inp = inp + _times(self.per_request, 1, total_in)
-        return inp, out, cache_read, cache_write
+        searches = _times(self.web_search, u.web_searches, total_in) if u.web_searches else _ZERO
+        return inp, out, cache_read, cache_write, searches
 
 
 def _per_unit(price: Price, per: Decimal) -> Price:
@@ -350,13 +380,14 @@ class Pricer:
             overrides = PriceOverrides.load(overrides)
         self.overrides: PriceOverrides | None = overrides
         self._override_source = f"overrides {overrides.version}" if overrides else ""
-        self._models: dict[tuple[str | None, str], tuple[ModelInfo, ...] | str] = {}
+        self._models: dict[tuple[str | None, str], tuple[Provider, ModelInfo] | str] = {}
         self._tables: dict[int, tuple[ModelPrice, _Table]] = {}
         self._override_hits: dict[tuple[str | None, str], _Table | None] = {}
-        self._by_minute: dict[tuple[int, int], tuple[ModelInfo, _Table]] = {}
+        self._by_minute: dict[tuple[int, int, str], tuple[ModelInfo, _Table, str | None]] = {}
 
     def price(self, usage: TokenUsage, at_ns: int | None = None) -> Cost:
-        """Cost of ``usage`` at the price in force at ``at_ns`` (ns since epoch; None: now).
+        """Cost of ``usage`` at the price in force at ``at_ns`` (ns since epoch; None: now), for
+        the service tier the provider served (``usage.service_tier``, ``usage.batch``).
 
         The response model (often a dated snapshot) is priced before the request model.
         Never raises: problems come back as an UNPRICED or INVALID_USAGE cost with ``error``.
@@ -374,22 +405,33 @@ class Pricer:
             if isinstance(found, str):
                 error = found
                 continue
-            return self._cost(self._table(found[0], at_ns), usage, PricingStatus.PRICED, self.source, found[0].id)
+            context, tier = _price_context(usage)
+            table, note = self._table(found, at_ns, context, tier)
+            return self._cost(table, usage, PricingStatus.PRICED, self.source, found[1].id, tier, note)
         model = usage.response_model or usage.request_model
         return Cost(PricingStatus.UNPRICED, self.source, provider, model, error=error)
 
-    def _cost(self, table: _Table, usage: TokenUsage, status: PricingStatus, source: str, model: str) -> Cost:
+    def _cost(
+        self,
+        table: _Table,
+        usage: TokenUsage,
+        status: PricingStatus,
+        source: str,
+        model: str,
+        tier: str = "standard",
+        note: str | None = None,
+    ) -> Cost:
         try:
             if getcontext().prec >= _MIN_PREC:
-                inp, out, cr, cw = table.cost(usage)
-                total = inp + out + cr + cw
+                inp, out, cr, cw, ws = table.cost(usage)
+                total = inp + out + cr + cw + ws
             else:
                 with localcontext(_CTX):
-                    inp, out, cr, cw = table.cost(usage)
-                    total = inp + out + cr + cw
+                    inp, out, cr, cw, ws = table.cost(usage)
+                    total = inp + out + cr + cw + ws
         except ValueError as exc:
-            return Cost(PricingStatus.INVALID_USAGE, source, usage.provider, model, error=str(exc))
-        return Cost(status, source, usage.provider, model, inp, out, cr, cw, total)
+            return Cost(PricingStatus.INVALID_USAGE, source, usage.provider, model, error=str(exc), tier=tier)
+        return Cost(status, source, usage.provider, model, inp, out, cr, cw, total, note, web_search=ws, tier=tier)
 
     def _override(self, provider: str | None, model: str) -> _Table | None:
         key = (provider, model)
@@ -400,8 +442,8 @@ class Pricer:
             hit = self._override_hits[key] = self.overrides.match(provider, model)
             return hit
 
-    def _model(self, provider: str | None, model: str) -> tuple[ModelInfo, ...] | str:
-        """The genai-prices model for (provider, model), or why there is none. Cached."""
+    def _model(self, provider: str | None, model: str) -> tuple[Provider, ModelInfo] | str:
+        """The genai-prices provider and model for (provider, model), or why there is none. Cached."""
         key = (provider, model)
         found = self._models.get(key)
         if found is not None:
@@ -410,8 +452,7 @@ class Pricer:
         if provider is not None:
             provider_id = _PROVIDER_IDS.get(provider.lower(), provider)
         try:
-            _, info = get_snapshot().find_provider_model(model, None, provider_id, None)
-            found = (info,)
+            found = get_snapshot().find_provider_model(model, None, provider_id, None)
         except LookupError as exc:
             found = str(exc)
         except Exception as exc:  # a price-database bug must not break the app
@@ -419,22 +460,35 @@ class Pricer:
         self._models[key] = found
         return found
 
-    def _table(self, info: ModelInfo, at_ns: int | None) -> _Table:
-        if isinstance(info.prices, ModelPrice):
-            return self._compiled(info.prices)  # no price history
+    def _table(
+        self, found: tuple[Provider, ModelInfo], at_ns: int | None, context: dict[str, str] | None, tier: str
+    ) -> tuple[_Table, str | None]:
+        """The compiled prices in force at ``at_ns`` for the served tier, and a note when the
+        model has no price for that tier (the standard one is used)."""
+        provider, info = found
+        if context is None and isinstance(info.prices, ModelPrice):
+            return self._compiled(info.prices), None  # no price history
         # Price history: genai-prices' constraints switch at dates or times of day, all on
-        # whole minutes, so the table in force is cached per model and minute.
+        # whole minutes, so the table in force is cached per model, minute and tier.
         if at_ns is None:
             at_ns = time.time_ns()
-        key = (id(info), at_ns // 60_000_000_000)
+        key = (id(info), at_ns // 60_000_000_000, tier)
         hit = self._by_minute.get(key)
         if hit is not None and hit[0] is info:
-            return hit[1]
-        table = self._compiled(info.get_prices(datetime.fromtimestamp(at_ns / 1e9, timezone.utc)))
+            return hit[1], hit[2]
+        at = datetime.fromtimestamp(at_ns / 1e9, timezone.utc)
+        note = None
+        if context is not None and not _has_variant(provider, info, context, at):
+            note = f"no {tier!r} price for {info.id}: priced at the standard price"
+            context = None
+        if context is None:
+            table = self._compiled(info.get_prices(at))
+        else:  # a resolved copy each time: compiled once here, cached per minute
+            table = _Table.of(info.get_prices(at, context))
         if len(self._by_minute) > 4096:
             self._by_minute.clear()
-        self._by_minute[key] = (info, table)
-        return table
+        self._by_minute[key] = (info, table, note)
+        return table, note
 
     def _compiled(self, mp: ModelPrice) -> _Table:
         cached = self._tables.get(id(mp))
@@ -443,3 +497,35 @@ class Pricer:
         table = _Table.of(mp)
         self._tables[id(mp)] = (mp, table)
         return table
+
+
+#: Served tiers that are the standard price: OpenAI's ``default`` and ``auto``, Anthropic's
+#: ``standard`` (and its request value ``standard_only``).
+_STANDARD_TIERS = frozenset({"", "default", "auto", "standard", "standard_only"})
+
+
+def _price_context(usage: TokenUsage) -> tuple[dict[str, str] | None, str]:
+    """genai-prices' ``price_context`` for how the call was served, and the tier's name:
+    (None, "standard"); ({"processing": "batch"}, "batch") for the batch API (Anthropic
+    reports it as the tier ``batch``); ({"service_tier": t}, t) for any other tier."""
+    if usage.batch:
+        return {"processing": "batch"}, "batch"
+    tier = (usage.service_tier or "").strip().lower()[:64]
+    if tier in _STANDARD_TIERS:
+        return None, "standard"
+    if tier == "batch":
+        return {"processing": "batch"}, "batch"
+    return {"service_tier": tier}, tier
+
+
+def _has_variant(provider: Provider, info: ModelInfo, context: dict[str, str], at: datetime) -> bool:
+    """Whether genai-prices prices ``context`` for this model at ``at``: one of its variants
+    matches and is in force, and the model is the provider's own (calc_price ignores the
+    context for a model found through another provider)."""
+    if not any(info is m for m in provider.models):
+        return False
+    return any(
+        all(context.get(k) == v for k, v in variant.when.items())
+        and (variant.constraint is None or variant.constraint.active(at))
+        for variant in info.price_variants or ()
+    )

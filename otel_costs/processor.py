@@ -135,7 +135,8 @@ def cost_attributes(cost: Cost) -> dict[str, Any]:
     """The attributes written onto a span for ``cost`` (names in :mod:`conventions`).
 
     Kept short on purpose: every attribute is encoded and shipped with every GenAI span.
-    Zero cache parts are left out (absent means zero).
+    Zero cache and web-search parts are left out (absent means zero), and so is the standard
+    tier (absent means standard).
     """
     out: dict[str, Any] = {
         cv.PRICING_STATUS: cost.status.value,
@@ -145,9 +146,13 @@ def cost_attributes(cost: Cost) -> dict[str, Any]:
         out[cv.PRICING_MODEL] = cost.model
     if cost.error:
         out[cv.PRICING_ERROR] = cost.error[:500]
+    if cost.tier != "standard":
+        out[cv.PRICING_TIER] = cost.tier
     total = cost.total
     if total is not None:
-        out[cv.COST_TOTAL_FLOAT] = float(total)
+        out[cv.COST_TOTAL_FLOAT] = out[cv.COST_AMOUNT] = float(total)
+        out[cv.COST_AMOUNT_CURRENCY] = cost.currency
+        out[cv.COST_AMOUNT_SOURCE] = "local"
         out[cv.COST_TOTAL] = str(total)
         out[cv.COST_INPUT] = str(cost.input)
         out[cv.COST_OUTPUT] = str(cost.output)
@@ -155,6 +160,8 @@ def cost_attributes(cost: Cost) -> dict[str, Any]:
             out[cv.COST_CACHE_READ] = str(cost.cache_read)
         if cost.cache_write:
             out[cv.COST_CACHE_WRITE] = str(cost.cache_write)
+        if cost.web_search:
+            out[cv.COST_WEB_SEARCH] = str(cost.web_search)
         out[cv.COST_CURRENCY] = cost.currency
     return out
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
+from . import conventions as cv
 from . import global_provider as _global_provider
 from .conventions import MAX_TOKENS, is_aggregate
 
@@ -37,6 +38,10 @@ def record_usage(
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
     reasoning_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+    web_searches: int = 0,
+    service_tier: str | None = None,
+    batch: bool = False,
     operation: str = "chat",
     response_model: str | None = None,
     start_time: int | None = None,
@@ -49,7 +54,12 @@ def record_usage(
 
     Token counts follow the GenAI semconv: ``input_tokens`` *includes* the cache reads and
     writes, ``output_tokens`` includes reasoning. ``provider`` is a ``gen_ai.provider.name``
-    (``openai``, ``anthropic``, ``gcp.gemini``, …). ``start_time``/``end_time`` are ns since
+    (``openai``, ``anthropic``, ``gcp.gemini``, …). ``cache_write_1h_tokens`` is the part of
+    ``cache_write_tokens`` cached for an hour (Anthropic), ``web_searches`` the searches the
+    provider ran. ``service_tier`` is the tier the provider says it served (OpenAI's
+    ``service_tier``, Anthropic's ``usage.service_tier``); ``batch=True`` a call made through
+    the provider's batch API (results read from its files). Both choose the price.
+    ``start_time``/``end_time`` are ns since
     the epoch (default: now, a zero-length span). ``error`` marks the span failed with that
     description. The span goes to ``tracer_provider`` (default: the global one; while that
     is OpenTelemetry's no-op default, one WARNING a process names ``trace.set_tracer_provider``).
@@ -61,7 +71,7 @@ def record_usage(
     for name, value in (("provider", provider), ("model", model), ("operation", operation)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"record_usage: {name} must be a non-empty string")
-    counts = {
+    counts: dict[str, Any] = {
         "gen_ai.usage.input_tokens": _tokens("input_tokens", input_tokens),
         "gen_ai.usage.output_tokens": _tokens("output_tokens", output_tokens),
         "gen_ai.usage.cache_read.input_tokens": _tokens("cache_read_tokens", cache_read_tokens),
@@ -75,6 +85,20 @@ def record_usage(
         )
     if reasoning_tokens > output_tokens:
         raise ValueError("record_usage: output_tokens includes reasoning_tokens, so it cannot be smaller")
+    if _tokens("cache_write_1h_tokens", cache_write_1h_tokens) > cache_write_tokens:
+        raise ValueError("record_usage: cache_write_1h_tokens is a part of cache_write_tokens, so it cannot be larger")
+    if _tokens("web_searches", web_searches):
+        counts[cv.USAGE_WEB_SEARCHES] = web_searches
+    if cache_write_1h_tokens:
+        counts[cv.USAGE_CACHE_WRITE_1H] = cache_write_1h_tokens
+    if service_tier is not None:
+        if not isinstance(service_tier, str) or not service_tier.strip() or len(service_tier) > 64:
+            raise ValueError("record_usage: service_tier must be a non-empty string of at most 64 characters")
+        counts[cv.SERVICE_TIER_NAMES[2]] = service_tier
+    if not isinstance(batch, bool):
+        raise ValueError(f"record_usage: batch must be True or False, got {type(batch).__name__}")
+    if batch:
+        counts[cv.USAGE_BATCH] = True
     attrs: dict[str, Any] = dict(attributes or {})
     attrs.update(counts)
     attrs["gen_ai.provider.name"] = provider

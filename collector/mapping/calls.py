@@ -51,6 +51,7 @@ from otel_costs_collector.mapping.rows import (
     DURATION,
     FEATURE,
     INPUT,
+    N_COSTS,
     OUTPUT,
     PARENT_ID,
     REQUEST_TOKEN,
@@ -426,7 +427,7 @@ class CallIndex:
     def _change(self, row: list[Any], changes: dict[str, Change], status: str, counted_on: str = "") -> None:
         row[STATUS] = status
         row[COUNTED_ON] = counted_on
-        row[COSTS : COSTS + 5] = (_ZERO,) * 5
+        row[COSTS : COSTS + N_COSTS] = (_ZERO,) * N_COSTS
         changes[row[SPAN_ID]] = _state(row, True)
 
     def _remember(self, me: str, row: list[Any], counts: bool, now: float) -> tuple:
@@ -508,4 +509,4 @@ def _state(row: list[Any], zeroed: bool) -> Change:
 def _apply(row: list[Any], change: Change) -> None:
     row[STATUS], row[COUNTED_ON], row[SUSPECT_OF], row[USER], row[TENANT], row[FEATURE], zeroed = change
     if zeroed:
-        row[COSTS : COSTS + 5] = (_ZERO,) * 5
+        row[COSTS : COSTS + N_COSTS] = (_ZERO,) * N_COSTS

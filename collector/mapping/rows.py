@@ -26,7 +26,16 @@ from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
 from otel_costs_collector.storage.columns import COLUMNS
 
-__all__ = ["oldest_ns", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult", "map_request", "span_count"]
+__all__ = [
+    "N_COSTS",
+    "oldest_ns",
+    "READ_NAMES",
+    "RESOURCE_READ_NAMES",
+    "Link",
+    "MapResult",
+    "map_request",
+    "span_count",
+]
 
 #: Indexes into a row of the columns otel_costs_collector.mapping.calls reads and sets.
 (
@@ -73,7 +82,10 @@ __all__ = ["oldest_ns", "READ_NAMES", "RESOURCE_READ_NAMES", "Link", "MapResult"
         "request_token",
     )
 )
-_ZEROS: tuple[Decimal, ...] = (Decimal(0),) * 5
+#: The cost columns, contiguous in a row from COSTS: input, output, cache read, cache write,
+#: web search, total.
+N_COSTS = COLUMNS.index("cost_total") + 1 - COLUMNS.index("cost_input")
+_ZEROS: tuple[Decimal, ...] = (Decimal(0),) * N_COSTS
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _MAX_ERROR = 500
@@ -154,6 +166,7 @@ def _read_names() -> frozenset[str]:
         cv.PRICING_SOURCE,
         cv.PRICING_MODEL,
         cv.PRICING_ERROR,
+        cv.PRICING_TIER,
         cv.METADATA_JSON,
         "error.type",
         "gen_ai.provider.name",
@@ -178,6 +191,7 @@ def _read_names() -> frozenset[str]:
     names.update(cv.FEATURE_FALLBACKS)
     names.update(cv.AGGREGATE_MARKS)
     names.update(cv.RESPONSE_ID_NAMES)
+    names.update(cv.USAGE_EXTRA_NAMES)
     return frozenset(names)
 
 
@@ -319,22 +333,23 @@ def _row(
     except cv.UsageError as exc:
         usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
     costs, source, model, priced_by = _ZEROS, "", "", "collector"
+    tier = ""
     sdk = None
     if cv.is_aggregate(attrs):  # stored for context; its calls are counted on their own spans
         status, error, source = PricingStatus.AGGREGATE, "", _str(attrs.get(cv.PRICING_SOURCE)) or pricer.source
         if attrs.get(cv.PRICING_STATUS) == PricingStatus.AGGREGATE.value:
             priced_by = "sdk"
     elif usage is not None and (sdk := _sdk_cost(attrs)) is not None:
-        costs, status, source, model, error = sdk
+        costs, status, source, model, error, tier = sdk
         priced_by = "sdk"
     elif usage is not None:
         cost = pricer.price(usage, start)
         status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
+        tier = cost.tier
         if cost.total is not None:
             # Every part is set when the total is (otel_costs.pricing.Cost).
-            costs = tuple(c or Decimal(0) for c in (cost.input, cost.output, cost.cache_read, cost.cache_write)) + (
-                cost.total,
-            )
+            parts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.web_search)
+            costs = tuple(c or Decimal(0) for c in parts) + (cost.total,)
             if any(_too_fine(c) for c in costs):
                 costs, status = _ZEROS, PricingStatus.UNPRICED
                 error = "cost has more than 18 decimal places; storage would round it"
@@ -351,6 +366,8 @@ def _row(
             usage.cache_read_tokens,
             usage.cache_write_tokens,
             usage.reasoning_tokens,
+            usage.cache_write_1h_tokens,
+            usage.web_searches,
         )
     else:
         provider, request_model, response_model, operation = (
@@ -359,7 +376,7 @@ def _row(
             "",
             "",
         )
-        tokens = (0, 0, 0, 0, 0)
+        tokens = (0, 0, 0, 0, 0, 0, 0)
     user, tenant, feature = _attribution(attrs, resource.attrs)
     if tenant_override is not None:
         tenant = tenant_override
@@ -388,6 +405,7 @@ def _row(
         model,
         error[:_MAX_ERROR],
         priced_by,
+        tier,
         user,
         tenant,
         feature,
@@ -412,7 +430,14 @@ def _too_fine(amount: Decimal) -> bool:
     return isinstance(exponent, int) and exponent < _MIN_EXPONENT and amount != amount.quantize(_QUANTUM)
 
 
-_SDK_COST = (cv.COST_INPUT, cv.COST_OUTPUT, cv.COST_CACHE_READ, cv.COST_CACHE_WRITE, cv.COST_TOTAL)
+_SDK_COST = (
+    cv.COST_INPUT,
+    cv.COST_OUTPUT,
+    cv.COST_CACHE_READ,
+    cv.COST_CACHE_WRITE,
+    cv.COST_WEB_SEARCH,
+    cv.COST_TOTAL,
+)
 _SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
 #: Every span attribute name the mapping reads, besides the tag prefixes (a span's other
@@ -430,7 +455,7 @@ RESOURCE_READ_NAMES = frozenset(
 )
 
 
-def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str] | None:
+def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str, str] | None:
     """The price an otel-costs SDK already put on the span, if it is well-formed."""
     status = _SDK_STATUSES.get(attrs.get(cv.PRICING_STATUS))  # type: ignore[arg-type]
     if status is None:
@@ -452,7 +477,7 @@ def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus
                 return None
             parts.append(amount)
         # The parts must add up: a total that does not is not the SDK's (price it here).
-        if parts[0] + parts[1] + parts[2] + parts[3] != parts[4]:
+        if sum(parts[:-1]) != parts[-1]:
             return None
         costs = tuple(parts)
     else:
@@ -463,6 +488,7 @@ def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus
         _str(attrs.get(cv.PRICING_SOURCE)),
         _str(attrs.get(cv.PRICING_MODEL)),
         _str(attrs.get(cv.PRICING_ERROR)),
+        _str(attrs.get(cv.PRICING_TIER))[:64] or "standard",
     )
 
 

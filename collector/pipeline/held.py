@@ -27,7 +27,8 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from otel_costs_collector.mapping.calls import CallIndex, Change
-from otel_costs_collector.mapping.rows import COSTS, SPAN_ID, TRACE_ID, Link
+from otel_costs_collector.mapping.rows import COSTS, N_COSTS, SPAN_ID, TRACE_ID, Link
+from otel_costs_collector.storage.columns import COLUMNS
 
 __all__ = ["HeldCalls"]
 
@@ -178,14 +179,22 @@ class HeldCalls:
         os.replace(path + ".tmp", path)
 
 
-def _encode(row: list[Any]) -> list[Any]:
-    return [str(v) if isinstance(v, Decimal) else v for v in row]
+def _encode(row: list[Any]) -> dict[str, Any]:
+    """A row as JSON: by column name, so a journal outlives a change of the columns."""
+    return {name: str(v) if isinstance(v, Decimal) else v for name, v in zip(COLUMNS, row)}
 
 
-def _decode(raw: list[Any]) -> list[Any]:
-    row = list(raw)
-    row[COSTS : COSTS + 5] = [Decimal(v) for v in row[COSTS : COSTS + 5]]
+def _decode(raw: dict[str, Any] | list[Any]) -> list[Any]:
+    """A journaled row; a list is one journaled before rows were named (before migration 0014)."""
+    named = raw if isinstance(raw, dict) else dict(zip(_COLUMNS_BEFORE_0014, raw))
+    row = [named.get(name, _DEFAULTS.get(name, "")) for name in COLUMNS]
+    row[COSTS : COSTS + N_COSTS] = [Decimal(v) for v in row[COSTS : COSTS + N_COSTS]]
     return row
+
+
+#: Values of the columns a row journaled by an earlier version lacks.
+_DEFAULTS: dict[str, Any] = {"cache_write_1h_tokens": 0, "web_searches": 0, "cost_web_search": "0"}
+_COLUMNS_BEFORE_0014 = tuple(name for name in COLUMNS if name not in (*_DEFAULTS, "service_tier"))
 
 
 def _read(path: str) -> dict[str, Any] | None:

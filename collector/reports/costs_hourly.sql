@@ -8,7 +8,9 @@ SELECT
     sum(output_tokens) AS output_tokens,
     sum(cache_read_tokens) AS cache_read_tokens,
     sum(cache_write_tokens) AS cache_write_tokens,
-    sum(unpriced_calls) AS unpriced_calls
+    sum(unpriced_calls) AS unpriced_calls,
+    sum(web_searches) AS web_searches,
+    sum(cost_web_search) AS web_search_usd
 FROM {db}.genai_costs_hourly
 WHERE hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')} {filters}
 {group_by}

@@ -58,6 +58,8 @@ COLUMNS_OUT = (
     "cache_read_tokens",
     "cache_write_tokens",
     "unpriced_calls",
+    "web_searches",
+    "web_search_usd",
 )
 MAX_DIMENSIONS = 6
 MAX_TOP = 10_000
@@ -276,15 +278,16 @@ def _parse_range(
 
 
 def run_report(client: Any, db: str, query: ReportQuery, source: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a report as JSON-ready dicts: group keys named as in ``by``, ``cost_usd``
-    as an exact decimal string, counts as ints. Raises on a storage error."""
+    """Rows of a report as JSON-ready dicts: group keys named as in ``by``, ``cost_usd`` and
+    ``web_search_usd`` (a part of it) as exact decimal strings, counts as ints. Raises on a
+    storage error."""
     text, params = query.sql(db, source)
     result = client.query(text, parameters=params)
     rows = []
     for values in result.result_rows:
         keys, metrics = values[: len(query.by)], values[len(query.by) :]
         row: dict[str, Any] = {name: _key(value) for name, value in zip(query.by, keys)}
-        calls, cost, inp, out, cache_read, cache_write, unpriced = metrics
+        calls, cost, inp, out, cache_read, cache_write, unpriced, searches, search_cost = metrics
         row.update(
             cost_usd=_money(cost),
             calls=int(calls),
@@ -293,6 +296,8 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
             cache_read_tokens=int(cache_read),
             cache_write_tokens=int(cache_write),
             unpriced_calls=int(unpriced),
+            web_searches=int(searches),
+            web_search_usd=_money(search_cost),
         )
         rows.append(row)
     return rows

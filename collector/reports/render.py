@@ -62,9 +62,11 @@ def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
     totals: dict[str, Any] = {c: "" for c in by}
     if by:
         totals[by[0]] = "TOTAL"
-    totals["cost_usd"] = _plain(sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0)))
-    for c in COLUMNS_OUT[1:]:
-        totals[c] = sum(int(r[c]) for r in rows)
+    for c in COLUMNS_OUT:
+        if c.endswith("_usd"):
+            totals[c] = _plain(sum((Decimal(r[c]) for r in rows), Decimal(0)))
+        else:
+            totals[c] = sum(int(r[c]) for r in rows)
     body = [[_cell(r.get(c)) for c in columns] for r in rows]
     foot = [_cell(totals[c]) for c in columns]
     widths = [max(len(c), *(len(row[i]) for row in [*body, foot])) for i, c in enumerate(columns)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["COLUMNS"]
 
-#: Column order of ``genai_spans`` inserts (migrations/0001_genai_spans.sql, 0005, 0013).
+#: Column order of ``genai_spans`` inserts (migrations/0001_genai_spans.sql, 0005, 0013, 0014).
 COLUMNS: tuple[str, ...] = (
     "timestamp",
     "duration_ns",
@@ -22,16 +22,20 @@ COLUMNS: tuple[str, ...] = (
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "cache_write_1h_tokens",
+    "web_searches",
     "cost_input",
     "cost_output",
     "cost_cache_read",
     "cost_cache_write",
+    "cost_web_search",
     "cost_total",
     "pricing_status",
     "pricing_source",
     "pricing_model",
     "pricing_error",
     "priced_by",
+    "service_tier",
     "user_id",
     "tenant_id",
     "feature",

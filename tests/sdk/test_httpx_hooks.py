@@ -55,7 +55,10 @@ def _price(provider, model, inp, out, cache_read=0, cache_write=0) -> Decimal:
 
 class LLMServer(BaseHTTPRequestHandler):
     """OpenAI (/v1/chat/completions, /v1/responses, /v1/embeddings) and Anthropic
-    (/anthropic/v1/messages). ``x-test`` picks a misbehaviour."""
+    (/anthropic/v1/messages). ``x-test`` picks a misbehaviour; ``x-served-tier``,
+    ``x-web-searches`` and ``x-cache-1h`` say how the provider served the call, in each API's
+    own shape (OpenAI: the response's ``service_tier`` and Responses ``web_search_call``
+    items; Anthropic: ``usage.service_tier``, ``server_tool_use``, ``cache_creation``)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -67,6 +70,9 @@ class LLMServer(BaseHTTPRequestHandler):
         if mode == "garbage":
             return self._send(200, b"<html>not json</html>", "text/html")
         path = self.path
+        self.tier = self.headers.get("x-served-tier")
+        self.searches = int(self.headers.get("x-web-searches", 0))
+        self.hour = int(self.headers.get("x-cache-1h", 0))
         if request.get("stream"):
             return self._stream(path, request, mode)
         if path.endswith("/chat/completions"):
@@ -76,14 +82,19 @@ class LLMServer(BaseHTTPRequestHandler):
                 "model": "gpt-4o-mini-2024-07-18",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
                 "usage": CHAT_USAGE,
+                **self._openai_tier(),
             }
         elif path.endswith("/responses"):
             body = {
                 "id": "r1",
                 "object": "response",
                 "model": "gpt-4o-2024-08-06",
-                "output": [],
+                "output": [
+                    {"type": "web_search_call", "id": f"ws{i}", "status": "completed"} for i in range(self.searches)
+                ]
+                + [{"type": "message", "content": []}],
                 "usage": RESPONSES_USAGE,
+                **self._openai_tier(),
             }
         elif path.endswith("/embeddings"):
             body = {
@@ -98,7 +109,7 @@ class LLMServer(BaseHTTPRequestHandler):
                 "type": "message",
                 "model": "claude-sonnet-4-5-20250929",
                 "content": [],
-                "usage": ANTHROPIC_USAGE,
+                "usage": self._anthropic_usage(),
             }
         data = json.dumps(body).encode()
         if mode == "gzip":
@@ -115,12 +126,18 @@ class LLMServer(BaseHTTPRequestHandler):
                         "message": {
                             "id": "m1",
                             "model": "claude-sonnet-4-5-20250929",
-                            "usage": {**ANTHROPIC_USAGE, "output_tokens": 1},
+                            "usage": {**self._anthropic_usage(), "output_tokens": 1, "server_tool_use": None},
                         },
                     },
                 ),
                 *[("content_block_delta", {"type": "content_block_delta", "delta": {"text": "x" * 20}})] * 30,
-                ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 250}}),
+                (
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "usage": {"output_tokens": 250, **self._anthropic_usage(only_tools=True)},
+                    },
+                ),
                 ("message_stop", {"type": "message_stop"}),
             ]
             chunks = [f"event: {name}\ndata: {json.dumps(doc)}\n\n".encode() for name, doc in events]
@@ -131,6 +148,7 @@ class LLMServer(BaseHTTPRequestHandler):
                 "object": "chat.completion.chunk",
                 "model": "gpt-4o-mini-2024-07-18",
                 "choices": [{"index": 0, "delta": {"content": "token"}}],
+                **self._openai_tier(),
             }
             chunks = [f"data: {json.dumps({**chunk, 'usage': None} if include else chunk)}\n\n".encode()] * 40
             if include:
@@ -146,6 +164,24 @@ class LLMServer(BaseHTTPRequestHandler):
             for part in (c[: len(c) // 2], c[len(c) // 2 :]):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _openai_tier(self):
+        return {"service_tier": self.tier} if self.tier else {}
+
+    def _anthropic_usage(self, only_tools=False):
+        tools = {"server_tool_use": {"web_search_requests": self.searches}} if self.searches else {}
+        if only_tools:
+            return tools
+        usage = {**ANTHROPIC_USAGE, **tools}
+        if self.hour:
+            write = usage["cache_creation_input_tokens"]
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": write - self.hour,
+                "ephemeral_1h_input_tokens": self.hour,
+            }
+        if self.tier:
+            usage["service_tier"] = self.tier
+        return usage
 
     def _send(self, status, data, content_type, headers=None):
         self.send_response(status)
@@ -291,6 +327,87 @@ def test_streams_are_costed_from_their_final_events_without_changing_a_byte(setu
         assert (span["gen_ai.usage.input_tokens"], span["gen_ai.usage.output_tokens"]) == (2000, 300)
         expected = _price("openai", "gpt-4o-mini-2024-07-18", 2000, 300, 1024)
     assert Decimal(span["otel_costs.cost.total"]) == expected
+
+
+CHAT = ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []})
+RESPONSES = ("/v1/responses", {"model": "gpt-4o", "input": "hi"})
+MESSAGES = ("/anthropic/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": []})
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize(
+    "call, served, context, usage",
+    [
+        (CHAT, {"x-served-tier": "flex"}, {"service_tier": "flex"}, {}),
+        (CHAT, {"x-served-tier": "priority"}, {"service_tier": "priority"}, {}),
+        (CHAT, {"x-served-tier": "default"}, None, {}),
+        (
+            RESPONSES,
+            {"x-served-tier": "priority", "x-web-searches": "2"},
+            {"service_tier": "priority"},
+            {"web_searches": 2},
+        ),
+        (MESSAGES, {"x-served-tier": "priority"}, {"service_tier": "priority"}, {}),
+        (MESSAGES, {"x-served-tier": "batch"}, {"processing": "batch"}, {}),
+        (MESSAGES, {"x-served-tier": "standard", "x-web-searches": "3"}, None, {"web_searches": 3}),
+        (MESSAGES, {"x-cache-1h": "200"}, None, {"cache_write_1h_tokens": 200}),
+    ],
+    ids=[
+        "chat-flex",
+        "chat-priority",
+        "chat-default",
+        "responses-priority-searches",
+        "messages-priority",
+        "messages-batch",
+        "messages-searches",
+        "messages-1h-cache",
+    ],
+)
+def test_calls_are_priced_as_the_provider_served_them(setup, call, served, context, usage, stream):
+    """The tier the response says was served, web searches and one-hour cache writes, each
+    against calc_price with the matching price_context and usage."""
+    path, body = call
+    if stream and path.endswith("/responses"):
+        pytest.skip("the fake streams chat completions and messages")
+    body = {**body, "stream": True, "stream_options": {"include_usage": True}} if stream else body
+    if stream and "anthropic" in path:
+        body.pop("stream_options")
+    with setup.client.stream("POST", path, json=body, headers=served) as r:
+        r.read()
+    span = setup.only()
+    if "anthropic" in path:
+        provider, model, tokens = (
+            "anthropic",
+            "claude-sonnet-4-5-20250929",
+            dict(input_tokens=3600, output_tokens=250, cache_read_tokens=3000, cache_write_tokens=500),
+        )
+    elif path.endswith("/responses"):
+        provider, model, tokens = (
+            "openai",
+            "gpt-4o-2024-08-06",
+            dict(input_tokens=1500, output_tokens=200, cache_read_tokens=512),
+        )
+    else:
+        provider, model, tokens = (
+            "openai",
+            "gpt-4o-mini-2024-07-18",
+            dict(input_tokens=2000, output_tokens=300, cache_read_tokens=1024),
+        )
+    expected = calc_price(Usage(**tokens, **usage), model_ref=model, provider_id=provider, price_context=context)
+    standard = calc_price(Usage(**tokens, **usage), model_ref=model, provider_id=provider)
+    assert Decimal(span["otel_costs.cost.total"]) == expected.total_price
+    if context is None:
+        assert "otel_costs.pricing.tier" not in span
+    else:  # the served tier is named; one the model has no price for is priced standard, and says so
+        assert span["otel_costs.pricing.tier"] == served["x-served-tier"]
+        if expected.total_price == standard.total_price:
+            assert "priced at the standard price" in span["otel_costs.pricing.error"]
+        else:
+            assert "otel_costs.pricing.error" not in span
+    if "web_searches" in usage:
+        assert Decimal(span["otel_costs.cost.web_search"]) == Decimal("0.01") * usage["web_searches"]
+    assert span["gen_ai.usage.cost.amount"] == float(expected.total_price)
+    assert span["gen_ai.usage.cost.source"] == "local" and span["gen_ai.usage.cost.currency"] == "USD"
 
 
 def test_a_span_waits_for_its_body(setup):

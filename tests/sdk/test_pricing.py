@@ -16,7 +16,7 @@ from otel_costs.conventions import Provenance, TokenUsage
 from otel_costs.pricing import Pricer
 
 
-def usage(provider, model, inp, out, cache_read=0, cache_write=0, reasoning=0, response_model=None):
+def usage(provider, model, inp, out, cache_read=0, cache_write=0, reasoning=0, response_model=None, **extra):
     return TokenUsage(
         inp,
         out,
@@ -29,6 +29,7 @@ def usage(provider, model, inp, out, cache_read=0, cache_write=0, reasoning=0, r
         model,
         response_model,
         "chat",
+        **extra,
     )
 
 
@@ -106,6 +107,115 @@ def test_every_model_of_the_major_providers_matches():
             assert (cost.total, cost.model) == (ref.total_price, ref.model.id), (provider.id, model.id)
             checked += 1
     assert checked > 300
+
+
+#: How a call was served (TokenUsage fields) → genai-prices' price_context for it.
+SERVED = [
+    ({}, None),
+    ({"service_tier": "default"}, None),
+    ({"service_tier": "flex"}, {"service_tier": "flex"}),
+    ({"service_tier": "priority"}, {"service_tier": "priority"}),
+    ({"service_tier": "fast"}, {"service_tier": "fast"}),
+    ({"service_tier": "batch"}, {"processing": "batch"}),  # Anthropic's usage.service_tier
+    ({"batch": True}, {"processing": "batch"}),
+]
+
+
+@pytest.mark.parametrize("served, context", SERVED, ids=lambda v: str(v))
+def test_every_model_matches_for_each_served_tier_with_web_searches_and_hour_long_cache_writes(served, context):
+    """Sweep: every model of the major providers, served in each tier, with web searches and
+    one-hour cache writes, against calc_price with the matching price_context."""
+    rng = random.Random(f"20261130{served}")
+    pricer = Pricer()
+    checked = variants = 0
+    for provider in providers:
+        if provider.id not in {"openai", "anthropic", "google", "aws", "azure", "mistral", "deepseek", "x-ai", "groq"}:
+            continue
+        for model in provider.models:
+            inp = rng.choice([999, 150_000, 210_000])
+            cr = rng.randint(0, inp)
+            cw = rng.randint(0, inp - cr)
+            cw_1h = rng.randint(0, cw)
+            searches = rng.choice([0, 0, 1, 3])
+            out = rng.randint(0, 8000)
+            at = datetime(2026, rng.randint(1, 11), rng.randint(1, 28), rng.randint(0, 23), tzinfo=timezone.utc)
+            reported = dict(
+                input_tokens=inp,
+                output_tokens=out,
+                cache_read_tokens=cr,
+                cache_write_tokens=cw,
+                cache_write_1h_tokens=cw_1h,
+                web_searches=searches,
+            )
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ref = calc_price(
+                        Usage(**reported),
+                        model.id,
+                        provider_id=provider.id,
+                        genai_request_timestamp=at,
+                        price_context=context,
+                    )
+                    standard = calc_price(
+                        Usage(**reported), model.id, provider_id=provider.id, genai_request_timestamp=at
+                    )
+            except (ValueError, LookupError):
+                continue  # usage genai-prices itself cannot price (e.g. modality splits)
+            cost = pricer.price(
+                usage(
+                    provider.id,
+                    model.id,
+                    inp,
+                    out,
+                    cr,
+                    cw,
+                    cache_write_1h_tokens=cw_1h,
+                    web_searches=searches,
+                    **served,
+                ),
+                ns(at),
+            )
+            assert (cost.total, cost.model) == (ref.total_price, ref.model.id), (provider.id, model.id, served)
+            assert cost.input + cost.output + cost.cache_read + cost.cache_write + cost.web_search == cost.total
+            differs = ref.total_price != standard.total_price
+            variants += differs
+            if differs:  # a price of its own: no note
+                assert cost.error is None, (provider.id, model.id, cost.error)
+            checked += 1
+    assert checked > 300
+    if context is not None and context != {"service_tier": "fast"}:
+        assert variants >= 3, variants  # the sweep saw the tier's own prices
+
+
+def test_a_tier_without_a_price_is_priced_standard_and_says_so():
+    served = usage("openai", "gpt-4o-mini", 1200, 300, 1000, service_tier="scale")
+    standard = Pricer().price(usage("openai", "gpt-4o-mini", 1200, 300, 1000), ns(AT))
+    cost = Pricer().price(served, ns(AT))
+    assert cost.total == standard.total and cost.status is PricingStatus.PRICED
+    assert cost.tier == "scale" and "no 'scale' price for gpt-4o-mini" in cost.error
+
+
+@pytest.mark.parametrize(
+    "served, factor",
+    [
+        ({"service_tier": "flex"}, Decimal("0.5")),
+        ({"service_tier": "priority"}, Decimal(2)),
+        ({"batch": True}, Decimal("0.5")),
+    ],
+)
+def test_gpt_5_as_served(served, factor):
+    """The issue's figures: flex halves a gpt-5 call, priority doubles it, the batch API halves it."""
+    standard = Pricer().price(usage("openai", "gpt-5", 1000, 100), ns(AT)).total
+    assert Pricer().price(usage("openai", "gpt-5", 1000, 100, **served), ns(AT)).total == standard * factor
+
+
+def test_web_searches_are_a_cost_part_of_their_own():
+    """$10 per thousand searches on claude-sonnet-4-5: three add $0.03."""
+    plain = Pricer().price(usage("anthropic", "claude-sonnet-4-5", 1000, 200), ns(AT))
+    cost = Pricer().price(usage("anthropic", "claude-sonnet-4-5", 1000, 200, web_searches=3), ns(AT))
+    assert cost.web_search == Decimal("0.03") and cost.total == plain.total + Decimal("0.03")
+    assert (cost.input, cost.output) == (plain.input, plain.output)
 
 
 @pytest.mark.parametrize(

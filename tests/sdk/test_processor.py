@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from genai_prices import Usage, calc_price
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -243,6 +245,67 @@ def test_record_usage_emits_a_costed_span_under_attribution(traced):
     assert Decimal(span.attributes["otel_costs.cost.total"]) == Decimal("0.0135")
     assert span.attributes["feature.name"] == "nightly-summary"
     assert read_usage(span.attributes).input_tokens == 12_000
+
+
+@pytest.mark.parametrize(
+    "served, context, extra",
+    [
+        ({"batch": True}, {"processing": "batch"}, {}),
+        ({"service_tier": "flex"}, {"service_tier": "flex"}, {}),
+        ({"service_tier": "priority"}, {"service_tier": "priority"}, {"web_searches": 2}),
+        ({}, None, {"web_searches": 1}),
+    ],
+    ids=["batch-api", "flex", "priority-with-searches", "searches"],
+)
+def test_record_usage_prices_the_tier_and_units_the_provider_billed(traced, served, context, extra):
+    """A batch job's results read from the provider's files, a tier, web searches: priced as
+    calc_price prices them with the matching price_context."""
+    at = 1_796_000_000_000_000_000  # 2026-11-29: after the variants' start dates
+    record_usage(
+        provider="openai",
+        model="gpt-5",
+        input_tokens=12_000,
+        output_tokens=3_000,
+        cache_read_tokens=4_000,
+        tracer_provider=traced.provider,
+        start_time=at,
+        **served,
+        **extra,
+    )
+    span = traced.only()
+    expected = calc_price(
+        Usage(input_tokens=12_000, output_tokens=3_000, cache_read_tokens=4_000, **extra),
+        "gpt-5",
+        provider_id="openai",
+        genai_request_timestamp=datetime.fromtimestamp(at / 1e9, timezone.utc),
+        price_context=context,
+    )
+    assert Decimal(span.attributes["otel_costs.cost.total"]) == expected.total_price
+    assert span.attributes.get("otel_costs.pricing.tier") == (
+        None if context is None else (served.get("service_tier") or "batch")
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cache_write_tokens": 10, "cache_write_1h_tokens": 11}, "part of cache_write_tokens"),
+        ({"web_searches": -1}, "web_searches=-1"),
+        ({"service_tier": ""}, "service_tier"),
+        ({"batch": "yes"}, "batch must be True or False"),
+    ],
+)
+def test_record_usage_refuses_impossible_units(traced, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        record_usage(
+            provider="openai",
+            model="gpt-5",
+            input_tokens=100,
+            output_tokens=1,
+            tracer_provider=traced.provider,
+            **kwargs,
+        )
+    assert traced.spans() == []
 
 
 def test_record_usage_error_marks_the_span(traced):

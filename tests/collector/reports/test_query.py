@@ -147,6 +147,8 @@ def test_query_api_over_http_matches_direct_query(collector):
         "cache_read_tokens",
         "cache_write_tokens",
         "unpriced_calls",
+        "web_searches",
+        "web_search_usd",
     }
     assert (
         sum(Decimal(x["cost_usd"]) for x in r.json())

@@ -20,7 +20,7 @@ from otel_costs_collector.storage.schema import migrate
 from ..spans import sdk_request
 
 NOW = time.time_ns() // 1000 * 1000 + 789  # raw rows older than the TTL are not kept
-MONEY = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_total")
+MONEY = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_web_search", "cost_total")
 
 
 def row(**values) -> list:
@@ -33,6 +33,8 @@ def row(**values) -> list:
         cache_read_tokens=0,
         cache_write_tokens=0,
         reasoning_tokens=0,
+        cache_write_1h_tokens=0,
+        web_searches=0,
         tags={},
         **{c: Decimal(0) for c in MONEY},
     )
