@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Mapping, NamedTuple
 
@@ -34,6 +35,7 @@ __all__ = [
     "CONVENTIONS",
     "Convention",
     "InputCache",
+    "MAX_PROVIDER_COST",
     "MAX_TOKENS",
     "Provenance",
     "RESPONSE_ID_NAMES",
@@ -44,6 +46,7 @@ __all__ = [
     "USAGE_BATCH",
     "USAGE_CACHE_WRITE_1H",
     "USAGE_EXTRA_NAMES",
+    "PROVIDER_COST",
     "USAGE_WEB_SEARCHES",
     "is_aggregate",
     "read_usage",
@@ -69,8 +72,27 @@ USAGE_WEB_SEARCHES = "otel_costs.usage.web_searches"
 #: One-hour cache writes (Anthropic ``cache_creation.ephemeral_1h_input_tokens``): a part of
 #: the cache writes, priced at their own rate.
 USAGE_CACHE_WRITE_1H = "otel_costs.usage.cache_write_1h_tokens"
+#: The cost the provider reported for the call, USD as an exact decimal string (OpenRouter's
+#: ``usage.cost``); spans from elsewhere carry it as the PR #443 triple with source provider.
+PROVIDER_COST = "otel_costs.cost.provider"
+#: The PR #443 proposal's names, beside gen_ai.usage.cost: the amount (a double), its
+#: currency, and whether we computed it ("local") or the provider reported it ("provider").
+COST_AMOUNT = "gen_ai.usage.cost.amount"
+COST_AMOUNT_CURRENCY = "gen_ai.usage.cost.currency"
+COST_AMOUNT_SOURCE = "gen_ai.usage.cost.source"
 #: Every name above: what a span may carry beside its convention's token counts.
-USAGE_EXTRA_NAMES = frozenset((*SERVICE_TIER_NAMES, USAGE_BATCH, USAGE_WEB_SEARCHES, USAGE_CACHE_WRITE_1H))
+USAGE_EXTRA_NAMES = frozenset(
+    (
+        *SERVICE_TIER_NAMES,
+        USAGE_BATCH,
+        USAGE_WEB_SEARCHES,
+        USAGE_CACHE_WRITE_1H,
+        PROVIDER_COST,
+        COST_AMOUNT,
+        COST_AMOUNT_CURRENCY,
+        COST_AMOUNT_SOURCE,
+    )
+)
 
 
 class InputCache(Enum):
@@ -263,6 +285,9 @@ class TokenUsage(NamedTuple):
     service_tier: str | None = None
     #: Made through the provider's batch API.
     batch: bool = False
+    #: What the provider says it billed for the call, in USD (OpenRouter's ``usage.cost``, a
+    #: gateway's cost field): the cost counted, beside our list-price estimate.
+    provider_cost: Decimal | None = None
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -367,7 +392,7 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
     # Units beyond tokens, and how the call was served: the same names whichever convention
     # carries the tokens. Absent on most spans, so looked up only when one is there.
     cache_write_1h = web_searches = 0
-    tier, batch = None, False
+    tier, batch, provider_cost = None, False, None
     if USAGE_EXTRA_NAMES.intersection(attributes.keys()):
         cache_write_1h = _count_of(attributes, USAGE_CACHE_WRITE_1H)
         if cache_write_1h > cache_write:
@@ -380,6 +405,7 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         if flag is not None and not isinstance(flag, bool):
             raise UsageError(f"{USAGE_BATCH}: expected a boolean, got {_short(flag)}")
         batch = bool(flag)
+        provider_cost = _provider_cost(attributes)
     return TokenUsage(
         input_tokens,
         output_tokens,
@@ -396,7 +422,35 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         web_searches,
         tier,
         batch,
+        provider_cost,
     )
+
+
+#: A provider cost above this for one call is taken for corrupt, not billed.
+MAX_PROVIDER_COST = Decimal(100_000)
+
+
+def _provider_cost(attributes: Mapping[str, Any]) -> Decimal | None:
+    """The cost the provider reported, in USD: ``otel_costs.cost.provider`` (exact), or the
+    PR #443 triple with ``source = provider``. None when the span carries none, or one in
+    another currency (then it is priced here). Raises UsageError for an unreadable amount."""
+    raw = attributes.get(PROVIDER_COST)
+    name = PROVIDER_COST
+    if raw is None:
+        if attributes.get(COST_AMOUNT_SOURCE) != "provider":
+            return None
+        raw, name = attributes.get(COST_AMOUNT), COST_AMOUNT
+        if attributes.get(COST_AMOUNT_CURRENCY, "USD") != "USD":
+            return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)) or (isinstance(raw, str) and len(raw) > 60):
+        raise UsageError(f"{name}: expected a number of USD, got {_short(raw)}")
+    try:
+        amount = Decimal(raw if isinstance(raw, str) else repr(raw))
+    except InvalidOperation:
+        raise UsageError(f"{name}: {_short(raw)} is not a number") from None
+    if not amount.is_finite() or not 0 <= amount <= MAX_PROVIDER_COST:
+        raise UsageError(f"{name}: {_short(raw)} is not a cost between 0 and {MAX_PROVIDER_COST} USD")
+    return amount
 
 
 def _count_of(attributes: Mapping[str, Any], name: str) -> int:
@@ -466,11 +520,9 @@ COST_WEB_SEARCH = "otel_costs.cost.web_search"  # the provider's per-search fee,
 # The service tier the provider served, as priced: "flex", "priority", "batch", … (absent:
 # standard; a tier with no price of its own is priced standard, the reason in PRICING_ERROR).
 PRICING_TIER = "otel_costs.pricing.tier"
-# The PR #443 proposal's names, beside gen_ai.usage.cost: the amount (a double), its
-# currency, and whether we computed it ("local") or the provider reported it ("provider").
-COST_AMOUNT = "gen_ai.usage.cost.amount"
-COST_AMOUNT_CURRENCY = "gen_ai.usage.cost.currency"
-COST_AMOUNT_SOURCE = "gen_ai.usage.cost.source"
+# With a provider's cost, the difference between it and our list-price estimate (USD, may be
+# negative): the cost parts plus this make the total.
+COST_ADJUSTMENT = "otel_costs.cost.adjustment"
 
 
 # Attribution as other tools write it, read by the collector for spans that did not come

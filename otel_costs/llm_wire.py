@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from decimal import Decimal
 from typing import Any, Iterable, NamedTuple
 
 from . import conventions as cv
@@ -180,6 +181,11 @@ def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
         details = usage.get(output_details) or {}
         if isinstance(details, dict) and details.get("reasoning_tokens"):
             out["gen_ai.usage.reasoning.output_tokens"] = _count(details["reasoning_tokens"], "reasoning_tokens")
+        billed = usage.get("cost")  # what OpenRouter (and gateways like it) billed, USD
+        if billed is not None:
+            if isinstance(billed, bool) or not isinstance(billed, (int, Decimal)) or billed < 0:
+                raise BodyError(f"usage cost is {billed!r}, not a non-negative number")
+            out[cv.PROVIDER_COST] = str(billed)
     if cache_read:
         out["gen_ai.usage.cache_read.input_tokens"] = cache_read
     if cache_write:
@@ -258,7 +264,7 @@ class BodyReader:
         body = b"".join(self._parts)
         if not self._truncated:
             try:
-                doc = json.loads(body)
+                doc = json.loads(body, parse_float=Decimal)
             except ValueError:
                 raise BodyError("response body is not JSON") from None
             return usage_attributes(self._endpoint, doc)
@@ -267,7 +273,7 @@ class BodyReader:
 
 def _object_at_last_key(body: bytes, *keys: bytes) -> dict[str, Any]:
     """{key: value} for the last top-level-looking occurrence of each key in a body tail."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_float=Decimal)
     text = body.decode("utf-8", "replace")
     out: dict[str, Any] = {}
     for key in keys:
@@ -350,7 +356,7 @@ class StreamUsage:
         elif _USAGE_MARK.search(data) is None:
             return
         try:
-            doc = json.loads(data)
+            doc = json.loads(data, parse_float=Decimal)
         except ValueError:
             raise BodyError("stream event is not JSON") from None
         usage, model, response = _find(doc)

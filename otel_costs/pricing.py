@@ -14,6 +14,8 @@ two on every model of the major providers):
 * The service tier the provider served (``flex``, ``priority``, …) and the batch API select
   genai-prices' price variants (its ``price_context``); a tier it has no price for is priced
   at the standard price, and the cost says so in ``error``.
+* When the provider reported what it billed (``TokenUsage.provider_cost``), that is the total;
+  the parts stay our list-price estimate and ``adjustment`` is the difference.
 * Tiered prices switch on the call's total input tokens (all tokens at the tier's rate).
 * Priced units we have no counts for (audio, web searches, …) count zero.
 
@@ -111,6 +113,10 @@ class Cost(NamedTuple):
     error: str | None = None
     currency: str = "USD"
     web_search: Decimal | None = None
+    #: The provider's billed cost minus our estimate (``source_of_cost`` "provider"), else None.
+    adjustment: Decimal | None = None
+    #: "local": priced here from list prices; "provider": the provider's billed cost.
+    source_of_cost: str = "local"
     #: The service tier the provider served: "standard", "flex", "priority", "batch", …
     #: Priced at that tier's price, or at the standard one when the model has none (``error``
     #: says so).
@@ -386,8 +392,34 @@ class Pricer:
         self._by_minute: dict[tuple[int, int, str], tuple[ModelInfo, _Table, str | None]] = {}
 
     def price(self, usage: TokenUsage, at_ns: int | None = None) -> Cost:
-        """Cost of ``usage`` at the price in force at ``at_ns`` (ns since epoch; None: now), for
-        the service tier the provider served (``usage.service_tier``, ``usage.batch``).
+        """Cost of ``usage`` (see :meth:`estimate`); when the provider reported what it billed,
+        that is the total, our estimate stays in the parts and ``adjustment`` is the rest."""
+        cost = self.estimate(usage, at_ns)
+        billed = usage.provider_cost
+        if billed is None:
+            return cost
+        if cost.total is None:  # no list price (or unreadable usage): the bill alone
+            zero = Decimal(0)
+            note = f"{cost.error}; counted the provider's cost" if cost.error else None
+            return cost._replace(
+                status=PricingStatus.PRICED,
+                input=zero,
+                output=zero,
+                cache_read=zero,
+                cache_write=zero,
+                web_search=zero,
+                adjustment=billed,
+                total=billed,
+                error=note,
+                source_of_cost="provider",
+            )
+        with localcontext(_CTX):
+            adjustment = billed - cost.total
+        return cost._replace(total=billed, adjustment=adjustment, source_of_cost="provider")
+
+    def estimate(self, usage: TokenUsage, at_ns: int | None = None) -> Cost:
+        """Our list-price cost of ``usage`` at the price in force at ``at_ns`` (ns since epoch;
+        None: now), for the service tier the provider served (``usage.service_tier``, ``usage.batch``).
 
         The response model (often a dated snapshot) is priced before the request model.
         Never raises: problems come back as an UNPRICED or INVALID_USAGE cost with ``error``.

@@ -152,7 +152,7 @@ def cost_attributes(cost: Cost) -> dict[str, Any]:
     if total is not None:
         out[cv.COST_TOTAL_FLOAT] = out[cv.COST_AMOUNT] = float(total)
         out[cv.COST_AMOUNT_CURRENCY] = cost.currency
-        out[cv.COST_AMOUNT_SOURCE] = "local"
+        out[cv.COST_AMOUNT_SOURCE] = cost.source_of_cost
         out[cv.COST_TOTAL] = str(total)
         out[cv.COST_INPUT] = str(cost.input)
         out[cv.COST_OUTPUT] = str(cost.output)
@@ -162,6 +162,8 @@ def cost_attributes(cost: Cost) -> dict[str, Any]:
             out[cv.COST_CACHE_WRITE] = str(cost.cache_write)
         if cost.web_search:
             out[cv.COST_WEB_SEARCH] = str(cost.web_search)
+        if cost.adjustment is not None:
+            out[cv.COST_ADJUSTMENT] = str(cost.adjustment)
         out[cv.COST_CURRENCY] = cost.currency
     return out
 

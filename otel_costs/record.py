@@ -7,6 +7,7 @@ the current attribution; the ``CostSpanProcessor`` on the tracer provider prices
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from opentelemetry import trace
@@ -29,6 +30,20 @@ def _tokens(name: str, value: Any) -> int:
     return value
 
 
+def _billed(value: Any) -> str:
+    if isinstance(value, (bool, float)) or not isinstance(value, (Decimal, str, int)):
+        raise ValueError(
+            f"record_usage: provider_cost must be a Decimal, a decimal string or an int, got {type(value).__name__}"
+        )
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"record_usage: provider_cost {str(value)[:40]!r} is not a number") from None
+    if not amount.is_finite() or not 0 <= amount <= cv.MAX_PROVIDER_COST:
+        raise ValueError(f"record_usage: provider_cost {amount} is outside 0..{cv.MAX_PROVIDER_COST} USD")
+    return str(amount)
+
+
 def record_usage(
     *,
     provider: str,
@@ -42,6 +57,7 @@ def record_usage(
     web_searches: int = 0,
     service_tier: str | None = None,
     batch: bool = False,
+    provider_cost: Decimal | str | int | None = None,
     operation: str = "chat",
     response_model: str | None = None,
     start_time: int | None = None,
@@ -59,6 +75,8 @@ def record_usage(
     provider ran. ``service_tier`` is the tier the provider says it served (OpenAI's
     ``service_tier``, Anthropic's ``usage.service_tier``); ``batch=True`` a call made through
     the provider's batch API (results read from its files). Both choose the price.
+    ``provider_cost`` is what the provider says it billed, in USD (a ``Decimal``, a decimal
+    string or an int; never a float): it is the cost counted, our estimate kept beside it.
     ``start_time``/``end_time`` are ns since
     the epoch (default: now, a zero-length span). ``error`` marks the span failed with that
     description. The span goes to ``tracer_provider`` (default: the global one; while that
@@ -99,6 +117,8 @@ def record_usage(
         raise ValueError(f"record_usage: batch must be True or False, got {type(batch).__name__}")
     if batch:
         counts[cv.USAGE_BATCH] = True
+    if provider_cost is not None:
+        counts[cv.PROVIDER_COST] = _billed(provider_cost)
     attrs: dict[str, Any] = dict(attributes or {})
     attrs.update(counts)
     attrs["gen_ai.provider.name"] = provider

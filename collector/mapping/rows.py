@@ -334,6 +334,7 @@ def _row(
         usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
     costs, source, model, priced_by = _ZEROS, "", "", "collector"
     tier = ""
+    cost_source = "local"
     sdk = None
     if cv.is_aggregate(attrs):  # stored for context; its calls are counted on their own spans
         status, error, source = PricingStatus.AGGREGATE, "", _str(attrs.get(cv.PRICING_SOURCE)) or pricer.source
@@ -342,14 +343,17 @@ def _row(
     elif usage is not None and (sdk := _sdk_cost(attrs)) is not None:
         costs, status, source, model, error, tier = sdk
         priced_by = "sdk"
+        if attrs.get(cv.COST_AMOUNT_SOURCE) == "provider":
+            cost_source = "provider"
     elif usage is not None:
         cost = pricer.price(usage, start)
         status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
         tier = cost.tier
         if cost.total is not None:
             # Every part is set when the total is (otel_costs.pricing.Cost).
-            parts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.web_search)
+            parts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.web_search, cost.adjustment)
             costs = tuple(c or Decimal(0) for c in parts) + (cost.total,)
+            cost_source = cost.source_of_cost
             if any(_too_fine(c) for c in costs):
                 costs, status = _ZEROS, PricingStatus.UNPRICED
                 error = "cost has more than 18 decimal places; storage would round it"
@@ -406,6 +410,7 @@ def _row(
         error[:_MAX_ERROR],
         priced_by,
         tier,
+        cost_source,
         user,
         tenant,
         feature,
@@ -436,8 +441,10 @@ _SDK_COST = (
     cv.COST_CACHE_READ,
     cv.COST_CACHE_WRITE,
     cv.COST_WEB_SEARCH,
+    cv.COST_ADJUSTMENT,
     cv.COST_TOTAL,
 )
+_ADJUSTMENT = _SDK_COST.index(cv.COST_ADJUSTMENT)
 _SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
 #: Every span attribute name the mapping reads, besides the tag prefixes (a span's other
@@ -462,14 +469,14 @@ def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus
         return None
     if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
         parts: list[Decimal] = []
-        for raw in (attrs.get(name, "0") for name in _SDK_COST):
+        for i, raw in enumerate(attrs.get(name, "0") for name in _SDK_COST):
             if type(raw) is not str or len(raw) > 60:
                 return None  # malformed: price it here instead
             try:
                 amount = Decimal(raw)
             except InvalidOperation:
                 return None
-            if not amount.is_finite() or amount < 0:
+            if not amount.is_finite() or (amount < 0 and i != _ADJUSTMENT):  # a bill below the estimate
                 return None
             # Plain strings with <= 18 decimals fit Decimal(38, 18); check the rest exactly.
             dot = raw.find(".")

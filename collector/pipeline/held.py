@@ -193,7 +193,13 @@ def _decode(raw: dict[str, Any] | list[Any]) -> list[Any]:
 
 
 #: Values of the columns a row journaled by an earlier version lacks.
-_DEFAULTS: dict[str, Any] = {"cache_write_1h_tokens": 0, "web_searches": 0, "cost_web_search": "0"}
+_DEFAULTS: dict[str, Any] = {
+    "cache_write_1h_tokens": 0,
+    "web_searches": 0,
+    "cost_web_search": "0",
+    "cost_adjustment": "0",
+    "cost_source": "local",
+}
 _COLUMNS_BEFORE_0014 = tuple(name for name in COLUMNS if name not in (*_DEFAULTS, "service_tier"))
 
 

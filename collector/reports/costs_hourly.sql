@@ -10,7 +10,8 @@ SELECT
     sum(cache_write_tokens) AS cache_write_tokens,
     sum(unpriced_calls) AS unpriced_calls,
     sum(web_searches) AS web_searches,
-    sum(cost_web_search) AS web_search_usd
+    sum(cost_web_search) AS web_search_usd,
+    sum(cost_adjustment) AS adjustment_usd
 FROM {db}.genai_costs_hourly
 WHERE hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')} {filters}
 {group_by}

@@ -10,7 +10,8 @@ SELECT
     sum(cache_write_tokens) AS cache_write_tokens,
     countIf(pricing_status NOT IN ('priced', 'overridden')) AS unpriced_calls,
     sum(web_searches) AS web_searches,
-    sum(cost_web_search) AS web_search_usd
+    sum(cost_web_search) AS web_search_usd,
+    sum(cost_adjustment) AS adjustment_usd
 FROM {db}.genai_spans
 WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status NOT IN ('aggregate', 'counted_elsewhere') {filters}
 {group_by}

@@ -60,6 +60,7 @@ COLUMNS_OUT = (
     "unpriced_calls",
     "web_searches",
     "web_search_usd",
+    "adjustment_usd",
 )
 MAX_DIMENSIONS = 6
 MAX_TOP = 10_000
@@ -278,16 +279,17 @@ def _parse_range(
 
 
 def run_report(client: Any, db: str, query: ReportQuery, source: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a report as JSON-ready dicts: group keys named as in ``by``, ``cost_usd`` and
-    ``web_search_usd`` (a part of it) as exact decimal strings, counts as ints. Raises on a
-    storage error."""
+    """Rows of a report as JSON-ready dicts: group keys named as in ``by``; ``cost_usd`` and
+    its parts ``web_search_usd`` and ``adjustment_usd`` (what providers billed beyond our
+    list-price estimate, where they report their cost) as exact decimal strings; counts as
+    ints. Raises on a storage error."""
     text, params = query.sql(db, source)
     result = client.query(text, parameters=params)
     rows = []
     for values in result.result_rows:
         keys, metrics = values[: len(query.by)], values[len(query.by) :]
         row: dict[str, Any] = {name: _key(value) for name, value in zip(query.by, keys)}
-        calls, cost, inp, out, cache_read, cache_write, unpriced, searches, search_cost = metrics
+        calls, cost, inp, out, cache_read, cache_write, unpriced, searches, search_cost, adjustment = metrics
         row.update(
             cost_usd=_money(cost),
             calls=int(calls),
@@ -298,6 +300,7 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
             unpriced_calls=int(unpriced),
             web_searches=int(searches),
             web_search_usd=_money(search_cost),
+            adjustment_usd=_money(adjustment),
         )
         rows.append(row)
     return rows

@@ -73,6 +73,7 @@ class LLMServer(BaseHTTPRequestHandler):
         self.tier = self.headers.get("x-served-tier")
         self.searches = int(self.headers.get("x-web-searches", 0))
         self.hour = int(self.headers.get("x-cache-1h", 0))
+        self.billed = self.headers.get("x-billed-cost")  # OpenRouter's usage.cost
         if request.get("stream"):
             return self._stream(path, request, mode)
         if path.endswith("/chat/completions"):
@@ -81,7 +82,7 @@ class LLMServer(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "model": "gpt-4o-mini-2024-07-18",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
-                "usage": CHAT_USAGE,
+                "usage": self._chat_usage(),
                 **self._openai_tier(),
             }
         elif path.endswith("/responses"):
@@ -152,7 +153,7 @@ class LLMServer(BaseHTTPRequestHandler):
             }
             chunks = [f"data: {json.dumps({**chunk, 'usage': None} if include else chunk)}\n\n".encode()] * 40
             if include:
-                chunks.append(f"data: {json.dumps({**chunk, 'choices': [], 'usage': CHAT_USAGE})}\n\n".encode())
+                chunks.append(f"data: {json.dumps({**chunk, 'choices': [], 'usage': self._chat_usage()})}\n\n".encode())
             chunks.append(b"data: [DONE]\n\n")
         if mode == "truncate":
             chunks = chunks[:-3]
@@ -164,6 +165,9 @@ class LLMServer(BaseHTTPRequestHandler):
             for part in (c[: len(c) // 2], c[len(c) // 2 :]):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _chat_usage(self):
+        return {**CHAT_USAGE, "cost": float(self.billed)} if self.billed else CHAT_USAGE
 
     def _openai_tier(self):
         return {"service_tier": self.tier} if self.tier else {}
@@ -408,6 +412,24 @@ def test_calls_are_priced_as_the_provider_served_them(setup, call, served, conte
         assert Decimal(span["otel_costs.cost.web_search"]) == Decimal("0.01") * usage["web_searches"]
     assert span["gen_ai.usage.cost.amount"] == float(expected.total_price)
     assert span["gen_ai.usage.cost.source"] == "local" and span["gen_ai.usage.cost.currency"] == "USD"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+def test_a_gateway_s_billed_cost_is_the_cost_counted_beside_our_estimate(setup, stream):
+    """OpenRouter answers with usage.cost: that is what the call cost; the list-price estimate
+    stays in the parts and the difference is the adjustment."""
+    path, body = CHAT
+    if stream:
+        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    with setup.client.stream("POST", path, json=body, headers={"x-billed-cost": "0.00031415"}) as r:
+        r.read()
+    span = setup.only()
+    estimate = _price("openai", "gpt-4o-mini-2024-07-18", 2000, 300, 1024)
+    assert Decimal(span["otel_costs.cost.total"]) == Decimal("0.00031415") != estimate
+    assert Decimal(span["otel_costs.cost.adjustment"]) == Decimal("0.00031415") - estimate
+    parts = ("input", "output", "cache_read", "cache_write")
+    assert sum(Decimal(span.get(f"otel_costs.cost.{p}", "0")) for p in parts) == estimate
+    assert span["gen_ai.usage.cost.source"] == "provider" and span["gen_ai.usage.cost.amount"] == 0.00031415
 
 
 def test_a_span_waits_for_its_body(setup):

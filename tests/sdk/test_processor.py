@@ -293,6 +293,8 @@ def test_record_usage_prices_the_tier_and_units_the_provider_billed(traced, serv
         ({"web_searches": -1}, "web_searches=-1"),
         ({"service_tier": ""}, "service_tier"),
         ({"batch": "yes"}, "batch must be True or False"),
+        ({"provider_cost": 0.1}, "never a float|not a float|a Decimal"),
+        ({"provider_cost": "-1"}, "outside"),
     ],
 )
 def test_record_usage_refuses_impossible_units(traced, kwargs, message):
@@ -306,6 +308,22 @@ def test_record_usage_refuses_impossible_units(traced, kwargs, message):
             **kwargs,
         )
     assert traced.spans() == []
+
+
+def test_record_usage_counts_the_provider_s_bill(traced):
+    record_usage(
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=1000,
+        output_tokens=100,
+        provider_cost="0.00012",
+        tracer_provider=traced.provider,
+    )
+    attrs = traced.only().attributes
+    estimate = calc_price(Usage(input_tokens=1000, output_tokens=100), "gpt-4o-mini", provider_id="openai").total_price
+    assert Decimal(attrs["otel_costs.cost.total"]) == Decimal("0.00012")
+    assert Decimal(attrs["otel_costs.cost.adjustment"]) == Decimal("0.00012") - estimate
+    assert attrs["gen_ai.usage.cost.source"] == "provider"
 
 
 def test_record_usage_error_marks_the_span(traced):

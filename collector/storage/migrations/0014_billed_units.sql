@@ -1,34 +1,44 @@
 -- Prices as billed: the service tier the provider served (its price variant: flex, priority,
 -- batch, ...), one-hour cache writes (a part of cache_write_tokens, at their own price) and
--- web searches with their cost part. cost_total includes cost_web_search. The rollups sum the
--- new counts and cost, so every report's total stays the sum of its parts.
+-- web searches with their cost part; and the provider's own billed cost where it reports one
+-- (cost_source 'provider': cost_total is the bill, the parts our list-price estimate, and
+-- cost_adjustment the difference). cost_total = the parts + cost_web_search + cost_adjustment.
+-- The rollups sum the new counts and costs, so every report's total stays the sum of its parts.
 ALTER TABLE {db}.genai_spans{local} {on_cluster}
     ADD COLUMN IF NOT EXISTS cache_write_1h_tokens UInt64,
     ADD COLUMN IF NOT EXISTS web_searches UInt64,
     ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18),
-    ADD COLUMN IF NOT EXISTS service_tier String CODEC(ZSTD(1));
+    ADD COLUMN IF NOT EXISTS cost_adjustment Decimal(38, 18),
+    ADD COLUMN IF NOT EXISTS service_tier String CODEC(ZSTD(1)),
+    ADD COLUMN IF NOT EXISTS cost_source String DEFAULT 'local' CODEC(ZSTD(1));
 
 ALTER TABLE {db}.genai_spans {on_cluster}
     ADD COLUMN IF NOT EXISTS cache_write_1h_tokens UInt64,
     ADD COLUMN IF NOT EXISTS web_searches UInt64,
     ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18),
-    ADD COLUMN IF NOT EXISTS service_tier String CODEC(ZSTD(1));
+    ADD COLUMN IF NOT EXISTS cost_adjustment Decimal(38, 18),
+    ADD COLUMN IF NOT EXISTS service_tier String CODEC(ZSTD(1)),
+    ADD COLUMN IF NOT EXISTS cost_source String DEFAULT 'local' CODEC(ZSTD(1));
 
 ALTER TABLE {db}.genai_costs_hourly{local} {on_cluster}
     ADD COLUMN IF NOT EXISTS web_searches UInt64,
-    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18);
+    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18),
+    ADD COLUMN IF NOT EXISTS cost_adjustment Decimal(38, 18);
 
 ALTER TABLE {db}.genai_costs_hourly {on_cluster}
     ADD COLUMN IF NOT EXISTS web_searches UInt64,
-    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18);
+    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18),
+    ADD COLUMN IF NOT EXISTS cost_adjustment Decimal(38, 18);
 
 ALTER TABLE {db}.genai_costs_daily{local} {on_cluster}
     ADD COLUMN IF NOT EXISTS web_searches UInt64,
-    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18);
+    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18),
+    ADD COLUMN IF NOT EXISTS cost_adjustment Decimal(38, 18);
 
 ALTER TABLE {db}.genai_costs_daily {on_cluster}
     ADD COLUMN IF NOT EXISTS web_searches UInt64,
-    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18);
+    ADD COLUMN IF NOT EXISTS cost_web_search Decimal(38, 18),
+    ADD COLUMN IF NOT EXISTS cost_adjustment Decimal(38, 18);
 
 ALTER TABLE {db}.genai_costs_hourly_mv {on_cluster} MODIFY QUERY
 SELECT
@@ -54,6 +64,7 @@ SELECT
     sum(cost_cache_read) AS cost_cache_read,
     sum(cost_cache_write) AS cost_cache_write,
     sum(cost_web_search) AS cost_web_search,
+    sum(cost_adjustment) AS cost_adjustment,
     sum(cost_total) AS cost_total
 FROM {db}.genai_spans{local}
 WHERE pricing_status NOT IN ('aggregate', 'counted_elsewhere')
@@ -82,6 +93,7 @@ SELECT
     sum(cost_cache_read) AS cost_cache_read,
     sum(cost_cache_write) AS cost_cache_write,
     sum(cost_web_search) AS cost_web_search,
+    sum(cost_adjustment) AS cost_adjustment,
     sum(cost_total) AS cost_total
 FROM {db}.genai_costs_hourly{local}
 GROUP BY day, tenant_id, feature, provider, model, service, operation;

@@ -121,3 +121,58 @@ def test_tiers_searches_and_rollups_through_the_collector(collector):
             f"SELECT sum(cost_total), sum(cost_web_search), sum(web_searches) FROM {{db}}.{table}"
         ) == [(total, Decimal("0.03"), 3)], table
     assert sorted(collector.query("SELECT service_tier FROM {db}.genai_spans")) == sorted((t,) for *_, t in SERVED)
+
+
+PROVIDER_BILLED = [
+    (
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-5",
+            "gen_ai.usage.cost.amount": 0.0123,
+            "gen_ai.usage.cost.source": "provider",
+            "gen_ai.usage.cost.currency": "USD",
+        },
+        Decimal("0.0123"),
+    ),
+    (
+        {
+            "gen_ai.provider.name": "openrouter",
+            "gen_ai.request.model": "acme/in-house-7b",
+            "otel_costs.cost.provider": "0.000000125",
+        },
+        Decimal("0.000000125"),
+    ),
+]
+
+
+@pytest.mark.parametrize("attrs, billed", PROVIDER_BILLED, ids=["semconv-triple", "no-list-price"])
+def test_a_provider_s_billed_cost_is_the_cost_counted(attrs, billed):
+    doc = otlp_json([{"gen_ai.usage.input_tokens": 2000, "gen_ai.usage.output_tokens": 300, **attrs}])
+    (row,), _ = rows_of(parse_otlp_json(json.dumps(doc).encode()))
+    assert row["cost_total"] == billed and row["cost_source"] == "provider"
+    assert row["pricing_status"] == "priced" and row["priced_by"] == "collector"
+    try:
+        estimate = expected(attrs, None, {})
+    except LookupError:  # no list price: the bill alone, all of it an adjustment
+        estimate = Decimal(0)
+        assert "counted the provider's cost" in row["pricing_error"]
+    assert row["cost_adjustment"] == billed - estimate
+    parts = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_web_search")
+    assert sum(row[p] for p in parts) == estimate
+
+
+def test_the_adjustment_is_reported_through_the_collector(collector):
+    spans = [
+        {"gen_ai.usage.input_tokens": 2000, "gen_ai.usage.output_tokens": 300, **attrs} for attrs, _ in PROVIDER_BILLED
+    ]
+    r = httpx.post(f"{collector.http_url}/v1/traces", json=otlp_json(spans), timeout=30)
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 30
+    while collector.query("SELECT count() FROM {db}.genai_spans") != [(2,)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    adjustment = sum(billed for _, billed in PROVIDER_BILLED) - expected(PROVIDER_BILLED[0][0], None, {})
+    for source in ("raw", "hourly"):
+        q = {"since": "1d", "by": "provider"} if source == "hourly" else {"since": "1d", "by": "provider,tag:x"}
+        rows = httpx.get(f"{collector.http_url}/v1/costs", params=q, timeout=30).json()
+        assert sum(Decimal(x["cost_usd"]) for x in rows) == sum(b for _, b in PROVIDER_BILLED), source
+        assert sum(Decimal(x["adjustment_usd"]) for x in rows) == adjustment, source

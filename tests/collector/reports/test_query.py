@@ -149,6 +149,7 @@ def test_query_api_over_http_matches_direct_query(collector):
         "unpriced_calls",
         "web_searches",
         "web_search_usd",
+        "adjustment_usd",
     }
     assert (
         sum(Decimal(x["cost_usd"]) for x in r.json())

@@ -20,7 +20,15 @@ from otel_costs_collector.storage.schema import migrate
 from ..spans import sdk_request
 
 NOW = time.time_ns() // 1000 * 1000 + 789  # raw rows older than the TTL are not kept
-MONEY = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_web_search", "cost_total")
+MONEY = (
+    "cost_input",
+    "cost_output",
+    "cost_cache_read",
+    "cost_cache_write",
+    "cost_web_search",
+    "cost_adjustment",
+    "cost_total",
+)
 
 
 def row(**values) -> list:
