@@ -72,6 +72,10 @@ USAGE_WEB_SEARCHES = "otel_costs.usage.web_searches"
 #: One-hour cache writes (Anthropic ``cache_creation.ephemeral_1h_input_tokens``): a part of
 #: the cache writes, priced at their own rate.
 USAGE_CACHE_WRITE_1H = "otel_costs.usage.cache_write_1h_tokens"
+#: Per-modality usage (GenAI semconv): parts of the input and output tokens.
+USAGE_AUDIO_INPUT = "gen_ai.usage.audio.input_tokens"
+USAGE_IMAGE_INPUT = "gen_ai.usage.image.input_tokens"
+USAGE_AUDIO_OUTPUT = "gen_ai.usage.audio.output_tokens"
 #: The cost the provider reported for the call, USD as an exact decimal string (OpenRouter's
 #: ``usage.cost``); spans from elsewhere carry it as the PR #443 triple with source provider.
 PROVIDER_COST = "otel_costs.cost.provider"
@@ -87,6 +91,9 @@ USAGE_EXTRA_NAMES = frozenset(
         USAGE_BATCH,
         USAGE_WEB_SEARCHES,
         USAGE_CACHE_WRITE_1H,
+        USAGE_AUDIO_INPUT,
+        USAGE_IMAGE_INPUT,
+        USAGE_AUDIO_OUTPUT,
         PROVIDER_COST,
         COST_AMOUNT,
         COST_AMOUNT_CURRENCY,
@@ -288,6 +295,11 @@ class TokenUsage(NamedTuple):
     #: What the provider says it billed for the call, in USD (OpenRouter's ``usage.cost``, a
     #: gateway's cost field): the cost counted, beside our list-price estimate.
     provider_cost: Decimal | None = None
+    #: Tokens of other modalities, parts of ``input_tokens`` / ``output_tokens``, priced at
+    #: their own rates where the model has them.
+    input_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    output_audio_tokens: int = 0
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -393,6 +405,7 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
     # carries the tokens. Absent on most spans, so looked up only when one is there.
     cache_write_1h = web_searches = 0
     tier, batch, provider_cost = None, False, None
+    audio_in = image_in = audio_out = 0
     if USAGE_EXTRA_NAMES.intersection(attributes.keys()):
         cache_write_1h = _count_of(attributes, USAGE_CACHE_WRITE_1H)
         if cache_write_1h > cache_write:
@@ -406,6 +419,14 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
             raise UsageError(f"{USAGE_BATCH}: expected a boolean, got {_short(flag)}")
         batch = bool(flag)
         provider_cost = _provider_cost(attributes)
+        audio_in = _count_of(attributes, USAGE_AUDIO_INPUT)
+        image_in = _count_of(attributes, USAGE_IMAGE_INPUT)
+        audio_out = _count_of(attributes, USAGE_AUDIO_OUTPUT)
+        if audio_in + image_in > input_tokens or audio_out > output_tokens:
+            raise UsageError(
+                f"audio and image tokens ({audio_in} + {image_in} in, {audio_out} out) exceed the "
+                f"input ({input_tokens}) or output ({output_tokens}) tokens they are part of"
+            )
     return TokenUsage(
         input_tokens,
         output_tokens,
@@ -423,6 +444,9 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         tier,
         batch,
         provider_cost,
+        audio_in,
+        image_in,
+        audio_out,
     )
 
 

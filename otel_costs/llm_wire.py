@@ -178,9 +178,15 @@ def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
         details = usage.get(input_details) or {}
         cache_read = _count(details.get("cached_tokens"), "cached_tokens") if isinstance(details, dict) else 0
         cache_write = 0
+        if isinstance(details, dict):
+            for name, attribute in (("audio_tokens", cv.USAGE_AUDIO_INPUT), ("image_tokens", cv.USAGE_IMAGE_INPUT)):
+                if details.get(name):
+                    out[attribute] = _count(details[name], name)
         details = usage.get(output_details) or {}
         if isinstance(details, dict) and details.get("reasoning_tokens"):
             out["gen_ai.usage.reasoning.output_tokens"] = _count(details["reasoning_tokens"], "reasoning_tokens")
+        if isinstance(details, dict) and details.get("audio_tokens"):
+            out[cv.USAGE_AUDIO_OUTPUT] = _count(details["audio_tokens"], "audio_tokens")
         billed = usage.get("cost")  # what OpenRouter (and gateways like it) billed, USD
         if billed is not None:
             if isinstance(billed, bool) or not isinstance(billed, (int, Decimal)) or billed < 0:

@@ -11,6 +11,8 @@ two on every model of the major providers):
   taken out of the input and priced at that price, one without stays in the input. One-hour
   cache writes are a part of the cache writes, at their own price where the model has one.
 * Web searches are priced per search, a cost part of their own.
+* A call with audio or image tokens is priced by genai-prices itself (its units split each
+  modality out of the tokens it is part of).
 * The service tier the provider served (``flex``, ``priority``, …) and the batch API select
   genai-prices' price variants (its ``price_context``); a tier it has no price for is priced
   at the standard price, and the cost says so in ``error``.
@@ -140,6 +142,7 @@ class _Table:
         "per_request",
         "web_search",
         "tiered",
+        "model_price",
     )
 
     def __init__(
@@ -160,11 +163,13 @@ class _Table:
         )
         self.per_request = _per_unit(per_kilo_requests, _KCOUNT)
         self.web_search = _per_unit(per_kilo_web_searches, _KCOUNT)
+        #: genai-prices' own prices, for calls it prices itself (other modalities).
+        self.model_price: ModelPrice | None = None
 
     @classmethod
     def of(cls, mp: ModelPrice) -> "_Table":
         get = mp.__dict__.get
-        return cls(
+        table = cls(
             get("input_mtok"),
             get("output_mtok"),
             get("cache_read_mtok"),
@@ -174,6 +179,8 @@ class _Table:
             get("cache_write_1h_mtok"),
             get("web_searches_kcount"),
         )
+        table.model_price = mp
+        return table
 
     def cost(self, u: TokenUsage) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
         """(input, output, cache_read, cache_write, web_search) in USD for one call.
@@ -210,6 +217,29 @@ class _Table:
             inp = inp + _times(self.per_request, 1, total_in)
         searches = _times(self.web_search, u.web_searches, total_in) if u.web_searches else _ZERO
         return inp, out, cache_read, cache_write, searches
+
+
+def _by_genai_prices(
+    mp: ModelPrice, u: TokenUsage, cache_read: Decimal, cache_write: Decimal, web_search: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(input, output, total) of a call with audio or image tokens, priced by genai-prices
+    itself (its units split each modality out of the tokens it is part of). Cache and web
+    search parts are the table's; the rest of genai-prices' input is the input part. ~50 µs,
+    for the few calls that carry other modalities. Raises ValueError for usage it refuses."""
+    usage = genai_prices.Usage(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        cache_write_1h_tokens=u.cache_write_1h_tokens,
+        output_reasoning_tokens=u.reasoning_tokens,
+        web_searches=u.web_searches,
+        input_audio_tokens=u.input_audio_tokens,
+        input_image_tokens=u.input_image_tokens,
+        output_audio_tokens=u.output_audio_tokens,
+    )
+    price = mp.calc_price(usage)
+    return price["input_price"] - cache_read - cache_write, price["output_price"], price["total_price"]
 
 
 def _per_unit(price: Price, per: Decimal) -> Price:
@@ -461,6 +491,10 @@ class Pricer:
                 with localcontext(_CTX):
                     inp, out, cr, cw, ws = table.cost(usage)
                     total = inp + out + cr + cw + ws
+            modalities = usage.input_audio_tokens or usage.input_image_tokens or usage.output_audio_tokens
+            if modalities and table.model_price is not None:
+                with localcontext(_CTX):
+                    inp, out, total = _by_genai_prices(table.model_price, usage, cr, cw, ws)
         except ValueError as exc:
             return Cost(PricingStatus.INVALID_USAGE, source, usage.provider, model, error=str(exc), tier=tier)
         return Cost(status, source, usage.provider, model, inp, out, cr, cw, total, note, web_search=ws, tier=tier)

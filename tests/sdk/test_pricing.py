@@ -122,9 +122,10 @@ SERVED = [
 
 
 @pytest.mark.parametrize("served, context", SERVED, ids=lambda v: str(v))
-def test_every_model_matches_for_each_served_tier_with_web_searches_and_hour_long_cache_writes(served, context):
-    """Sweep: every model of the major providers, served in each tier, with web searches and
-    one-hour cache writes, against calc_price with the matching price_context."""
+def test_every_model_matches_for_each_served_tier_with_every_billed_unit(served, context):
+    """Sweep: every model of the major providers, served in each tier, with web searches,
+    one-hour cache writes and audio and image tokens, against calc_price with the matching
+    price_context."""
     rng = random.Random(f"20261130{served}")
     pricer = Pricer()
     checked = variants = 0
@@ -138,6 +139,9 @@ def test_every_model_matches_for_each_served_tier_with_web_searches_and_hour_lon
             cw_1h = rng.randint(0, cw)
             searches = rng.choice([0, 0, 1, 3])
             out = rng.randint(0, 8000)
+            audio_in = rng.choice([0, 0, rng.randint(0, inp - cr - cw)])
+            image_in = rng.choice([0, 0, rng.randint(0, inp - cr - cw - audio_in)])
+            audio_out = rng.choice([0, 0, rng.randint(0, out)])
             at = datetime(2026, rng.randint(1, 11), rng.randint(1, 28), rng.randint(0, 23), tzinfo=timezone.utc)
             reported = dict(
                 input_tokens=inp,
@@ -146,6 +150,9 @@ def test_every_model_matches_for_each_served_tier_with_web_searches_and_hour_lon
                 cache_write_tokens=cw,
                 cache_write_1h_tokens=cw_1h,
                 web_searches=searches,
+                input_audio_tokens=audio_in,
+                input_image_tokens=image_in,
+                output_audio_tokens=audio_out,
             )
             try:
                 with warnings.catch_warnings():
@@ -172,6 +179,9 @@ def test_every_model_matches_for_each_served_tier_with_web_searches_and_hour_lon
                     cw,
                     cache_write_1h_tokens=cw_1h,
                     web_searches=searches,
+                    input_audio_tokens=audio_in,
+                    input_image_tokens=image_in,
+                    output_audio_tokens=audio_out,
                     **served,
                 ),
                 ns(at),
@@ -361,3 +371,19 @@ def test_unreadable_overrides(tmp_path, content, message):
         path.write_text(content)
     with pytest.raises(PriceOverridesError, match=message):
         PriceOverrides.load(path)
+
+
+@pytest.mark.parametrize(
+    "model, extra",
+    [
+        ("gpt-audio", {"input_audio_tokens": 500, "output_audio_tokens": 100}),
+        ("gpt-realtime", {"input_audio_tokens": 800, "input_image_tokens": 200, "output_audio_tokens": 150}),
+    ],
+)
+def test_audio_and_image_tokens_at_their_own_rates(model, extra):
+    reported = dict(input_tokens=2000, output_tokens=300, **extra)
+    text_only = calc_price(Usage(input_tokens=2000, output_tokens=300), model, provider_id="openai").total_price
+    expected = calc_price(Usage(**reported), model, provider_id="openai").total_price
+    cost = Pricer().price(usage("openai", model, 2000, 300, **extra))
+    assert cost.total == expected != text_only
+    assert cost.input + cost.output + cost.cache_read + cost.cache_write + cost.web_search == cost.total

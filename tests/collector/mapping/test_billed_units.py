@@ -55,7 +55,20 @@ SERVED = [
         "standard",
     ),
 ]
-IDS = ["openai-flex", "openai-priority-legacy-name", "batch-api", "anthropic-searches-1h-cache"]
+SERVED.append(
+    (
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-audio",
+            "gen_ai.usage.audio.input_tokens": 500,
+            "gen_ai.usage.audio.output_tokens": 100,
+        },
+        None,
+        {"input_audio_tokens": 500, "output_audio_tokens": 100},
+        "standard",
+    )
+)
+IDS = ["openai-flex", "openai-priority-legacy-name", "batch-api", "anthropic-searches-1h-cache", "audio-tokens"]
 
 
 def expected(attrs, context, usage) -> Decimal:
