@@ -13,24 +13,23 @@ Per-span Python work is what limits a collector, so a row is a plain list in
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, NamedTuple
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from otel_costs import conventions as cv
-from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
+from otel_costs.attribution import MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
+from otel_costs_collector.mapping.attribution import attribution, tags
+from otel_costs_collector.mapping.read import READ_NAMES, SCALAR_KINDS, attributes_of, value_of
+from otel_costs_collector.mapping.sdk_cost import sdk_cost, too_fine
 from otel_costs_collector.storage.columns import COLUMNS
 
 __all__ = [
     "N_COSTS",
     "oldest_ns",
-    "READ_NAMES",
-    "RESOURCE_READ_NAMES",
     "Link",
     "MapResult",
     "map_request",
@@ -87,13 +86,10 @@ __all__ = [
 N_COSTS = COLUMNS.index("cost_total") + 1 - COLUMNS.index("cost_input")
 _ZEROS: tuple[Decimal, ...] = (Decimal(0),) * N_COSTS
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
-_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _MAX_ERROR = 500
 # The raw table's TTL is on toDateTime(timestamp), which ends in February 2106: a later
 # row would be dropped as expired at insert, without a word.
 _MAX_TIME = (1 << 32) * 1_000_000_000
-# Storage is Decimal(38, 18): finer amounts would be rounded by ClickHouse.
-_MIN_EXPONENT = -18
 
 
 class Link(NamedTuple):
@@ -133,66 +129,6 @@ class MapResult:
         self.rejected += 1
         if len(self.errors) < 5:  # enough to diagnose, bounded for huge bad requests
             self.errors.append(message)
-
-
-def value_of(v: AnyValue) -> Any:
-    """A Python value for an OTLP AnyValue (arrays → tuples, kvlists → dicts)."""
-    kind = v.WhichOneof("value")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "int_value":
-        return v.int_value
-    if kind == "double_value":
-        return v.double_value
-    if kind == "bool_value":
-        return v.bool_value
-    if kind == "array_value":
-        return tuple(value_of(x) for x in v.array_value.values)
-    if kind == "kvlist_value":
-        return {kv.key: value_of(kv.value) for kv in v.kvlist_value.values}
-    if kind == "bytes_value":
-        return v.bytes_value
-    return None
-
-
-def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: value_of(kv.value) for kv in kvs}
-
-
-def _read_names() -> frozenset[str]:
-    """Every span attribute name the mapping reads (besides tag prefixes)."""
-    names = {
-        cv.PRICING_STATUS,
-        cv.PRICING_SOURCE,
-        cv.PRICING_MODEL,
-        cv.PRICING_ERROR,
-        cv.PRICING_TIER,
-        cv.METADATA_JSON,
-        "error.type",
-        "gen_ai.provider.name",
-        *_SDK_COST,
-    }
-    for conv in cv.CONVENTIONS:
-        for field in (
-            "input",
-            "output",
-            "cache_read",
-            "cache_write",
-            "reasoning",
-            "request_model",
-            "response_model",
-            "provider",
-            "operation",
-            "signature",
-        ):
-            names.update(getattr(conv, field))
-    for aliases in cv.ATTRIBUTION_ALIASES.values():
-        names.update(aliases)
-    names.update(cv.FEATURE_FALLBACKS)
-    names.update(cv.AGGREGATE_MARKS)
-    names.update(cv.RESPONSE_ID_NAMES)
-    names.update(cv.USAGE_EXTRA_NAMES)
-    return frozenset(names)
 
 
 def oldest_ns(raw_ttl_days: int | None) -> int:
@@ -247,13 +183,13 @@ def map_request(
                     if key in wanted or read_all or key.startswith(prefixes):
                         v = kv.value
                         kind = v.WhichOneof("value")
-                        attrs[key] = getattr(v, kind) if kind in _SCALARS else value_of(v)
+                        attrs[key] = getattr(v, kind) if kind in SCALAR_KINDS else value_of(v)
                 if usage_names.isdisjoint(attrs) or attrs.get(cv.PRICING_STATUS) == _COUNTED_ELSEWHERE:
                     # Not an LLM call, or one whose cost another span of the request carries.
                     result.non_genai += 1
                     if len(span.trace_id) == 16 and len(span.span_id) == 8:
                         # Kept as a link: a call below it may take its attribution.
-                        user, claimed, feature = _attribution(attrs, _NO_ATTRS)
+                        user, claimed, feature = attribution(attrs, _NO_ATTRS)
                         result.links.append(
                             Link(
                                 span.trace_id.hex(),
@@ -267,7 +203,7 @@ def map_request(
                         )
                     continue
                 if resource is None:
-                    resource = _Resource(_attributes(resource_spans.resource.attributes))
+                    resource = _Resource(attributes_of(resource_spans.resource.attributes))
                 try:
                     row = _row(span, attrs, resource, pricer, result, tenant, oldest_ns)
                 except Exception as exc:  # a mapping bug must cost one span, not the batch
@@ -297,7 +233,7 @@ class _Resource:
     def __init__(self, attrs: dict[str, Any]):
         self.attrs = attrs
         self.service = _str(attrs.get("service.name")) or "unknown_service"
-        self.tags = _tags(attrs)
+        self.tags = tags(attrs)
 
 
 def _row(
@@ -340,7 +276,7 @@ def _row(
         status, error, source = PricingStatus.AGGREGATE, "", _str(attrs.get(cv.PRICING_SOURCE)) or pricer.source
         if attrs.get(cv.PRICING_STATUS) == PricingStatus.AGGREGATE.value:
             priced_by = "sdk"
-    elif usage is not None and (sdk := _sdk_cost(attrs)) is not None:
+    elif usage is not None and (sdk := sdk_cost(attrs)) is not None:
         costs, status, source, model, error, tier = sdk
         priced_by = "sdk"
         if attrs.get(cv.COST_AMOUNT_SOURCE) == "provider":
@@ -354,7 +290,7 @@ def _row(
             parts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.web_search, cost.adjustment)
             costs = tuple(c or Decimal(0) for c in parts) + (cost.total,)
             cost_source = cost.source_of_cost
-            if any(_too_fine(c) for c in costs):
+            if any(too_fine(c) for c in costs):
                 costs, status = _ZEROS, PricingStatus.UNPRICED
                 error = "cost has more than 18 decimal places; storage would round it"
     if usage is not None:
@@ -381,10 +317,10 @@ def _row(
             "",
         )
         tokens = (0, 0, 0, 0, 0, 0, 0)
-    user, tenant, feature = _attribution(attrs, resource.attrs)
+    user, tenant, feature = attribution(attrs, resource.attrs)
     if tenant_override is not None:
         tenant = tenant_override
-    tags = _tags(attrs, resource.tags)
+    tags_ = tags(attrs, resource.tags)  # the row's tags (``tags`` is the function)
     code = span.status.code
     error_type = attrs.get("error.type")
     if not isinstance(error_type, str):
@@ -414,7 +350,7 @@ def _row(
         user,
         tenant,
         feature,
-        tags,
+        tags_,
         _STATUS.get(code, "unset"),
         error_type[:_MAX_ERROR],
         cv.response_id(attrs),
@@ -427,133 +363,5 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-_QUANTUM = Decimal(1).scaleb(_MIN_EXPONENT)
-
-
-def _too_fine(amount: Decimal) -> bool:
-    exponent = amount.as_tuple().exponent
-    return isinstance(exponent, int) and exponent < _MIN_EXPONENT and amount != amount.quantize(_QUANTUM)
-
-
-_SDK_COST = (
-    cv.COST_INPUT,
-    cv.COST_OUTPUT,
-    cv.COST_CACHE_READ,
-    cv.COST_CACHE_WRITE,
-    cv.COST_WEB_SEARCH,
-    cv.COST_ADJUSTMENT,
-    cv.COST_TOTAL,
-)
-_ADJUSTMENT = _SDK_COST.index(cv.COST_ADJUSTMENT)
-_SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
-#: Every span attribute name the mapping reads, besides the tag prefixes (a span's other
-#: attributes are not decoded).
-READ_NAMES = _read_names()
-#: The resource attribute names the mapping reads, besides the tag prefixes: the service
-#: (_Resource), the attribution aliases (_attribution) and metadata JSON (_tags).
-RESOURCE_READ_NAMES = frozenset(
-    {
-        "service.name",
-        cv.METADATA_JSON,
-        *cv.FEATURE_FALLBACKS,
-        *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names),
-    }
-)
-
-
-def _sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str, str] | None:
-    """The price an otel-costs SDK already put on the span, if it is well-formed."""
-    status = _SDK_STATUSES.get(attrs.get(cv.PRICING_STATUS))  # type: ignore[arg-type]
-    if status is None:
-        return None
-    if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
-        parts: list[Decimal] = []
-        for i, raw in enumerate(attrs.get(name, "0") for name in _SDK_COST):
-            if type(raw) is not str or len(raw) > 60:
-                return None  # malformed: price it here instead
-            try:
-                amount = Decimal(raw)
-            except InvalidOperation:
-                return None
-            if not amount.is_finite() or (amount < 0 and i != _ADJUSTMENT):  # a bill below the estimate
-                return None
-            # Plain strings with <= 18 decimals fit Decimal(38, 18); check the rest exactly.
-            dot = raw.find(".")
-            if ("E" in raw or "e" in raw or (dot >= 0 and len(raw) - dot - 1 > 18)) and _too_fine(amount):
-                return None
-            parts.append(amount)
-        # The parts must add up: a total that does not is not the SDK's (price it here).
-        if sum(parts[:-1]) != parts[-1]:
-            return None
-        costs = tuple(parts)
-    else:
-        costs = _ZEROS
-    return (
-        costs,
-        status,
-        _str(attrs.get(cv.PRICING_SOURCE)),
-        _str(attrs.get(cv.PRICING_MODEL)),
-        _str(attrs.get(cv.PRICING_ERROR)),
-        _str(attrs.get(cv.PRICING_TIER))[:64] or "standard",
-    )
-
-
-def _clean(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    text = str(value).strip()
-    if not text or len(text) > MAX_VALUE_LENGTH or not text.isprintable():
-        return None
-    return text
-
-
-def _attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str]:
-    """(user, tenant, feature) from the first alias present, span before resource; the
-    feature from a fallback name (what the call is for) when no alias names one."""
-    found = [_first(attrs, resource, names) for names in _ALIASES]
-    return found[0], found[1], found[2] or _first(attrs, resource, cv.FEATURE_FALLBACKS)
-
-
-def _first(attrs: dict[str, Any], resource: dict[str, Any], names: tuple[str, ...]) -> str:
-    for source in (attrs, resource):
-        for name in names:
-            raw = source.get(name)
-            if raw is not None:
-                value = _clean(raw)
-                if value is not None:
-                    return value
-    return ""
-
-
 _NO_ATTRS: dict[str, Any] = {}
-_ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"], cv.ATTRIBUTION_ALIASES["feature"])
-
-
-def _tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
-    """Free tags: our tag prefix, OpenLLMetry association properties, OpenInference metadata."""
-    tags = dict(inherited) if inherited else {}
-    prefixes = cv.TAG_PREFIXES
-    for key, raw in attrs.items():
-        if key.startswith(prefixes):
-            for prefix in prefixes:
-                if key.startswith(prefix):
-                    name = key[len(prefix) :]
-                    value = _clean(raw)
-                    if value is not None and name and len(name) <= 64 and name not in cv.ATTRIBUTION_KEYS:
-                        tags[name] = value
-                    break
-    metadata = attrs.get(cv.METADATA_JSON)
-    if isinstance(metadata, str) and metadata.startswith("{") and len(metadata) <= 16_384:
-        try:
-            parsed = json.loads(metadata)
-        except (ValueError, RecursionError):  # deeply nested JSON raises RecursionError
-            parsed = None
-        if isinstance(parsed, dict):
-            for key, raw in parsed.items():
-                value = _clean(raw)
-                if value is not None and isinstance(key, str) and 0 < len(key) <= 64:
-                    tags.setdefault(key, value)
-    if len(tags) > MAX_TAGS:
-        tags = dict(sorted(tags.items())[:MAX_TAGS])
-    return tags
