@@ -37,6 +37,7 @@ __all__ = [
     "InputCache",
     "MAX_PROVIDER_COST",
     "MAX_TOKENS",
+    "MAX_WEB_SEARCHES",
     "Provenance",
     "RESPONSE_ID_NAMES",
     "SERVICE_TIER_NAMES",
@@ -56,6 +57,9 @@ __all__ = [
 #: A token count above this is treated as corrupt, not billed (10^10 tokens would cost
 #: tens of thousands of dollars in one call; real calls are below 10^7).
 MAX_TOKENS = 10_000_000_000
+#: Web searches above this in one call are taken for corrupt (at $10 a thousand, 10^10 would
+#: bill $10^8; a call runs a handful).
+MAX_WEB_SEARCHES = 10_000
 
 #: The service tier the provider served, as instrumentations name it (first wins): GenAI
 #: semconv, its earlier name, and ours (Anthropic's ``usage.service_tier``, ``record_usage``).
@@ -413,6 +417,8 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
                 f"{USAGE_CACHE_WRITE_1H}: {cache_write_1h} one-hour cache writes exceed the {cache_write} cache writes"
             )
         web_searches = _count_of(attributes, USAGE_WEB_SEARCHES)
+        if web_searches > MAX_WEB_SEARCHES:
+            raise UsageError(f"{USAGE_WEB_SEARCHES}: {web_searches} searches in one call exceed {MAX_WEB_SEARCHES}")
         tier = _first_str(attributes, SERVICE_TIER_NAMES)
         flag = get(USAGE_BATCH)
         if flag is not None and not isinstance(flag, bool):
@@ -547,6 +553,17 @@ PRICING_TIER = "otel_costs.pricing.tier"
 # With a provider's cost, the difference between it and our list-price estimate (USD, may be
 # negative): the cost parts plus this make the total.
 COST_ADJUSTMENT = "otel_costs.cost.adjustment"
+#: The cost parts written on a priced span, the total last: the parts add up to it (absent
+#: parts are zero). The collector keeps them as its cost columns, in this order.
+COST_PARTS = (
+    COST_INPUT,
+    COST_OUTPUT,
+    COST_CACHE_READ,
+    COST_CACHE_WRITE,
+    COST_WEB_SEARCH,
+    COST_ADJUSTMENT,
+    COST_TOTAL,
+)
 
 
 # Attribution as other tools write it, read by the collector for spans that did not come

@@ -576,7 +576,7 @@ def _price_context(usage: TokenUsage) -> tuple[dict[str, str] | None, str]:
     reports it as the tier ``batch``); ({"service_tier": t}, t) for any other tier."""
     if usage.batch:
         return {"processing": "batch"}, "batch"
-    tier = (usage.service_tier or "").strip().lower()[:64]
+    tier = (usage.service_tier or "")[:64].strip().lower()  # a sender's string: cut before copying
     if tier in _STANDARD_TIERS:
         return None, "standard"
     if tier == "batch":

@@ -22,11 +22,11 @@ __all__ = ["record_usage"]
 _SCOPE = "otel_costs"
 
 
-def _tokens(name: str, value: Any) -> int:
+def _tokens(name: str, value: Any, most: int = MAX_TOKENS) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"record_usage: {name} must be an int, got {type(value).__name__}")
-    if value < 0 or value > MAX_TOKENS:
-        raise ValueError(f"record_usage: {name}={value} is outside 0..{MAX_TOKENS}")
+    if value < 0 or value > most:
+        raise ValueError(f"record_usage: {name}={value} is outside 0..{most}")
     return value
 
 
@@ -105,7 +105,7 @@ def record_usage(
         raise ValueError("record_usage: output_tokens includes reasoning_tokens, so it cannot be smaller")
     if _tokens("cache_write_1h_tokens", cache_write_1h_tokens) > cache_write_tokens:
         raise ValueError("record_usage: cache_write_1h_tokens is a part of cache_write_tokens, so it cannot be larger")
-    if _tokens("web_searches", web_searches):
+    if _tokens("web_searches", web_searches, cv.MAX_WEB_SEARCHES):
         counts[cv.USAGE_WEB_SEARCHES] = web_searches
     if cache_write_1h_tokens:
         counts[cv.USAGE_CACHE_WRITE_1H] = cache_write_1h_tokens

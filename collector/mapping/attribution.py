@@ -10,7 +10,7 @@ from typing import Any
 from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_TAGS, MAX_VALUE_LENGTH
 
-__all__ = ["attribution", "tags"]
+__all__ = ["attribution_of", "tags_of"]
 
 
 def _clean(value: Any) -> str | None:
@@ -22,7 +22,7 @@ def _clean(value: Any) -> str | None:
     return text
 
 
-def attribution(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str]:
+def attribution_of(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str]:
     """(user, tenant, feature) from the first alias present, span before resource; the
     feature from a fallback name (what the call is for) when no alias names one."""
     found = [_first(attrs, resource, names) for names in _ALIASES]
@@ -43,7 +43,7 @@ def _first(attrs: dict[str, Any], resource: dict[str, Any], names: tuple[str, ..
 _ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"], cv.ATTRIBUTION_ALIASES["feature"])
 
 
-def tags(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
+def tags_of(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
     """Free tags: our tag prefix, OpenLLMetry association properties, OpenInference metadata."""
     tags = dict(inherited) if inherited else {}
     prefixes = cv.TAG_PREFIXES

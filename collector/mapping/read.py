@@ -8,9 +8,8 @@ from typing import Any, Iterable
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from otel_costs import conventions as cv
-from otel_costs_collector.mapping.sdk_cost import SDK_COST_NAMES
 
-__all__ = ["READ_NAMES", "RESOURCE_READ_NAMES", "SCALAR_KINDS", "attributes_of", "value_of"]
+__all__ = ["READ_NAMES", "RESOURCE_READ_NAMES", "SCALAR_KINDS", "attributes_of", "text_of", "value_of"]
 
 SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
@@ -35,6 +34,11 @@ def value_of(v: AnyValue) -> Any:
     return None
 
 
+def text_of(value: Any) -> str:
+    """An attribute's value if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
 def attributes_of(kvs: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: value_of(kv.value) for kv in kvs}
 
@@ -50,7 +54,7 @@ def _read_names() -> frozenset[str]:
         cv.METADATA_JSON,
         "error.type",
         "gen_ai.provider.name",
-        *SDK_COST_NAMES,
+        *cv.COST_PARTS,
     }
     for conv in cv.CONVENTIONS:
         for field in (

@@ -22,8 +22,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
-from otel_costs_collector.mapping.attribution import attribution, tags
-from otel_costs_collector.mapping.read import READ_NAMES, SCALAR_KINDS, attributes_of, value_of
+from otel_costs_collector.mapping.attribution import attribution_of, tags_of
+from otel_costs_collector.mapping.read import READ_NAMES, SCALAR_KINDS, attributes_of, text_of, value_of
 from otel_costs_collector.mapping.sdk_cost import sdk_cost, too_fine
 from otel_costs_collector.storage.columns import COLUMNS
 
@@ -189,7 +189,7 @@ def map_request(
                     result.non_genai += 1
                     if len(span.trace_id) == 16 and len(span.span_id) == 8:
                         # Kept as a link: a call below it may take its attribution.
-                        user, claimed, feature = attribution(attrs, _NO_ATTRS)
+                        user, claimed, feature = attribution_of(attrs, _NO_ATTRS)
                         result.links.append(
                             Link(
                                 span.trace_id.hex(),
@@ -232,8 +232,8 @@ class _Resource:
 
     def __init__(self, attrs: dict[str, Any]):
         self.attrs = attrs
-        self.service = _str(attrs.get("service.name")) or "unknown_service"
-        self.tags = tags(attrs)
+        self.service = text_of(attrs.get("service.name")) or "unknown_service"
+        self.tags = tags_of(attrs)
 
 
 def _row(
@@ -273,7 +273,7 @@ def _row(
     cost_source = "local"
     sdk = None
     if cv.is_aggregate(attrs):  # stored for context; its calls are counted on their own spans
-        status, error, source = PricingStatus.AGGREGATE, "", _str(attrs.get(cv.PRICING_SOURCE)) or pricer.source
+        status, error, source = PricingStatus.AGGREGATE, "", text_of(attrs.get(cv.PRICING_SOURCE)) or pricer.source
         if attrs.get(cv.PRICING_STATUS) == PricingStatus.AGGREGATE.value:
             priced_by = "sdk"
     elif usage is not None and (sdk := sdk_cost(attrs)) is not None:
@@ -311,16 +311,16 @@ def _row(
         )
     else:
         provider, request_model, response_model, operation = (
-            _str(attrs.get("gen_ai.provider.name"))[:MAX_VALUE_LENGTH],
+            text_of(attrs.get("gen_ai.provider.name"))[:MAX_VALUE_LENGTH],
             "",
             "",
             "",
         )
         tokens = (0, 0, 0, 0, 0, 0, 0)
-    user, tenant, feature = attribution(attrs, resource.attrs)
+    user, tenant, feature = attribution_of(attrs, resource.attrs)
     if tenant_override is not None:
         tenant = tenant_override
-    tags_ = tags(attrs, resource.tags)  # the row's tags (``tags`` is the function)
+    tags = tags_of(attrs, resource.tags)
     code = span.status.code
     error_type = attrs.get("error.type")
     if not isinstance(error_type, str):
@@ -350,17 +350,13 @@ def _row(
         user,
         tenant,
         feature,
-        tags_,
+        tags,
         _STATUS.get(code, "unset"),
         error_type[:_MAX_ERROR],
         cv.response_id(attrs),
         "",
         "",
     ]
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value

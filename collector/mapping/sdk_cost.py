@@ -8,15 +8,12 @@ from typing import Any
 
 from otel_costs import conventions as cv
 from otel_costs.pricing import PricingStatus
+from otel_costs_collector.mapping.read import text_of
 
-__all__ = ["SDK_COST_NAMES", "MIN_EXPONENT", "sdk_cost", "too_fine"]
+__all__ = ["MIN_EXPONENT", "sdk_cost", "too_fine"]
 
 # Storage is Decimal(38, 18): finer amounts would be rounded by ClickHouse.
 MIN_EXPONENT = -18
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 _QUANTUM = Decimal(1).scaleb(MIN_EXPONENT)
@@ -27,18 +24,9 @@ def too_fine(amount: Decimal) -> bool:
     return isinstance(exponent, int) and exponent < MIN_EXPONENT and amount != amount.quantize(_QUANTUM)
 
 
-SDK_COST_NAMES = (
-    cv.COST_INPUT,
-    cv.COST_OUTPUT,
-    cv.COST_CACHE_READ,
-    cv.COST_CACHE_WRITE,
-    cv.COST_WEB_SEARCH,
-    cv.COST_ADJUSTMENT,
-    cv.COST_TOTAL,
-)
-_ADJUSTMENT = SDK_COST_NAMES.index(cv.COST_ADJUSTMENT)
+_ADJUSTMENT = cv.COST_PARTS.index(cv.COST_ADJUSTMENT)
 _SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
-_ZEROS = (Decimal(0),) * len(SDK_COST_NAMES)
+_ZEROS = (Decimal(0),) * len(cv.COST_PARTS)
 
 
 def sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str, str] | None:
@@ -48,7 +36,7 @@ def sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus,
         return None
     if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
         parts: list[Decimal] = []
-        for i, raw in enumerate(attrs.get(name, "0") for name in SDK_COST_NAMES):
+        for i, raw in enumerate(attrs.get(name, "0") for name in cv.COST_PARTS):
             if type(raw) is not str or len(raw) > 60:
                 return None  # malformed: price it here instead
             try:
@@ -71,8 +59,8 @@ def sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus,
     return (
         costs,
         status,
-        _str(attrs.get(cv.PRICING_SOURCE)),
-        _str(attrs.get(cv.PRICING_MODEL)),
-        _str(attrs.get(cv.PRICING_ERROR)),
-        _str(attrs.get(cv.PRICING_TIER))[:64] or "standard",
+        text_of(attrs.get(cv.PRICING_SOURCE)),
+        text_of(attrs.get(cv.PRICING_MODEL)),
+        text_of(attrs.get(cv.PRICING_ERROR)),
+        text_of(attrs.get(cv.PRICING_TIER))[:64] or "standard",
     )

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from otel_costs_collector.mapping.calls import CallIndex, Change
 from otel_costs_collector.mapping.rows import COSTS, N_COSTS, SPAN_ID, TRACE_ID, Link
@@ -72,7 +72,7 @@ class HeldCalls:
                 for row in decided.held:
                     mine[row[SPAN_ID]] = row
                     self._origin[(row[TRACE_ID], row[SPAN_ID])] = token
-                self._write(token + _HELD, {"rows": [_encode(r) for r in mine.values()]})
+                self._write(token + _HELD, _rows_doc(mine.values()))
         if decided.released:
             # Attributed by this batch, stored by the next settle: journaled with their
             # attribution first, so a crash in between does not lose it (the ancestor that
@@ -82,7 +82,7 @@ class HeldCalls:
                 for origin in origins:
                     kept = self._held.get(origin) if origin is not None else None
                     if origin is not None and kept:
-                        self._write(origin + _HELD, {"rows": [_encode(r) for r in kept.values()]})
+                        self._write(origin + _HELD, _rows_doc(kept.values()))
         return decided.now
 
     def after(self, token: str) -> None:
@@ -99,7 +99,7 @@ class HeldCalls:
             doc = _read(os.path.join(self.directory, name))
             if doc is None:
                 continue
-            stored += self._finish(name, [_decode(r) for r in doc["rows"]], doc["consumed"], write)
+            stored += self._finish(name, _rows_of(doc), doc["consumed"], write)
         rows = self.index.due(everything)
         if not rows:
             return stored
@@ -112,7 +112,7 @@ class HeldCalls:
         ids = sorted(f"{row[TRACE_ID]}{row[SPAN_ID]}" for row in rows)
         token = "settle-" + hashlib.sha256("".join(ids).encode()).hexdigest()[:32]
         name = token + ".json"
-        self._write(name, {"rows": [_encode(r) for r in rows], "consumed": consumed})
+        self._write(name, {**_rows_doc(rows), "consumed": consumed})
         return stored + self._finish(name, rows, consumed, write)
 
     def _finish(self, name: str, rows: list[list[Any]], consumed: dict[str, list[str]], write: Write) -> int:
@@ -127,7 +127,7 @@ class HeldCalls:
                     if row is not None:
                         self._origin.pop((row[TRACE_ID], span_id), None)
                 if mine:
-                    self._write(origin + _HELD, {"rows": [_encode(r) for r in mine.values()]})
+                    self._write(origin + _HELD, _rows_doc(mine.values()))
                 else:
                     del self._held[origin]
                     _remove(os.path.join(self.directory, origin + _HELD))
@@ -162,8 +162,7 @@ class HeldCalls:
                 token = name[: -len(_HELD)]
                 doc = _read(os.path.join(self.directory, name))
                 mine = self._held.setdefault(token, {})
-                for raw in (doc or {}).get("rows", []):
-                    row = _decode(raw)
+                for row in _rows_of(doc or {}):
                     mine[row[SPAN_ID]] = row
                     self._origin[(row[TRACE_ID], row[SPAN_ID])] = token
                     if (token, row[SPAN_ID]) not in settling:
@@ -179,17 +178,25 @@ class HeldCalls:
         os.replace(path + ".tmp", path)
 
 
-def _encode(row: list[Any]) -> dict[str, Any]:
-    """A row as JSON: by column name, so a journal outlives a change of the columns."""
-    return {name: str(v) if isinstance(v, Decimal) else v for name, v in zip(COLUMNS, row)}
+def _rows_doc(rows: Iterable[list[Any]]) -> dict[str, Any]:
+    """Rows as JSON, with the column names once: a journal outlives a change of the columns."""
+    return {
+        "columns": list(COLUMNS),
+        "rows": [[str(v) if isinstance(v, Decimal) else v for v in row] for row in rows],
+    }
 
 
-def _decode(raw: dict[str, Any] | list[Any]) -> list[Any]:
-    """A journaled row; a list is one journaled before rows were named (before migration 0014)."""
-    named = raw if isinstance(raw, dict) else dict(zip(_COLUMNS_BEFORE_0014, raw))
-    row = [named.get(name, _DEFAULTS.get(name, "")) for name in COLUMNS]
-    row[COSTS : COSTS + N_COSTS] = [Decimal(v) for v in row[COSTS : COSTS + N_COSTS]]
-    return row
+def _rows_of(doc: dict[str, Any]) -> list[list[Any]]:
+    """The rows of a journal document in today's columns; a document without column names was
+    written before migration 0014; a column it lacks gets its default."""
+    names = doc.get("columns") or _COLUMNS_BEFORE_0014
+    rows = []
+    for raw in doc.get("rows", []):
+        named = dict(zip(names, raw))
+        row = [named.get(name, _DEFAULTS.get(name, "")) for name in COLUMNS]
+        row[COSTS : COSTS + N_COSTS] = [Decimal(v) for v in row[COSTS : COSTS + N_COSTS]]
+        rows.append(row)
+    return rows
 
 
 #: Values of the columns a row journaled by an earlier version lacks.

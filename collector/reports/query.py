@@ -41,14 +41,8 @@ DIMENSIONS: dict[str, tuple[str, str | None, str | None]] = {
     "day": ("toDate(timestamp, {tz:String})", "toDate(hour, {tz:String})", "day"),
     "hour": ("toStartOfHour(timestamp, {tz:String})", "toStartOfHour(hour, {tz:String})", None),
 }
-FILTERS: dict[str, tuple[str, str, str | None]] = {
-    "tenant": ("tenant_id", "tenant_id", "tenant_id"),
-    "user": ("user_id", "user_id", None),
-    "feature": ("feature", "feature", "feature"),
-    "model": (_MODEL, "model", "model"),
-    "provider": ("provider", "provider", "provider"),
-    "service": ("service", "service", "service"),
-}
+# the dimensions a report can be filtered by: the same expressions
+FILTERS = {name: DIMENSIONS[name] for name in ("tenant", "user", "feature", "model", "provider", "service")}
 #: Columns every report row has besides its group keys, in order.
 COLUMNS_OUT = (
     "cost_usd",

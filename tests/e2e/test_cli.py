@@ -129,27 +129,20 @@ def report(data: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(CLI + ["report", "--storage", data, *args], capture_output=True, text=True, timeout=120)
 
 
-def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
-    data = str(tmp_path / "data")
-    demo = subprocess.run(
-        CLI
-        + [
-            "demo",
-            "--storage",
-            data,
-            "--calls",
-            "300",
-            "--days",
-            "5",
-            "--grpc-port",
-            str(free_port()),
-            "--http-port",
-            str(free_port()),
-        ],
+def run_demo(data: str) -> subprocess.CompletedProcess:
+    """``otel-costs demo`` of 300 calls over 5 days on ``data``, on free ports."""
+    ports = ["--grpc-port", str(free_port()), "--http-port", str(free_port())]
+    return subprocess.run(
+        CLI + ["demo", "--storage", data, "--calls", "300", "--days", "5", *ports],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
+    data = str(tmp_path / "data")
+    demo = run_demo(data)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "otel-costs report --by feature" in demo.stdout and "TOTAL" in demo.stdout
     assert "self-hosted" in demo.stdout  # the unpriced model is shown, not hidden
@@ -170,25 +163,7 @@ def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
         proc.wait(30)
     assert via_api.returncode == 0 and json.loads(via_api.stdout) == rows
     # A second demo on the same storage says so and sends nothing: totals do not double.
-    again = subprocess.run(
-        CLI
-        + [
-            "demo",
-            "--storage",
-            data,
-            "--calls",
-            "300",
-            "--days",
-            "5",
-            "--grpc-port",
-            str(free_port()),
-            "--http-port",
-            str(free_port()),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = run_demo(data)
     assert again.returncode == 0, again.stderr[-2000:]
     assert (
         "already holds the demo's traffic (300 calls" in again.stdout and "sending 300 attributed" not in again.stdout

@@ -140,6 +140,19 @@ def test_openinference_metadata_and_langfuse_user():
         ({**SEMCONV, "gen_ai.usage.output_tokens": -3}, "invalid_usage", "negative"),
         ({**SEMCONV, "gen_ai.usage.input_tokens": 2**62}, "invalid_usage", "exceeds"),
         ({**SEMCONV, "gen_ai.request.model": "unheard-of-model"}, "unpriced", "Unable to find model"),
+        ({**SEMCONV, "otel_costs.usage.web_searches": 10**9}, "invalid_usage", "searches in one call exceed"),
+        ({**SEMCONV, "otel_costs.usage.cache_write_1h_tokens": 5}, "invalid_usage", "exceed the 0 cache writes"),
+        ({**SEMCONV, "gen_ai.usage.audio.input_tokens": 10**6}, "invalid_usage", "audio and image tokens"),
+        (
+            {**SEMCONV, "gen_ai.usage.cost.source": "provider", "gen_ai.usage.cost.amount": "lots"},
+            "invalid_usage",
+            "not a number",
+        ),
+        (
+            {**SEMCONV, "gen_ai.usage.cost.source": "provider", "gen_ai.usage.cost.amount": 1e12},
+            "invalid_usage",
+            "not a cost between",
+        ),
     ],
 )
 def test_bad_usage_gives_a_marked_row_not_zero_cost(attrs, status, error):
