@@ -24,6 +24,7 @@ Pure functions over a ``Mapping[str, value]``; no I/O, thread-safe.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -416,9 +417,7 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
             raise UsageError(
                 f"{USAGE_CACHE_WRITE_1H}: {cache_write_1h} one-hour cache writes exceed the {cache_write} cache writes"
             )
-        web_searches = _count_of(attributes, USAGE_WEB_SEARCHES)
-        if web_searches > MAX_WEB_SEARCHES:
-            raise UsageError(f"{USAGE_WEB_SEARCHES}: {web_searches} searches in one call exceed {MAX_WEB_SEARCHES}")
+        web_searches = _searches(USAGE_WEB_SEARCHES, get(USAGE_WEB_SEARCHES))
         tier = _first_str(attributes, SERVICE_TIER_NAMES)
         flag = get(USAGE_BATCH)
         if flag is not None and not isinstance(flag, bool):
@@ -433,6 +432,8 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
                 f"audio and image tokens ({audio_in} + {image_in} in, {audio_out} out) exceed the "
                 f"input ({input_tokens}) or output ({output_tokens}) tokens they are part of"
             )
+    if not web_searches and conv.name == "openinference":
+        web_searches = _openinference_web_searches(attributes)
     return TokenUsage(
         input_tokens,
         output_tokens,
@@ -454,6 +455,35 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         image_in,
         audio_out,
     )
+
+
+#: OpenInference metadata longer than this is not searched for server tool use.
+MAX_METADATA_CHARS = 65_536
+
+
+def _openinference_web_searches(attributes: Mapping[str, Any]) -> int:
+    """OpenInference's Anthropic instrumentation keeps the response's ``usage.server_tool_use``
+    in the span's metadata JSON (there is no semconv name): its web search requests. Parsed
+    only when the text names it. Raises UsageError for a count that is not one."""
+    metadata = attributes.get(METADATA_JSON)
+    if type(metadata) is not str or '"server_tool_use"' not in metadata or len(metadata) > MAX_METADATA_CHARS:
+        return 0
+    try:
+        parsed = json.loads(metadata)
+    except (ValueError, RecursionError):  # deeply nested JSON raises RecursionError
+        return 0
+    tools = parsed.get("server_tool_use") if isinstance(parsed, dict) else None
+    raw = tools.get("web_search_requests") if isinstance(tools, dict) else None
+    return _searches(f"{METADATA_JSON}.server_tool_use.web_search_requests", raw)
+
+
+def _searches(name: str, value: Any) -> int:
+    if value is None:
+        return 0
+    searches = _as_count(name, value)
+    if searches > MAX_WEB_SEARCHES:
+        raise UsageError(f"{name}: {searches} searches in one call exceed {MAX_WEB_SEARCHES}")
+    return searches
 
 
 #: A provider cost above this for one call is taken for corrupt, not billed.

@@ -23,15 +23,25 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import weakref
 from typing import Any, Iterable, Literal
 
 from . import conventions as cv
 from . import deferred as _deferred
 from .deferred import incomplete
-from .llm_wire import BodyError, BodyReader, Endpoint, StreamUsage, match_endpoint, request_attributes
+from .llm_wire import (
+    BILLED_COST_FIELD,
+    BodyError,
+    BodyReader,
+    Endpoint,
+    StreamUsage,
+    billed_cost,
+    match_endpoint,
+    request_attributes,
+)
 
-__all__ = ["HttpxHooks", "instrument_httpx", "OPENAI_COMPATIBLE_ENV", "ANTHROPIC_COMPATIBLE_ENV"]
+__all__ = ["HttpxHooks", "instrument_httpx", "OPENAI_COMPATIBLE_ENV", "ANTHROPIC_COMPATIBLE_ENV", "BILLED_COST_ENV"]
 
 _log = logging.getLogger("otel_costs")
 
@@ -39,6 +49,11 @@ _log = logging.getLogger("otel_costs")
 #: ``openai_compatible`` is not passed; likewise for Anthropic's messages API.
 OPENAI_COMPATIBLE_ENV = "OTEL_COSTS_OPENAI_COMPATIBLE_URLS"
 ANTHROPIC_COMPATIBLE_ENV = "OTEL_COSTS_ANTHROPIC_COMPATIBLE_URLS"
+#: Where an OpenAI-compatible gateway reports what a call was billed, used when
+#: ``billed_cost`` is not passed: ``usage.<field>`` or ``header:<name>``; ``none`` for nowhere.
+BILLED_COST_ENV = "OTEL_COSTS_BILLED_COST"
+_DEFAULT_BILLED_COST = "usage." + BILLED_COST_FIELD
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
 _EXTENSION = "otel_costs.llm"  # request.extensions key: (endpoint, streamed)
 _PENDING = "pending"
 _MAX_REQUEST_BODY = 8 << 20  # larger request bodies are not parsed for the model
@@ -62,8 +77,13 @@ class HttpxHooks:
             ``OTEL_COSTS_OPENAI_COMPATIBLE_URLS``. api.openai.com is always recognised.
         anthropic_compatible: the same for Anthropic's messages API
             (``OTEL_COSTS_ANTHROPIC_COMPATIBLE_URLS``); api.anthropic.com always.
+        billed_cost: where an OpenAI-compatible API reports what the call was billed, in USD:
+            ``"usage.cost"`` (OpenRouter; the default), another ``usage.<field>``, a response
+            header as ``"header:<name>"`` (e.g. ``header:x-litellm-response-cost``), or
+            ``"none"``. Default: ``OTEL_COSTS_BILLED_COST``, else ``usage.cost``. A billed cost
+            is the cost counted; our estimate is kept beside it.
 
-    Raises ValueError for a base URL that is not http(s).
+    Raises ValueError for a base URL that is not http(s) or a ``billed_cost`` of another form.
 
     ``HTTPXClientInstrumentor().instrument(**hooks.kwargs())`` instruments every client
     (:func:`instrument_httpx` does that); ``HTTPXClientInstrumentor.instrument_client(client,
@@ -71,10 +91,14 @@ class HttpxHooks:
     """
 
     def __init__(
-        self, openai_compatible: Iterable[str] | None = None, anthropic_compatible: Iterable[str] | None = None
+        self,
+        openai_compatible: Iterable[str] | None = None,
+        anthropic_compatible: Iterable[str] | None = None,
+        billed_cost: str | None = None,
     ):
         self.openai_compatible = _bases(openai_compatible, OPENAI_COMPATIBLE_ENV)
         self.anthropic_compatible = _bases(anthropic_compatible, ANTHROPIC_COMPATIBLE_ENV)
+        self._cost_field, self._cost_header = _billed_cost_source(billed_cost)
 
     def kwargs(self) -> dict[str, Any]:
         """The four hook keyword arguments ``HTTPXClientInstrumentor`` takes."""
@@ -97,6 +121,8 @@ class HttpxHooks:
             endpoint = match_endpoint(str(request.url), self.openai_compatible, self.anthropic_compatible)
             if endpoint is None or not span.is_recording():
                 return
+            if endpoint.provider == "openai":
+                endpoint = endpoint._replace(billed_cost=self._cost_field)
             attrs, streamed = request_attributes(endpoint, _request_body(request.stream))
             span.set_attributes(attrs)
             request.extensions[_EXTENSION] = (endpoint, streamed)
@@ -113,6 +139,8 @@ class HttpxHooks:
             if response.status_code >= 400:
                 return  # an API error: no tokens billed; the span keeps its HTTP status
             headers = response.headers
+            if self._cost_header and endpoint.provider == "openai":
+                self._billed_by_header(span, _header(headers, self._cost_header))
             content_type = _header(headers, "content-type").lower()
             encoding = _header(headers, "content-encoding")
             ctx = span.get_span_context()
@@ -141,6 +169,14 @@ class HttpxHooks:
             _log.debug("response hook failed", exc_info=True)
             _log_once("response hook failed; the call is not costed")
 
+    def _billed_by_header(self, span: Any, value: str) -> None:
+        if not value:
+            return
+        try:
+            span.set_attribute(cv.PROVIDER_COST, billed_cost(value, f"header {self._cost_header}"))
+        except BodyError as exc:  # priced from the usage, as if no bill were reported
+            _log_once("%s; priced from the usage", exc)
+
     async def async_request_hook(self, span: Any, request: Any) -> None:
         self.request_hook(span, request)
 
@@ -151,6 +187,7 @@ class HttpxHooks:
 def instrument_httpx(
     openai_compatible: Iterable[str] | None = None,
     anthropic_compatible: Iterable[str] | None = None,
+    billed_cost: str | None = None,
     **instrument_kwargs: Any,
 ) -> HttpxHooks:
     """Instrument every httpx client, and every httpx2 client (what openai 3.x uses), with
@@ -163,12 +200,27 @@ def instrument_httpx(
 
     from opentelemetry.instrumentation import httpx as instrumentation
 
-    hooks = HttpxHooks(openai_compatible, anthropic_compatible)
+    hooks = HttpxHooks(openai_compatible, anthropic_compatible, billed_cost)
     for module, name in (("httpx", "HTTPXClientInstrumentor"), ("httpx2", "HTTPX2ClientInstrumentor")):
         instrumentor = getattr(instrumentation, name, None)
         if instrumentor is not None and importlib.util.find_spec(module) is not None:
             instrumentor().instrument(**hooks.kwargs(), **instrument_kwargs)
     return hooks
+
+
+def _billed_cost_source(setting: str | None) -> tuple[str, str]:
+    """(usage field, header name) from a ``billed_cost`` setting; at least one of them is ""."""
+    where = "billed_cost" if setting is not None else BILLED_COST_ENV
+    if setting is None:
+        setting = os.environ.get(BILLED_COST_ENV, "") or _DEFAULT_BILLED_COST
+    text = setting.strip()
+    if text.lower() == "none":
+        return "", ""
+    if text.startswith("usage.") and text[6:].isidentifier():
+        return text[6:], ""
+    if text.lower().startswith("header:") and _TOKEN.fullmatch(text[7:].strip()):
+        return "", text[7:].strip().lower()
+    raise ValueError(f"{where} must be usage.<field>, header:<name> or none, got {setting!r}")
 
 
 def _bases(urls: Iterable[str] | None, env: str) -> tuple[str, ...]:

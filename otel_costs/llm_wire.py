@@ -26,6 +26,8 @@ __all__ = [
     "BodyReader",
     "StreamUsage",
     "BodyError",
+    "BILLED_COST_FIELD",
+    "billed_cost",
 ]
 
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -39,9 +41,15 @@ _MAX_EVENT_BYTES = 1 << 20
 _OPENAI_PATHS = {"/chat/completions": "chat", "/responses": "responses", "/embeddings": "embeddings"}
 
 
+#: The field of an OpenAI-compatible response's ``usage`` that holds what the call was billed,
+#: in USD, when a gateway reports it (OpenRouter's ``usage.cost``).
+BILLED_COST_FIELD = "cost"
+
+
 class Endpoint(NamedTuple):
     provider: str  # gen_ai.provider.name
     api: str  # "chat", "responses", "embeddings", "messages"
+    billed_cost: str = BILLED_COST_FIELD  # the usage field with the billed cost ("" for none)
 
 
 class BodyError(ValueError):
@@ -52,15 +60,20 @@ def _normalise_base(url: str) -> str:
     return url.rstrip("/").lower()
 
 
+#: The Messages API under an Anthropic base URL, with or without its version.
+_ANTHROPIC_PATHS = frozenset({"/messages", "/v1/messages"})
+
+
 def match_endpoint(
     url: str, openai_compatible: Iterable[str] = (), anthropic_compatible: Iterable[str] = ()
 ) -> Endpoint | None:
     """The LLM API a request URL calls, or None. ``*_compatible``: base URLs (up to and
-    including the version path, e.g. ``http://gateway:8080/v1``) that speak that API."""
+    including the version path, e.g. ``http://gateway:8080/v1``) that speak that API; an
+    Anthropic base may also be the anthropic SDK's ``base_url``, which leaves ``/v1`` out."""
     lowered = url.split("?", 1)[0].rstrip("/").lower()
     for base in (ANTHROPIC_BASE, *anthropic_compatible):
         base = _normalise_base(base)
-        if lowered.startswith(base) and lowered[len(base) :] == "/messages":
+        if lowered.startswith(base) and lowered[len(base) :] in _ANTHROPIC_PATHS:
             return Endpoint("anthropic", "messages")
     for base in (OPENAI_BASE, *openai_compatible):
         base = _normalise_base(base)
@@ -187,19 +200,32 @@ def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
             out["gen_ai.usage.reasoning.output_tokens"] = _count(details["reasoning_tokens"], "reasoning_tokens")
         if isinstance(details, dict) and details.get("audio_tokens"):
             out[cv.USAGE_AUDIO_OUTPUT] = _count(details["audio_tokens"], "audio_tokens")
-        billed = usage.get("cost")  # what OpenRouter (and gateways like it) billed, USD
+        billed = usage.get(endpoint.billed_cost) if endpoint.billed_cost else None
         if billed is not None:
-            if isinstance(billed, bool) or not isinstance(billed, (int, float)) or not 0 <= billed < math.inf:
-                raise BodyError(f"usage cost is {billed!r}, not a non-negative number")
-            # A float's shortest repr is the number as the provider wrote it (costs have far
-            # fewer than 15 significant digits); parsing every float of a body as a Decimal
-            # instead tripled the parse of a 2 MB embeddings body on the app's thread.
-            out[cv.PROVIDER_COST] = repr(billed)
+            out[cv.PROVIDER_COST] = billed_cost(billed, f"usage {endpoint.billed_cost}")
     if cache_read:
         out["gen_ai.usage.cache_read.input_tokens"] = cache_read
     if cache_write:
         out["gen_ai.usage.cache_creation.input_tokens"] = cache_write
     return out
+
+
+def billed_cost(value: Any, where: str) -> str:
+    """A billed cost in USD (a JSON number, or a header's text) as the exact decimal text the
+    provider wrote. Raises BodyError for anything that is not a non-negative number."""
+    if isinstance(value, str):
+        try:
+            number = float(value.strip()) if len(value) <= 60 else math.nan
+        except ValueError:
+            number = math.nan
+        if 0 <= number < math.inf:
+            return value.strip()
+    elif not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < math.inf:
+        # A float's shortest repr is the number as the provider wrote it (costs have far
+        # fewer than 15 significant digits); parsing every float of a body as a Decimal
+        # instead tripled the parse of a 2 MB embeddings body on the app's thread.
+        return repr(value)
+    raise BodyError(f"{where} is {value!r}, not a non-negative number")
 
 
 def _decoder(encoding: str) -> Any:

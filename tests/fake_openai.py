@@ -1,7 +1,9 @@
 """A loopback fake of OpenAI's Chat Completions API, as the Vercel AI SDK's OpenAI provider
 calls it: JSON or a server-sent-event stream (with ``stream_options.include_usage``), and a
 tool call when the request offers tools and has no tool result yet. Each response has usage
-of its own, recorded in ``served`` so that tests price what the provider billed."""
+of its own, recorded in ``served`` so that tests price what the provider billed. Given
+``service_tiers``, the responses say in turn which tier served them (``service_tier``, in the
+body and in every stream chunk, as OpenAI does)."""
 
 from __future__ import annotations
 
@@ -16,13 +18,14 @@ MODEL_SERVED = "gpt-4o-mini-2024-07-18"
 
 class Served(list):
     """The usage of every response, in order: dicts with id, model, prompt_tokens,
-    cached_tokens, completion_tokens."""
+    cached_tokens, completion_tokens, service_tier (None when the response named none)."""
 
 
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, service_tiers: tuple[str, ...] = ()) -> None:
         self.served = Served()
         self._numbers = itertools.count(1)
+        self._tiers = itertools.cycle(service_tiers) if service_tiers else None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +57,8 @@ class FakeOpenAI:
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         response_id = f"chatcmpl-fake{n}"
+        tier = next(self._tiers) if self._tiers else None
+        served_by = {} if tier is None else {"service_tier": tier}
         self.served.append(
             {
                 "id": response_id,
@@ -61,6 +66,7 @@ class FakeOpenAI:
                 "prompt_tokens": usage["prompt_tokens"],
                 "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
                 "completion_tokens": usage["completion_tokens"],
+                "service_tier": tier,
             }
         )
         messages = body.get("messages", [])
@@ -91,6 +97,7 @@ class FakeOpenAI:
                 message,
                 finish,
                 usage if (body.get("stream_options") or {}).get("include_usage") else None,
+                served_by,
             )
             return
         data = json.dumps(
@@ -101,6 +108,7 @@ class FakeOpenAI:
                 "model": MODEL_SERVED,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": usage,
+                **served_by,
             }
         ).encode()
         handler.send_response(200)
@@ -116,6 +124,7 @@ class FakeOpenAI:
         message: dict[str, Any],
         finish: str,
         usage: dict[str, Any] | None,
+        served_by: dict[str, Any],
     ) -> None:
         def chunk(delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any) -> bytes:
             doc = {
@@ -124,6 +133,7 @@ class FakeOpenAI:
                 "created": 1_764_000_000,
                 "model": MODEL_SERVED,
                 "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **served_by,
                 **extra,
             }
             return b"data: " + json.dumps(doc).encode() + b"\n\n"

@@ -14,6 +14,8 @@ import sys
 
 CALLS = 2
 WHO = ("u_9", "acme", "assistant")  # user, tenant, feature
+#: How the fake Anthropic API serves each call (tests/sdk/test_httpx_hooks.py LLMServer).
+ANTHROPIC_SERVED = {"x-served-tier": "priority", "x-web-searches": "2"}
 
 
 def instrumentors(stack: str) -> list:
@@ -57,15 +59,20 @@ def main(stack: str, priced_by: str, stream: bool, endpoint: str, openai_url: st
     provider.add_span_processor(CostSpanProcessor(export) if priced_by == "sdk" else export)
     for instrumentor in instrumentors(stack):
         instrumentor.instrument(tracer_provider=provider)
-    if priced_by == "sdk" and stack.startswith("openai"):
+    if priced_by == "sdk":
         # As the README sets an app up: the HTTP span reads the response's whole usage
-        # (openai-v2 leaves cached tokens out of its span) and carries the call's cost.
-        instrument_httpx(openai_compatible=[openai_url], tracer_provider=provider)
+        # (openai-v2 leaves cached tokens out of its span; no instrumentation records
+        # Anthropic's web searches) and carries the call's cost.
+        instrument_httpx(openai_compatible=[openai_url], anthropic_compatible=[anthropic_url], tracer_provider=provider)
     tracer = provider.get_tracer("support-py")
     user, tenant, feature = WHO
     if stack.startswith("anthropic"):
         client = anthropic.Anthropic(
-            base_url=anthropic_url, api_key="test", max_retries=0, open_telemetry={"tracer_provider": provider}
+            base_url=anthropic_url,
+            api_key="test",
+            max_retries=0,
+            open_telemetry={"tracer_provider": provider},
+            default_headers=ANTHROPIC_SERVED,
         )
     else:
         client = openai.OpenAI(base_url=openai_url, api_key="test", max_retries=0)

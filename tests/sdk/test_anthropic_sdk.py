@@ -17,7 +17,7 @@ anthropic = pytest.importorskip("anthropic")
 
 class Messages(LLMServer):
     """LLMServer, with streams framed event for event as the Messages API sends them (the
-    SDK's stream accumulator reads every field)."""
+    SDK's stream accumulator reads every field); served as LLMServer's headers say."""
 
     def _stream(self, path, request, mode):
         message = {
@@ -28,7 +28,7 @@ class Messages(LLMServer):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {**ANTHROPIC_USAGE, "output_tokens": 1},
+            "usage": {**self._anthropic_usage(), "output_tokens": 1},
         }
         events = [
             ("message_start", {"type": "message_start", "message": message}),
@@ -49,7 +49,10 @@ class Messages(LLMServer):
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                    "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]},
+                    "usage": {
+                        "output_tokens": ANTHROPIC_USAGE["output_tokens"],
+                        **self._anthropic_usage(only_tools=True),
+                    },
                 },
             ),
             ("message_stop", {"type": "message_stop"}),
@@ -64,20 +67,26 @@ def fake_anthropic():
         yield url + "/anthropic"
 
 
-# Priced as the response model the fake answers with. Anthropic's input_tokens leave out
-# cache reads and writes; genai-prices' input includes them.
-CALL = calc_price(
-    Usage(
-        input_tokens=ANTHROPIC_USAGE["input_tokens"]
-        + ANTHROPIC_USAGE["cache_read_input_tokens"]
-        + ANTHROPIC_USAGE["cache_creation_input_tokens"],
-        cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
-        cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
-        output_tokens=ANTHROPIC_USAGE["output_tokens"],
-    ),
-    model_ref="claude-sonnet-4-5-20250929",
-    provider_id="anthropic",
-).total_price
+def billed(web_searches: int = 0, price_context: dict | None = None) -> Decimal:
+    """What a call the fake serves costs: priced as the response model it answers with.
+    Anthropic's input_tokens leave out cache reads and writes; genai-prices' input includes them."""
+    return calc_price(
+        Usage(
+            input_tokens=ANTHROPIC_USAGE["input_tokens"]
+            + ANTHROPIC_USAGE["cache_read_input_tokens"]
+            + ANTHROPIC_USAGE["cache_creation_input_tokens"],
+            cache_read_tokens=ANTHROPIC_USAGE["cache_read_input_tokens"],
+            cache_write_tokens=ANTHROPIC_USAGE["cache_creation_input_tokens"],
+            output_tokens=ANTHROPIC_USAGE["output_tokens"],
+            web_searches=web_searches,
+        ),
+        model_ref="claude-sonnet-4-5-20250929",
+        provider_id="anthropic",
+        price_context=price_context,
+    ).total_price
+
+
+CALL = billed()
 
 
 def call(client, stream: bool) -> None:

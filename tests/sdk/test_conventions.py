@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -219,3 +220,35 @@ def test_every_detect_name_belongs_to_a_convention_table():
     assert names == cv.USAGE_ATTRIBUTE_NAMES
     for conv in cv.CONVENTIONS:
         assert set(conv.detect_names()) <= set(conv.token_names()) | {"gen_ai.usage.cost", "llm.usage.total_tokens"}
+
+
+OPENINFERENCE = {"llm.provider": "anthropic", "llm.token_count.prompt": 3600, "llm.token_count.completion": 250}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "searches"),
+    [
+        # as OpenInference's Anthropic instrumentation writes the response's server tool use
+        ('{"server_tool_use": {"web_search_requests": 2}, "tenant": "acme"}', 2),
+        ('{"server_tool_use": {"web_fetch_requests": 1}}', 0),
+        ('{"tenant": "acme"}', 0),
+        ('{"server_tool_use": ', 0),  # cut short: not a count, the tokens still priced
+        ('[{"server_tool_use": {"web_search_requests": 2}}]', 0),
+        (None, 0),
+    ],
+)
+def test_openinference_metadata_gives_web_searches(metadata, searches):
+    attrs = dict(OPENINFERENCE) if metadata is None else {**OPENINFERENCE, cv.METADATA_JSON: metadata}
+    usage = read_usage(attrs)
+    assert usage is not None and usage.convention == "openinference"
+    assert (usage.web_searches, usage.input_tokens) == (searches, 3600)
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [("2", "got str"), (-1, "negative"), (cv.MAX_WEB_SEARCHES + 1, "exceed")],
+)
+def test_openinference_metadata_with_a_bad_search_count_is_a_usage_error(count, message):
+    metadata = '{"server_tool_use": {"web_search_requests": %s}}' % json.dumps(count)
+    with pytest.raises(UsageError, match=message):
+        read_usage({**OPENINFERENCE, cv.METADATA_JSON: metadata})

@@ -167,7 +167,8 @@ class LLMServer(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
     def _chat_usage(self):
-        return {**CHAT_USAGE, "cost": float(self.billed)} if self.billed else CHAT_USAGE
+        field = self.headers.get("x-billed-field", "cost")
+        return {**CHAT_USAGE, field: float(self.billed)} if self.billed else CHAT_USAGE
 
     def _openai_tier(self):
         return {"service_tier": self.tier} if self.tier else {}
@@ -188,6 +189,8 @@ class LLMServer(BaseHTTPRequestHandler):
         return usage
 
     def _send(self, status, data, content_type, headers=None):
+        if self.headers.get("x-billed-header"):  # a gateway that reports the bill in a header
+            headers = {**(headers or {}), "x-gateway-cost": self.headers["x-billed-header"]}
         self.send_response(status)
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
@@ -224,11 +227,13 @@ def server():
 
 
 class Setup:
-    def __init__(self, base, async_=False):
+    def __init__(self, base, async_=False, **hooks):
         self.memory = InMemorySpanExporter()
         self.provider = TracerProvider()
         self.provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(self.memory)))
-        self.hooks = HttpxHooks(openai_compatible=[base + "/v1"], anthropic_compatible=[base + "/anthropic/v1"])
+        self.hooks = HttpxHooks(
+            openai_compatible=[base + "/v1"], anthropic_compatible=[base + "/anthropic/v1"], **hooks
+        )
         self.client = httpx.AsyncClient(base_url=base) if async_ else httpx.Client(base_url=base)
         HTTPXClientInstrumentor.instrument_client(
             self.client, tracer_provider=self.provider, **self.hooks.client_kwargs(self.client)
@@ -520,9 +525,40 @@ def test_async_client(server):
     )
 
 
+@pytest.mark.parametrize(
+    ("billed_cost", "headers", "billed"),
+    [
+        ("usage.total_cost", {"x-billed-cost": "0.00031415", "x-billed-field": "total_cost"}, "0.00031415"),
+        ("usage.total_cost", {"x-billed-cost": "0.00031415"}, None),  # usage.cost is not read then
+        ("header:X-Gateway-Cost", {"x-billed-header": "0.000271828"}, "0.000271828"),
+        ("header:x-gateway-cost", {"x-billed-header": "lots"}, None),  # not a number: our estimate
+        ("header:x-gateway-cost", {"x-billed-header": "-0.01"}, None),
+        ("none", {"x-billed-cost": "0.00031415"}, None),
+    ],
+    ids=["usage-field", "other-field", "header", "header-not-a-number", "header-negative", "none"],
+)
+def test_where_a_gateway_reports_its_bill_is_named_by_the_user(server, billed_cost, headers, billed):
+    s = Setup(server, billed_cost=billed_cost)
+    s.client.post(CHAT[0], json=CHAT[1], headers=headers)
+    s.client.close()
+    span = s.only()
+    estimate = _price("openai", "gpt-4o-mini-2024-07-18", 2000, 300, 1024)
+    assert Decimal(span["otel_costs.cost.total"]) == (estimate if billed is None else Decimal(billed))
+    assert span["gen_ai.usage.cost.source"] == ("local" if billed is None else "provider")
+
+
 def test_base_urls_are_validated():
     with pytest.raises(ValueError, match="http"):
         HttpxHooks(openai_compatible=["gateway:8080/v1"])
+
+
+@pytest.mark.parametrize("setting", ["cost", "usage.", "usage.a.b", "header:", "header:two words", "body:cost"])
+def test_a_billed_cost_source_of_another_form_is_refused(setting, monkeypatch):
+    with pytest.raises(ValueError, match="billed_cost must be"):
+        HttpxHooks(billed_cost=setting)
+    monkeypatch.setenv("OTEL_COSTS_BILLED_COST", setting)
+    with pytest.raises(ValueError, match="OTEL_COSTS_BILLED_COST must be"):
+        HttpxHooks()
 
 
 @pytest.mark.parametrize("stream", [False, True])
