@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from otel_costs_collector.storage.client import StorageTarget, parse_storage
 
-__all__ = ["CollectorConfig", "ConfigError", "DEFAULTS", "HELD_COPIES"]
+__all__ = ["CollectorConfig", "ConfigError", "DEFAULTS", "HELD_COPIES", "SECRETS"]
 
 DEFAULT_STORAGE = "./otel-costs-data"
 DEFAULT_DATABASE = "otel_costs"
@@ -58,6 +58,16 @@ DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_CONNECTION_TIMEOUT_S = 30
 #: /healthz answers 503 once a spooled batch has waited this long for storage (seconds).
 DEFAULT_HEALTH_SPOOL_AGE_S = 300
+#: Seconds between pulls of the providers' cost reports (when an admin key is set).
+DEFAULT_RECONCILE_INTERVAL_S = 3600
+#: The capture rates (tracked / billed) of a complete day that raise no alert.
+DEFAULT_RECONCILE_BAND = "0.97,1.03"
+#: Hours after a UTC day ends before its figures count as final at the providers.
+DEFAULT_RECONCILE_SETTLE_H = 24
+DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
+DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com/v1"
+#: Fields never written to a log (describe() masks them).
+SECRETS = frozenset({"openai_admin_key", "anthropic_admin_key"})
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -92,6 +102,14 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "map_workers": ("OTEL_COSTS_MAP_WORKERS", DEFAULT_MAP_WORKERS),
     "attribution_wait_s": ("OTEL_COSTS_ATTRIBUTION_WAIT_S", DEFAULT_ATTRIBUTION_WAIT_S),
     "health_spool_age_s": ("OTEL_COSTS_HEALTH_SPOOL_AGE_S", DEFAULT_HEALTH_SPOOL_AGE_S),
+    # Reconciliation with the providers' cost reports (collector/reconcile).
+    "openai_admin_key": ("OTEL_COSTS_OPENAI_ADMIN_KEY", None),
+    "anthropic_admin_key": ("OTEL_COSTS_ANTHROPIC_ADMIN_KEY", None),
+    "openai_api_base": ("OTEL_COSTS_OPENAI_API_BASE", DEFAULT_OPENAI_API_BASE),
+    "anthropic_api_base": ("OTEL_COSTS_ANTHROPIC_API_BASE", DEFAULT_ANTHROPIC_API_BASE),
+    "reconcile_interval_s": ("OTEL_COSTS_RECONCILE_INTERVAL_S", DEFAULT_RECONCILE_INTERVAL_S),
+    "reconcile_band": ("OTEL_COSTS_RECONCILE_BAND", DEFAULT_RECONCILE_BAND),
+    "reconcile_settle_h": ("OTEL_COSTS_RECONCILE_SETTLE_H", DEFAULT_RECONCILE_SETTLE_H),
     # Reading commands (report, budget): a running collector's API, and the CA to verify it.
     "url": ("OTEL_COSTS_URL", None),
     "ca_file": ("OTEL_COSTS_CA_FILE", None),
@@ -140,6 +158,14 @@ class CollectorConfig:
     map_workers: Any = DEFAULT_MAP_WORKERS  # processes mapping batches; 0: in this process
     attribution_wait_s: Any = DEFAULT_ATTRIBUTION_WAIT_S  # seconds a call waits for an attributed ancestor
     health_spool_age_s: Any = DEFAULT_HEALTH_SPOOL_AGE_S  # /healthz 503 past this spool age
+    # None: that provider's cost report is not pulled. Never in a repr or a log.
+    openai_admin_key: str | None = field(default=None, repr=False)
+    anthropic_admin_key: str | None = field(default=None, repr=False)
+    openai_api_base: str = DEFAULT_OPENAI_API_BASE  # with or without /v1
+    anthropic_api_base: str = DEFAULT_ANTHROPIC_API_BASE
+    reconcile_interval_s: Any = DEFAULT_RECONCILE_INTERVAL_S
+    reconcile_band: Any = DEFAULT_RECONCILE_BAND  # "low,high", or a (low, high) pair
+    reconcile_settle_h: Any = DEFAULT_RECONCILE_SETTLE_H
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
     #: The fields given as a flag or an environment variable (the rest are defaults).
@@ -192,6 +218,8 @@ class CollectorConfig:
             "max_inflight_bytes": (1 << 20, 1 << 40),
             "max_connections": (1, 1_000_000),
             "connection_timeout_s": (1, 3600),
+            "reconcile_interval_s": (1, 7 * 86400),
+            "reconcile_settle_h": (0, 30 * 24),
         }
         for name, (low, high) in ints.items():
             raw = getattr(self, name)
@@ -246,6 +274,7 @@ class CollectorConfig:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             problems.append("tls_cert_file and tls_key_file go together")
         self._validate_budgets(problems)
+        self._validate_reconcile(problems)
         if self.url is not None:
             self.url = str(self.url).strip().rstrip("/")
             if not re.match(r"^https?://[^/?#]+", self.url):
@@ -282,6 +311,41 @@ class CollectorConfig:
                 f"{self.budget_webhook_format!r} is not 'json' or 'slack'"
             )
 
+    def _validate_reconcile(self, problems: list[str]) -> None:
+        from decimal import Decimal, InvalidOperation
+
+        for name in SECRETS:
+            value = getattr(self, name)
+            if value is not None and (not str(value).strip() or any(c.isspace() for c in str(value).strip())):
+                problems.append(f"{name} ({DEFAULTS[name][0]}): not a key (empty, or with spaces inside)")
+            elif value is not None:
+                setattr(self, name, str(value).strip())
+        for name in ("openai_api_base", "anthropic_api_base"):
+            base = str(getattr(self, name)).strip().rstrip("/")
+            if not re.match(r"^https?://[^/?#]+", base):
+                problems.append(f"{name} ({DEFAULTS[name][0]}): {base!r} is not an http:// or https:// URL")
+            # the providers' SDKs leave /v1 out of their base URLs; the APIs live under it
+            setattr(self, name, base if base.endswith("/v1") else base + "/v1")
+        raw = self.reconcile_band
+        try:
+            parts = raw.split(",") if isinstance(raw, str) else list(raw)
+            low, high = (Decimal(str(p).strip()) for p in parts)
+            if not (0 < low < high) or not high.is_finite():
+                raise ValueError
+            self.reconcile_band = (low, high)
+        except (ValueError, TypeError, InvalidOperation):
+            problems.append(
+                f"reconcile_band (OTEL_COSTS_RECONCILE_BAND): {raw!r} is not two rates like 0.97,1.03 (low < high)"
+            )
+
+    def reconcile_keys(self) -> dict[str, str]:
+        """provider → admin key, for the providers whose cost reports are pulled."""
+        keys = {"openai": self.openai_admin_key, "anthropic": self.anthropic_admin_key}
+        return {p: str(k) for p, k in keys.items() if k}
+
+    def reconcile_bases(self) -> dict[str, str]:
+        return {"openai": str(self.openai_api_base), "anthropic": str(self.anthropic_api_base)}
+
     @property
     def target(self) -> StorageTarget:
         return parse_storage(str(self.storage))
@@ -290,4 +354,8 @@ class CollectorConfig:
         """For the start-up log: storage without credentials."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "explicit"}
         out["storage"] = self.target.describe()
+        for name in SECRETS:
+            out[name] = "(set)" if out[name] else None
+        if isinstance(self.reconcile_band, tuple):
+            out["reconcile_band"] = ",".join(format(x, "f") for x in self.reconcile_band)
         return out

@@ -85,6 +85,12 @@ class Metrics:
             registry=r,
         )
         self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
+        self.capture_rate = Gauge(
+            "otel_costs_capture_rate",
+            "Tracked / billed cost of the last complete UTC day the provider billed (collector/reconcile).",
+            ["provider"],
+            registry=r,
+        )
 
     def flushed(self, spans: int, seconds: float, error: BaseException | None) -> None:
         self.batch_seconds.observe(seconds)

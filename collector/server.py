@@ -14,21 +14,23 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from aiohttp import web
 
 from otel_costs import __version__
 from otel_costs.pricing import Pricer
+from otel_costs_collector.alerting import Webhook
 from otel_costs_collector.auth import TokenAuth
-from otel_costs_collector.budgets.alerts import BudgetEvaluator, Webhook
+from otel_costs_collector.budgets.alerts import BudgetEvaluator
 from otel_costs_collector.budgets.api import add_budget_routes
 from otel_costs_collector.config import CollectorConfig
 from otel_costs_collector.dashboard.routes import add_dashboard_routes
 from otel_costs_collector.mapping.calls import CallIndex
 from otel_costs_collector.memory import return_large_buffers
 from otel_costs_collector.metrics import Metrics
+from otel_costs_collector.periodic import Periodic
 from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool, assess, refused
 from otel_costs_collector.pipeline.batcher import Batcher
 from otel_costs_collector.pipeline.held import HeldCalls
@@ -44,6 +46,8 @@ from otel_costs_collector.receive.dedup import RecentRequests, load_recent_token
 from otel_costs_collector.receive.ingest import Ingest
 from otel_costs_collector.receive.otlp_grpc import start_grpc
 from otel_costs_collector.receive.otlp_http import build_app
+from otel_costs_collector.reconcile.api import add_reconcile_routes
+from otel_costs_collector.reconcile.puller import Reconciler
 from otel_costs_collector.reports.api import add_query_routes
 from otel_costs_collector.sql import load as sql
 from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
@@ -94,9 +98,8 @@ class Collector:
         self._map_workers: MapWorkers | None = None
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self.budgets: BudgetEvaluator | None = None
-        self._budget_task: asyncio.Task[None] | None = None
-        self._budget_wake: asyncio.Event | None = None
-        self._budget_stopping = False
+        self.reconciler: Reconciler | None = None
+        self._periodic: dict[str, Periodic] = {}  # "budgets", "reconcile": jobs run every few seconds
         self.calls: HeldCalls | None = None
         self._spool: Spool | None = None
         self._settler: threading.Thread | None = None
@@ -209,10 +212,27 @@ class Collector:
         self.budgets = BudgetEvaluator(
             lambda: self.client, cfg.db, thresholds=cfg.budget_thresholds, webhook=webhook, clock=self._clock
         )
-        self._budget_wake = asyncio.Event()
-        add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=self._budget_wake.set)
-        self._budget_task = asyncio.create_task(self._evaluate_budgets(cfg.budget_interval_s))
-        add_dashboard_routes(app, lambda: self.client, cfg.db, self.budgets, self.auth)
+        budgets = self._periodic["budgets"] = Periodic(
+            "budget evaluation", self.budgets.evaluate, cfg.budget_interval_s
+        )
+        add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=budgets.wake)
+        settle = timedelta(hours=cfg.reconcile_settle_h)
+        if cfg.reconcile_keys():
+            self.reconciler = Reconciler(
+                lambda: self.client,
+                cfg.db,
+                cfg.reconcile_keys(),
+                bases=cfg.reconcile_bases(),
+                band=cfg.reconcile_band,
+                settle=settle,
+                webhook=webhook,
+                clock=self._clock,
+            )
+            self._periodic["reconcile"] = Periodic("reconciliation", self._reconcile, cfg.reconcile_interval_s)
+        add_reconcile_routes(app, lambda: self.client, cfg.db, self.reconciler, self.auth, settle)
+        add_dashboard_routes(app, lambda: self.client, cfg.db, self.budgets, self.auth, self.reconciler, settle)
+        for job in self._periodic.values():
+            job.start()
         # keepalive_timeout: aiohttp closes a connection that has not sent a request's
         # headers (from its start, or since its last answer) within it.
         # lingering_time: how long the unread rest of a refused body (408, 413) is drained
@@ -313,23 +333,20 @@ class Collector:
                     _log.error("storing calls that waited for attribution failed: %s", exc)
                 failing = True
 
-    async def _evaluate_budgets(self, interval: float) -> None:
-        assert self.budgets is not None and self._budget_wake is not None
-        while not self._budget_stopping:
-            try:
-                await asyncio.to_thread(self.budgets.evaluate)
-            except Exception as exc:  # storage hiccup: next cycle
-                _log.error("budget evaluation failed: %s", exc)
-            try:
-                await asyncio.wait_for(self._budget_wake.wait(), interval)
-            except asyncio.TimeoutError:
-                pass
-            self._budget_wake.clear()
-
     async def evaluate_budgets_now(self) -> None:
         """One evaluation cycle, now (tests, and after budget changes)."""
-        assert self.budgets is not None
-        await asyncio.to_thread(self.budgets.evaluate)
+        await self._periodic["budgets"].run_now()
+
+    def _reconcile(self) -> float | None:
+        assert self.reconciler is not None
+        wait = self.reconciler.cycle()
+        for provider, (_, rate) in self.reconciler.capture_rates.items():
+            self.metrics.capture_rate.labels(provider).set(float(rate))
+        return wait
+
+    async def reconcile_now(self) -> None:
+        """One reconciliation cycle, now (tests)."""
+        await self._periodic["reconcile"].run_now()
 
     def _tls_pems(self) -> tuple[bytes, bytes] | None:
         cfg = self.config
@@ -352,11 +369,8 @@ class Collector:
         The three run together: in-flight requests wait for the flush that the batcher's
         close performs; requests arriving meanwhile are told to retry (UNAVAILABLE / 503).
         """
-        if self._budget_task is not None and self._budget_wake is not None:
-            # Let a cycle in progress finish: it uses the storage client closed below.
-            self._budget_stopping = True
-            self._budget_wake.set()
-            await self._budget_task
+        for job in self._periodic.values():
+            await job.stop()  # a cycle in progress uses the storage client closed below
         steps = []
         if self._grpc is not None:
             steps.append(self._grpc.stop(grace))

@@ -14,20 +14,18 @@ consistent snapshot.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
+from otel_costs_collector.alerting import Webhook, deliver
 from otel_costs_collector.budgets.model import DEFAULT_THRESHOLDS, Budget, BudgetStore, period_bounds, version_stamp
 from otel_costs_collector.sql import load as sql
 
-__all__ = ["BudgetStatus", "BudgetEvaluator", "Webhook"]
+__all__ = ["BudgetStatus", "BudgetEvaluator"]
 
 _log = logging.getLogger("otel_costs.collector")
 _HUNDRED = Decimal(100)
@@ -61,23 +59,6 @@ class BudgetStatus:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-class Webhook:
-    """POSTs alerts as JSON; ``fmt="slack"`` sends Slack's ``{"text": ...}`` instead."""
-
-    def __init__(self, url: str, fmt: str = "json", timeout: float = 10.0):
-        self.url, self.fmt, self.timeout = url, fmt, timeout
-
-    def send(self, alert: dict[str, Any]) -> None:
-        """Raises OSError (urllib.error.URLError included) when the receiver did not take it."""
-        payload = {"text": alert["message"]} if self.fmt == "slack" else alert
-        request = urllib.request.Request(
-            self.url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            if not 200 <= response.status < 300:
-                raise OSError(f"webhook answered {response.status}")
 
 
 class BudgetEvaluator:
@@ -199,17 +180,10 @@ class BudgetEvaluator:
         )
 
     def _deliver(self, client: Any) -> None:
-        for key, alert in list(self._fired.items()):
-            if alert is None:
-                continue
-            if self._webhook is not None:
-                try:
-                    self._webhook.send(alert)
-                except (OSError, ValueError) as exc:
-                    _log.error("budget webhook failed, retrying next cycle: %s", exc)
-                    return  # keep order; the receiver is likely down for all
+        def record(key: Any, alert: dict[str, Any]) -> None:
             self._record(client, key, Decimal(alert["spend_usd"]), Decimal(alert["amount_usd"]), delivered=1)
-            self._fired[key] = None
+
+        deliver(self._fired, self._webhook, record, "budget")
 
     def _prune(self, keep_days: int = 40) -> None:
         """Forget alert state of periods that started long ago (memory stays bounded)."""

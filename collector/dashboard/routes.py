@@ -24,7 +24,10 @@ from aiohttp import web
 
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.budgets.alerts import BudgetEvaluator
+from otel_costs_collector.dashboard.reconcile_panel import tracked_vs_billed
 from otel_costs_collector.dashboard.svg import hbars, stacked_bars
+from otel_costs_collector.reconcile.puller import Reconciler
+from otel_costs_collector.reconcile.report import DEFAULT_SETTLE, ReconcileQuery, run_reconciliation
 from otel_costs_collector.reports.query import ReportError, ReportQuery, run_notices, run_report
 from otel_costs_collector.reports.render import notice_lines, render
 
@@ -61,6 +64,8 @@ def add_dashboard_routes(
     database: str,
     budgets: BudgetEvaluator | None,
     auth: TokenAuth | None = None,
+    reconciler: Reconciler | None = None,
+    settle: timedelta = DEFAULT_SETTLE,
 ) -> None:
 
     def who(request: web.Request) -> tuple[bool, str | None]:
@@ -102,6 +107,15 @@ def add_dashboard_routes(
                 lambda: {pid: run_report(client(), database, q) for pid, q in queries.items()}
             )
             notices = await asyncio.to_thread(run_notices, client(), database, queries["trend"])
+            reconciled = None
+            if reconciler is not None and reconciler.providers and tenant is None:
+                trend = queries["trend"]
+                days = ReconcileQuery(
+                    trend.start.date(), (trend.end - timedelta(microseconds=1)).date() + timedelta(days=1)
+                )
+                reconciled = await asyncio.to_thread(
+                    lambda: run_reconciliation(client(), database, days, settle=settle)
+                )
         except Exception as exc:
             _log.error("dashboard query failed: %s", exc)
             return _html(
@@ -121,6 +135,8 @@ def add_dashboard_routes(
                 tenant_only=tenant is not None,
             )
         body = _body(results, params, statuses, _days(queries["trend"]), notice_lines(notices))
+        if reconciled is not None and reconciler is not None:
+            body += tracked_vs_billed(reconciled, reconciler.band)
         return _html(_layout(_filters(params, tenant), body, auth is not None))
 
     async def panel_csv(request: web.Request) -> web.Response:

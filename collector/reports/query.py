@@ -25,7 +25,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from otel_costs_collector.sql import load
 
-__all__ = ["DIMENSIONS", "FILTERS", "ReportError", "ReportQuery", "run_report", "run_notices", "COLUMNS_OUT"]
+__all__ = [
+    "DIMENSIONS",
+    "FILTERS",
+    "ReportError",
+    "ReportQuery",
+    "run_report",
+    "run_notices",
+    "COLUMNS_OUT",
+    "money_text",
+]
 
 SOURCES = ("raw", "hourly", "daily")
 _MODEL = "if(response_model != '', response_model, request_model)"
@@ -285,7 +294,7 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
         row: dict[str, Any] = {name: _key(value) for name, value in zip(query.by, keys)}
         calls, cost, inp, out, cache_read, cache_write, unpriced, searches, search_cost, adjustment = metrics
         row.update(
-            cost_usd=_money(cost),
+            cost_usd=money_text(cost),
             calls=int(calls),
             input_tokens=int(inp),
             output_tokens=int(out),
@@ -293,8 +302,8 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
             cache_write_tokens=int(cache_write),
             unpriced_calls=int(unpriced),
             web_searches=int(searches),
-            web_search_usd=_money(search_cost),
-            adjustment_usd=_money(adjustment),
+            web_search_usd=money_text(search_cost),
+            adjustment_usd=money_text(adjustment),
         )
         rows.append(row)
     return rows
@@ -318,7 +327,7 @@ def _key(value: Any) -> Any:
     return value
 
 
-def _money(value: Any) -> str:
+def money_text(value: Any) -> str:
     amount = Decimal(value or 0)
     text = format(amount, "f")
     if "." in text:

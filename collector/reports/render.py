@@ -13,7 +13,7 @@ from typing import Any
 from otel_costs_collector.cli.source import Api, Direct
 from otel_costs_collector.reports.query import COLUMNS_OUT, ReportQuery, run_notices, run_report
 
-__all__ = ["fetch_rows", "fetch_notices", "notice_lines", "render"]
+__all__ = ["fetch_rows", "fetch_notices", "notice_lines", "render", "csv_text", "table_text"]
 
 
 def fetch_rows(source: Api | Direct, params: dict[str, Any], query: ReportQuery) -> list[dict[str, Any]]:
@@ -54,31 +54,42 @@ def render(rows: list[dict[str, Any]], by: tuple[str, ...], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _cell_safe(v) for k, v in row.items()} for row in rows)
-        return out.getvalue()
+        return csv_text(rows, columns, text_columns=columns)
     totals: dict[str, Any] = {c: "" for c in by}
     if by:
         totals[by[0]] = "TOTAL"
     for c in COLUMNS_OUT:
         if c.endswith("_usd"):
-            totals[c] = _plain(sum((Decimal(r[c]) for r in rows), Decimal(0)))
+            totals[c] = sum((Decimal(r[c]) for r in rows), Decimal(0))
         else:
             totals[c] = sum(int(r[c]) for r in rows)
+    return table_text(rows, columns, numeric=COLUMNS_OUT, foot=totals)
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str], text_columns: Any) -> str:
+    """CSV with a header; cells of ``text_columns`` are made safe for spreadsheets."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: _cell_safe(v) if k in text_columns else v for k, v in row.items()} for row in rows)
+    return out.getvalue()
+
+
+def table_text(rows: list[dict[str, Any]], columns: list[str], *, numeric: Any, foot: dict[str, Any]) -> str:
+    """A terminal table: a header, the rows, and ``foot`` (totals) under a rule; the
+    ``numeric`` columns right-aligned (Decimals written plainly, ints with separators)."""
     body = [[_cell(r.get(c)) for c in columns] for r in rows]
-    foot = [_cell(totals[c]) for c in columns]
-    widths = [max(len(c), *(len(row[i]) for row in [*body, foot])) for i, c in enumerate(columns)]
-    numeric = [c in COLUMNS_OUT for c in columns]
+    last = [_cell(_plain(v) if isinstance(v, Decimal) else v) for v in (foot.get(c, "") for c in columns)]
+    widths = [max(len(c), *(len(row[i]) for row in [*body, last])) for i, c in enumerate(columns)]
+    aligned = [c in numeric for c in columns]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(cells, widths, numeric)
+            cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(cells, widths, aligned)
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(columns), rule, *(line(r) for r in body), rule, line(foot)])
+    return "\n".join([line(columns), rule, *(line(r) for r in body), rule, line(last)])
 
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

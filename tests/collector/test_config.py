@@ -81,3 +81,39 @@ def test_writers_from_env_or_default_and_checked(env, writers, problem):
         with pytest.raises(ConfigError) as err:
             CollectorConfig.load({}, env=env).validate()
         assert err.value.problems == [problem]
+
+
+def test_reconciliation_settings_are_checked_together_and_keys_never_shown():
+    env = {
+        "OTEL_COSTS_OPENAI_ADMIN_KEY": "sk-admin-secret-1",
+        "OTEL_COSTS_ANTHROPIC_ADMIN_KEY": "two words",
+        "OTEL_COSTS_ANTHROPIC_API_BASE": "api.anthropic.com",
+        "OTEL_COSTS_RECONCILE_BAND": "1.03,0.97",
+        "OTEL_COSTS_RECONCILE_INTERVAL_S": "0",
+    }
+    with pytest.raises(ConfigError) as err:
+        CollectorConfig.load({}, env=env).validate()
+    problems = "\n".join(err.value.problems)
+    assert len(err.value.problems) == 4, problems
+    for text in ["anthropic_admin_key", "anthropic_api_base", "reconcile_band", "reconcile_interval_s"]:
+        assert text in problems
+    assert "two words" not in problems
+    cfg = CollectorConfig.load(
+        {},
+        env={
+            **env,
+            "OTEL_COSTS_ANTHROPIC_ADMIN_KEY": "sk-ant-admin-2",
+            "OTEL_COSTS_ANTHROPIC_API_BASE": "http://proxy:8080/anthropic",
+            "OTEL_COSTS_RECONCILE_BAND": "0.95,1.05",
+            "OTEL_COSTS_RECONCILE_INTERVAL_S": "600",
+        },
+    ).validate()
+    assert cfg.reconcile_keys() == {"openai": "sk-admin-secret-1", "anthropic": "sk-ant-admin-2"}
+    # the anthropic SDK's base URL leaves /v1 out; the API lives under it
+    assert cfg.reconcile_bases() == {
+        "openai": "https://api.openai.com/v1",
+        "anthropic": "http://proxy:8080/anthropic/v1",
+    }
+    assert [str(x) for x in cfg.reconcile_band] == ["0.95", "1.05"]
+    shown = repr(cfg) + repr(cfg.describe())
+    assert "sk-admin-secret-1" not in shown and "sk-ant-admin-2" not in shown

@@ -1,0 +1,5 @@
+-- When each provider's days from {since} were last pulled.
+SELECT provider, day, max(pulled_at)
+FROM {db}.provider_costs
+WHERE day >= {since:Date}
+GROUP BY provider, day
