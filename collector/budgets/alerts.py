@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 from otel_costs_collector.alerting import Webhook, deliver
 from otel_costs_collector.budgets.model import DEFAULT_THRESHOLDS, Budget, BudgetStore, period_bounds, version_stamp
+from otel_costs_collector.reports.query import money_text
 from otel_costs_collector.sql import load as sql
 
 __all__ = ["BudgetStatus", "BudgetEvaluator"]
@@ -49,7 +50,7 @@ class BudgetStatus:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.budget.to_json(),
-            "spend_usd": str(self.spend_usd),
+            "spend_usd": money_text(self.spend_usd),
             "percent": str(self.percent),
             "exceeded": self.exceeded,
             "period_start": _iso(self.period_start),
@@ -99,23 +100,42 @@ class BudgetEvaluator:
         client = self._client()
         if not self._loaded:
             self._load_fired(client, now)
-        statuses = []
-        for budget in self.store().list():
-            start, end = period_bounds(budget.period, budget.timezone, now)
-            status = BudgetStatus(budget, start, end, self._spend(client, budget, start, end))
-            statuses.append(status)
-            for threshold in budget.thresholds or self._thresholds:
-                key = (budget.id, start.replace(tzinfo=None), threshold)
-                if key in self._fired or status.spend_usd * _HUNDRED < budget.amount_usd * threshold:
-                    continue
-                alert = _alert(status, threshold)
-                self._record(client, key, status.spend_usd, budget.amount_usd, delivered=0)
-                self._fired[key] = alert
-                _log.warning("%s", alert["message"], extra={"fields": {"alert": alert}})
+        statuses = self._statuses(client, now)
+        for status in statuses:
+            budget, start = status.budget, status.period_start
+            crossed = [
+                (budget.id, start.replace(tzinfo=None), threshold)
+                for threshold in sorted(budget.thresholds or self._thresholds)
+                if status.spend_usd * _HUNDRED >= budget.amount_usd * threshold
+            ]
+            new = [key for key in crossed if key not in self._fired]
+            if not new:
+                continue
+            # Several thresholds crossed at once (a budget set below what was already spent,
+            # a burst): one alert, for the highest; the lower ones count as told.
+            for key in new[:-1]:
+                self._record(client, key, status.spend_usd, budget.amount_usd, delivered=1)
+                self._fired[key] = None
+            alert = _alert(status, new[-1][2])
+            self._record(client, new[-1], status.spend_usd, budget.amount_usd, delivered=0)
+            self._fired[new[-1]] = alert
+            _log.warning("%s", alert["message"], extra={"fields": {"alert": alert}})
         self.statuses = tuple(statuses)
         self.evaluated_at = now
         self._deliver(client)
         return self.statuses
+
+    def statuses_now(self) -> tuple[BudgetStatus, ...]:
+        """Every budget's spend in its current period, now, without alerting (``budget list``
+        on storage no collector holds). Raises on a storage error."""
+        return self._statuses(self._client(), self._clock())
+
+    def _statuses(self, client: Any, now: datetime) -> tuple[BudgetStatus, ...]:
+        statuses = []
+        for budget in self.store().list():
+            start, end = period_bounds(budget.period, budget.timezone, now)
+            statuses.append(BudgetStatus(budget, start, end, self._spend(client, budget, start, end)))
+        return tuple(statuses)
 
     def status_for(self, tenant: str, user: str, feature: str, *, tenant_only: bool = False) -> list[BudgetStatus]:
         """The budgets that apply to calls of this tenant, user and feature. ``tenant_only``

@@ -87,13 +87,13 @@ def add_budget_routes(
         if denied is not None:
             return denied
         try:
-            budgets = await asyncio.to_thread(lambda: evaluator.store().list())
+            statuses = await asyncio.to_thread(evaluator.statuses_now)
         except Exception as exc:
             _log.error("reading budgets failed: %s", exc)
             return _error(503, "storage is unavailable; try again")
         if found is not None and not found.admin:
-            budgets = [b for b in budgets if b.tenant_id == found.tenant]
-        return web.json_response([b.to_json() for b in budgets])
+            statuses = tuple(s for s in statuses if s.budget.tenant_id == found.tenant)
+        return web.json_response([s.to_json() for s in statuses])
 
     async def put_budget(request: web.Request) -> web.Response:
         denied = admin_only(request)

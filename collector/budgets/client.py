@@ -7,6 +7,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
+from otel_costs_collector.budgets.alerts import BudgetEvaluator
 from otel_costs_collector.budgets.model import Budget, BudgetStore
 from otel_costs_collector.cli.source import Api, Direct, Unavailable
 
@@ -23,9 +24,14 @@ def set_budget(source: Api | Direct, budget: Budget) -> dict[str, Any]:
 
 
 def list_budgets(source: Api | Direct) -> list[dict[str, Any]]:
+    """Every budget with its spend in the current period (spend_usd, percent, resets_at)."""
     if isinstance(source, Api):
         return source.call("GET", "/v1/budgets")
-    return [b.to_json() for b in source.run(lambda client: BudgetStore(client, source.database).list())]
+
+    def statuses(client: Any) -> list[dict[str, Any]]:
+        return [s.to_json() for s in BudgetEvaluator(lambda: client, source.database).statuses_now()]
+
+    return source.run(statuses)
 
 
 def remove_budget(source: Api | Direct, budget_id: str) -> bool:

@@ -117,7 +117,7 @@ class Budget:
         return {
             "id": self.id,
             **self.scope(),
-            "amount_usd": str(self.amount_usd),
+            "amount_usd": _plain(self.amount_usd),  # as entered: storage pads to 18 places
             "period": self.period,
             "timezone": self.timezone,
             "hard": self.hard,
@@ -261,3 +261,8 @@ class BudgetStore:
             ],
             settings={"async_insert": 0},
         )
+
+
+def _plain(amount: Decimal) -> str:
+    text = format(amount, "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"

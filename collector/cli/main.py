@@ -7,12 +7,14 @@ import sys
 
 import click
 
+from otel_costs_collector.cli.calls import calls
 from otel_costs_collector.cli.options import (
     _ca_file,
     _cluster,
     _config,
     _database,
     _fail,
+    _filters,
     _source,
     _storage,
     _ttl,
@@ -134,12 +136,7 @@ _FILTER_FLAGS = ("tenant", "user", "feature", "model", "provider", "service")
 @click.option("--from", "from_", metavar="ISO", help="Start date or date-time (in --tz).")
 @click.option("--to", metavar="ISO", help="End date or date-time, exclusive (in --tz).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone for days, hours and dates.")
-@click.option("--tenant")
-@click.option("--user")
-@click.option("--feature")
-@click.option("--model")
-@click.option("--provider")
-@click.option("--service")
+@_filters
 @click.option("--top", type=int, help="Only the N most expensive rows.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def report(url, ca_file, storage, database, by, since, from_, to, tz, top, fmt, **filters) -> None:
@@ -172,7 +169,7 @@ def report(url, ca_file, storage, database, by, since, from_, to, tz, top, fmt, 
         notices = fetch_notices(source, {k: str(v) for k, v in params.items()}, query)
     except (NoData, Unavailable) as exc:
         _fail(str(exc))
-    click.echo(render(rows, query.by, fmt))
+    click.echo(render(rows, query.by, fmt), nl=fmt != "csv")  # CSV text ends with its newline
     for line in notice_lines(notices):
         click.echo(f"note: {line}", err=True)
 
@@ -349,7 +346,7 @@ def budget_set(
 @_storage
 @_database
 def budget_list(url, ca_file, storage, database) -> None:
-    """Every budget, one JSON object per line."""
+    """Every budget with its spend this period (spend_usd, percent), one JSON object per line."""
     from otel_costs_collector.budgets.client import list_budgets
     from otel_costs_collector.cli.source import NoData, Unavailable
 
@@ -387,3 +384,4 @@ if __name__ == "__main__":
     main()
 
 main.add_command(reconcile)
+main.add_command(calls)

@@ -10,7 +10,7 @@ import click
 
 from otel_costs_collector.config import DEFAULT_DATABASE, CollectorConfig, ConfigError
 
-__all__ = ["_storage", "_database", "_cluster", "_url", "_ca_file", "_ttl", "_config", "_fail", "_source"]
+__all__ = ["_filters", "_storage", "_database", "_cluster", "_url", "_ca_file", "_ttl", "_config", "_fail", "_source"]
 
 _storage = click.option(
     "--storage",
@@ -65,3 +65,11 @@ def _source(cfg: CollectorConfig) -> Any:
         )
     except NoData as exc:
         _fail(str(exc))
+
+
+def _filters(command: Any) -> Any:
+    """The filters a reading command takes, as reports and ``/v1/costs`` name them; they
+    reach the command as keyword arguments of the same names."""
+    for name in reversed(("tenant", "user", "feature", "model", "provider", "service")):
+        command = click.option(f"--{name}", help=f"Only calls of this {name}.")(command)
+    return command

@@ -1,4 +1,5 @@
-"""The query API on the collector's HTTP port: ``GET /v1/costs`` and ``GET /v1/notices``.
+"""The query API on the collector's HTTP port: ``GET /v1/costs``, ``GET /v1/notices`` and
+``GET /v1/calls`` (individual calls: collector/reports/calls.py).
 
 Same parameters as ``otel-costs report`` (by, since or from/to, tz, filters, top) and the
 same JSON: an array of row objects. The storage read runs on a worker thread so the
@@ -16,6 +17,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.reports.calls import CallsQuery, run_calls
 from otel_costs_collector.reports.query import ReportError, ReportQuery, run_notices, run_report
 
 __all__ = ["add_query_routes"]
@@ -26,8 +28,8 @@ _log = logging.getLogger("otel_costs.collector")
 def add_query_routes(
     app: web.Application, client: Callable[[], Any], database: str, auth: TokenAuth | None = None
 ) -> None:
-    def parse(request: web.Request) -> ReportQuery | web.Response:
-        """The request's report query (a tenant token reads its tenant only), or the error."""
+    def scoped(request: web.Request) -> dict[str, str | None] | web.Response:
+        """The request's parameters, a tenant token's own tenant forced in, or the error."""
         params: dict[str, str | None] = {k: v for k, v in request.query.items() if k != "format"}
         if auth is not None:
             principal = auth.check(request.headers.get("Authorization"))
@@ -37,8 +39,15 @@ def add_query_routes(
                 if params.get("tenant", principal.tenant) != principal.tenant:
                     return _error(403, "this token can only read its own tenant")
                 params["tenant"] = principal.tenant  # a tenant sees only its own rows
-        if len(request.query.getall("by", [])) > 1:
-            return _error(400, "by: give one comma-separated list")
+        if any(len(request.query.getall(k)) > 1 for k in request.query):
+            return _error(400, "give each parameter once (by: one comma-separated list)")
+        return params
+
+    def parse(request: web.Request) -> ReportQuery | web.Response:
+        """The request's report query, or the error."""
+        params = scoped(request)
+        if isinstance(params, web.Response):
+            return params
         try:
             return ReportQuery.parse(params)
         except ReportError as exc:
@@ -61,8 +70,24 @@ def add_query_routes(
     async def notices(request: web.Request) -> web.Response:
         return await answer(request, run_notices)
 
+    async def calls(request: web.Request) -> web.Response:
+        params = scoped(request)
+        if isinstance(params, web.Response):
+            return params
+        try:
+            query = CallsQuery.parse(params)
+        except ReportError as exc:
+            return _error(400, str(exc))
+        try:
+            page = await asyncio.to_thread(run_calls, client(), database, query)
+        except Exception as exc:
+            _log.error("calls query failed: %s", exc)
+            return _error(503, "storage is unavailable; try again")
+        return web.json_response(page)
+
     app.router.add_get("/v1/costs", costs)
     app.router.add_get("/v1/notices", notices)
+    app.router.add_get("/v1/calls", calls)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -177,13 +177,13 @@ class ReportQuery:
             f"costs_{source}",
             db=db,
             dims="".join(f"{d},\n    " for d in dims),
-            filters=self._filters(source, params),
+            filters=self.filters_sql(source, params),
             group_by=("GROUP BY " + ", ".join(f"d{i}" for i in range(len(dims)))) if dims else "",
             limit=f"LIMIT {int(self.top)}" if self.top else "",
         )
         return text, params
 
-    def _filters(self, source: str, params: dict[str, Any]) -> str:
+    def filters_sql(self, source: str, params: dict[str, Any]) -> str:
         """The filters' SQL for ``source``; their values go into ``params``."""
         col = SOURCES.index(source)
         filters = []
@@ -198,7 +198,7 @@ class ReportQuery:
     def notices_sql(self, db: str) -> tuple[str, dict[str, Any]]:
         """The SQL of :func:`run_notices` for this range and these filters, and its parameters."""
         params: dict[str, Any] = {"start": self.start.replace(tzinfo=None), "end": self.end.replace(tzinfo=None)}
-        return load(__package__, "notices", db=db, filters=self._filters("raw", params)), params
+        return load(__package__, "notices", db=db, filters=self.filters_sql("raw", params)), params
 
 
 def _same_day_start(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
@@ -282,7 +282,8 @@ def _parse_range(
 
 
 def run_report(client: Any, db: str, query: ReportQuery, source: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a report as JSON-ready dicts: group keys named as in ``by``; ``cost_usd`` and
+    """Rows of a report as JSON-ready dicts, most expensive first, or in time order when
+    grouped by day or hour: group keys named as in ``by``; ``cost_usd`` and
     its parts ``web_search_usd`` and ``adjustment_usd`` (what providers billed beyond our
     list-price estimate, where they report their cost) as exact decimal strings; counts as
     ints. Raises on a storage error."""
@@ -306,6 +307,9 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
             adjustment_usd=money_text(adjustment),
         )
         rows.append(row)
+    times = [d for d in query.by if d in ("day", "hour")]
+    if times:  # a time series reads in time order (most expensive first within a time)
+        rows.sort(key=lambda r: tuple(r[d] for d in times))
     return rows
 
 

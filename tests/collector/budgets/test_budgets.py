@@ -131,7 +131,7 @@ def test_alerts_fire_once_per_threshold_and_period_across_restarts(start_collect
     send(c, 4, late - timedelta(minutes=10), **{"tenant.id": "acme"})  # 100 %: 75, 90 and 100 at once
     c.call(c.collector.evaluate_budgets_now())
     c.call(c.collector.evaluate_budgets_now())  # nothing new: nothing fired again
-    assert thresholds(Hook.received) == [("acme-daily", t) for t in (50, 75, 90, 100)]
+    assert thresholds(Hook.received) == [("acme-daily", 50), ("acme-daily", 100)]  # one alert: the highest
     status = httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "acme", "user": "u1"}).json()
     (s,) = status["budgets"]
     assert (s["exceeded"], Decimal(s["spend_usd"]), s["percent"]) == (True, COST * 10, "100.00")
@@ -142,7 +142,7 @@ def test_alerts_fire_once_per_threshold_and_period_across_restarts(start_collect
     c.stop()  # a restart remembers what it fired
     again = start_collector(clock=clock, budget_webhook_url=webhook, budget_interval_s=3600)
     again.call(again.collector.evaluate_budgets_now())
-    assert len(Hook.received) == 4
+    assert len(Hook.received) == 2
 
     clock.now = (late + timedelta(minutes=40)).astimezone(timezone.utc)  # 00:10 the next day in New York
     again.call(again.collector.evaluate_budgets_now())
@@ -150,7 +150,7 @@ def test_alerts_fire_once_per_threshold_and_period_across_restarts(start_collect
     assert (s["exceeded"], Decimal(s["spend_usd"])) == (False, 0)  # a new period
     send(again, 5, late + timedelta(minutes=35), **{"tenant.id": "acme"})
     again.call(again.collector.evaluate_budgets_now())
-    assert thresholds(Hook.received)[4:] == [("acme-daily", 50)]  # fires again in the new period
+    assert thresholds(Hook.received)[2:] == [("acme-daily", 50)]  # fires again in the new period
 
 
 def test_undelivered_alerts_are_retried_until_the_webhook_takes_them(start_collector, webhook):
@@ -291,3 +291,18 @@ def test_with_auth_budgets_are_managed_by_admins_and_read_per_tenant(start_colle
     assert sorted(b["id"] for b in admin_view["budgets"]) == ["a", "all"]
     page = httpx.get(c.http_url + "/", params={"feature": "chat"}, headers=as_tenant).text
     assert ">a <small>" in page and ">all <small>" not in page
+
+
+def test_a_budget_set_below_what_was_spent_fires_one_alert_and_lists_its_spend(start_collector, webhook):
+    now = datetime.now(timezone.utc)
+    c = start_collector(budget_webhook_url=webhook, budget_interval_s=3600)
+    send(c, 3, now - timedelta(seconds=30), **{"tenant.id": "initech"})
+    body = {"tenant": "initech", "amount_usd": "0.0004", "period": "monthly"}
+    saved = httpx.put(c.http_url + "/v1/budgets/initech", json=body).json()
+    assert saved["amount_usd"] == "0.0004"  # as entered
+    c.call(c.collector.evaluate_budgets_now())
+    c.call(c.collector.evaluate_budgets_now())
+    assert thresholds(Hook.received) == [("initech", 100)]
+    (listed,) = httpx.get(c.http_url + "/v1/budgets").json()
+    assert listed["amount_usd"] == "0.0004" and Decimal(listed["spend_usd"]) == COST * 3
+    assert listed["percent"] == str((COST * 3 * 100 / Decimal("0.0004")).quantize(Decimal("0.01")))
