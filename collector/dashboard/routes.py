@@ -2,33 +2,50 @@
 over the same report queries as the CLI and ``GET /v1/costs``, so every number on the
 page equals the API's. No script, no external asset: it works offline.
 
-Filters (range, time zone, tenant, feature, user, model) are URL parameters, so a view
-can be shared. Every panel has a table and a CSV download of exactly what it shows
-(``/dashboard/<panel>.csv`` with the same parameters). With auth on, the page asks for a
-token (kept in an HttpOnly cookie) and a tenant token sees only its tenant.
+Filters (range, time zone, tenant, user, feature, model) are URL parameters, so a view can
+be shared; every tenant, user, feature and model links to its own view, and a call to its
+trace (``/trace/<id>``). Every panel has a table and a CSV download of exactly what it
+shows (``/dashboard/<panel>.csv`` with the same parameters). With auth on, the page asks
+for a token (kept in an HttpOnly cookie) and a tenant token sees only its tenant. The HTML
+itself is collector/dashboard/page.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import re
 from datetime import timedelta
-from decimal import Decimal
 from html import escape
 from typing import Any, Callable
-from urllib.parse import urlencode, urlsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.budgets.alerts import BudgetEvaluator
+from otel_costs_collector.dashboard.page import (
+    PANELS,
+    SCOPES,
+    View,
+    day_columns,
+    filters_form,
+    layout,
+    login_page,
+    overview,
+    trace_page,
+)
 from otel_costs_collector.dashboard.reconcile_panel import tracked_vs_billed
-from otel_costs_collector.dashboard.svg import hbars, stacked_bars
 from otel_costs_collector.reconcile.puller import Reconciler
 from otel_costs_collector.reconcile.report import DEFAULT_SETTLE, ReconcileQuery, run_reconciliation
-from otel_costs_collector.reports.query import ReportError, ReportQuery, run_notices, run_report
+from otel_costs_collector.reports.calls import CallsQuery, run_calls
+from otel_costs_collector.reports.query import (
+    ReportError,
+    ReportQuery,
+    run_notices,
+    run_pricing_problems,
+    run_report,
+)
 from otel_costs_collector.reports.render import notice_lines, render
 
 __all__ = ["add_dashboard_routes", "PANELS"]
@@ -36,26 +53,8 @@ __all__ = ["add_dashboard_routes", "PANELS"]
 _log = logging.getLogger("otel_costs.collector")
 COOKIE = "otel_costs_token"
 _FILTER_PARAMS = ("since", "from", "to", "tz", "tenant", "feature", "user", "model")
-_RANGES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"))
-
-
-@dataclass(frozen=True)
-class Panel:
-    id: str
-    title: str
-    by: str
-    top: int | None = None
-
-
-PANELS = (
-    Panel("trend", "Spend per day", "day"),
-    Panel("features", "Cost over time by feature", "day,feature"),
-    Panel("tenants", "Top tenants", "tenant,tag:plan", 10),
-    Panel("users", "Top users", "user", 10),
-    Panel("models", "Cost by model and provider", "model,provider", 15),
-    Panel("per_call", "Cost per call by feature", "feature"),
-)
 _BY_ID = {p.id: p for p in PANELS}
+_TRACE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def add_dashboard_routes(
@@ -67,7 +66,6 @@ def add_dashboard_routes(
     reconciler: Reconciler | None = None,
     settle: timedelta = DEFAULT_SETTLE,
 ) -> None:
-
     def who(request: web.Request) -> tuple[bool, str | None]:
         """(allowed, tenant the viewer is limited to)."""
         if auth is None:
@@ -82,34 +80,59 @@ def add_dashboard_routes(
 
     def params_of(request: web.Request, tenant: str | None) -> dict[str, str]:
         params = {k: v for k in _FILTER_PARAMS if (v := request.query.get(k, "").strip())}
-        if "since" not in params and "from" not in params:
+        if "from" in params or "to" in params:
+            params.pop("since", None)  # dates entered win over the preset the form carried
+        elif "since" not in params:
             params["since"] = "7d"
         if tenant is not None:
             params["tenant"] = tenant
         return params
 
+    def problem(params: dict[str, str], tenant: str | None, status: int, message: str) -> web.Response:
+        body = f'<p class="error" role="alert">{escape(message)}</p>'
+        return _html(layout(filters_form(params, tenant), body, auth is not None), status)
+
     async def page(request: web.Request) -> web.Response:
         allowed, tenant = who(request)
         if not allowed:
-            return _html(_login_page(request.query.get("error") == "1"), 401)
+            return _html(login_page(request.query.get("error") == "1"), 401)
         params = params_of(request, tenant)
         try:
-            queries = {p.id: _panel_query(p, params) for p in PANELS}
+            queries = {p.id: _panel_query(p.by, p.top, params) for p in PANELS}
+            plans_query = _panel_query("tenant,tag:plan", None, params)
+            scoped = any(params.get(k) for k in SCOPES)  # a view of one tenant, user, feature or model
+            recent = CallsQuery.parse({**params, "limit": "10"}) if scoped else None
+            costly = CallsQuery.parse({**params, "limit": "10", "order": "cost"}) if scoped else None
         except ReportError as exc:
-            return _html(
-                _layout(
-                    _filters(params, tenant), f'<p class="error" role="alert">{escape(str(exc))}</p>', auth is not None
-                ),
-                400,
+            return problem(params, tenant, 400, str(exc))
+        trend = queries["trend"]
+
+        def read() -> View:
+            db = client()
+            results = {pid: run_report(db, database, q) for pid, q in queries.items()}
+            plans: dict[str, list[str]] = {}
+            for row in run_report(db, database, plans_query):
+                if row["tag:plan"]:
+                    plans.setdefault(row["tenant"], []).append(row["tag:plan"])
+            return View(
+                params=params,
+                start=trend.start,
+                end=trend.end,
+                tz=trend.tz,
+                results=results,
+                days=day_columns(trend.start, trend.end, trend.tz),
+                plans={t: sorted(p) for t, p in plans.items()},
+                statuses=_budget_statuses(budgets, params, tenant),
+                problems=run_pricing_problems(db, database, trend),
+                notices=notice_lines(run_notices(db, database, trend)),
+                recent=run_calls(db, database, recent)["calls"] if recent else [],
+                costly=run_calls(db, database, costly)["calls"] if costly else [],
             )
+
         try:
-            results = await asyncio.to_thread(
-                lambda: {pid: run_report(client(), database, q) for pid, q in queries.items()}
-            )
-            notices = await asyncio.to_thread(run_notices, client(), database, queries["trend"])
+            view = await asyncio.to_thread(read)
             reconciled = None
             if reconciler is not None and reconciler.providers and tenant is None:
-                trend = queries["trend"]
                 days = ReconcileQuery(
                     trend.start.date(), (trend.end - timedelta(microseconds=1)).date() + timedelta(days=1)
                 )
@@ -118,26 +141,27 @@ def add_dashboard_routes(
                 )
         except Exception as exc:
             _log.error("dashboard query failed: %s", exc)
-            return _html(
-                _layout(
-                    _filters(params, tenant),
-                    '<p class="error" role="alert">Storage is unavailable; try again.</p>',
-                    auth is not None,
-                ),
-                503,
-            )
-        statuses = []
-        if budgets is not None:
-            statuses = budgets.status_for(
-                params.get("tenant", ""),
-                params.get("user", ""),
-                params.get("feature", ""),
-                tenant_only=tenant is not None,
-            )
-        body = _body(results, params, statuses, _days(queries["trend"]), notice_lines(notices))
+            return problem(params, tenant, 503, "Storage is unavailable; try again.")
+        body = overview(view)
         if reconciled is not None and reconciler is not None:
             body += tracked_vs_billed(reconciled, reconciler.band)
-        return _html(_layout(_filters(params, tenant), body, auth is not None))
+        return _html(layout(filters_form(params, tenant), body, auth is not None))
+
+    async def trace(request: web.Request) -> web.Response:
+        allowed, tenant = who(request)
+        if not allowed:
+            return _html(login_page(False), 401)
+        trace_id = request.match_info["trace_id"].lower()
+        params = params_of(request, tenant)
+        if not _TRACE.match(trace_id):
+            return problem(params, tenant, 404, "A trace id is 32 hexadecimal digits.")
+        query = CallsQuery.parse({"trace_id": trace_id, "limit": "1000", **({"tenant": tenant} if tenant else {})})
+        try:
+            result = await asyncio.to_thread(run_calls, client(), database, query)
+        except Exception as exc:
+            _log.error("dashboard query failed: %s", exc)
+            return problem(params, tenant, 503, "Storage is unavailable; try again.")
+        return _html(layout(filters_form(params, tenant), trace_page(trace_id, result, params), auth is not None))
 
     async def panel_csv(request: web.Request) -> web.Response:
         allowed, tenant = who(request)
@@ -147,7 +171,7 @@ def add_dashboard_routes(
         if panel is None:
             raise web.HTTPNotFound(text="no such panel\n")
         try:
-            query = _panel_query(panel, params_of(request, tenant))
+            query = _panel_query(panel.by, panel.top, params_of(request, tenant))
             rows = await asyncio.to_thread(run_report, client(), database, query)
         except ReportError as exc:
             return web.Response(status=400, text=f"{exc}\n")
@@ -186,193 +210,28 @@ def add_dashboard_routes(
         raise response
 
     app.router.add_get("/", page)
+    app.router.add_get("/trace/{trace_id}", trace)
     app.router.add_get("/dashboard/{panel}.csv", panel_csv)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
 
 
-def _panel_query(panel: Panel, params: dict[str, str]) -> ReportQuery:
-    query = dict(params, by=panel.by)
-    if panel.top:
-        query["top"] = str(panel.top)
+def _panel_query(by: str, top: int | None, params: dict[str, str]) -> ReportQuery:
+    query = dict(params, by=by)
+    if top:
+        query["top"] = str(top)
     return ReportQuery.parse(query)
 
 
-def _money(value: Any) -> str:
-    amount = Decimal(value)
-    return f"${amount.normalize():f}" if amount else "$0"
-
-
-def _per_call(total: Decimal, calls: int) -> str:
-    """A derived average, so rounded (to 6 significant digits); totals never are."""
-    if not calls:
-        return "–"
-    average = total / calls
-    return f"≈ ${average:.6g}" if average < 1 else f"≈ ${average:,.4f}"
-
-
-def _days(query: ReportQuery) -> list[str]:
-    """Every calendar day of the range in its time zone (so days without spend show)."""
-    tz = ZoneInfo(query.tz)
-    day, last = query.start.astimezone(tz).date(), (query.end - timedelta(microseconds=1)).astimezone(tz).date()
-    days: list[str] = []
-    while day <= last and len(days) < 400:
-        days.append(day.isoformat())
-        day += timedelta(days=1)
-    return days
-
-
-def _body(
-    results: dict[str, list[dict[str, Any]]],
-    params: dict[str, str],
-    statuses: list[Any],
-    days: list[str],
-    notices: list[str],
-) -> str:
-    qs = urlencode(params)
-    trend = results["trend"]
-    total = sum((Decimal(r["cost_usd"]) for r in trend), Decimal(0))
-    calls = sum(r["calls"] for r in trend)
-    unpriced = sum(r["unpriced_calls"] for r in trend)
-    out = [
-        '<section class="kpis">',
-        f'<div class="kpi"><span>Total spend</span><strong data-testid="total">{_money(total)}</strong></div>',
-        f'<div class="kpi"><span>Calls</span><strong data-testid="calls">{calls:,}</strong></div>',
-        f'<div class="kpi"><span>Cost per call</span><strong>{_per_call(total, calls)}</strong></div>',
-        f'<div class="kpi{" warn" if unpriced else ""}"><span>Unpriced calls</span>'
-        f'<strong data-testid="unpriced">{unpriced:,}</strong></div></section>',
-    ]
-    if unpriced:
-        models = [r for r in results["models"] if r["unpriced_calls"]]
-        names = ", ".join(escape(f"{r['model']} ({r['provider']})") for r in models) or "see the models table"
-        out.append(
-            f'<p class="warn" role="alert"><strong>{unpriced:,} call{"s" if unpriced > 1 else ""} with no '
-            f"known price</strong>, not in the totals: {names}. Add the model to a price overrides file.</p>"
-        )
-    out.extend(f'<p class="warn" role="alert" data-testid="notice">{escape(line)}</p>' for line in notices)
-    if statuses:
-        out.append('<section class="panel" id="budgets"><h2>Budgets</h2>')
-        for s in statuses:
-            pct = min(float(s.percent), 100.0)
-            scope = ", ".join(f"{k}={v}" for k, v in s.budget.scope().items())
-            out.append(
-                f'<div class="budget"><div>{escape(s.budget.id)} <small>({escape(scope)}; '
-                f"{'hard' if s.budget.hard else 'soft'}, {s.budget.period})</small></div>"
-                f'<div class="bar"><div class="{"over" if s.exceeded else "fill"}" style="width:{pct:.1f}%">'
-                f"</div></div><div>{_money(s.spend_usd)} of {_money(s.budget.amount_usd)} · {s.percent}%</div>"
-                f"</div>"
-            )
-        out.append("</section>")
-    for panel in PANELS:
-        rows = results[panel.id]
-        out.append(f'<section class="panel" id="{panel.id}"><h2>{escape(panel.title)}</h2>')
-        out.append(_chart(panel, rows, days) if rows else '<p class="empty">No calls in this range.</p>')
-        out.append(
-            f"<details><summary>Table</summary>{_table(panel, rows)}</details>"
-            f'<a class="csv" href="/dashboard/{panel.id}.csv?{escape(qs)}" download>Download CSV</a></section>'
-        )
-    return "".join(out)
-
-
-def _chart(panel: Panel, rows: list[dict[str, Any]], days: list[str]) -> str:
-    days = sorted(set(days) | {r["day"] for r in rows if "day" in r})
-    if panel.id == "trend":
-        by_day = {r["day"]: Decimal(r["cost_usd"]) for r in rows}
-        return stacked_bars(days, [("spend", [by_day.get(d, Decimal(0)) for d in days])], title=panel.title)
-    if panel.id == "features":
-        totals: dict[str, Decimal] = {}
-        for r in rows:
-            totals[r["feature"]] = totals.get(r["feature"], Decimal(0)) + Decimal(r["cost_usd"])
-        features = sorted(totals, key=lambda f: -totals[f])
-        cells = {(r["day"], r["feature"]): Decimal(r["cost_usd"]) for r in rows}
-        return stacked_bars(
-            days, [(f, [cells.get((d, f), Decimal(0)) for d in days]) for f in features], title=panel.title
-        )
-    if panel.id == "per_call":
-        per_call = [(r["feature"], Decimal(r["cost_usd"]) / r["calls"]) for r in rows if r["calls"]]
-        per_call.sort(key=lambda x: -x[1])
-        return hbars([(f, v, f"{_per_call(v, 1)} / call") for f, v in per_call], title=panel.title)
-    label = {
-        "tenants": lambda r: f"{r['tenant']} · {r['tag:plan'] or 'no plan'}",
-        "users": lambda r: r["user"],
-        "models": lambda r: f"{r['model']} ({r['provider']})",
-    }[panel.id]
-    return hbars([(label(r), Decimal(r["cost_usd"]), _money(r["cost_usd"])) for r in rows], title=panel.title)
-
-
-def _table(panel: Panel, rows: list[dict[str, Any]]) -> str:
-    keys = [k for k in panel.by.split(",")]
-    head = "".join(f"<th>{escape(k)}</th>" for k in keys) + "<th>cost (USD)</th><th>calls</th><th>unpriced</th>"
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{escape(str(r.get(k) or ''))}</td>" for k in keys)
-        + f'<td class="num">{escape(r["cost_usd"])}</td><td class="num">{r["calls"]}</td>'
-        f'<td class="num">{r["unpriced_calls"]}</td></tr>'
-        for r in rows
-    )
-    return f'<table data-panel="{panel.id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _filters(params: dict[str, str], tenant: str | None) -> str:
-    options = "".join(
-        f'<option value="{v}"{" selected" if params.get("since") == v else ""}>{label}</option>' for v, label in _RANGES
-    )
-
-    def field(name: str, label: str, locked: bool = False) -> str:
-        value = escape(params.get(name, ""))
-        return f'<label>{label}<input name="{name}" value="{value}"{" readonly" if locked else ""}></label>'
-
-    return (
-        f'<form class="filters" method="get" action="/"><label>Range<select name="since">{options}</select>'
-        f"</label>{field('tz', 'Time zone')}{field('tenant', 'Tenant', tenant is not None)}"
-        f"{field('feature', 'Feature')}{field('user', 'User')}{field('model', 'Model')}"
-        f'<button type="submit">Apply</button></form>'
-    )
-
-
-_STYLE = """
-body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
-header{background:#1b1f24;color:#fff;padding:12px 20px;display:flex;justify-content:space-between;align-items:center}
-header h1{font-size:18px;margin:0}main{max-width:1100px;margin:0 auto;padding:16px}
-.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;margin-bottom:16px}
-.filters label{display:flex;flex-direction:column;font-size:12px;color:#555}
-.filters input,.filters select{font-size:14px;padding:5px 6px;min-width:110px;border:1px solid #bbb;border-radius:4px}
-button{padding:6px 14px;border:0;border-radius:4px;background:#0072B2;color:#fff;font-size:14px;cursor:pointer}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px;margin-bottom:16px}
-.kpi{background:#fff;border-radius:6px;padding:12px;box-shadow:0 1px 2px #0001}
-.kpi span{display:block;font-size:12px;color:#555}.kpi strong{font-size:22px;overflow-wrap:anywhere}.kpi.warn strong{color:#b35900}
-.panel{background:#fff;border-radius:6px;padding:12px 16px;margin-bottom:16px;box-shadow:0 1px 2px #0001}
-.panel h2{font-size:16px;margin:0 0 8px}.chart{width:100%;height:auto}
-.grid{stroke:#e3e3e3}.axis,.legend,.label,.value{font-size:12px;fill:#333}
-table{border-collapse:collapse;width:100%;font-size:13px;margin-top:8px}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee}td.num{text-align:right;font-variant-numeric:tabular-nums}
-details{margin-top:6px}.csv{font-size:13px}.warn{background:#fff4e5;border-left:4px solid #E69F00;padding:8px 12px}
-.error{background:#fdecea;border-left:4px solid #D55E00;padding:8px 12px}
-.budget{display:grid;grid-template-columns:minmax(180px,1fr) 2fr minmax(160px,1fr);gap:8px;align-items:center;margin:6px 0}
-.bar{background:#eee;border-radius:4px;height:12px;overflow:hidden}.fill{background:#009E73;height:100%}
-.over{background:#D55E00;height:100%}
-@media (max-width:640px){.budget{grid-template-columns:1fr}.filters input,.filters select{min-width:90px}}
-"""
-
-
-def _layout(filters: str, body: str, with_auth: bool) -> str:
-    logout = '<form method="post" action="/logout"><button type="submit">Sign out</button></form>' if with_auth else ""
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>otel-costs</title>'
-        f"<style>{_STYLE}</style></head><body><header><h1>otel-costs</h1>{logout}</header>"
-        f"<main>{filters}{body}</main></body></html>"
-    )
-
-
-def _login_page(failed: bool) -> str:
-    note = '<p class="error" role="alert">That token is not valid.</p>' if failed else ""
-    return _layout(
-        "",
-        f'<section class="panel"><h2>Sign in</h2>{note}<form method="post" action="/login">'
-        f'<label>Token <input name="token" type="password" autocomplete="current-password" required>'
-        f'</label> <button type="submit">Sign in</button></form></section>',
-        False,
+def _budget_statuses(budgets: BudgetEvaluator | None, params: dict[str, str], tenant: str | None) -> list[Any]:
+    """The budgets a view shows: all on the overview (a tenant's own for a tenant's token),
+    those that apply to the view's tenant, user and feature when it is filtered."""
+    if budgets is None:
+        return []
+    if not any(params.get(k) for k in ("tenant", "user", "feature")):
+        return [s for s in budgets.statuses if tenant is None or s.budget.tenant_id == tenant]
+    return budgets.status_for(
+        params.get("tenant", ""), params.get("user", ""), params.get("feature", ""), tenant_only=tenant is not None
     )
 
 

@@ -11,19 +11,29 @@ from decimal import Decimal
 from html import escape
 from typing import Sequence
 
-__all__ = ["stacked_bars", "hbars", "PALETTE"]
+__all__ = ["stacked_bars", "hbars", "PALETTE", "for_people", "exact"]
 
 # Colour-blind-safe (Okabe–Ito), then greys for the rest.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999", "#666666")
 
 
-def _money(amount: Decimal) -> str:
-    """Short labels for axes and tooltips (tables carry the exact amounts)."""
-    if amount >= 100:
-        return f"${amount:,.0f}"
+def for_people(amount: Decimal) -> str:
+    """Money as people read it: cents from a dollar up (``$9.15``, ``$1,204.50``), two
+    significant digits below (``$0.0078``), so small costs stay apart. Exact amounts go in
+    tables, tooltips, CSV and JSON."""
+    if not amount:
+        return "$0"
+    sign, amount = ("-", -amount) if amount < 0 else ("", amount)
     if amount >= 1:
-        return f"${amount:,.2f}"
-    return f"${float(amount):.3g}" if amount else "$0"
+        return f"{sign}${amount:,.2f}"
+    digits = f"{amount:.2g}" if amount >= Decimal("0.0001") else f"{amount:.2e}"
+    return f"{sign}${Decimal(digits):f}" if "e" not in digits else f"{sign}${digits}"
+
+
+def exact(amount: Decimal) -> str:
+    """The exact amount, as tables and tooltips show it."""
+    text = format(amount, "f")
+    return "$" + ((text.rstrip("0").rstrip(".") if "." in text else text) or "0")
 
 
 def stacked_bars(
@@ -42,15 +52,17 @@ def stacked_bars(
     plot_w = width - left - 8
     bar_w = plot_w / n
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height + 22 * ((len(series) + 3) // 4)}" role="img" '
-        f'aria-label="{escape(title)}" preserveAspectRatio="xMinYMin meet">',
+        # in a scrolling box no narrower than 0.92 × its width: 12 px text never shrinks below 11 px
+        f'<div class="scroll"><svg class="chart" viewBox="0 0 {width} {height + 22 * ((len(series) + 3) // 4)}" '
+        f'role="img" aria-label="{escape(title)}" preserveAspectRatio="xMinYMin meet" '
+        f'style="min-width:{round(width * 0.92)}px">',
         f"<title>{escape(title)}</title>",
     ]
     for frac in (Decimal(0), Decimal("0.5"), Decimal(1)):
         y = 10 + plot_h - float(frac) * plot_h
         parts.append(
             f'<line x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{_money(top * frac)}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{for_people(top * frac)}</text>'
         )
     for i, column in enumerate(columns):
         y = 10 + plot_h
@@ -63,7 +75,7 @@ def stacked_bars(
             parts.append(
                 f'<rect x="{left + i * bar_w + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
                 f'height="{h:.1f}" fill="{PALETTE[k % len(PALETTE)]}">'
-                f"<title>{escape(column)} · {escape(name)}: {_money(value)}</title></rect>"
+                f"<title>{escape(column)} · {escape(name or '(none)')}: {exact(value)}</title></rect>"
             )
         if n <= 16 or i % max(n // 8, 1) == 0:
             parts.append(
@@ -76,28 +88,32 @@ def stacked_bars(
             f'<rect x="{x:.1f}" y="{y - 10}" width="12" height="12" fill="{PALETTE[k % len(PALETTE)]}"/>'
             f'<text x="{x + 16:.1f}" y="{y}" class="legend">{escape(name or "(none)")}</text>'
         )
-    parts.append("</svg>")
+    parts.append("</svg></div>")
     return "".join(parts)
 
 
-def hbars(rows: Sequence[tuple[str, Decimal, str]], *, title: str, width: int = 720) -> str:
-    """Horizontal bars, one per row (label, value, text shown at the bar's end)."""
-    bar_h, gap, label_w = 22, 6, 220
-    height = max(len(rows), 1) * (bar_h + gap) + gap
+def hbars(
+    rows: Sequence[tuple[str, Decimal, str]],
+    *,
+    title: str,
+    money: bool = True,
+    hrefs: Sequence[str] | None = None,
+) -> str:
+    """Horizontal bars, one per row (label, value, text shown at the bar's end), as HTML: its
+    text keeps its size on a phone, where an SVG's would shrink with the picture. Each row's
+    tooltip is the exact amount (``money``), else the text; ``hrefs`` make the labels links."""
     top = max((v for _, v, _ in rows), default=Decimal(0)) or Decimal(1)
-    plot_w = width - label_w - 180
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-        f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title>'
-    ]
+    parts = [f'<div class="hbars" aria-label="{escape(title)}">']
     for i, (label, value, text) in enumerate(rows):
-        y = gap + i * (bar_h + gap)
-        w = max(float(value / top) * plot_w, 1.0 if value else 0.0)
+        share = float(value / top) * 100 if value > 0 else 0.0
+        name = escape(label[:60] or "(none)")
+        if hrefs is not None:
+            name = f'<a href="{escape(hrefs[i])}">{name}</a>'
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" class="label">'
-            f"{escape(label[:40] or '(none)')}</text>"
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[0]}"/>'
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" class="value">{escape(text)}</text>'
+            f'<div class="hbar" title="{escape(label or "(none)")}: {escape(exact(value) if money else text)}">'
+            f'<span class="label">{name}</span>'
+            f'<span class="track"><span class="fill" style="width:{share:.1f}%"></span></span>'
+            f'<span class="value">{escape(text)}</span></div>'
         )
-    parts.append("</svg>")
+    parts.append("</div>")
     return "".join(parts)

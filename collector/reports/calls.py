@@ -1,12 +1,13 @@
 """Individual calls: one parameter set for ``otel-costs calls`` and ``GET /v1/calls``.
 
 The same range and filters as a cost report (``since`` or ``from``/``to``, ``tz``, tenant,
-user, feature, model, provider, service), plus ``trace_id``, ``status`` (ok, error, unset) and
-``pricing_status``; newest first, ``limit`` (1–1000, default 100) a page, and keyset paging
-with the opaque ``cursor`` a page returns, so pages never repeat or skip a call however many
-arrive meanwhile. Each call counted once (aggregates and a second instrumentation's span of
-a call counted elsewhere are left out, as in every report). ``trace_id`` alone (no range)
-reads the trace whenever it ran, and the answer adds the trace's totals.
+user, feature, model, provider, service), plus ``trace_id``, ``status`` (ok, error, unset)
+and ``pricing_status``; newest first, ``limit`` (1–1000, default 100) a page, and keyset
+paging with the opaque ``cursor`` a page returns, so pages never repeat or skip a call
+however many arrive meanwhile (``order=cost``: the most expensive first, one page). Each
+call counted once (aggregates and a second instrumentation's span of a call counted
+elsewhere are left out, as in every report). ``trace_id`` alone (no range) reads the trace
+whenever it ran, and the answer adds the trace's totals.
 """
 
 from __future__ import annotations
@@ -78,12 +79,13 @@ class CallsQuery:
     pricing_status: str = ""
     limit: int = DEFAULT_LIMIT
     after: tuple[int, str, str] | None = None  # the cursor: (ns, trace, span) of the last call read
+    order: str = "time"  # "time": newest first, paged; "cost": most expensive first, one page
 
     @classmethod
     def parse(cls, params: Mapping[str, Any], now: datetime | None = None) -> "CallsQuery":
         """Raises ReportError naming every invalid parameter."""
         problems: list[str] = []
-        own = {"trace_id", "status", "pricing_status", "limit", "cursor"}
+        own = {"trace_id", "status", "pricing_status", "limit", "cursor", "order"}
         unknown = set(params) - own - {"since", "from", "to", "tz", "format", *FILTERS}
         if unknown:
             problems.append(f"unknown parameter(s): {', '.join(sorted(unknown))}")
@@ -109,6 +111,11 @@ class CallsQuery:
             after = _decode_cursor(str(params["cursor"]))
             if after is None:
                 problems.append("cursor: not a cursor this API gave")
+        order = str(params.get("order") or "time")
+        if order not in ("time", "cost"):
+            problems.append("order: time (newest first) or cost (most expensive first)")
+        elif order == "cost" and after is not None:
+            problems.append("cursor: pages are by time only (order=cost is one page)")
         report_params = {k: v for k, v in params.items() if k not in own and k != "format" and k not in unknown}
         try:
             report = ReportQuery.parse(report_params, now=now)
@@ -119,7 +126,7 @@ class CallsQuery:
             raise ReportError("; ".join(problems))
         if trace_id and not any(params.get(k) for k in ("since", "from", "to")):
             report = ReportQuery(report.by, _FIRST, _LAST, report.tz, report.filters, None, "raw")
-        return cls(report, trace_id, status, pricing_status, limit, after)
+        return cls(report, trace_id, status, pricing_status, limit, after, order)
 
 
 def _encode_cursor(ns: int, trace_id: str, span_id: str) -> str:
@@ -162,10 +169,11 @@ def run_calls(client: Any, db: str, query: CallsQuery) -> dict[str, Any]:
             "AND (timestamp, trace_id, span_id) < "
             "(fromUnixTimestamp64Nano({c_ns:Int64}, 'UTC'), {c_trace:String}, {c_span:String})"
         )
-    text = load(__package__, "calls", db=db, filters=filters, where=" ".join(where), cursor=cursor)
+    order = "cost_total DESC, timestamp DESC" if query.order == "cost" else "timestamp DESC"
+    text = load(__package__, "calls", db=db, filters=filters, where=" ".join(where), cursor=cursor, order=order)
     rows = client.query(text, parameters=params).result_rows
     calls = [_call(row) for row in rows[: query.limit]]
-    more = len(rows) > query.limit
+    more = len(rows) > query.limit and query.order == "time"
     last = rows[query.limit - 1] if more else None
     out: dict[str, Any] = {
         "calls": calls,

@@ -1,6 +1,6 @@
 -- Individual calls (each counted call once: not aggregates, not a second instrumentation's
 -- span of a call counted elsewhere), newest first, after the keyset {cursor} when paging.
--- {filters}, {where} and {cursor} are filled from a fixed allowlist of SQL fragments; every
+-- {filters}, {where}, {cursor} and {order} are filled from a fixed allowlist of SQL fragments; every
 -- user value is a bound {name:Type} parameter.
 SELECT
     toUnixTimestamp64Nano(timestamp) AS ts_ns, trace_id, span_id, service, provider, request_model,
@@ -12,5 +12,5 @@ SELECT
 FROM {db}.genai_spans
 WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')}
   AND pricing_status NOT IN ('aggregate', 'counted_elsewhere') {filters} {where} {cursor}
-ORDER BY timestamp DESC, trace_id DESC, span_id DESC
+ORDER BY {order}, trace_id DESC, span_id DESC
 LIMIT {limit:UInt32}

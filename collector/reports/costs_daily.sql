@@ -11,7 +11,8 @@ SELECT
     sum(unpriced_calls) AS unpriced_calls,
     sum(web_searches) AS web_searches,
     sum(cost_web_search) AS web_search_usd,
-    sum(cost_adjustment) AS adjustment_usd
+    sum(cost_adjustment) AS adjustment_usd,
+    sum(error_calls) AS error_calls
 FROM {db}.genai_costs_daily
 WHERE day >= {start:Date} AND day < {end:Date} {filters}
 {group_by}

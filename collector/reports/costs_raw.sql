@@ -11,7 +11,8 @@ SELECT
     countIf(pricing_status NOT IN ('priced', 'overridden')) AS unpriced_calls,
     sum(web_searches) AS web_searches,
     sum(cost_web_search) AS web_search_usd,
-    sum(cost_adjustment) AS adjustment_usd
+    sum(cost_adjustment) AS adjustment_usd,
+    countIf(status_code = 'error') AS error_calls
 FROM {db}.genai_spans
 WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status NOT IN ('aggregate', 'counted_elsewhere') {filters}
 {group_by}

@@ -34,6 +34,7 @@ __all__ = [
     "run_notices",
     "COLUMNS_OUT",
     "money_text",
+    "run_pricing_problems",
 ]
 
 SOURCES = ("raw", "hourly", "daily")
@@ -64,6 +65,7 @@ COLUMNS_OUT = (
     "web_searches",
     "web_search_usd",
     "adjustment_usd",
+    "error_calls",
 )
 MAX_DIMENSIONS = 6
 MAX_TOP = 10_000
@@ -285,15 +287,15 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
     """Rows of a report as JSON-ready dicts, most expensive first, or in time order when
     grouped by day or hour: group keys named as in ``by``; ``cost_usd`` and
     its parts ``web_search_usd`` and ``adjustment_usd`` (what providers billed beyond our
-    list-price estimate, where they report their cost) as exact decimal strings; counts as
-    ints. Raises on a storage error."""
+    list-price estimate, where they report their cost) as exact decimal strings; counts
+    (``error_calls``: calls whose span status is error) as ints. Raises on a storage error."""
     text, params = query.sql(db, source)
     result = client.query(text, parameters=params)
     rows = []
     for values in result.result_rows:
         keys, metrics = values[: len(query.by)], values[len(query.by) :]
         row: dict[str, Any] = {name: _key(value) for name, value in zip(query.by, keys)}
-        calls, cost, inp, out, cache_read, cache_write, unpriced, searches, search_cost, adjustment = metrics
+        calls, cost, inp, out, cache_read, cache_write, unpriced, searches, search_cost, adjustment, errors = metrics
         row.update(
             cost_usd=money_text(cost),
             calls=int(calls),
@@ -305,6 +307,7 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
             web_searches=int(searches),
             web_search_usd=money_text(search_cost),
             adjustment_usd=money_text(adjustment),
+            error_calls=int(errors),
         )
         rows.append(row)
     times = [d for d in query.by if d in ("day", "hour")]
@@ -321,6 +324,18 @@ def run_notices(client: Any, db: str, query: ReportQuery) -> dict[str, Any]:
     text, params = query.notices_sql(db)
     count, trace_id = client.query(text, parameters=params).result_rows[0]
     return {"suspected_double_counts": int(count), "example_trace_id": trace_id if count else ""}
+
+
+def run_pricing_problems(client: Any, db: str, query: ReportQuery) -> list[dict[str, Any]]:
+    """Why the range's calls without a cost have none: ``status`` (unpriced, invalid_usage,
+    incomplete), ``calls``, up to five ``models`` and one ``example`` error. Raises on a
+    storage error."""
+    params: dict[str, Any] = {"start": query.start.replace(tzinfo=None), "end": query.end.replace(tzinfo=None)}
+    text = load(__package__, "pricing_problems", db=db, filters=query.filters_sql("raw", params))
+    return [
+        {"status": status, "calls": int(n), "models": list(models), "example": example}
+        for status, n, models, example in client.query(text, parameters=params).result_rows
+    ]
 
 
 def _key(value: Any) -> Any:

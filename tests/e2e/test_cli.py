@@ -173,7 +173,7 @@ def test_demo_then_report_directly_and_through_the_running_collector(tmp_path):
     assert json.loads(after.stdout) == rows
     assert csv_out.stdout.splitlines()[0] == (
         "tenant,cost_usd,calls,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,unpriced_calls,"
-        "web_searches,web_search_usd,adjustment_usd"
+        "web_searches,web_search_usd,adjustment_usd,error_calls"
     )
     total = sum(Decimal(r["cost_usd"]) for r in rows)
     assert table.stdout.splitlines()[-1].split()[:2] == ["TOTAL", format(total.normalize(), "f")]

@@ -150,6 +150,7 @@ def test_query_api_over_http_matches_direct_query(collector):
         "web_searches",
         "web_search_usd",
         "adjustment_usd",
+        "error_calls",
     }
     assert (
         sum(Decimal(x["cost_usd"]) for x in r.json())
@@ -224,3 +225,12 @@ def test_aggregates_are_stored_but_never_in_totals(collector, by, source):
         1800,
         0,
     )
+
+
+def test_a_time_series_reads_in_time_order(collector):
+    load(collector)
+    for by in ("feature,day", "day,feature", "hour"):
+        rows = httpx.get(collector.http_url + "/v1/costs", params={"by": by, "since": "7d"}).json()
+        time = "day" if "day" in by else "hour"
+        assert len({r[time] for r in rows}) > 1
+        assert [r[time] for r in rows] == sorted(r[time] for r in rows), by
