@@ -239,7 +239,7 @@ def _chart(
         features = sorted(totals, key=lambda f: -totals[f])
         cells = {(r["day"], r["feature"]): Decimal(r["cost_usd"]) for r in rows}
         series = [(_name(f), [cells.get((d, f), Decimal(0)) for d in days]) for f in features]
-        return stacked_bars(days, series, title=panel.title)
+        return stacked_bars(days, series, title=panel.title, hrefs=["/" + _q(params, feature=f) for f in features])
     if panel.id == "errors":
         bars = []
         for r in sorted(rows, key=lambda r: r["day"]):
@@ -253,7 +253,8 @@ def _chart(
             if r["calls"] > r["unpriced_calls"]
         ]
         per_call.sort(key=lambda x: -x[1])
-        return hbars([(f, v, f"{for_people(v)} / call") for f, v in per_call], title=panel.title)
+        hrefs = ["/" + _q(params, feature="" if f == NONE else f) for f, _ in per_call]
+        return hbars([(f, v, f"{for_people(v)} / call") for f, v in per_call], title=panel.title, hrefs=hrefs)
     label = {
         "tenants": lambda r: _name(r["tenant"]),
         "users": lambda r: f"{_name(r['user'])} · {_name(r['tenant'])}",

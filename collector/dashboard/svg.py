@@ -43,8 +43,10 @@ def stacked_bars(
     title: str,
     width: int = 720,
     height: int = 240,
+    hrefs: Sequence[str] | None = None,
 ) -> str:
-    """Vertical bars per column (e.g. day), stacked by series (e.g. feature); USD values."""
+    """Vertical bars per column (e.g. day), stacked by series (e.g. feature); USD values.
+    ``hrefs`` (one per series) make the legend's names links."""
     n = max(len(columns), 1)
     totals = [sum((values[i] for _, values in series), Decimal(0)) for i in range(len(columns))]
     top = max(totals, default=Decimal(0)) or Decimal(1)
@@ -86,7 +88,9 @@ def stacked_bars(
         x, y = left + (k % 4) * (plot_w / 4), height + 16 + 22 * (k // 4)
         parts.append(
             f'<rect x="{x:.1f}" y="{y - 10}" width="12" height="12" fill="{PALETTE[k % len(PALETTE)]}"/>'
-            f'<text x="{x + 16:.1f}" y="{y}" class="legend">{escape(name or "(none)")}</text>'
+            + (f'<a href="{escape(hrefs[k])}">' if hrefs is not None else "")
+            + f'<text x="{x + 16:.1f}" y="{y}" class="legend">{escape(name or "(none)")}</text>'
+            + ("</a>" if hrefs is not None else "")
         )
     parts.append("</svg></div>")
     return "".join(parts)

@@ -176,6 +176,8 @@ def test_from_the_overview_to_a_tenant_a_call_and_its_trace(start_collector, bro
     globex, unpriced = api_total(c, tenant="globex")
     assert total_shown(browser) == (for_people(globex), money(globex))
     assert "tenant globex" in browser.find_element(By.CSS_SELECTOR, "nav.crumbs").text
+    for names in ("#per_call .hbars", "#features svg", "#users .hbars", "#models .hbars"):  # each opens its view
+        assert browser.find_elements(By.CSS_SELECTOR, f"{names} a[href*='tenant=globex']"), names
     # its most expensive call is the API's, to the last digit
     (costly,) = httpx.get(
         c.http_url + "/v1/calls", params={"since": "7d", "tenant": "globex", "order": "cost", "limit": "1"}
