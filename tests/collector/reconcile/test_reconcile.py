@@ -229,3 +229,26 @@ def test_without_an_admin_key_nothing_is_pulled_and_a_pull_says_why(start_collec
     assert result.exit_code == 1 and "OTEL_COSTS_OPENAI_ADMIN_KEY" in result.output
     assert report(c) == []
     assert "Tracked vs billed" not in httpx.get(c.http_url + "/").text
+
+
+def test_concurrent_pulls_of_the_same_days_never_add_up(start_collector, fake):
+    """Two pullers at once (the collector's cycle and `reconcile pull`, or two collectors on
+    one server): each writes whole days under its own pull id; readers take the newest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from otel_costs_collector.reconcile.puller import Reconciler
+
+    fake.billed["openai"][D2] = [
+        ("gpt-4o-mini-2024-07-18, input", None, "1.25"),
+        ("web search tool calls", None, "0.5"),
+    ]
+    c = start_collector()
+    pullers = [
+        Reconciler(lambda: c.collector.client, c.db, {"openai": KEYS["openai"]}, bases=fake.bases) for _ in range(4)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda p: p.pull(D1, TODAY, alert=False), pullers))
+    assert all(r[0].days == (TODAY - D1).days and not r[0].error for r in results)
+    assert len(c.query("SELECT DISTINCT pull_id FROM {db}.provider_costs")) == 4
+    (row,) = report(c, **{"from": D1.isoformat(), "to": TODAY.isoformat(), "by": "provider"})
+    assert Decimal(row["billed_usd"]) == Decimal("1.75")
