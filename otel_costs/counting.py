@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Mapping, NamedTuple
 
 from . import conventions as cv
+from .usage import UsageError, read_usage
 
 __all__ = ["CallLedger", "Verdict", "MAX_OPEN", "MAX_RESPONSES", "UsageKey", "same_call"]
 
@@ -108,7 +109,7 @@ class CallLedger:
 
 
 #: What two spans of one call agree on: (input, cache read, cache write, output) tokens,
-#: input normalised to include cache (conventions.TokenUsage).
+#: input normalised to include cache (usage.TokenUsage).
 UsageKey = tuple[int, int, int, int]
 
 
@@ -122,8 +123,8 @@ def same_call(first: UsageKey | None, second: UsageKey | None, output_slack: int
 
 def usage_key(attrs: Mapping[str, Any]) -> UsageKey | None:
     try:
-        usage = cv.read_usage(attrs)
-    except cv.UsageError:
+        usage = read_usage(attrs)
+    except UsageError:
         return None
     if usage is None:
         return None

@@ -43,7 +43,7 @@ import genai_prices
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, Provider, Tier, TieredPrices
 
-from .conventions import TokenUsage
+from .usage import TokenUsage
 
 __all__ = [
     "Cost",

@@ -27,6 +27,7 @@ from . import global_provider as _global_provider
 from .attribution import MAX_VALUE_LENGTH, attribution_from_baggage
 from .counting import CallLedger
 from .pricing import Cost, PriceOverrides, Pricer, PricingStatus
+from .usage import UsageError, read_usage
 
 __all__ = ["CostSpanProcessor", "FORWARD_ENV", "DEFAULT_FORWARD", "DEFAULT_EXPORT_DELAY_MS"]
 
@@ -175,8 +176,8 @@ def price_attributes(attributes: Mapping[str, Any], start_ns: int | None, pricer
     Never raises for bad input: unreadable usage comes back as an INVALID_USAGE status.
     """
     try:
-        usage = cv.read_usage(attributes)
-    except cv.UsageError as exc:
+        usage = read_usage(attributes)
+    except UsageError as exc:
         return cost_attributes(Cost(PricingStatus.INVALID_USAGE, pricer.source, error=str(exc)))
     if usage is None:
         return None

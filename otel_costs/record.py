@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from . import conventions as cv
 from . import global_provider as _global_provider
 from .conventions import MAX_TOKENS, is_aggregate
+from .usage import MAX_PROVIDER_COST
 
 __all__ = ["record_usage"]
 
@@ -39,8 +40,8 @@ def _billed(value: Any) -> str:
         amount = Decimal(value)
     except InvalidOperation:
         raise ValueError(f"record_usage: provider_cost {str(value)[:40]!r} is not a number") from None
-    if not amount.is_finite() or not 0 <= amount <= cv.MAX_PROVIDER_COST:
-        raise ValueError(f"record_usage: provider_cost {amount} is outside 0..{cv.MAX_PROVIDER_COST} USD")
+    if not amount.is_finite() or not 0 <= amount <= MAX_PROVIDER_COST:
+        raise ValueError(f"record_usage: provider_cost {amount} is outside 0..{MAX_PROVIDER_COST} USD")
     return str(amount)
 
 

@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_VALUE_LENGTH
 from otel_costs.pricing import Pricer, PricingStatus
+from otel_costs.usage import UsageError, read_usage
 from otel_costs_collector.mapping.attribution import attribution_of, tags_of
 from otel_costs_collector.mapping.read import READ_NAMES, SCALAR_KINDS, attributes_of, text_of, value_of
 from otel_costs_collector.mapping.sdk_cost import sdk_cost, too_fine
@@ -265,8 +266,8 @@ def _row(
     status = PricingStatus.PRICED
     error = ""
     try:
-        usage = cv.read_usage(attrs)
-    except cv.UsageError as exc:
+        usage = read_usage(attrs)
+    except UsageError as exc:
         usage, status, error = None, PricingStatus.INVALID_USAGE, str(exc)
     costs, source, model, priced_by = _ZEROS, "", "", "collector"
     tier = ""

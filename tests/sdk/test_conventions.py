@@ -8,7 +8,7 @@ import math
 import pytest
 
 from otel_costs import conventions as cv
-from otel_costs.conventions import Provenance, UsageError, read_usage
+from otel_costs.usage import Provenance, UsageError, read_usage
 
 
 def usage_of(attrs):

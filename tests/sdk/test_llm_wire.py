@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from genai_prices import extract_usage
 
-from otel_costs.conventions import read_usage
 from otel_costs.llm_wire import Endpoint, match_endpoint, usage_attributes
+from otel_costs.usage import read_usage
 
 GATEWAY = "http://gateway:8080/anthropic"
 

@@ -12,8 +12,8 @@ from genai_prices import Usage, calc_price
 from genai_prices.data import providers
 
 from otel_costs import PriceOverrides, PriceOverridesError, PricingStatus
-from otel_costs.conventions import Provenance, TokenUsage
 from otel_costs.pricing import Pricer
+from otel_costs.usage import Provenance, TokenUsage
 
 
 def usage(provider, model, inp, out, cache_read=0, cache_write=0, reasoning=0, response_model=None, **extra):

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_costs import CostSpanProcessor, attribute_to, record_usage
-from otel_costs.conventions import read_usage
 from otel_costs.pricing import Pricer
+from otel_costs.usage import read_usage
 
 GENAI = {
     "gen_ai.operation.name": "chat",

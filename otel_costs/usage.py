@@ -1,0 +1,281 @@
+"""Reading a span's usage: normalised token counts (:class:`TokenUsage`) from the
+attributes of any convention in :mod:`conventions`, with what it tells of how the call was
+served (tier, batch, web searches, modalities, a provider's billed cost).
+
+The processor (SDK side) and the collector's span→row mapping both read usage through
+:func:`read_usage`, so a span is understood the same way whichever side prices it. Input is
+normalised to include cached tokens (see :mod:`conventions` for why that is the hard part).
+
+Pure functions over a ``Mapping[str, value]``; no I/O, thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any, Mapping, NamedTuple
+
+from .conventions import (
+    COST_AMOUNT,
+    COST_AMOUNT_CURRENCY,
+    COST_AMOUNT_SOURCE,
+    MAX_TOKENS,
+    MAX_WEB_SEARCHES,
+    METADATA_JSON,
+    PROVIDER_COST,
+    SERVICE_TIER_NAMES,
+    USAGE_AUDIO_INPUT,
+    USAGE_AUDIO_OUTPUT,
+    USAGE_BATCH,
+    USAGE_CACHE_WRITE_1H,
+    USAGE_EXTRA_NAMES,
+    USAGE_IMAGE_INPUT,
+    USAGE_WEB_SEARCHES,
+    InputCache,
+    detect,
+    exclusive_provider,
+)
+
+__all__ = ["MAX_PROVIDER_COST", "Provenance", "TokenUsage", "UsageError", "read_usage"]
+
+
+class Provenance(Enum):
+    """Where a span's input-vs-cache meaning came from."""
+
+    INCLUSIVE = "inclusive"
+    EXCLUSIVE = "exclusive"
+    EXCLUSIVE_INFERRED = "exclusive_inferred"  # said inclusive, but cache > input
+
+
+class UsageError(ValueError):
+    """A span's usage attributes cannot be read as token counts (wrong type, negative, …)."""
+
+
+class TokenUsage(NamedTuple):
+    """Token usage of one call, normalised: ``input_tokens`` includes cache reads/writes,
+    ``output_tokens`` includes reasoning. Counts are non-negative ints."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    convention: str
+    input_semantics: Provenance
+    provider: str | None
+    request_model: str | None
+    response_model: str | None
+    operation: str | None
+    #: Cache writes kept for an hour (Anthropic), priced at their own rate: part of ``cache_write_tokens``.
+    cache_write_1h_tokens: int = 0
+    #: Web searches the provider ran (and bills) for the call.
+    web_searches: int = 0
+    #: The service tier the provider says it served (``flex``, ``priority``, ``batch``, …), as reported.
+    service_tier: str | None = None
+    #: Made through the provider's batch API.
+    batch: bool = False
+    #: What the provider says it billed for the call, in USD (OpenRouter's ``usage.cost``, a
+    #: gateway's cost field): the cost counted, beside our list-price estimate.
+    provider_cost: Decimal | None = None
+    #: Tokens of other modalities, parts of ``input_tokens`` / ``output_tokens``, priced at
+    #: their own rates where the model has them.
+    input_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    output_audio_tokens: int = 0
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        return self.input_tokens - self.cache_read_tokens - self.cache_write_tokens
+
+
+def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
+    """Read normalised token usage from span attributes.
+
+    Returns None when the span carries no GenAI usage. Raises :class:`UsageError` when it
+    does but a count is not a non-negative integer within :data:`MAX_TOKENS` (strings,
+    booleans, NaN, fractions, negatives, absurd sizes) or the parts exceed the whole.
+    """
+    conv = detect(attributes)
+    if conv is None:
+        return None
+    provider = _first_str(attributes, conv.provider)
+    # Inlined: this runs once per GenAI span and function calls dominate its cost.
+    get = attributes.get
+    counts = [0, 0, 0, 0, 0]
+    for i, names in enumerate((conv.input, conv.output, conv.cache_read, conv.cache_write, conv.reasoning)):
+        for name in names:
+            value = get(name)
+            if value is not None:
+                if type(value) is int and 0 <= value <= MAX_TOKENS:
+                    counts[i] = value
+                else:
+                    counts[i] = _as_count(name, value)
+                break
+    input_tokens, output_tokens, cache_read, cache_write, reasoning = counts
+
+    cache = cache_read + cache_write
+    mode = conv.input_cache
+    if mode is InputCache.BY_PROVIDER:
+        exclusive = provider is not None and exclusive_provider(provider)
+        mode = InputCache.EXCLUSIVE if exclusive else InputCache.INCLUSIVE
+    if mode is InputCache.EXCLUSIVE:
+        semantics = Provenance.EXCLUSIVE
+        input_tokens += cache
+    elif cache > input_tokens:
+        semantics = Provenance.EXCLUSIVE_INFERRED
+        input_tokens += cache
+    else:
+        semantics = Provenance.INCLUSIVE
+    if input_tokens > MAX_TOKENS:
+        raise UsageError(f"input tokens {input_tokens} exceed {MAX_TOKENS}")
+    if reasoning > output_tokens:
+        # Reasoning is part of output in every convention we read; a larger value means
+        # the instrumentation reported it beside output (as Gemini's API does).
+        output_tokens += reasoning
+    # Units beyond tokens, and how the call was served: the same names whichever convention
+    # carries the tokens. Absent on most spans, so looked up only when one is there.
+    cache_write_1h = web_searches = 0
+    tier, batch, provider_cost = None, False, None
+    audio_in = image_in = audio_out = 0
+    if USAGE_EXTRA_NAMES.intersection(attributes.keys()):
+        cache_write_1h = _count_of(attributes, USAGE_CACHE_WRITE_1H)
+        if cache_write_1h > cache_write:
+            raise UsageError(
+                f"{USAGE_CACHE_WRITE_1H}: {cache_write_1h} one-hour cache writes exceed the {cache_write} cache writes"
+            )
+        web_searches = _searches(USAGE_WEB_SEARCHES, get(USAGE_WEB_SEARCHES))
+        tier = _first_str(attributes, SERVICE_TIER_NAMES)
+        flag = get(USAGE_BATCH)
+        if flag is not None and not isinstance(flag, bool):
+            raise UsageError(f"{USAGE_BATCH}: expected a boolean, got {_short(flag)}")
+        batch = bool(flag)
+        provider_cost = _provider_cost(attributes)
+        audio_in = _count_of(attributes, USAGE_AUDIO_INPUT)
+        image_in = _count_of(attributes, USAGE_IMAGE_INPUT)
+        audio_out = _count_of(attributes, USAGE_AUDIO_OUTPUT)
+        if audio_in + image_in > input_tokens or audio_out > output_tokens:
+            raise UsageError(
+                f"audio and image tokens ({audio_in} + {image_in} in, {audio_out} out) exceed the "
+                f"input ({input_tokens}) or output ({output_tokens}) tokens they are part of"
+            )
+    if not web_searches and conv.name == "openinference":
+        web_searches = _openinference_web_searches(attributes)
+    return TokenUsage(
+        input_tokens,
+        output_tokens,
+        cache_read,
+        cache_write,
+        reasoning,
+        conv.name,
+        semantics,
+        provider,
+        _first_str(attributes, conv.request_model),
+        _first_str(attributes, conv.response_model),
+        _first_str(attributes, conv.operation),
+        cache_write_1h,
+        web_searches,
+        tier,
+        batch,
+        provider_cost,
+        audio_in,
+        image_in,
+        audio_out,
+    )
+
+
+#: OpenInference metadata longer than this is not searched for server tool use.
+MAX_METADATA_CHARS = 65_536
+
+
+def _openinference_web_searches(attributes: Mapping[str, Any]) -> int:
+    """OpenInference's Anthropic instrumentation keeps the response's ``usage.server_tool_use``
+    in the span's metadata JSON (there is no semconv name): its web search requests. Parsed
+    only when the text names it. Raises UsageError for a count that is not one."""
+    metadata = attributes.get(METADATA_JSON)
+    if type(metadata) is not str or '"server_tool_use"' not in metadata or len(metadata) > MAX_METADATA_CHARS:
+        return 0
+    try:
+        parsed = json.loads(metadata)
+    except (ValueError, RecursionError):  # deeply nested JSON raises RecursionError
+        return 0
+    tools = parsed.get("server_tool_use") if isinstance(parsed, dict) else None
+    raw = tools.get("web_search_requests") if isinstance(tools, dict) else None
+    return _searches(f"{METADATA_JSON}.server_tool_use.web_search_requests", raw)
+
+
+def _searches(name: str, value: Any) -> int:
+    if value is None:
+        return 0
+    searches = _as_count(name, value)
+    if searches > MAX_WEB_SEARCHES:
+        raise UsageError(f"{name}: {searches} searches in one call exceed {MAX_WEB_SEARCHES}")
+    return searches
+
+
+#: A provider cost above this for one call is taken for corrupt, not billed.
+MAX_PROVIDER_COST = Decimal(100_000)
+
+
+def _provider_cost(attributes: Mapping[str, Any]) -> Decimal | None:
+    """The cost the provider reported, in USD: ``otel_costs.cost.provider`` (exact), or the
+    PR #443 triple with ``source = provider``. None when the span carries none, or one in
+    another currency (then it is priced here). Raises UsageError for an unreadable amount."""
+    raw = attributes.get(PROVIDER_COST)
+    name = PROVIDER_COST
+    if raw is None:
+        if attributes.get(COST_AMOUNT_SOURCE) != "provider":
+            return None
+        raw, name = attributes.get(COST_AMOUNT), COST_AMOUNT
+        if attributes.get(COST_AMOUNT_CURRENCY, "USD") != "USD":
+            return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)) or (isinstance(raw, str) and len(raw) > 60):
+        raise UsageError(f"{name}: expected a number of USD, got {_short(raw)}")
+    try:
+        amount = Decimal(raw if isinstance(raw, str) else repr(raw))
+    except InvalidOperation:
+        raise UsageError(f"{name}: {_short(raw)} is not a number") from None
+    if not amount.is_finite() or not 0 <= amount <= MAX_PROVIDER_COST:
+        raise UsageError(f"{name}: {_short(raw)} is not a cost between 0 and {MAX_PROVIDER_COST} USD")
+    return amount
+
+
+def _count_of(attributes: Mapping[str, Any], name: str) -> int:
+    value = attributes.get(name)
+    return 0 if value is None else _as_count(name, value)
+
+
+def _first_str(attributes: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = attributes.get(name)
+        if type(value) is str:
+            value = value.strip()
+            if value:
+                return value
+    return None
+
+
+def _as_count(name: str, value: Any) -> int:
+    # bool is an int subclass; True tokens is a bug upstream, not a count.
+    if isinstance(value, bool):
+        raise UsageError(f"{name}: expected an integer token count, got a boolean")
+    if isinstance(value, int):
+        count = value
+    elif isinstance(value, float):
+        # JS SDKs send every number as a double; an integral double is a fine count.
+        if not math.isfinite(value) or not value.is_integer():
+            raise UsageError(f"{name}: expected an integer token count, got {value!r}")
+        count = int(value)
+    else:
+        raise UsageError(f"{name}: expected an integer token count, got {type(value).__name__} {_short(value)}")
+    if count < 0:
+        raise UsageError(f"{name}: token count {count} is negative")
+    if count > MAX_TOKENS:
+        raise UsageError(f"{name}: token count {count} exceeds {MAX_TOKENS}")
+    return count
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
