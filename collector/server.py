@@ -4,15 +4,11 @@ gracefully (stop accepting, flush, close)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import os.path
 import signal
-import ssl
-import sys
 import threading
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -27,6 +23,7 @@ from otel_costs_collector.budgets.alerts import BudgetEvaluator
 from otel_costs_collector.budgets.api import add_budget_routes
 from otel_costs_collector.config import CollectorConfig
 from otel_costs_collector.dashboard.routes import add_dashboard_routes
+from otel_costs_collector.logs import configure_logging
 from otel_costs_collector.mapping.calls import CallIndex
 from otel_costs_collector.memory import return_large_buffers
 from otel_costs_collector.metrics import Metrics
@@ -53,8 +50,9 @@ from otel_costs_collector.sql import load as sql
 from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
 from otel_costs_collector.storage.insert import ClickHouseWriter
 from otel_costs_collector.storage.schema import migrate
+from otel_costs_collector.tls import ssl_context, tls_pems
 
-__all__ = ["Collector", "run", "configure_logging"]
+__all__ = ["Collector", "run"]
 
 _log = logging.getLogger("otel_costs.collector")
 #: How long a stop waits for in-flight requests before cancelling them.
@@ -195,7 +193,7 @@ class Collector:
             cfg.grpc_port,
             cfg.max_request_bytes,
             self.auth,
-            self._tls_pems(),
+            tls_pems(self.config),
             max_connections=per_port,
             handshake_timeout_s=cfg.connection_timeout_s,
         )
@@ -253,7 +251,7 @@ class Collector:
             self._http,
             cfg.host,
             cfg.http_port,
-            self._ssl_context(),
+            ssl_context(self.config),
             per_port,
             cfg.connection_timeout_s,
             metrics.connections_refused.inc,
@@ -348,21 +346,6 @@ class Collector:
         """One reconciliation cycle, now (tests)."""
         await self._periodic["reconcile"].run_now()
 
-    def _tls_pems(self) -> tuple[bytes, bytes] | None:
-        cfg = self.config
-        if not cfg.tls_cert_file:
-            return None
-        with open(str(cfg.tls_cert_file), "rb") as cert, open(str(cfg.tls_key_file), "rb") as key:
-            return cert.read(), key.read()
-
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        cfg = self.config
-        if not cfg.tls_cert_file:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(str(cfg.tls_cert_file), str(cfg.tls_key_file))
-        return context
-
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, flush what is queued, answer in-flight requests, close storage.
 
@@ -406,30 +389,6 @@ class Collector:
             await asyncio.to_thread(self.client.close)
             self.client = None
         _log.info("collector stopped")
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def configure_logging(fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    )
-    root = logging.getLogger("otel_costs")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
 
 
 async def _serve(config: CollectorConfig, wrap_write: Callable[[Any], Any] | None) -> None:
