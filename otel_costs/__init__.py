@@ -9,7 +9,8 @@ from importlib.metadata import version as _version
 from .attribution import Attribution, attribute_to, current_attribution
 from .budgets import BudgetExceeded, BudgetGuard, check_budget, enforce_budget
 from .httpx_hooks import HttpxHooks, instrument_httpx
-from .pricing import PriceOverrides, PriceOverridesError, PricingStatus
+from .overrides import PriceOverrides, PriceOverridesError
+from .pricing import PricingStatus
 from .processor import CostSpanProcessor
 from .record import record_usage
 

@@ -26,7 +26,8 @@ from . import deferred as _deferred
 from . import global_provider as _global_provider
 from .attribution import MAX_VALUE_LENGTH, attribution_from_baggage
 from .counting import CallLedger
-from .pricing import Cost, PriceOverrides, Pricer, PricingStatus
+from .overrides import PriceOverrides
+from .pricing import Cost, Pricer, PricingStatus
 from .usage import UsageError, read_usage
 
 __all__ = ["CostSpanProcessor", "FORWARD_ENV", "DEFAULT_FORWARD", "DEFAULT_EXPORT_DELAY_MS"]
