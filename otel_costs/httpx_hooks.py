@@ -172,10 +172,11 @@ class HttpxHooks:
     def _billed_by_header(self, span: Any, value: str) -> None:
         if not value:
             return
-        try:
-            span.set_attribute(cv.PROVIDER_COST, billed_cost(value, f"header {self._cost_header}"))
-        except BodyError as exc:  # priced from the usage, as if no bill were reported
-            _log_once("%s; priced from the usage", exc)
+        text = billed_cost(value, f"header {self._cost_header}")
+        if text is None:  # priced from the usage, as if no bill were reported
+            _log_once("header %s is %r, not a cost; priced from the usage", self._cost_header, value[:40])
+        else:
+            span.set_attribute(cv.PROVIDER_COST, text)
 
     async def async_request_hook(self, span: Any, request: Any) -> None:
         self.request_hook(span, request)

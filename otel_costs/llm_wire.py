@@ -10,12 +10,12 @@ input tokens *include* cached ones (Anthropic reports them apart; they are added
 from __future__ import annotations
 
 import json
-import math
 import re
 import zlib
 from typing import Any, Iterable, NamedTuple
 
 from . import conventions as cv
+from .usage import UsageError, billed_usd
 
 __all__ = [
     "Endpoint",
@@ -201,8 +201,9 @@ def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
         if isinstance(details, dict) and details.get("audio_tokens"):
             out[cv.USAGE_AUDIO_OUTPUT] = _count(details["audio_tokens"], "audio_tokens")
         billed = usage.get(endpoint.billed_cost) if endpoint.billed_cost else None
-        if billed is not None:
-            out[cv.PROVIDER_COST] = billed_cost(billed, f"usage {endpoint.billed_cost}")
+        text = billed_cost(billed, f"usage.{endpoint.billed_cost}") if billed is not None else None
+        if text is not None:
+            out[cv.PROVIDER_COST] = text
     if cache_read:
         out["gen_ai.usage.cache_read.input_tokens"] = cache_read
     if cache_write:
@@ -210,22 +211,17 @@ def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
     return out
 
 
-def billed_cost(value: Any, where: str) -> str:
+def billed_cost(value: Any, where: str) -> str | None:
     """A billed cost in USD (a JSON number, or a header's text) as the exact decimal text the
-    provider wrote. Raises BodyError for anything that is not a non-negative number."""
-    if isinstance(value, str):
-        try:
-            number = float(value.strip()) if len(value) <= 60 else math.nan
-        except ValueError:
-            number = math.nan
-        if 0 <= number < math.inf:
-            return value.strip()
-    elif not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < math.inf:
-        # A float's shortest repr is the number as the provider wrote it (costs have far
-        # fewer than 15 significant digits); parsing every float of a body as a Decimal
-        # instead tripled the parse of a 2 MB embeddings body on the app's thread.
-        return repr(value)
-    raise BodyError(f"{where} is {value!r}, not a non-negative number")
+    provider wrote (:func:`usage.billed_usd` decides what is one), or None for anything else:
+    the call is then priced from its usage, as if no bill were reported."""
+    try:
+        billed_usd(value, where)
+    except UsageError:
+        return None
+    # A float's shortest repr is the number as the provider wrote it; parsing every float of
+    # a body as a Decimal instead tripled the parse of a 2 MB embeddings body on the app's thread.
+    return repr(value) if isinstance(value, float) else str(value).strip()
 
 
 def _decoder(encoding: str) -> Any:

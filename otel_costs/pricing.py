@@ -48,6 +48,10 @@ __all__ = [
     "PricingStatus",
 ]
 
+#: Look-ups remembered per Pricer (model names come from senders: each cache is bounded).
+MAX_CACHED = 4096
+#: A model or provider name longer than this matches no price and is not looked up.
+MAX_MODEL_NAME = 256
 # Money is computed in the thread's decimal context (operators are 2x faster than
 # Context methods); an app that lowered its precision below this gets our own context.
 _MIN_PREC = 28
@@ -217,6 +221,8 @@ class Pricer:
             return self._override_hits[key]
         except KeyError:
             assert self.overrides is not None
+            if len(self._override_hits) >= MAX_CACHED:
+                self._override_hits.clear()  # names are the senders': memory stays bounded
             hit = self._override_hits[key] = self.overrides.match(provider, model)
             return hit
 
@@ -226,6 +232,10 @@ class Pricer:
         found = self._models.get(key)
         if found is not None:
             return found
+        if len(model) > MAX_MODEL_NAME or (provider is not None and len(provider) > MAX_MODEL_NAME):
+            return f"model or provider name longer than {MAX_MODEL_NAME} characters: no price matches it"
+        if len(self._models) >= MAX_CACHED:
+            self._models.clear()  # names are the senders': memory stays bounded
         provider_id = None
         if provider is not None:
             provider_id = _PROVIDER_IDS.get(provider.lower(), provider)
@@ -263,7 +273,7 @@ class Pricer:
             table = self._compiled(info.get_prices(at))
         else:  # a resolved copy each time: compiled once here, cached per minute
             table = PriceTable.of(info.get_prices(at, context))
-        if len(self._by_minute) > 4096:
+        if len(self._by_minute) >= MAX_CACHED:
             self._by_minute.clear()
         self._by_minute[key] = (info, table, note)
         return table, note

@@ -7,7 +7,7 @@ the current attribution; the ``CostSpanProcessor`` on the tracer provider prices
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Mapping
 
 from opentelemetry import trace
@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from . import conventions as cv
 from . import global_provider as _global_provider
 from .conventions import MAX_TOKENS, is_aggregate
-from .usage import MAX_PROVIDER_COST
+from .usage import UsageError, billed_usd
 
 __all__ = ["record_usage"]
 
@@ -32,17 +32,12 @@ def _tokens(name: str, value: Any, most: int = MAX_TOKENS) -> int:
 
 
 def _billed(value: Any) -> str:
-    if isinstance(value, (bool, float)) or not isinstance(value, (Decimal, str, int)):
-        raise ValueError(
-            f"record_usage: provider_cost must be a Decimal, a decimal string or an int, got {type(value).__name__}"
-        )
+    if isinstance(value, float):  # its binary value is not the amount the provider billed
+        raise ValueError("record_usage: provider_cost must be a Decimal, a decimal string or an int, never a float")
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"record_usage: provider_cost {str(value)[:40]!r} is not a number") from None
-    if not amount.is_finite() or not 0 <= amount <= MAX_PROVIDER_COST:
-        raise ValueError(f"record_usage: provider_cost {amount} is outside 0..{MAX_PROVIDER_COST} USD")
-    return str(amount)
+        return str(billed_usd(value, "provider_cost"))
+    except UsageError as exc:
+        raise ValueError(f"record_usage: {exc}") from None
 
 
 def record_usage(

@@ -38,7 +38,7 @@ from .conventions import (
     exclusive_provider,
 )
 
-__all__ = ["MAX_PROVIDER_COST", "Provenance", "TokenUsage", "UsageError", "read_usage"]
+__all__ = ["MAX_PROVIDER_COST", "Provenance", "TokenUsage", "UsageError", "billed_usd", "read_usage"]
 
 
 class Provenance(Enum):
@@ -139,7 +139,7 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
     cache_write_1h = web_searches = 0
     tier, batch, provider_cost = None, False, None
     audio_in = image_in = audio_out = 0
-    if USAGE_EXTRA_NAMES.intersection(attributes.keys()):
+    if not USAGE_EXTRA_NAMES.isdisjoint(attributes):
         cache_write_1h = _count_of(attributes, USAGE_CACHE_WRITE_1H)
         if cache_write_1h > cache_write:
             raise UsageError(
@@ -194,7 +194,7 @@ def _openinference_web_searches(attributes: Mapping[str, Any]) -> int:
     in the span's metadata JSON (there is no semconv name): its web search requests. Parsed
     only when the text names it. Raises UsageError for a count that is not one."""
     metadata = attributes.get(METADATA_JSON)
-    if type(metadata) is not str or '"server_tool_use"' not in metadata or len(metadata) > MAX_METADATA_CHARS:
+    if type(metadata) is not str or len(metadata) > MAX_METADATA_CHARS or '"server_tool_use"' not in metadata:
         return 0
     try:
         parsed = json.loads(metadata)
@@ -230,14 +230,28 @@ def _provider_cost(attributes: Mapping[str, Any]) -> Decimal | None:
         raw, name = attributes.get(COST_AMOUNT), COST_AMOUNT
         if attributes.get(COST_AMOUNT_CURRENCY, "USD") != "USD":
             return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)) or (isinstance(raw, str) and len(raw) > 60):
+    return billed_usd(raw, name)
+
+
+def billed_usd(raw: Any, name: str) -> Decimal:
+    """A cost a provider billed, in USD, exactly: an int, a decimal string, or a float read
+    as its shortest repr (what the provider wrote; costs have far fewer than 15 significant
+    digits). The one reading of a billed amount, for spans, response bodies and headers, and
+    ``record_usage``. Raises UsageError for anything but a cost from 0 to MAX_PROVIDER_COST."""
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, (int, float, str, Decimal))
+        or (isinstance(raw, str) and len(raw) > 60)
+    ):
         raise UsageError(f"{name}: expected a number of USD, got {_short(raw)}")
     try:
-        amount = Decimal(raw if isinstance(raw, str) else repr(raw))
+        amount = Decimal(repr(raw) if isinstance(raw, float) else raw.strip() if isinstance(raw, str) else raw)
     except InvalidOperation:
         raise UsageError(f"{name}: {_short(raw)} is not a number") from None
     if not amount.is_finite() or not 0 <= amount <= MAX_PROVIDER_COST:
-        raise UsageError(f"{name}: {_short(raw)} is not a cost between 0 and {MAX_PROVIDER_COST} USD")
+        raise UsageError(
+            f"{name}: {_short(raw)} is not a cost between 0 and {MAX_PROVIDER_COST} USD (outside what one call costs)"
+        )
     return amount
 
 

@@ -109,7 +109,11 @@ def add_dashboard_routes(
 
         def read() -> View:
             db = client()
-            results = {pid: run_report(db, database, q) for pid, q in queries.items()}
+            answered: dict[ReportQuery, list[dict[str, Any]]] = {}  # panels asking the same (trend, errors)
+            for q in queries.values():
+                if q not in answered:
+                    answered[q] = run_report(db, database, q)
+            results = {pid: answered[q] for pid, q in queries.items()}
             plans: dict[str, list[str]] = {}
             for row in run_report(db, database, plans_query):
                 if row["tag:plan"]:

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from otel_costs_collector.reports.query import FILTERS, ReportError, ReportQuery, money_text
 from otel_costs_collector.sql import load
+from otel_costs_collector.storage.columns import COLUMNS
 
 __all__ = ["CallsQuery", "run_calls", "CALL_FIELDS", "MAX_LIMIT"]
 
@@ -30,16 +31,9 @@ DEFAULT_LIMIT = 100
 STATUSES = ("ok", "error", "unset")
 _TRACE = re.compile(r"^[0-9a-f]{32}$")
 _STATUS_TEXT = re.compile(r"^[a-z_]{1,32}$")
-_COSTS = ("cost_input", "cost_output", "cost_cache_read", "cost_cache_write", "cost_web_search", "cost_adjustment")
-_COUNTS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cache_write_1h_tokens",
-    "web_searches",
-)
+# The raw table's token counts and cost parts, in its order (calls.sql selects them so).
+_COUNTS = COLUMNS[COLUMNS.index("input_tokens") : COLUMNS.index("web_searches") + 1]
+_COSTS = COLUMNS[COLUMNS.index("cost_input") : COLUMNS.index("cost_total")]
 #: The fields of every call, in order (calls.sql selects them).
 CALL_FIELDS = (
     "timestamp",
@@ -139,6 +133,8 @@ def _decode_cursor(text: str) -> tuple[int, str, str] | None:
     except (ValueError, TypeError, binascii.Error):
         return None
     if not isinstance(ns, int) or not isinstance(trace_id, str) or not isinstance(span_id, str):
+        return None
+    if not -(2**63) <= ns < 2**63:  # an Int64 parameter
         return None
     if len(trace_id) > 64 or len(span_id) > 64:
         return None

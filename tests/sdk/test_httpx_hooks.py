@@ -533,9 +533,20 @@ def test_async_client(server):
         ("header:X-Gateway-Cost", {"x-billed-header": "0.000271828"}, "0.000271828"),
         ("header:x-gateway-cost", {"x-billed-header": "lots"}, None),  # not a number: our estimate
         ("header:x-gateway-cost", {"x-billed-header": "-0.01"}, None),
+        ("header:x-gateway-cost", {"x-billed-header": "1e9"}, None),  # no call costs that
+        ("usage.cost", {"x-billed-cost": "1e9"}, None),  # likewise in the body: the usage still prices it
         ("none", {"x-billed-cost": "0.00031415"}, None),
     ],
-    ids=["usage-field", "other-field", "header", "header-not-a-number", "header-negative", "none"],
+    ids=[
+        "usage-field",
+        "other-field",
+        "header",
+        "header-not-a-number",
+        "header-negative",
+        "header-absurd",
+        "body-absurd",
+        "none",
+    ],
 )
 def test_where_a_gateway_reports_its_bill_is_named_by_the_user(server, billed_cost, headers, billed):
     s = Setup(server, billed_cost=billed_cost)

@@ -387,3 +387,20 @@ def test_audio_and_image_tokens_at_their_own_rates(model, extra):
     cost = Pricer().price(usage("openai", model, 2000, 300, **extra))
     assert cost.total == expected != text_only
     assert cost.input + cost.output + cost.cache_read + cost.cache_write + cost.web_search == cost.total
+
+
+def test_names_senders_choose_never_grow_the_pricer_past_its_bounds(tmp_path):
+    """Model names come from spans: a long one is not looked up, and the caches of a
+    collector's Pricer stay bounded however many distinct names arrive."""
+    from otel_costs.pricing import MAX_CACHED, MAX_MODEL_NAME
+
+    overrides = tmp_path / "prices.toml"
+    overrides.write_text('[[model]]\nmodel = "ft:*"\ninput_per_mtok = "1"\noutput_per_mtok = "2"\n')
+    pricer = Pricer(str(overrides))
+    long_name = "gpt-4o-mini" + "x" * MAX_MODEL_NAME
+    cost = pricer.estimate(usage("openai", long_name, 10, 1))
+    assert cost.status == PricingStatus.UNPRICED and "longer than" in cost.error
+    for i in range(MAX_CACHED + 50):
+        assert pricer.estimate(usage("openai", f"no-such-model-{i}", 10, 1)).status == PricingStatus.UNPRICED
+    assert len(pricer._models) <= MAX_CACHED and len(pricer._override_hits) <= MAX_CACHED
+    assert pricer.estimate(usage("openai", "ft:acme", 1_000_000, 0)).total == Decimal(1)

@@ -149,6 +149,8 @@ def test_a_tenant_token_sees_only_its_tenant(start_collector, tokens_file):  # n
         ({"limit": "0"}, "limit"),
         ({"limit": "1001"}, "limit"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "WzFlMzAsICJhIiwgImIiXQ"}, "cursor"),  # [1e30, "a", "b"]: not a time
+        ({"cursor": "WzEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwLCAiYSIsICJiIl0"}, "cursor"),  # past Int64
         ({"trace_id": "xyz"}, "trace_id"),
         ({"status": "bad"}, "status"),
         ({"since": "3y"}, "since"),
