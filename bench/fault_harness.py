@@ -23,7 +23,7 @@ everything after it stored once; it prints how many poison spans were stored (0 
 ``--shape agent`` sends agent runs as another language's SDK does (the Vercel AI SDK 7):
 unpriced ``chat`` spans with no attribution in one request, then the step span that holds
 the tenant and the ``invoke_agent`` root (an aggregate) in the next; the collector pairs them
-across requests and restarts (collector/mapping/calls.py). It also prints how many calls ended up
+across requests and restarts (otel_costs_collector/mapping/calls.py). It also prints how many calls ended up
 without a tenant (their step span was in memory when the collector was killed).
 """
 

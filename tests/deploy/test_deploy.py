@@ -38,11 +38,22 @@ def test_compose_wires_clickhouse_collector_and_grafana():
         assert (DEPLOY / volume.split(":")[0]).resolve().is_dir(), volume
 
 
-def test_dockerfile_installs_the_collector_and_exposes_otlp():
+def test_the_image_installs_the_wheel_users_install_and_keeps_its_state_on_volumes():
+    """Stage 1 builds the sdist and the wheel (PyPA build, as .ci/run does); the image
+    installs that wheel alone with the [collector] extra, the install tests/e2e/test_install.py
+    runs. Nothing else of the source tree reaches the image."""
     text = (DEPLOY / "Dockerfile").read_text()
-    assert 'pip install --no-cache-dir ".[collector]"' in text and "EXPOSE 4317 4318" in text
-    for copied in re.findall(r"^COPY (\S+)", text, re.M):
+    build, image = re.split(r"^FROM .*$", text, flags=re.M)[1:]
+    for copied in re.findall(r"^COPY (\S+)", build, re.M):
         assert (DEPLOY.parent / copied).exists(), copied
+    assert "python -m build --outdir /dist ." in build
+    assert re.findall(r"^COPY .*", image, re.M) == ["COPY --from=build /dist/*.whl /dist/"]
+    assert 'pip install --no-cache-dir "$(ls /dist/otel_costs-*.whl)[collector]"' in image
+    assert "EXPOSE 4317 4318" in image and 'ENTRYPOINT ["otel-costs"]' in image
+    # The embedded data and the spool (spans acknowledged while storage was down) outlive it.
+    spool = re.search(r"OTEL_COSTS_SPOOL_DIR=(\S+)", image).group(1)
+    assert 'VOLUME ["/data", "%s"]' % spool in image
+    assert f"collector-spool:{spool}" in compose()["services"]["collector"]["volumes"]
 
 
 def test_datasource_and_dashboard_provisioning_match():

@@ -26,6 +26,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(proc: subprocess.Popen, url: str, seconds: float = 60) -> None:
+    """Returns once the collector ``proc`` answers ``url``/healthz with 200; fails the test when
+    it exits first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "collector did not start"
+        time.sleep(0.2)
+
+
 def count_rows(path: str) -> int:
     # chDB allows one data path per process: read it from a fresh one.
     code = (
@@ -68,15 +82,7 @@ def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
     )
     try:
         url = f"http://127.0.0.1:{http_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "collector did not start"
-            time.sleep(0.2)
+        wait_healthy(proc, url)
         body = sdk_request([dict(SEMCONV) for _ in range(5)]).SerializeToString()
         with httpx.Client() as client:
             # The batch waits up to 60 s: the signal must flush it rather than drop it.
@@ -114,15 +120,8 @@ def start_collector(data: str) -> tuple[subprocess.Popen, int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code == 200:
-                return proc, http_port
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "collector did not start"
-        time.sleep(0.2)
+    wait_healthy(proc, f"http://127.0.0.1:{http_port}")
+    return proc, http_port
 
 
 def report(data: str, *args: str) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""The batcher's flush rules with several writer threads (a unit test of collector/pipeline/batcher.py:
+"""The batcher's flush rules with several writer threads (a unit test of otel_costs_collector/pipeline/batcher.py:
 ``write`` is a recording stand-in whose calls the test holds and releases)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""collector/reports/render.py: what the CLI and the dashboard's CSV downloads print."""
+"""otel_costs_collector/reports/render.py: what the CLI and the dashboard's CSV downloads print."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The dashboard's HTML: pure functions from report rows to markup (collector/dashboard/
+"""The dashboard's HTML: pure functions from report rows to markup (otel_costs_collector/dashboard/
 routes.py runs the queries). Money is shown for people (``for_people``) with the exact
 amount in tooltips and tables; every name links to its own view (the same page, filtered:
 a URL that can be shared); a filtered view lists its most recent and most expensive calls,
@@ -56,7 +56,7 @@ class View:
     results: dict[str, list[dict[str, Any]]]
     days: list[str]
     plans: dict[str, list[str]]  # tenant → its plan tags
-    statuses: list[Any]  # budgets (collector/budgets/alerts.py BudgetStatus)
+    statuses: list[Any]  # budgets (otel_costs_collector/budgets/alerts.py BudgetStatus)
     problems: list[dict[str, Any]]  # calls without a cost, by why
     notices: list[str]
     recent: list[dict[str, Any]]  # calls, when the view is scoped

@@ -1,4 +1,4 @@
-"""``otel-costs calls``: individual calls, newest first (collector/reports/calls.py)."""
+"""``otel-costs calls``: individual calls, newest first (otel_costs_collector/reports/calls.py)."""
 
 from __future__ import annotations
 

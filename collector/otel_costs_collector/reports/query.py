@@ -73,7 +73,7 @@ DEFAULT_SINCE = "7d"
 _TAG = re.compile(r"^tag:([A-Za-z][A-Za-z0-9_.-]{0,63})$")
 _SINCE = re.compile(r"^(\d{1,5})([hdw])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-# The range storage holds: spans are stored from 1970 to 2105 (collector/mapping/rows.py).
+# The range storage holds: spans are stored from 1970 to 2105 (otel_costs_collector/mapping/rows.py).
 _FIRST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LAST = datetime(2106, 1, 1, tzinfo=timezone.utc)
 
@@ -319,7 +319,7 @@ def run_report(client: Any, db: str, query: ReportQuery, source: str | None = No
 def run_notices(client: Any, db: str, query: ReportQuery) -> dict[str, Any]:
     """What a report's reader should know about its range beyond the rows:
     ``suspected_double_counts``, calls stored below another call that also carries a cost,
-    which the counting rules could not pair (collector/mapping/calls.py), with one ``example_trace_id``
+    which the counting rules could not pair (otel_costs_collector/mapping/calls.py), with one ``example_trace_id``
     ("" when none). Raises on a storage error."""
     text, params = query.notices_sql(db)
     count, trace_id = client.query(text, parameters=params).result_rows[0]

@@ -2,7 +2,7 @@
 
 The files are templates rendered for a single server (or chDB) or, with a cluster name, for
 a ClickHouse cluster (``ON CLUSTER``, Replicated engines, Distributed tables). Their
-placeholders follow the one SQL rule (collector/sql.py), and two macros name engines:
+placeholders follow the one SQL rule (otel_costs_collector/sql.py), and two macros name engines:
 
 * ``{db}`` the database; ``{local}`` the storage-table suffix (``_local`` on a cluster);
 * ``{dedup_window}`` the insert-deduplication window setting of the engine family;
@@ -68,7 +68,7 @@ def load_migrations() -> list[Migration]:
 
 def render(sql: str, *, db: str, cluster: str | None, raw_ttl_days: int, **values: str) -> list[str]:
     """The statements of one migration for this deployment: its placeholders filled by the one
-    SQL rule (collector/sql.py; ``values`` fills any others), then the engine and
+    SQL rule (otel_costs_collector/sql.py; ``values`` fills any others), then the engine and
     Distributed-table macros expanded."""
 
     def expand(m: re.Match[str]) -> str:

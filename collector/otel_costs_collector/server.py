@@ -150,7 +150,7 @@ class Collector:
         metrics.calls_suspected.set_function(lambda: index.suspects)
         metrics.spool_oldest.set_function(spool.oldest_age)
         self._spool = spool
-        # The write pipeline, inside out (collector/pipeline/types.py): map, count once and
+        # The write pipeline, inside out (otel_costs_collector/pipeline/types.py): map, count once and
         # insert on a free writer → retry what is not permanent → write ahead, spool what
         # storage cannot take now, replay it in order. The batcher calls the outermost.
         sink: BatchSink = pool

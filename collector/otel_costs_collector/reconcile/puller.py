@@ -4,7 +4,7 @@ day's capture rate (tracked / billed) leaves the band.
 A cycle pulls, per provider with a key, every day from the oldest one in the last
 :data:`LOOKBACK_DAYS` that is not yet complete (never pulled, or last pulled before it
 settled) up to today, and writes each day the provider answered for in full, under a new
-pull id: readers take a day's newest pull only (collector/reconcile/report.py), so a
+pull id: readers take a day's newest pull only (otel_costs_collector/reconcile/report.py), so a
 re-pulled day replaces the old figures and nothing is counted twice, across pulls,
 restarts or concurrent pulls. A provider's error (a refused key, a rate limit, an outage, a
 body of the wrong shape) is logged once when it starts, with the provider and the HTTP
@@ -13,7 +13,7 @@ Nothing here touches ingestion.
 
 Alerts: once per provider and UTC day, recorded in ``reconcile_alerts`` before the webhook
 is called and again when it took the alert, as budget alerts are
-(collector/budgets/alerts.py), through the same webhook and formats.
+(otel_costs_collector/budgets/alerts.py), through the same webhook and formats.
 
 Threading: ``cycle()`` and ``pull()`` do blocking HTTP and storage I/O on the caller's
 thread, one at a time (a lock); ``capture_rates`` is replaced whole.

@@ -7,7 +7,7 @@ be shared; every tenant, user, feature and model links to its own view, and a ca
 trace (``/trace/<id>``). Every panel has a table and a CSV download of exactly what it
 shows (``/dashboard/<panel>.csv`` with the same parameters). With auth on, the page asks
 for a token (kept in an HttpOnly cookie) and a tenant token sees only its tenant. The HTML
-itself is collector/dashboard/page.py.
+itself is otel_costs_collector/dashboard/page.py.
 """
 
 from __future__ import annotations

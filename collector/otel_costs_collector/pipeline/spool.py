@@ -4,7 +4,7 @@ One file per batch under the spool directory, named by a number that only grows 
 oldest sorts first and a new batch never takes the name of one moved aside), at most
 ``max_bytes`` in all. A file is a one-line JSON header (the batch's token, its requests'
 tokens, its span count) after a magic line, then the batch file
-(collector/pipeline/batch_file.py: the requests as received, each with its tenant and token).
+(otel_costs_collector/pipeline/batch_file.py: the requests as received, each with its tenant and token).
 Files are written to a temporary name, fsynced and renamed, and the directory fsynced, so a
 spooled batch survives a crash of the machine. A batch that can never be stored is moved to
 ``rejected/`` with the reason beside it.

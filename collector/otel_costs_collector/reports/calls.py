@@ -60,7 +60,7 @@ CALL_FIELDS = (
     "feature",
     "tags",
 )
-# The range storage holds (collector/mapping/rows.py): a trace_id alone reads all of it.
+# The range storage holds (otel_costs_collector/mapping/rows.py): a trace_id alone reads all of it.
 _FIRST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LAST = datetime(2106, 1, 1, tzinfo=timezone.utc)
 

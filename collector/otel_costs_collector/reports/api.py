@@ -1,5 +1,5 @@
 """The query API on the collector's HTTP port: ``GET /v1/costs``, ``GET /v1/notices`` and
-``GET /v1/calls`` (individual calls: collector/reports/calls.py).
+``GET /v1/calls`` (individual calls: otel_costs_collector/reports/calls.py).
 
 Same parameters as ``otel-costs report`` (by, since or from/to, tz, filters, top) and the
 same JSON: an array of row objects. The storage read runs on a worker thread so the

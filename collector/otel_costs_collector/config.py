@@ -40,7 +40,7 @@ DEFAULT_WRITERS = 2
 #: writers it has (bench/collector_ingest.py).
 DEFAULT_MAP_WORKERS = 2
 #: How long a call without a user or tenant waits for an ancestor span that names them
-#: (collector/mapping/calls.py): the freshness cost of attribution set on an outer span.
+#: (otel_costs_collector/mapping/calls.py): the freshness cost of attribution set on an outer span.
 DEFAULT_ATTRIBUTION_WAIT_S = 60
 #: Copies of a request's bytes the collector holds while it is in flight, at most: the body
 #: as read, the batch file, and in a mapping worker its pickled and unpickled copy and the
@@ -102,7 +102,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "map_workers": ("OTEL_COSTS_MAP_WORKERS", DEFAULT_MAP_WORKERS),
     "attribution_wait_s": ("OTEL_COSTS_ATTRIBUTION_WAIT_S", DEFAULT_ATTRIBUTION_WAIT_S),
     "health_spool_age_s": ("OTEL_COSTS_HEALTH_SPOOL_AGE_S", DEFAULT_HEALTH_SPOOL_AGE_S),
-    # Reconciliation with the providers' cost reports (collector/reconcile).
+    # Reconciliation with the providers' cost reports (otel_costs_collector/reconcile).
     "openai_admin_key": ("OTEL_COSTS_OPENAI_ADMIN_KEY", None),
     "anthropic_admin_key": ("OTEL_COSTS_ANTHROPIC_ADMIN_KEY", None),
     "openai_api_base": ("OTEL_COSTS_OPENAI_API_BASE", DEFAULT_OPENAI_API_BASE),

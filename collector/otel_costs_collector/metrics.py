@@ -52,7 +52,7 @@ class Metrics:
         )
         self.calls_waiting = Gauge(
             "otel_costs_calls_waiting",
-            "Calls without a user or tenant waiting for an ancestor span that names them (collector/mapping/calls.py).",
+            "Calls without a user or tenant waiting for an ancestor span that names them (mapping/calls.py).",
             registry=r,
         )
         self.calls_suspected = Gauge(
@@ -87,7 +87,7 @@ class Metrics:
         self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
         self.capture_rate = Gauge(
             "otel_costs_capture_rate",
-            "Tracked / billed cost of the last complete UTC day the provider billed (collector/reconcile).",
+            "Tracked / billed cost of the last complete UTC day the provider billed (reconcile/).",
             ["provider"],
             registry=r,
         )

@@ -1,6 +1,6 @@
 """The spooling layer: a batch storage cannot take now waits on disk, and is replayed in order.
 
-``Spooling(sink, write_ahead, spool, …)`` wraps a plain write (collector/pipeline/types.py's
+``Spooling(sink, write_ahead, spool, …)`` wraps a plain write (otel_costs_collector/pipeline/types.py's
 ``BatchSink``): each batch is written ahead (write_ahead.py), then to ``sink``; one that cannot
 be written (after the retries inside the sink) is handed to the spool (spool.py), fsynced, and
 only then reported as stored, so a request is acknowledged once its spans are in ClickHouse

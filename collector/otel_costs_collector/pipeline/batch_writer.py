@@ -1,4 +1,4 @@
-"""The plain ``write(batch, token)`` of a batch file (collector/pipeline/batch_file.py) into
+"""The plain ``write(batch, token)`` of a batch file (otel_costs_collector/pipeline/batch_file.py) into
 ClickHouse, answering what became of each request in it. Batching, retries and the spool
 wrap it.
 

@@ -3,7 +3,7 @@
 A batch travels from the batcher to storage as a batch file (:class:`Batch`); every layer
 of the pipeline is a :class:`BatchSink` — one ``write(data, token)`` that stores the batch
 file ``data`` under the deduplication ``token`` and returns each request's
-:class:`Outcome`, in order — and the layers wrap each other (collector/server.py):
+:class:`Outcome`, in order — and the layers wrap each other (otel_costs_collector/server.py):
 
     WriterPool (map, count once, insert) ← Retrying ← Spooling (write-ahead, spool, replay)
 
@@ -47,7 +47,7 @@ class Outcome:
 class Batch(NamedTuple):
     """One batch: its batch file and what identifies it."""
 
-    data: bytes  # the batch file (collector/pipeline/batch_file.py)
+    data: bytes  # the batch file (otel_costs_collector/pipeline/batch_file.py)
     token: str  # its deduplication token
     requests: tuple[str, ...]  # its requests' tokens
     spans: int

@@ -1,6 +1,6 @@
 """The dashboard's "Tracked vs billed" panel: per UTC day and provider, what the provider
 billed, what was tracked, the gap and the capture rate, for the operator (admin viewers)
-when the collector pulls the providers' cost reports (collector/reconcile)."""
+when the collector pulls the providers' cost reports (otel_costs_collector/reconcile)."""
 
 from __future__ import annotations
 
