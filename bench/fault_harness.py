@@ -13,11 +13,15 @@ drains, the collector stops, and the harness reads the stored rows and prints:
 When raw rows and rollups disagree, the work directory (the collector's data, spool and
 ``collector.log`` of every run) is kept, and its path printed (``kept``).
 
-    python bench/fault_harness.py [--seconds 30] [--kills 4] [--outages 3] [--shape sdk|agent]
-                                  [--poison N] [--json]
+    python bench/fault_harness.py [--seconds 30] [--kills 4] [--outages 3] [--outage-s S]
+                                  [--shape sdk|agent] [--poison N] [--json]
 
-``--poison N`` makes N of the requests poison: storage fails any batch holding one with an
-error nothing classifies (a failpoint). Each must be set aside alone, its batch-mates and
+An outage is storage refusing every insert while it answers queries (what ClickHouse does
+under TOO_MANY_PARTS, as a read-only replica or with a full disk), for a random 0.5-2 s or
+``--outage-s`` seconds: acknowledged spans wait in the spool however long it lasts.
+
+``--poison N`` makes N of the requests poison: storage refuses any batch holding one as it
+refuses data it can never take (a failpoint). Each must be set aside alone, its batch-mates and
 everything after it stored once; it prints how many poison spans were stored (0 is right).
 
 ``--shape agent`` sends agent runs as another language's SDK does (the Vercel AI SDK 7):
@@ -244,6 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--kills", type=int, default=4)
     ap.add_argument("--outages", type=int, default=3)
+    ap.add_argument("--outage-s", type=float, default=None, help="each outage's length (default: 0.5-2 s at random)")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--spans", type=int, default=50, help="spans per request")
     ap.add_argument("--seed", type=int, default=1)
@@ -275,7 +280,8 @@ def main(argv: list[str] | None = None) -> dict:
             collector.start()
         else:
             open(failpoint, "w").close()
-            time.sleep(rng.uniform(0.5, 2.0))
+            length = rng.uniform(0.5, 2.0)  # drawn either way: the same seed gives the same run
+            time.sleep(args.outage_s if args.outage_s is not None else length)
             os.remove(failpoint)
             log.append("storage outage")
     time.sleep(gap)
@@ -321,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
         "unacknowledged_stored": len(set(per_span) - set(acked)),
         "duplicated": sum(n - 1 for n in per_span.values()),
         "unattributed": int(unattributed),
+        "set_aside": len([n for n in os.listdir(os.path.join(spool, "rejected")) if n.endswith(".batch")]),
         "poison_sent": sum(len(c.poisoned) for c in clients),
         "poison_stored": len(set().union(*(c.poisoned for c in clients)) & set(per_span)),
         "cost_acknowledged": str(sum(acked.values(), Decimal(0))),

@@ -1,11 +1,14 @@
-"""One cost per provider call, as a process's spans end (children before parents).
+"""One cost per provider call: the rule, and the SDK's ledger that applies it as a process's
+spans end (children before parents).
 
 Real stacks put one call on several spans: two instrumentations of the same call, nested
 (OpenInference's Anthropic span around the anthropic SDK's own) or side by side (OpenLLMetry's
 beside the SDK's, in another trace), and aggregates above the calls (agents, workflows, an
-SDK's outer span) that carry the sum of their calls' usage. :class:`CallLedger` decides, for a
-span with usage that just ended:
+SDK's outer span) that carry the sum of their calls' usage. :func:`decide` is the rule, for a
+span with usage; the SDK's :class:`CallLedger` and the collector's index
+(otel_costs_collector.mapping.calls) find its inputs and both apply it:
 
+* an aggregate by convention (agents, workflows) → ``aggregate``;
 * usage spans ended below it (children first): one with the same usage → the same call, the
   inner span carries the cost and this one is ``counted_elsewhere``; otherwise → ``aggregate``;
 * else the same response id (``gen_ai.response.id``) as a span that ended before and overlaps
@@ -13,7 +16,14 @@ span with usage that just ended:
   overlap and the usage keep a server that reuses ids from folding separate calls into one;
   one output token of slack allows for OpenLLMetry's Anthropic streams, which count
   ``message_start``'s output token twice (the span that ends first carries the cost: the
-  anthropic SDK's, inside OpenLLMetry's wrapper).
+  anthropic SDK's, inside OpenLLMetry's wrapper);
+* else a counting span already seen *above* it (only the collector sees a parent before its
+  child: an exporter that sent the outer span first): the same usage → ``counted_elsewhere``
+  on it; another usage → it counts, and is a *suspect* (a pair the rules do not recognise);
+* else it counts.
+
+:data:`NOT_COUNTED` names the statuses of spans stored for context and never summed; the
+collector's SQL reads it from here (otel_costs_collector.sql).
 
 Usage is read only to compare two spans, so the common span costs a few dict lookups on the
 app's thread. Memory is bounded: :data:`MAX_OPEN` parents with at most two calls ended
@@ -24,12 +34,28 @@ Thread-safety: only dict and list operations that are atomic under the GIL; no l
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from enum import Enum
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from . import conventions as cv
+from .pricing import PricingStatus
 from .usage import UsageError, read_usage
 
-__all__ = ["CallLedger", "Verdict", "MAX_OPEN", "MAX_RESPONSES", "UsageKey", "same_call"]
+__all__ = [
+    "CallLedger",
+    "Found",
+    "NOT_COUNTED",
+    "Verdict",
+    "MAX_OPEN",
+    "MAX_RESPONSES",
+    "UsageKey",
+    "decide",
+    "same_call",
+]
+
+#: Statuses of spans stored for context and never summed: another span carries their call's
+#: cost (counted_elsewhere), or they sum their calls' usage (aggregate).
+NOT_COUNTED = frozenset({PricingStatus.AGGREGATE.value, PricingStatus.COUNTED_ELSEWHERE.value})
 
 # Entries hold finished spans' attributes, which may be large (prompts): the tables stay no
 # bigger than the export queue that holds the same spans anyway (BatchSpanProcessor: 2048).
@@ -42,6 +68,52 @@ MAX_RESPONSES = 256
 class Verdict(NamedTuple):
     status: str  # PricingStatus value: "counted_elsewhere" or "aggregate"
     counted_on: int | None  # with counted_elsewhere: the span id that carries the cost
+
+
+class Found(Enum):
+    """What :func:`decide` found a span with usage to be, and the status it is stored with."""
+
+    CALL = None  # a call of its own: it carries its cost
+    AGGREGATE = PricingStatus.AGGREGATE.value  # the sum of the calls below it
+    SAME_AS_BELOW = PricingStatus.COUNTED_ELSEWHERE.value  # the call below it, traced twice
+    SAME_RESPONSE = "counted_elsewhere (same response)"  # the call of an overlapping span, same response id
+    SAME_AS_ABOVE = "counted_elsewhere (above)"  # the call of a counting span above it (arrived first)
+    SUSPECT = "suspect"  # a call of its own below a counting span of another usage
+
+    @property
+    def status(self) -> str | None:
+        """The PricingStatus value it is stored with; None: it keeps its own (it counts)."""
+        if self in (Found.CALL, Found.SUSPECT):
+            return None
+        return PricingStatus.AGGREGATE.value if self is Found.AGGREGATE else PricingStatus.COUNTED_ELSEWHERE.value
+
+
+def decide(
+    usage: UsageKey | None,
+    *,
+    aggregate: bool = False,
+    below: Sequence[UsageKey | None] = (),
+    same_response: UsageKey | None | bool = False,
+    above: Callable[[], UsageKey | None | bool] | None = None,
+) -> Found:
+    """The rule for one span with usage ``usage`` (None: unreadable).
+
+    ``aggregate``: an aggregate by convention. ``below``: the usage of the counting spans
+    ended below it (at most two are needed). ``same_response``: the usage of an earlier span
+    with its response id that overlaps it in time (False: none). ``above``: finds the usage of
+    the nearest counting span above it that arrived before it (False: none), called only when
+    the rules before it decide nothing. Pure; never raises."""
+    if aggregate:
+        return Found.AGGREGATE
+    if below:
+        return Found.SAME_AS_BELOW if len(below) == 1 and same_call(below[0], usage) else Found.AGGREGATE
+    if same_response is not False and same_call(same_response, usage, output_slack=1):  # type: ignore[arg-type]
+        return Found.SAME_RESPONSE
+    if above is not None:
+        ancestor = above()
+        if ancestor is not False:
+            return Found.SAME_AS_ABOVE if same_call(ancestor, usage) else Found.SUSPECT  # type: ignore[arg-type]
+    return Found.CALL
 
 
 # A call: (span id, start ns, end ns, the finished span's immutable attributes). A plain
@@ -68,28 +140,34 @@ class CallLedger:
         me = (span_id, span._start_time or 0, span._end_time or 0, attrs)
         verdict: Verdict | None = None
         carriers: list[_Call] = [me]
-        if cv.is_aggregate(attrs):
-            verdict, carriers = Verdict("aggregate", None), below or []
-        elif below:
-            if len(below) == 1 and _same_usage(below[0][_ATTRS], attrs):
-                verdict, carriers = Verdict("counted_elsewhere", below[0][_ID]), below
-            else:
-                verdict, carriers = Verdict("aggregate", None), below
-        else:
+        first: _Call | None = None
+        response_id = None
+        aggregate = cv.is_aggregate(attrs)
+        if not aggregate and not below:
             response_id = cv.response_id(attrs)
             if response_id:
                 first = self._by_response.get(response_id)
-                if (
-                    first is not None
-                    and first[_START] <= me[_END]
-                    and me[_START] <= first[_END]
-                    and _same_usage(first[_ATTRS], attrs, output_slack=1)
-                ):
-                    verdict, carriers = Verdict("counted_elsewhere", first[_ID]), [first]
-                else:
-                    if len(self._by_response) >= MAX_RESPONSES:
-                        _drop_oldest(self._by_response)
-                    self._by_response[response_id] = me
+                if first is not None and not (first[_START] <= me[_END] and me[_START] <= first[_END]):
+                    first = None
+        if aggregate or below or first is not None:  # something to compare: read the usage
+            found = decide(
+                usage_key(attrs),
+                aggregate=aggregate,
+                below=[usage_key(call[_ATTRS]) for call in below or ()],
+                same_response=usage_key(first[_ATTRS]) if first is not None else False,
+            )
+            if found is Found.AGGREGATE:
+                verdict, carriers = Verdict(PricingStatus.AGGREGATE.value, None), below or []
+            elif found is Found.SAME_AS_BELOW:
+                assert below is not None
+                verdict, carriers = Verdict(PricingStatus.COUNTED_ELSEWHERE.value, below[0][_ID]), below
+            elif found is Found.SAME_RESPONSE:
+                assert first is not None
+                verdict, carriers = Verdict(PricingStatus.COUNTED_ELSEWHERE.value, first[_ID]), [first]
+        if response_id and verdict is None:
+            if len(self._by_response) >= MAX_RESPONSES:
+                _drop_oldest(self._by_response)
+            self._by_response[response_id] = me
         self._pass_up(span, carriers)
         return verdict
 
@@ -129,10 +207,6 @@ def usage_key(attrs: Mapping[str, Any]) -> UsageKey | None:
     if usage is None:
         return None
     return (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens, usage.output_tokens)
-
-
-def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any], output_slack: int = 0) -> bool:
-    return same_call(usage_key(a), usage_key(b), output_slack)
 
 
 def _drop_oldest(table: dict[Any, Any]) -> None:

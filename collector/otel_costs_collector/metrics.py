@@ -16,6 +16,16 @@ class Metrics:
             "otel_costs_spans_received", "Spans received, by receiver.", ["receiver"], registry=r
         )
         self.spans_non_genai = Counter("otel_costs_spans_dropped_non_genai", "Spans dropped as not GenAI.", registry=r)
+        self.pipeline_bugs = Counter(
+            "otel_costs_pipeline_bugs",
+            "Writes that failed with an error in otel-costs itself (logged with its traceback; the batch is kept).",
+            registry=r,
+        )
+        self.spans_repeated = Counter(
+            "otel_costs_spans_repeated",
+            "Spans stored once although a request held them more than once (same trace and span id).",
+            registry=r,
+        )
         self.spans_rejected = Counter("otel_costs_spans_rejected", "Spans rejected as invalid.", registry=r)
         self.spans_duplicate = Counter(
             "otel_costs_spans_duplicate",

@@ -142,6 +142,9 @@ class Collector:
             if kind == "written":  # rows a replay put in ClickHouse
                 metrics.spans_written.inc(spans)
                 return
+            if kind == "bug":  # a write failed in our own code (logged with its traceback)
+                metrics.pipeline_bugs.inc(spans)
+                return
             metrics.spool_spans.labels(kind).inc(spans)
             metrics.spool_bytes.set(spool.bytes)
 
@@ -302,7 +305,8 @@ class Collector:
         return []
 
     def _storage_answers(self) -> bool:
-        """Whether storage answers a query now (a batch that keeps failing is then its own fault)."""
+        """Whether storage answers a query now (a batch that keeps failing is then tried request by
+        request, in case one of them is at fault)."""
         try:
             self.client.query("SELECT 1")
             return True

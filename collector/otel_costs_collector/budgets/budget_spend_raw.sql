@@ -2,7 +2,7 @@
 -- time zones whose midnight is not on a UTC hour, like Asia/Kolkata).
 SELECT sum(cost_total)
 FROM {db}.genai_spans
-WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status NOT IN ('aggregate', 'counted_elsewhere')
+WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status NOT IN {not_counted}
   AND ({tenant:String} = '' OR tenant_id = {tenant:String})
   AND ({user:String} = '' OR user_id = {user:String})
   AND ({feature:String} = '' OR feature = {feature:String})

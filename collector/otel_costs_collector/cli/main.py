@@ -25,10 +25,13 @@ from otel_costs_collector.cli.reconcile import reconcile
 
 def _failpoint():
     """Fault injection for bench/fault_harness.py: while the file named by
-    OTEL_COSTS_FAILPOINT_STORAGE_DOWN exists, storage writes fail as if ClickHouse were down;
-    a batch holding the bytes of OTEL_COSTS_FAILPOINT_POISON fails with an error nothing
-    classifies (a poison request)."""
+    OTEL_COSTS_FAILPOINT_STORAGE_DOWN exists, storage writes fail as when ClickHouse refuses
+    inserts (StorageUnavailable) while it answers queries; a batch holding the bytes of
+    OTEL_COSTS_FAILPOINT_POISON is refused as ClickHouse refuses data it can never take (a
+    poison request: PermanentError)."""
     import os
+
+    from otel_costs_collector.storage.errors import PermanentError, StorageUnavailable
 
     path = os.environ.get("OTEL_COSTS_FAILPOINT_STORAGE_DOWN")
     poison = os.environ.get("OTEL_COSTS_FAILPOINT_POISON", "").encode()
@@ -38,9 +41,9 @@ def _failpoint():
     def wrap(write):
         def maybe_down(batch, token):
             if path and os.path.exists(path):
-                raise ConnectionError("storage down (failpoint)")
+                raise StorageUnavailable("Code: 252. DB::Exception: Too many parts (failpoint)")
             if poison and poison in batch:
-                raise RuntimeError("poison request (failpoint)")
+                raise PermanentError("Code: 53. DB::Exception: Type mismatch: poison request (failpoint)")
             return write(batch, token)
 
         return maybe_down

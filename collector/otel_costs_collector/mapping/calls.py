@@ -5,17 +5,13 @@ The SDK decides as spans end (otel_costs.counting); spans that reach the collect
 (Node, Go, an OTel Collector) arrive in requests, children usually before parents, but an
 exporter may send a call in one request and its outer span seconds later in another.
 :class:`CallIndex` remembers the recent spans of each trace (stored rows, and the spans
-without usage as :class:`otel_costs_collector.mapping.rows.Link`) and applies the SDK's rule to each new row,
-in the order the spans ended:
-
-* usage rows already seen below it (children first): one with the same usage
-  (otel_costs.counting.same_call) → the same call, traced twice: this row is
-  ``counted_elsewhere``, ``counted_on`` the inner one; otherwise → ``aggregate`` (zero cost);
-* else the same response id as a row that overlaps it in time, with the same usage (any
-  trace: OpenLLMetry's Anthropic span is a root of its own) → ``counted_elsewhere``;
-* else a costed row already seen *above* it (its outer span arrived first): the same usage →
-  ``counted_elsewhere`` on that one; another usage → it counts, and ``suspect_of`` names the
-  outer row: a pair the rules do not recognise, counted in ``suspects`` and shown by reports.
+without usage as :class:`otel_costs_collector.mapping.rows.Link`) and applies the one rule,
+:func:`otel_costs.counting.decide`, to each new row, in the order the spans ended: it finds
+the rows already seen below it, an overlapping row with its response id (any trace:
+OpenLLMetry's Anthropic span is a root of its own) and, because an exporter may send an outer
+span first, the nearest counting row above it. A row found to be a call below a counting row
+of another usage counts, and ``suspect_of`` names the outer row: a pair the rules do not
+recognise, counted in ``suspects`` and shown by reports.
 
 A counting row with neither user nor tenant takes them (and the feature, where it has none)
 from its nearest ancestor that has a user or tenant. Ancestors end after their children, so
@@ -42,7 +38,8 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
-from otel_costs.counting import same_call
+from otel_costs.counting import NOT_COUNTED, Found, decide
+from otel_costs.pricing import PricingStatus
 from otel_costs_collector.mapping.rows import (
     CACHE_READ,
     CACHE_WRITE,
@@ -68,8 +65,9 @@ from otel_costs_collector.mapping.rows import (
 
 __all__ = ["CallIndex", "Decided", "Change", "DUPLICATE", "NOT_COUNTED", "DEFAULT_WAIT_S"]
 
-#: Statuses of rows that are stored for context and never summed.
-NOT_COUNTED = frozenset({"aggregate", "counted_elsewhere"})
+AGGREGATE = PricingStatus.AGGREGATE.value
+COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
+_INVALID_USAGE = PricingStatus.INVALID_USAGE.value
 #: How long a call without attribution waits for an ancestor that has it (seconds).
 DEFAULT_WAIT_S = 60.0
 _MAX_HOPS = 64  # how far up a trace a walk goes (a deeper chain is not a real trace)
@@ -123,6 +121,7 @@ class CallIndex:
         self._holding: dict[str, dict[str, tuple[list[Any], float]]] = {}  # trace → span → (row, deadline)
         self._held = 0
         self._released: list[list[Any]] = []
+        self._batch_links: dict[str, str] = {}  # while a batch is judged: its links' parents
         self.suspects = 0  # rows that count below another counting row (rules did not pair them)
 
     @property
@@ -150,6 +149,7 @@ class CallIndex:
         touched: set[str] = set()  # traces whose waiting rows may be settled now
         holding = self._holding
         with self._lock:
+            self._batch_links = {link.trace_id + link.span_id: link.parent_id for link in links} if links else {}
             for item in items:
                 if type(item) is not list:
                     if self._link(item, now) and item.trace_id in holding:
@@ -188,6 +188,7 @@ class CallIndex:
                 # else: the span was sent again while it waits (an exporter's retry after a
                 # restart): the waiting row is stored, this one is not
             self._evict(now)
+            self._batch_links = {}
         return Decided(keep, held, changes, released)
 
     def hold(self, rows: list[list[Any]]) -> None:
@@ -313,40 +314,47 @@ class CallIndex:
                 self._pass_up(up, ((me, node),) if node[_COUNTS] else below)
             return False
         status = row[STATUS]
-        key = None if status == "invalid_usage" else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
+        key = None if status == _INVALID_USAGE else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
         start = row[TIMESTAMP]
         end = start + row[DURATION]
-        carriers: tuple | None
-        if status == "aggregate":
-            carriers = below
-        elif below:
-            if len(below) == 1 and same_call(below[0][1][_KEY], key):
-                self._change(row, changes, "counted_elsewhere", counted_on=below[0][0][32:])
-            else:
-                self._change(row, changes, "aggregate")
-            carriers = below
-        else:
-            carriers = None
+        carriers: tuple | None = below
+        first = None
+        if status != AGGREGATE and not below:
             response = row[RESPONSE_ID]
             first = self._responses.get(response) if response else None
-            if (
-                first is not None
-                and first[0] != me
-                and first[1][_START] <= end
-                and start <= first[1][_END]
-                and same_call(first[1][_KEY], key, output_slack=1)
-            ):
-                self._change(row, changes, "counted_elsewhere", counted_on=first[0][32:])
-                carriers = (first,)
-            elif up:
-                above = self._counting_ancestor(up)
-                if above is not None:
-                    if same_call(above[1][_KEY], key):
-                        self._change(row, changes, "counted_elsewhere", counted_on=above[0][32:])
-                    else:
-                        self.suspects += 1
-                        row[SUSPECT_OF] = above[0][32:]
-                        changes[span_id] = _state(row, False)
+            if first is not None and (first[0] == me or not (first[1][_START] <= end and start <= first[1][_END])):
+                first = None
+        above: list[_Carrier] = []  # the counting row above, once looked for
+
+        def counting_above() -> Any:
+            found = self._counting_ancestor(up)
+            if found is None:
+                return False
+            above.append(found)
+            return found[1][_KEY]
+
+        found = decide(
+            key,
+            aggregate=status == AGGREGATE,
+            below=[carrier[1][_KEY] for carrier in below or ()],
+            same_response=False if first is None else first[1][_KEY],
+            above=counting_above if up else None,
+        )
+        if found is Found.SAME_AS_BELOW:
+            assert below is not None
+            self._change(row, changes, COUNTED_ELSEWHERE, counted_on=below[0][0][32:])
+        elif found is Found.AGGREGATE and status != AGGREGATE:
+            self._change(row, changes, AGGREGATE)
+        elif found is Found.SAME_RESPONSE:
+            assert first is not None
+            self._change(row, changes, COUNTED_ELSEWHERE, counted_on=first[0][32:])
+            carriers = (first,)
+        elif found is Found.SAME_AS_ABOVE:
+            self._change(row, changes, COUNTED_ELSEWHERE, counted_on=above[0][0][32:])
+        elif found is Found.SUSPECT:
+            self.suspects += 1
+            row[SUSPECT_OF] = above[0][0][32:]
+            changes[span_id] = _state(row, False)
         counts = row[STATUS] not in NOT_COUNTED
         node = (parent, start, end, key, counts, row[USER], row[TENANT], row[FEATURE], now, row[REQUEST_TOKEN])
         self._nodes[me] = node
@@ -412,11 +420,18 @@ class CallIndex:
         return True
 
     def _counting_ancestor(self, up: str) -> _Carrier | None:
+        """The nearest counting row above ``up`` (trace+span), through the spans remembered and
+        the spans without usage of the batch being judged (they end after the call below them,
+        so they are not remembered yet when it is judged)."""
         trace_id = up[:32]
         for _ in range(_MAX_HOPS):
             node = self._nodes.get(up)
             if node is None:
-                return None
+                parent = self._batch_links.get(up)
+                if not parent:
+                    return None
+                up = trace_id + parent
+                continue
             if node[_COUNTS] and node[_KEY] is not None:
                 return up, node
             if not node[_PARENT]:
@@ -432,7 +447,7 @@ class CallIndex:
 
     def _remember(self, me: str, row: list[Any], counts: bool, now: float) -> tuple:
         start = row[TIMESTAMP]
-        key = None if row[STATUS] == "invalid_usage" else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
+        key = None if row[STATUS] == _INVALID_USAGE else (row[INPUT], row[CACHE_READ], row[CACHE_WRITE], row[OUTPUT])
         node = (
             row[PARENT_ID],
             start,

@@ -115,7 +115,7 @@ class MapResult:
     without usage that have a parent or an attribution (:class:`Link`).
     """
 
-    __slots__ = ("rows", "links", "received", "non_genai", "rejected", "errors", "token")
+    __slots__ = ("rows", "links", "received", "non_genai", "rejected", "repeated", "errors", "token")
 
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
@@ -123,6 +123,7 @@ class MapResult:
         self.received = 0
         self.non_genai = 0
         self.rejected = 0
+        self.repeated = 0  # GenAI spans the request held before (same trace and span id): stored once
         self.errors: list[str] = []
         self.token = ""  # identifies the request's GenAI spans; "" when it has none
 
@@ -162,7 +163,8 @@ def map_request(
     started before it are rejected (older than the raw rows' TTL, which ClickHouse would
     drop at insert while the rollups kept them: the two report sources would disagree).
 
-    Non-GenAI spans are counted in ``non_genai`` and dropped. A span that cannot be stored
+    Non-GenAI spans are counted in ``non_genai`` and dropped; a GenAI span the request
+    already held (same trace and span id) in ``repeated``, and stored once. A span that cannot be stored
     (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
     are kept. Unreadable usage or an unknown model gives a *marked* row (pricing_status),
     never a crash and never a silent $0. Never raises for any parsed request.
@@ -171,6 +173,7 @@ def map_request(
     usage_names = cv.USAGE_ATTRIBUTE_NAMES
     wanted, prefixes = READ_NAMES, cv.TAG_PREFIXES
     rows = result.rows
+    seen: set[bytes] = set()
     for resource_spans in request.resource_spans:
         resource: _Resource | None = None
         for scope_spans in resource_spans.scope_spans:
@@ -203,6 +206,11 @@ def map_request(
                             )
                         )
                     continue
+                ids = span.trace_id + span.span_id
+                if ids in seen:  # the same span twice in one request: stored once, as across requests
+                    result.repeated += 1
+                    continue
+                seen.add(ids)
                 if resource is None:
                     resource = _Resource(attributes_of(resource_spans.resource.attributes))
                 try:

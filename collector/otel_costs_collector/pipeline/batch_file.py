@@ -19,13 +19,17 @@ import hashlib
 import json
 from typing import Any, Iterator, NamedTuple
 
-__all__ = ["Record", "encode", "decode", "split", "parse", "decode_legacy", "batch_token", "request_token"]
+__all__ = ["Damaged", "Record", "encode", "decode", "split", "parse", "decode_legacy", "batch_token", "request_token"]
 
 
 class Record(NamedTuple):
     request: bytes  # the ExportTraceServiceRequest as received (protobuf)
     tenant: str | None  # stored as every row's tenant when set
     token: str  # the request's token (client-retry deduplication)
+
+
+class Damaged(ValueError):
+    """A batch file (or a record in it) that cannot be read: its bytes are at fault, for good."""
 
 
 def _varint(n: int) -> bytes:
@@ -53,7 +57,7 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
     shift = value = 0
     while True:
         if at >= len(data) or shift > 63:
-            raise ValueError("truncated or oversized varint")
+            raise Damaged("truncated or oversized varint")
         byte = data[at]
         at += 1
         value |= (byte & 0x7F) << shift
@@ -67,42 +71,42 @@ def _chunks(data: bytes) -> Iterator[bytes]:
     while at < len(data):
         size, at = _read_varint(data, at)
         if at + size > len(data):
-            raise ValueError("truncated record")
+            raise Damaged("truncated record")
         yield data[at : at + size]
         at += size
 
 
 def split(data: bytes) -> list[Record]:
-    """Each record with its request unparsed, in order. Raises ValueError for a damaged file."""
+    """Each record with its request unparsed, in order. Raises Damaged for a damaged file."""
     chunks = list(_chunks(data))
     if len(chunks) % 2:
-        raise ValueError("a record's header has no request after it")
+        raise Damaged("a record's header has no request after it")
     records = []
     for head, request in zip(chunks[::2], chunks[1::2]):
         try:
             doc = json.loads(head)
             tenant, token = doc["tenant"], doc["token"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"damaged record header: {exc}") from None
+            raise Damaged(f"damaged record header: {exc}") from None
         if not isinstance(token, str) or not (tenant is None or isinstance(tenant, str)):
-            raise ValueError("damaged record header: tenant and token must be strings")
+            raise Damaged("damaged record header: tenant and token must be strings")
         records.append(Record(request, tenant, token))
     return records
 
 
 def parse(record: Record) -> Any:
-    """The ExportTraceServiceRequest of a record. Raises ValueError when it is not one."""
+    """The ExportTraceServiceRequest of a record. Raises Damaged when it is not one."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     try:
         return ExportTraceServiceRequest.FromString(record.request)
     except DecodeError as exc:
-        raise ValueError(f"record is not OTLP: {exc}") from exc
+        raise Damaged(f"record is not OTLP: {exc}") from exc
 
 
 def decode(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
-    """(request, forced tenant, token) of each record, in order. Raises ValueError for a
+    """(request, forced tenant, token) of each record, in order. Raises Damaged for a
     damaged file."""
     for record in split(data):
         yield parse(record), record.tenant, record.token
@@ -115,7 +119,7 @@ _LEGACY_NO, _LEGACY_TENANT, _LEGACY_FORCED, _LEGACY_TOKEN = 1001, 1002, 1003, 10
 def decode_legacy(data: bytes) -> list[Record]:
     """The records of a batch file written by version 0.1 (the header as appended protobuf
     fields 1001-1004; the last of each wins, as the Python mapping read them). Raises
-    ValueError for a damaged file."""
+    Damaged for a damaged file."""
     from google.protobuf.unknown_fields import UnknownFieldSet
 
     records = []
@@ -125,7 +129,7 @@ def decode_legacy(data: bytes) -> list[Record]:
         for field in UnknownFieldSet(request):
             fields[field.field_number] = field.data
         if _LEGACY_TOKEN not in fields:
-            raise ValueError("record has no collector fields")
+            raise Damaged("record has no collector fields")
         tenant = fields.get(_LEGACY_TENANT, b"").decode() if fields.get(_LEGACY_FORCED) else None
         # The appended fields stay in the bytes: the mapping never reads unknown fields.
         records.append(Record(chunk, tenant, fields[_LEGACY_TOKEN].decode()))

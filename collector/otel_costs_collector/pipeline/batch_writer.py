@@ -20,7 +20,7 @@ from otel_costs_collector.mapping.rows import Link, map_request, oldest_ns, span
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.held import HeldCalls
 from otel_costs_collector.pipeline.types import Outcome
-from otel_costs_collector.storage.errors import classify
+from otel_costs_collector.storage.errors import PermanentError
 from otel_costs_collector.storage.insert import ClickHouseWriter
 
 __all__ = ["Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "refused"]
@@ -37,7 +37,7 @@ class Mapped(NamedTuple):
 
 def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> Mapped:
     """The mapping of a write, in whichever process runs it (otel_costs_collector.pipeline.map_workers); spans
-    older than ``raw_ttl_days`` are rejected. Raises ValueError for a damaged file."""
+    older than ``raw_ttl_days`` are rejected. Raises batch_file.Damaged for a damaged file."""
     rows: list[list[Any]] = []
     links: list[Link] = []
     outcomes = []
@@ -52,7 +52,7 @@ def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> M
 
 def assess(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> list[Outcome]:
     """Each request's outcome without writing: for a batch spooled while storage is down,
-    whose requests are answered before it is mapped. Raises ValueError for a damaged batch."""
+    whose requests are answered before it is mapped. Raises batch_file.Damaged for a damaged batch."""
     return map_rows(batch, pricer, raw_ttl_days).outcomes
 
 
@@ -88,11 +88,13 @@ class BatchWriter:
     def write(self, batch: bytes, token: str) -> list[Outcome]:
         """Store the batch; returns each request's outcome, in order (rows that wait for an
         ancestor's attribution count as stored: they are journaled). Raises PermanentError
-        (a damaged batch file; storage refused the rows) or any other error (not now)."""
+        (a damaged batch file; storage refused the rows), StorageUnavailable or OSError (not
+        now: storage, or a mapping worker that died) or any other error: a bug, which the
+        pipeline keeps the batch for (storage.errors)."""
         try:
             rows, links, outcomes = self._map(batch)
-        except Exception as exc:
-            raise classify(exc) from exc
+        except batch_file.Damaged as exc:
+            raise PermanentError(f"damaged batch file: {exc}") from exc
         if self._calls is None:
             self._writer.write(rows, token)
         else:

@@ -8,9 +8,15 @@ only then reported as stored, so a request is acknowledged once its spans are in
 storage in order. A replayer thread drains it oldest first with each batch's original
 deduplication token, so a batch that did reach storage before a timeout is not counted twice.
 
-A batch storage refuses (``PermanentError``) is written request by request: the requests it
-refuses are set aside in ``rejected/`` with the reason and answered as rejected, the rest
-stored. A request answered from the spool gets the outcome the Python mapping computes for it
+A batch storage refuses (``PermanentError``: storage.errors) is written request by request:
+the requests it refuses are set aside in ``rejected/`` with the reason and answered as
+rejected, the rest stored. Nothing else sets an acknowledged request aside: while storage
+cannot take inserts (``StorageUnavailable``), even for hours while it answers queries, batches
+wait in the spool. A spooled batch that failed ``MAX_FAILURES`` times in a row while storage
+answers queries is tried request by request once in a while: a request that keeps failing
+while its batch-mates are stored alone is the culprit and is set aside. An error of our own
+code is logged with its traceback and counted (the ``bug`` event); its batch is kept. A
+request answered from the spool gets the outcome the Python mapping computes for it
 (``assess``): the same one storage would have given.
 """
 
@@ -23,15 +29,21 @@ from typing import Any, Callable
 
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.spool import Spool
-from otel_costs_collector.pipeline.types import Batch, BatchSink, PermanentError
+from otel_costs_collector.pipeline.types import Batch, BatchSink, PermanentError, StorageUnavailable
 from otel_costs_collector.pipeline.write_ahead import WriteAheadLog
 
 __all__ = ["MAX_FAILURES", "Spooling"]
 
 _log = logging.getLogger("otel_costs.collector")
 #: Replays of one spooled batch that may fail in a row, while storage answers queries, before
-#: the batch is taken for the culprit and written request by request.
+#: its requests are tried one by one (to find a culprit among them, if storage takes the others).
 MAX_FAILURES = 5
+#: A spooled batch that keeps failing is logged on its first failure and then every this many.
+_SAY_EVERY = 60
+#: Failures that mean "not now": storage (storage.errors), the disk, a mapping worker that died.
+_NOT_NOW = (StorageUnavailable, OSError)
+#: A probe that stored nothing after this many requests alone stops: storage is unwell.
+_PROBE_GIVE_UP = 8
 
 
 class Spooling:
@@ -73,7 +85,7 @@ class Spooling:
     def __call__(self, records: list[batch_file.Record], spans: int) -> list[Any]:
         """Store the requests (``spans`` in all) in storage or durably in the spool; returns
         their outcomes. Raises SpoolFull/OSError when neither is possible, or the storage
-        error for a batch refused as invalid."""
+        error for a batch refused as invalid when there is no ``refused``."""
         batch = Batch.of(records, spans)
         if len(self._spool):
             self._spool.append(batch)
@@ -81,23 +93,21 @@ class Spooling:
             name = self._wal.begin(batch)
             try:
                 outcomes = self._write(batch.data, batch.token)
-            except Exception as exc:
-                if isinstance(exc, PermanentError) and self._refused is not None:
-                    # Storage refused something in the batch: find which request, store the rest.
-                    left, outcomes, _ = self._one_by_one(batch, exc)
-                    if not left:
-                        self._wal.finish(name)
-                        return outcomes
-                    # storage went down meanwhile: what is left waits in the spool
-                    self._wal.finish(name)
-                    self._spool.append(Batch.of(left, spans))
-                    self._on_event("spooled", spans)
-                    self._wake.set()
-                    return outcomes + self._assess(batch_file.encode(left))
-                if isinstance(exc, PermanentError):
-                    self._wal.finish(name)
+            except PermanentError as exc:
+                self._wal.finish(name)
+                if self._refused is None:
                     raise
-                _log.warning("storage unavailable, spooling %d spans: %s", spans, exc)
+                # Storage refused something in the batch: find which request, store the rest.
+                left, outcomes, _ = self._one_by_one(batch, exc)
+                if not left:
+                    return outcomes
+                # storage went down meanwhile: what is left waits in the spool
+                self._spool.append(Batch.of(left, spans))
+                self._on_event("spooled", spans)
+                self._wake.set()
+                return outcomes + self._assess(batch_file.encode(left))
+            except Exception as exc:
+                self._not_written(exc, f"spooling {spans} spans", first=True)
                 self._wal.keep(name)
             else:
                 self._wal.finish(name)
@@ -111,6 +121,18 @@ class Spooling:
         self._wake.set()
         self._thread.join(timeout)
 
+    def _not_written(self, exc: BaseException, then: str, first: bool) -> None:
+        """Say why a write failed: a warning while storage is unavailable; the traceback and
+        the ``bug`` event for an error of our own code (the batch is kept: nothing
+        acknowledged is dropped for a bug, and it is written once the bug is fixed)."""
+        if isinstance(exc, _NOT_NOW):
+            if first:
+                _log.warning("storage unavailable, %s: %s", then, exc)
+            return
+        self._on_event("bug", 1)
+        if first:
+            _log.error("a write failed with an error in otel-costs itself; %s (kept, not dropped)", then, exc_info=exc)
+
     def _replay(self) -> None:
         while not self._stop.is_set():
             item = self._spool.oldest()
@@ -123,71 +145,120 @@ class Spooling:
                 outcomes = self._write(batch.data, batch.token)
             except Exception as exc:
                 failures = self._failures[name] = self._failures.get(name, 0) + 1
-                poison = isinstance(exc, PermanentError) or (failures >= self._max_failures and self._storage_ok())
-                if poison and self._refused is not None:
-                    # Refused, or failing again and again while storage answers: the batch's
-                    # fault. Its requests are written one by one; the ones storage refuses
-                    # are set aside, the rest stored.
-                    try:
-                        left, outcomes, set_aside = self._one_by_one(batch, exc)
-                    except OSError as io_error:
-                        _log.error("spool: %s", io_error)
-                        left, outcomes, set_aside = batch_file.split(batch.data), [], 0
-                    if left:  # storage went down meanwhile: keep what is left
-                        rest = Batch.of(left, batch.spans)
-                        if len(left) < len(batch.requests):
-                            self._spool.rewrite(name, rest)
-                        self._stop.wait(self._retry_every)
-                        continue
-                    self._failures.pop(name, None)
-                    self._spool.remove(name)
-                    if batch.spans > set_aside:
-                        self._on_event("replayed", batch.spans - set_aside)
-                    self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
+                permanent = isinstance(exc, PermanentError)
+                probe = isinstance(exc, _NOT_NOW) and failures >= self._max_failures and self._storage_ok()
+                if (permanent or probe) and self._refused is not None:
+                    self._narrow_down(name, batch, exc, probe)
                     continue
-                if isinstance(exc, PermanentError):
+                if permanent:
                     self._failures.pop(name, None)
                     self._spool.reject(name, f"storage refused it: {exc}")
                     self._on_event("rejected", batch.spans)
                     continue
-                if failures == self._max_failures:
-                    _log.error("spooled batch %s failed %d times in a row: %s", name, failures, exc)
+                # Logged on the first failure and then every so often, with the traceback if a bug.
+                self._not_written(exc, f"spooled batch {name} waits (failure {failures})", failures % _SAY_EVERY == 1)
                 self._stop.wait(self._retry_every)  # storage still down
                 continue
-            self._failures.pop(name, None)
-            self._spool.remove(name)
-            self._on_event("replayed", batch.spans)
-            self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
+            self._done(name, batch, outcomes, 0)
             _log.info("replayed spooled batch %s (%d spans)", name, batch.spans)
 
-    def _one_by_one(self, batch: Batch, first: BaseException) -> tuple[list[batch_file.Record], list[Any], int]:
-        """Write a batch's requests one at a time (each with a token derived from the batch's,
-        the same on every attempt). A request storage refuses — as invalid, or with any error
-        while storage answers other queries — is set aside in rejected/ and answered as
-        rejected with the reason. Returns the requests not written (storage went down: from
-        the first one that failed so on), the outcomes of those done, in order, and how many
-        spans were set aside."""
+    def _done(self, name: str, batch: Batch, outcomes: list[Any], set_aside: int) -> None:
+        self._failures.pop(name, None)
+        self._spool.remove(name)
+        if batch.spans > set_aside:
+            self._on_event("replayed", batch.spans - set_aside)
+        self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
+
+    def _narrow_down(self, name: str, batch: Batch, exc: BaseException, probe: bool) -> None:
+        """A spooled batch storage refused (``exc`` is a PermanentError) or that failed again
+        and again while storage answers queries (``probe``): its requests are written one by
+        one; what storage refuses is set aside, what cannot be written now stays spooled."""
+        try:
+            left, outcomes, set_aside = self._one_by_one(batch, exc, probe=probe)
+        except OSError as io_error:
+            _log.error("spool: %s", io_error)
+            self._stop.wait(self._retry_every)
+            return
+        if not left:
+            self._done(name, batch, outcomes, set_aside)
+            return
+        self._on_event("written", sum(getattr(o, "accepted", 0) for o in outcomes))
+        if len(left) < len(batch.requests):
+            self._spool.rewrite(name, Batch.of(left, batch.spans))
+        if probe and len(left) == len(batch.requests):
+            # Nothing of it could be written, alone or together: storage refuses every insert
+            # while it answers queries (too many parts, read-only, disk full). It waits; the
+            # next probe after as many failures again.
+            self._failures[name] = 0
+            _log.error("storage refuses every insert while it answers queries (%s); spooled batch %s waits", exc, name)
+        self._stop.wait(self._retry_every)
+
+    def _one_by_one(
+        self, batch: Batch, first: BaseException, *, probe: bool = False
+    ) -> tuple[list[batch_file.Record], list[Any], int]:
+        """Write a batch's requests one at a time, each with a token of its own (the same on
+        every attempt, whatever batch it is in). A request storage refuses (PermanentError) is
+        set aside in rejected/ and answered as rejected with the reason. Any other failure
+        means storage cannot take it now: without ``probe`` that request and the ones after
+        it are left (storage went down); with ``probe`` every request is tried, and one that
+        fails twice while a batch-mate was stored alone is the batch's culprit and set aside
+        too. Errors of our own code (bugs) never set a request aside.
+
+        Returns the requests left (in order), the outcomes of those written or set aside, and
+        how many spans were set aside."""
         assert self._refused is not None
         records = batch_file.split(batch.data)
         outcomes: list[Any] = []
-        set_aside = 0
-        for i, record in enumerate(records):
-            data = batch_file.encode([record])
-            try:
-                outcomes.extend(self._write(data, f"{batch.token}:{i}"))
+        left: list[batch_file.Record] = []
+        suspects: list[batch_file.Record] = []
+        set_aside = stored = 0
+        for record in records:
+            if (left and not probe) or (probe and not stored and len(suspects) >= _PROBE_GIVE_UP):
+                left.append(record)  # storage cannot take anything now: the rest wait too
                 continue
+            try:
+                outcomes.extend(self._write_alone(record))
+                stored += 1
+            except PermanentError as exc:
+                set_aside += self._set_aside(record, f"storage refused this request: {exc}", outcomes)
             except Exception as exc:
-                if not (isinstance(exc, PermanentError) or self._storage_ok()):
-                    return records[i:], outcomes, set_aside
-                reason = f"storage refused this request: {exc}"
-            self._spool.set_aside(Batch.of([record], 0), reason)
-            refused = self._refused(data, reason)
-            spans = sum(o.received for o in refused)
-            set_aside += spans
-            self._on_event("rejected", spans)
-            outcomes.extend(refused)
-        _log.error("a batch failed (%s); its %d requests were written one by one", first, len(records))
-        return [], outcomes, set_aside
+                if probe and isinstance(exc, _NOT_NOW):
+                    suspects.append(record)
+                else:
+                    self._not_written(exc, "the request waits in the spool", first=True)
+                    left.append(record)
+        for record in suspects:
+            if stored:  # storage takes its batch-mates: once more alone, then it is the culprit
+                try:
+                    outcomes.extend(self._write_alone(record))
+                    continue
+                except Exception as again:
+                    if isinstance(again, (PermanentError, *_NOT_NOW)):
+                        reason = f"storage refused this request while it stored its batch-mates: {again}"
+                        set_aside += self._set_aside(record, reason, outcomes)
+                        continue
+                    self._not_written(again, "the request waits in the spool", first=True)
+            left.append(record)
+        if set_aside or stored:
+            _log.error("a batch failed (%s); its %d requests were written one by one", first, len(records))
+        order = {id(r): i for i, r in enumerate(records)}
+        return sorted(left, key=lambda r: order[id(r)]), outcomes, set_aside
+
+    def _write_alone(self, record: batch_file.Record) -> list[Any]:
+        # The request's own token: a request written alone before a crash or a rewrite of its
+        # spooled batch is recognised, whatever its position.
+        return self._write(batch_file.encode([record]), f"alone:{record.token}")
+
+    def _set_aside(self, record: batch_file.Record, reason: str, outcomes: list[Any]) -> int:
+        """Keep ``record`` in rejected/ with ``reason``; appends its outcomes (rejected) and
+        returns its span count. Raises OSError."""
+        assert self._refused is not None
+        self._spool.set_aside(Batch.of([record], 0), reason)
+        refused = self._refused(batch_file.encode([record]), reason)
+        spans = sum(o.received for o in refused)
+        self._on_event("rejected", spans)
+        outcomes.extend(refused)
+        return int(spans)
 
     def drain(self, timeout: float) -> bool:
         """Wait until the spool is empty (True) or ``timeout`` seconds pass (False)."""

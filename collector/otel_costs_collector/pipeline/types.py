@@ -7,8 +7,9 @@ file ``data`` under the deduplication ``token`` and returns each request's
 
     WriterPool (map, count once, insert) ← Retrying ← Spooling (write-ahead, spool, replay)
 
-A write fails with :class:`PermanentError` when storage can never take the batch as it is
-(storage.errors classifies once); any other exception means "not now".
+A write fails with :class:`PermanentError` when storage can never take the batch as it is,
+with :class:`StorageUnavailable` (or an OSError) when it cannot now (storage.errors classifies
+once, at the insert); any other exception is a bug in our code, and the batch is kept.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import NamedTuple, Protocol
 
 from otel_costs_collector.mapping.rows import MapResult
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.storage.errors import PermanentError
+from otel_costs_collector.storage.errors import PermanentError, StorageUnavailable
 
-__all__ = ["Batch", "BatchSink", "Outcome", "PermanentError", "WriteFunction"]
+__all__ = ["Batch", "BatchSink", "Outcome", "PermanentError", "StorageUnavailable", "WriteFunction"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,19 @@ class Outcome:
     rejected: int  # refused as invalid (partial success)
     errors: tuple[str, ...] = ()
     spooled: bool = False  # on disk, not yet in ClickHouse (answered as stored)
+    repeated: int = 0  # GenAI spans the request held again (same ids): stored once, not rejected
 
     @classmethod
     def of(cls, result: MapResult) -> Outcome:
         """What :func:`otel_costs_collector.mapping.rows.map_request` made of a request."""
-        return cls(result.received, len(result.rows), result.non_genai, result.rejected, tuple(result.errors))
+        return cls(
+            result.received,
+            len(result.rows),
+            result.non_genai,
+            result.rejected,
+            tuple(result.errors),
+            repeated=result.repeated,
+        )
 
     @property
     def message(self) -> str:

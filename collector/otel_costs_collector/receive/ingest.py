@@ -22,11 +22,12 @@ from otel_costs_collector.pipeline.batcher import Batcher, Overloaded
 from otel_costs_collector.pipeline.types import Outcome
 from otel_costs_collector.receive.dedup import RecentRequests
 
-__all__ = ["Ingest", "Outcome", "RequestBytes", "StorageUnavailable", "Overloaded"]
+__all__ = ["Ingest", "Outcome", "RequestBytes", "NotStored", "Overloaded"]
 
 
-class StorageUnavailable(Exception):
-    """The batch holding this request could not be written; retry later."""
+class NotStored(Exception):
+    """The batch holding this request was neither stored nor spooled: the sender retries later
+    (gRPC UNAVAILABLE, HTTP 503)."""
 
 
 class RequestBytes:
@@ -88,7 +89,7 @@ class Ingest:
         ``body``: the request's protobuf bytes (as received, or serialised from JSON), which
         the receiver has parsed (and dropped: only the bytes travel on); ``spans``: how many
         spans it holds. ``tenant``: store every span under this tenant (the sender's token is
-        bound to it). Raises Overloaded (queue full: retry later) or StorageUnavailable
+        bound to it). Raises Overloaded (queue full: retry later) or NotStored
         (write failed).
         """
         if not spans:
@@ -103,7 +104,7 @@ class Ingest:
             try:  # a retry while the first attempt is queued
                 outcome = await asyncio.shield(self._in_flight[token])
             except Exception as exc:
-                raise StorageUnavailable(str(exc)) from exc
+                raise NotStored(str(exc)) from exc
             m.spans_duplicate.inc(outcome.accepted)
         else:
             outcome = await self._store(batch_file.Record(body, tenant, token), spans)
@@ -112,6 +113,7 @@ class Ingest:
         m.spans_received.labels(receiver).inc(outcome.received)
         m.spans_non_genai.inc(outcome.non_genai)
         m.spans_rejected.inc(outcome.rejected)
+        m.spans_repeated.inc(outcome.repeated)
         return outcome
 
     async def _store(self, record: batch_file.Record, spans: int) -> Outcome:
@@ -129,7 +131,7 @@ class Ingest:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise StorageUnavailable(str(exc)) from exc
+            raise NotStored(str(exc)) from exc
         finally:
             self._in_flight.pop(record.token, None)
         self._recent.add((record.token,))

@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.mapping.rows import span_count
-from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable
+from otel_costs_collector.receive.ingest import Ingest, NotStored, Overloaded
 
 __all__ = ["TraceService", "start_grpc"]
 
@@ -113,7 +113,7 @@ class TraceService:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP ExportTraceServiceRequest: {exc}")
             try:
                 outcome = await self._ingest.handle(body, spans, "grpc", tenant)
-            except (Overloaded, StorageUnavailable) as exc:
+            except (Overloaded, NotStored) as exc:
                 await self._unavailable(context, exc)
         finally:
             held.adjust(-len(body))

@@ -29,7 +29,7 @@ from otel_costs import __version__
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.mapping.rows import span_count
 from otel_costs_collector.metrics import Metrics
-from otel_costs_collector.receive.ingest import Ingest, Overloaded, StorageUnavailable
+from otel_costs_collector.receive.ingest import Ingest, NotStored, Overloaded
 
 __all__ = ["build_app", "parse_otlp_json"]
 
@@ -154,7 +154,7 @@ def build_app(
             if exc.status in (408, 413):  # the rest of the body is not read: the connection is done
                 response.force_close()
             return response
-        except (Overloaded, StorageUnavailable) as exc:
+        except (Overloaded, NotStored) as exc:
             metrics.requests_failed.labels("503").inc()
             return _status(503, f"try again later: {exc}", as_json, {"Retry-After": _RETRY_AFTER_S})
         response = ExportTraceServiceResponse()

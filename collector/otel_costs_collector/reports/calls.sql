@@ -11,6 +11,6 @@ SELECT
     feature, tags
 FROM {db}.genai_spans
 WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')}
-  AND pricing_status NOT IN ('aggregate', 'counted_elsewhere') {filters} {where} {cursor}
+  AND pricing_status NOT IN {not_counted} {filters} {where} {cursor}
 ORDER BY {order}, trace_id DESC, span_id DESC
 LIMIT {limit:UInt32}

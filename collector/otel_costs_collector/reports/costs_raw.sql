@@ -14,7 +14,7 @@ SELECT
     sum(cost_adjustment) AS adjustment_usd,
     countIf(status_code = 'error') AS error_calls
 FROM {db}.genai_spans
-WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status NOT IN ('aggregate', 'counted_elsewhere') {filters}
+WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')} AND pricing_status NOT IN {not_counted} {filters}
 {group_by}
 ORDER BY cost_usd DESC, calls DESC
 {limit}

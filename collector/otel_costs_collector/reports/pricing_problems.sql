@@ -6,6 +6,6 @@ SELECT pricing_status, count() AS calls,
        any(pricing_error) AS example
 FROM {db}.genai_spans
 WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')}
-  AND pricing_status NOT IN ('priced', 'overridden', 'aggregate', 'counted_elsewhere') {filters}
+  AND pricing_status NOT IN ('priced', 'overridden') AND pricing_status NOT IN {not_counted} {filters}
 GROUP BY pricing_status
 ORDER BY calls DESC

@@ -5,4 +5,4 @@ SELECT count() AS calls, sum(cost_total) AS cost_usd, sum(input_tokens), sum(out
        toUnixTimestamp64Nano(min(timestamp)) AS first_ns,
        max(toUnixTimestamp64Nano(timestamp) + duration_ns) AS last_end_ns
 FROM {db}.genai_spans
-WHERE trace_id = {trace_id:String} AND pricing_status NOT IN ('aggregate', 'counted_elsewhere') {filters}
+WHERE trace_id = {trace_id:String} AND pricing_status NOT IN {not_counted} {filters}

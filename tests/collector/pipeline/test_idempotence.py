@@ -196,3 +196,31 @@ def test_a_span_sent_again_in_another_request_is_stored_once(start_collector, tm
     kept = first.resource_spans[0].scope_spans[0].spans[1].span_id.hex()
     assert c.query("SELECT count() FROM {db}.genai_spans WHERE span_id = {{s:String}}", s=kept)[0][0] == 1
     assert all(n == 3 for n, _ in counts(c))
+
+
+@pytest.mark.parametrize("where", ["same scope", "another resource"])
+def test_a_span_repeated_inside_one_request_is_stored_once(start_collector, where):
+    """An exporter that puts a span in a request twice (same trace and span id): stored and
+    counted once, like a resend across requests; the request is not refused for it."""
+    import httpx
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = sdk_request([dict(SEMCONV), dict(SEMCONV)])
+    first = request.resource_spans[0].scope_spans[0].spans[0]
+    if where == "same scope":
+        request.resource_spans[0].scope_spans[0].spans.add().CopyFrom(first)
+    else:
+        request.resource_spans.add().CopyFrom(request.resource_spans[0])
+        del request.resource_spans[1].scope_spans[0].spans[1]
+    c = start_collector()
+    answer = httpx.post(
+        c.http_url + "/v1/traces",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert answer.status_code == 200
+    parsed = ExportTraceServiceRequest.FromString(request.SerializeToString())
+    assert sum(len(s.spans) for r in parsed.resource_spans for s in r.scope_spans) == 3
+    assert counts(c) == ((2, Decimal("0.000285") * 2),) * 3
+    assert c.query("SELECT uniqExact(span_id) FROM {db}.genai_spans")[0][0] == 2
+    assert "otel_costs_spans_repeated_total 1.0" in httpx.get(c.http_url + "/metrics").text

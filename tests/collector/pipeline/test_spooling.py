@@ -12,6 +12,7 @@ import httpx
 
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.spool import Spool
+from otel_costs_collector.pipeline.spooling import MAX_FAILURES
 from otel_costs_collector.pipeline.types import PermanentError
 
 from ..spans import SEMCONV, sdk_request
@@ -150,7 +151,8 @@ def test_a_batch_spooled_by_version_0_1_is_replayed_with_its_tenant_and_tokens(s
 
 class Poison:
     """Storage that fails any batch holding a span named "poison": with an error nothing
-    classifies (``error``), or as refused (PermanentError, as storage.errors classifies it)."""
+    ``error`` (a type, or a function of the text), e.g. refused (PermanentError, as
+    storage.errors classifies it) or "not now" (ConnectionError)."""
 
     def __init__(self, error: type[Exception]):
         self.error = error
@@ -172,20 +174,86 @@ def export(c, spans):
         return trace_service_pb2_grpc.TraceServiceStub(channel).Export(sdk_request(spans), timeout=60)
 
 
-def test_a_batch_that_keeps_failing_is_narrowed_to_its_request_and_set_aside(start_collector, tmp_path):
-    """An error nothing classifies, again and again while storage answers queries: after
-    MAX_FAILURES replays the batch's requests are written one by one, the culprit is set aside
-    with the reason, and the requests queued behind it are stored (nothing replayed forever)."""
-    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=Poison(RuntimeError).wrap)
+def rejected_batches(tmp_path) -> list[str]:
+    return [n for n in os.listdir(tmp_path / "spool" / "rejected") if n.endswith(".batch")]
+
+
+def metric(c, name: str) -> float:
+    lines = httpx.get(c.http_url + "/metrics").text.splitlines()
+    return float(next(text for text in lines if text.startswith(name + " ")).split()[1])
+
+
+def test_storage_refusing_every_insert_while_it_answers_queries_sets_nothing_aside(start_collector, tmp_path):
+    """ClickHouse under TOO_MANY_PARTS, a read-only replica or a full disk: inserts fail while
+    SELECT 1 answers. Batches wait in the spool for as long as it lasts (here past two rounds
+    of MAX_FAILURES replays, each probing request by request), then are stored once."""
+    outage = Outage()
+    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=outage.wrap)
+    outage.down = True
+    assert post(c, 3).status_code == 200 and post(c, 4).status_code == 200
+    time.sleep(2 * MAX_FAILURES + 2)
+    assert rejected_batches(tmp_path) == [] and len(Spool(str(tmp_path / "spool"), 1 << 30)) == 2
+    outage.down = False
+    wait_for(lambda: replayed(c, 7))
+    assert stored(c) == [(7, Decimal("0.000285") * 7)] * 3
+    assert rejected_batches(tmp_path) == []
+    assert 'otel_costs_spool_spans_total{event="rejected"}' not in httpx.get(c.http_url + "/metrics").text
+
+
+class Bug:
+    """A bug in our own write path (a TypeError raised by our code, not by storage) for any
+    batch holding a span named "poison", until ``fixed``."""
+
+    def __init__(self):
+        self.fixed = False
+
+    def wrap(self, write):
+        def buggy(batch, token):
+            if b"poison" in batch and not self.fixed:
+                raise TypeError("unsupported operand type(s) for +: 'int' and 'str' (injected)")
+            return write(batch, token)
+
+        return buggy
+
+
+def test_a_bug_in_the_write_path_keeps_the_batch_and_fails_loudly(start_collector, tmp_path, caplog):
+    """Never taken for bad data: the request is acknowledged (spooled), the error logged with
+    its traceback and counted, nothing set aside however often it fails; once the bug is gone
+    the batch and everything queued behind it are stored."""
+    bug = Bug()
+    c = start_collector(spool_dir=str(tmp_path / "spool"), wrap_write=bug.wrap)
     export(c, [{**SEMCONV, "_name": "poison"}])  # acknowledged once spooled
     export(c, [dict(SEMCONV)] * 3)  # queued behind it, in order
-    wait_for(lambda: stored(c)[0][0] == 3, timeout=60)
+    time.sleep(MAX_FAILURES + 2)
+    assert rejected_batches(tmp_path) == [] and stored(c)[0][0] in (None, 0)
+    assert metric(c, "otel_costs_pipeline_bugs_total") >= MAX_FAILURES
+    loud = [r for r in caplog.records if "error in otel-costs itself" in r.getMessage()]
+    assert loud and loud[0].exc_info and "TypeError" in caplog.text
+    bug.fixed = True
+    wait_for(lambda: replayed(c, 4))
+    assert stored(c) == [(4, Decimal("0.000285") * 4)] * 3 and rejected_batches(tmp_path) == []
+
+
+def test_a_request_that_fails_while_its_batch_mates_are_stored_alone_is_set_aside(start_collector, tmp_path):
+    """Storage fails any batch holding the poison request, with an error that says "not now",
+    again and again while it answers queries: after MAX_FAILURES replays the batch's requests
+    are written one by one; the good ones are stored, the one that keeps failing alone while
+    they were stored is set aside with the reason and answered as rejected."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = start_collector(
+        spool_dir=str(tmp_path / "spool"), wrap_write=Poison(ConnectionError).wrap, batch_max_age_ms=1000
+    )
+    with ThreadPoolExecutor(3) as pool:  # in one batch, most likely
+        answers = [pool.submit(export, c, spans) for spans in ([{**SEMCONV, "_name": "poison"}], [dict(SEMCONV)] * 3)]
+        answers.append(pool.submit(export, c, [dict(SEMCONV)] * 3))
+        assert all(a.result().partial_success.rejected_spans == 0 for a in answers)  # all acknowledged (spooled)
+    wait_for(lambda: stored(c)[0][0] == 6, timeout=60)
+    wait_for(lambda: len(Spool(str(tmp_path / "spool"), 1 << 30)) == 0)
+    assert stored(c) == [(6, Decimal("0.000285") * 6)] * 3
     rejected = tmp_path / "spool" / "rejected"
     reasons = [(rejected / n).read_text() for n in os.listdir(rejected) if n.endswith(".reason.txt")]
-    assert len(reasons) == 1 and "storage cannot take this batch" in reasons[0]
-    wait_for(lambda: replayed(c, 3))  # the spool's own record that it is done
-    assert len(Spool(str(tmp_path / "spool"), 1 << 30)) == 0
-    assert stored(c) == [(3, Decimal("0.000285") * 3)] * 3
+    assert len(reasons) == 1 and "while it stored its batch-mates" in reasons[0], reasons
     assert 'otel_costs_spool_spans_total{event="rejected"} 1.0' in httpx.get(c.http_url + "/metrics").text
 
 
