@@ -40,7 +40,8 @@ from typing import Any, Callable, NamedTuple
 
 from otel_costs.counting import NOT_COUNTED, Found, decide
 from otel_costs.pricing import PricingStatus
-from otel_costs_collector.mapping.rows import (
+from otel_costs_collector.mapping.rows import Link
+from otel_costs_collector.storage.columns import (
     CACHE_READ,
     CACHE_WRITE,
     COSTS,
@@ -60,7 +61,6 @@ from otel_costs_collector.mapping.rows import (
     TIMESTAMP,
     TRACE_ID,
     USER,
-    Link,
 )
 
 __all__ = ["CallIndex", "Decided", "Change", "DUPLICATE", "NOT_COUNTED", "DEFAULT_WAIT_S"]

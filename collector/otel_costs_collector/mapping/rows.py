@@ -26,10 +26,9 @@ from otel_costs.usage import UsageError, read_usage
 from otel_costs_collector.mapping.attribution import attribution_of, tags_of
 from otel_costs_collector.mapping.read import READ_NAMES, SCALAR_KINDS, attributes_of, text_of, value_of
 from otel_costs_collector.mapping.sdk_cost import sdk_cost, too_fine
-from otel_costs_collector.storage.columns import COLUMNS
+from otel_costs_collector.storage.columns import N_COSTS, SPAN_ID, TRACE_ID
 
 __all__ = [
-    "N_COSTS",
     "oldest_ns",
     "Link",
     "MapResult",
@@ -37,55 +36,8 @@ __all__ = [
     "span_count",
 ]
 
-#: Indexes into a row of the columns otel_costs_collector.mapping.calls reads and sets.
-(
-    TIMESTAMP,
-    DURATION,
-    TRACE_ID,
-    SPAN_ID,
-    PARENT_ID,
-    INPUT,
-    OUTPUT,
-    CACHE_READ,
-    CACHE_WRITE,
-    COSTS,
-    STATUS,
-    USER,
-    TENANT,
-    FEATURE,
-    TAGS,
-    RESPONSE_ID,
-    COUNTED_ON,
-    SUSPECT_OF,
-    REQUEST_TOKEN,
-) = (
-    COLUMNS.index(name)
-    for name in (
-        "timestamp",
-        "duration_ns",
-        "trace_id",
-        "span_id",
-        "parent_span_id",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "cost_input",
-        "pricing_status",
-        "user_id",
-        "tenant_id",
-        "feature",
-        "tags",
-        "response_id",
-        "counted_on",
-        "suspect_of",
-        "request_token",
-    )
-)
-#: The cost columns, contiguous in a row from COSTS: input, output, cache read, cache write,
-#: web search, total.
-N_COSTS = COLUMNS.index("cost_total") + 1 - COLUMNS.index("cost_input")
-_ZEROS: tuple[Decimal, ...] = (Decimal(0),) * N_COSTS
+_ZERO = Decimal(0)
+_ZEROS: tuple[Decimal, ...] = (_ZERO,) * N_COSTS
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _MAX_ERROR = 500
 # The raw table's TTL is on toDateTime(timestamp), which ends in February 2106: a later
@@ -225,8 +177,8 @@ def map_request(
             # The same spans give the same token, so a retried request is recognised.
             digest = hashlib.sha256()
             for row in rows:
-                digest.update(row[2].encode())  # trace id
-                digest.update(row[3].encode())  # span id
+                digest.update(row[TRACE_ID].encode())
+                digest.update(row[SPAN_ID].encode())
             token = digest.hexdigest()[:32]
         result.token = token
         for row in rows:
@@ -280,26 +232,25 @@ def _row(
     costs, source, model, priced_by = _ZEROS, "", "", "collector"
     tier = ""
     cost_source = "local"
-    sdk = None
     if cv.is_aggregate(attrs):  # stored for context; its calls are counted on their own spans
         status, error, source = PricingStatus.AGGREGATE, "", text_of(attrs.get(cv.PRICING_SOURCE)) or pricer.source
         if attrs.get(cv.PRICING_STATUS) == PricingStatus.AGGREGATE.value:
             priced_by = "sdk"
-    elif usage is not None and (sdk := sdk_cost(attrs)) is not None:
-        costs, status, source, model, error, tier = sdk
-        priced_by = "sdk"
-        if attrs.get(cv.COST_AMOUNT_SOURCE) == "provider":
-            cost_source = "provider"
     elif usage is not None:
-        cost = pricer.price(usage, start)
+        cost = sdk_cost(attrs)  # a price the SDK put on the span, kept when well formed
+        if cost is not None:
+            priced_by = "sdk"
+        else:
+            cost = pricer.price(usage, start)
         status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
         tier = cost.tier
         if cost.total is not None:
             # Every part is set when the total is (otel_costs.pricing.Cost).
             parts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.web_search, cost.adjustment)
-            costs = tuple(c or Decimal(0) for c in parts) + (cost.total,)
+            costs = tuple(c or _ZERO for c in parts) + (cost.total,)
             cost_source = cost.source_of_cost
-            if any(too_fine(c) for c in costs):
+            # (sdk_cost checked its amounts already, and only where they could be too fine.)
+            if priced_by == "collector" and any(too_fine(c) for c in costs):
                 costs, status = _ZEROS, PricingStatus.UNPRICED
                 error = "cost has more than 18 decimal places; storage would round it"
     if usage is not None:

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from otel_costs import conventions as cv
-from otel_costs.pricing import PricingStatus
+from otel_costs.pricing import Cost, PricingStatus
 from otel_costs_collector.mapping.read import text_of
 
 __all__ = ["MIN_EXPONENT", "sdk_cost", "too_fine"]
@@ -25,17 +25,45 @@ def too_fine(amount: Decimal) -> bool:
 
 
 _ADJUSTMENT = cv.COST_PARTS.index(cv.COST_ADJUSTMENT)
+assert cv.COST_PARTS == (
+    cv.COST_INPUT,
+    cv.COST_OUTPUT,
+    cv.COST_CACHE_READ,
+    cv.COST_CACHE_WRITE,
+    cv.COST_WEB_SEARCH,
+    cv.COST_ADJUSTMENT,
+    cv.COST_TOTAL,
+), "sdk_cost unpacks the parts in this order"
+assert Cost._fields[:15] == (
+    "status",
+    "source",
+    "provider",
+    "model",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "total",
+    "error",
+    "currency",
+    "web_search",
+    "adjustment",
+    "source_of_cost",
+    "tier",
+), "sdk_cost builds a Cost positionally (a span's hot path)"
 _SDK_STATUSES = {s.value: s for s in PricingStatus if s is not PricingStatus.COUNTED_ELSEWHERE}
-_ZEROS = (Decimal(0),) * len(cv.COST_PARTS)
+_PRICED = (PricingStatus.PRICED, PricingStatus.OVERRIDDEN)
+_NONE = (None,) * 7
 
 
-def sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str, str] | None:
-    """The price an otel-costs SDK already put on the span, if it is well-formed."""
+def sdk_cost(attrs: dict[str, Any]) -> Cost | None:
+    """The price an otel-costs SDK already put on the span, if it is well-formed: its parts
+    (all set, the adjustment 0 when there is none) when priced, None parts otherwise."""
     status = _SDK_STATUSES.get(attrs.get(cv.PRICING_STATUS))  # type: ignore[arg-type]
     if status is None:
         return None
-    if status in (PricingStatus.PRICED, PricingStatus.OVERRIDDEN):
-        parts: list[Decimal] = []
+    parts: list[Decimal] = []
+    if status in _PRICED:
         for i, raw in enumerate(attrs.get(name, "0") for name in cv.COST_PARTS):
             if type(raw) is not str or len(raw) > 60:
                 return None  # malformed: price it here instead
@@ -53,14 +81,22 @@ def sdk_cost(attrs: dict[str, Any]) -> tuple[tuple[Decimal, ...], PricingStatus,
         # The parts must add up: a total that does not is not the SDK's (price it here).
         if sum(parts[:-1]) != parts[-1]:
             return None
-        costs = tuple(parts)
-    else:
-        costs = _ZEROS
-    return (
-        costs,
+    # cv.COST_PARTS order: input, output, cache read, cache write, web search, adjustment, total.
+    inp, out, cr, cw, ws, adj, total = parts or _NONE
+    return Cost(
         status,
         text_of(attrs.get(cv.PRICING_SOURCE)),
+        None,
         text_of(attrs.get(cv.PRICING_MODEL)),
+        inp,
+        out,
+        cr,
+        cw,
+        total,
         text_of(attrs.get(cv.PRICING_ERROR)),
+        "USD",
+        ws,
+        adj,
+        "provider" if attrs.get(cv.COST_AMOUNT_SOURCE) == "provider" else "local",
         text_of(attrs.get(cv.PRICING_TIER))[:64] or "standard",
     )

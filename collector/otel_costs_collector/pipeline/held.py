@@ -27,8 +27,8 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from otel_costs_collector.mapping.calls import CallIndex, Change
-from otel_costs_collector.mapping.rows import COSTS, N_COSTS, SPAN_ID, TRACE_ID, Link
-from otel_costs_collector.storage.columns import COLUMNS
+from otel_costs_collector.mapping.rows import Link
+from otel_costs_collector.storage.columns import COLUMNS, COSTS, N_COSTS, SPAN_ID, TRACE_ID
 
 __all__ = ["HeldCalls"]
 

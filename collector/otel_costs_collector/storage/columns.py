@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
-__all__ = ["COLUMNS"]
+__all__ = [
+    "COLUMNS",
+    "TIMESTAMP",
+    "DURATION",
+    "TRACE_ID",
+    "SPAN_ID",
+    "PARENT_ID",
+    "INPUT",
+    "OUTPUT",
+    "CACHE_READ",
+    "CACHE_WRITE",
+    "COSTS",
+    "STATUS",
+    "USER",
+    "TENANT",
+    "FEATURE",
+    "TAGS",
+    "RESPONSE_ID",
+    "COUNTED_ON",
+    "SUSPECT_OF",
+    "REQUEST_TOKEN",
+    "N_COSTS",
+]
 
 #: Column order of ``genai_spans`` inserts (migrations/0001_genai_spans.sql, 0005, 0013, 0014).
 COLUMNS: tuple[str, ...] = (
@@ -49,3 +71,53 @@ COLUMNS: tuple[str, ...] = (
     "suspect_of",
     "request_token",
 )
+
+#: Named indexes into a row (a list in COLUMNS order) of the columns the mapping, the counting
+#: rule (otel_costs_collector.mapping.calls) and the insert read and set.
+(
+    TIMESTAMP,
+    DURATION,
+    TRACE_ID,
+    SPAN_ID,
+    PARENT_ID,
+    INPUT,
+    OUTPUT,
+    CACHE_READ,
+    CACHE_WRITE,
+    COSTS,
+    STATUS,
+    USER,
+    TENANT,
+    FEATURE,
+    TAGS,
+    RESPONSE_ID,
+    COUNTED_ON,
+    SUSPECT_OF,
+    REQUEST_TOKEN,
+) = (
+    COLUMNS.index(name)
+    for name in (
+        "timestamp",
+        "duration_ns",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_input",
+        "pricing_status",
+        "user_id",
+        "tenant_id",
+        "feature",
+        "tags",
+        "response_id",
+        "counted_on",
+        "suspect_of",
+        "request_token",
+    )
+)
+#: The cost columns, contiguous in a row from COSTS: input, output, cache read, cache write,
+#: web search, total.
+N_COSTS = COLUMNS.index("cost_total") + 1 - COLUMNS.index("cost_input")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_costs_collector.storage.columns import COLUMNS
+from otel_costs_collector.storage.columns import COLUMNS, TIMESTAMP
 from otel_costs_collector.storage.errors import classify
 
 __all__ = ["ClickHouseWriter", "INSERT_SETTINGS", "MAX_DAYS"]
@@ -60,7 +60,7 @@ class ClickHouseWriter:
             return
         days: dict[int, list[list[Any]]] = {}
         for row in rows:
-            days.setdefault(row[0] // _DAY_NS, []).append(row)
+            days.setdefault(row[TIMESTAMP] // _DAY_NS, []).append(row)
         if len(days) <= MAX_DAYS:
             self._insert(rows, token)
             return
