@@ -17,6 +17,12 @@ span with usage; the SDK's :class:`CallLedger` and the collector's index
   one output token of slack allows for OpenLLMetry's Anthropic streams, which count
   ``message_start``'s output token twice (the span that ends first carries the cost: the
   anthropic SDK's, inside OpenLLMetry's wrapper);
+* else a counting span of *another instrumentation* that ended before it and overlaps it in
+  time, of the same provider and with the same usage (every count), in the same trace or both
+  roots of their traces → ``counted_elsewhere``, pointing at that span: one call traced by two
+  instrumentations side by side, with no response id to pair them (the anthropic SDK's own
+  span beside OpenInference's ``messages.stream``, each the root of its own trace). Two calls
+  traced by one instrumentation are never merged this way, however alike;
 * else a counting span already seen *above* it (only the collector sees a parent before its
   child: an exporter that sent the outer span first): the same usage → ``counted_elsewhere``
   on it; another usage → it counts, and is a *suspect* (a pair the rules do not recognise);
@@ -34,6 +40,7 @@ Thread-safety: only dict and list operations that are atomic under the GIL; no l
 
 from __future__ import annotations
 
+from collections import deque
 from enum import Enum
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -50,6 +57,7 @@ __all__ = [
     "MAX_RESPONSES",
     "UsageKey",
     "decide",
+    "first_same",
     "same_call",
 ]
 
@@ -63,6 +71,9 @@ NOT_COUNTED = frozenset({PricingStatus.AGGREGATE.value, PricingStatus.COUNTED_EL
 MAX_OPEN = 1_024
 #: Response ids remembered (the spans of one call end within moments of each other).
 MAX_RESPONSES = 256
+#: Counting calls remembered to pair a second instrumentation's span beside them: the most
+#: recent ones (a call's spans end within moments of each other).
+MAX_RECENT = 64
 
 
 class Verdict(NamedTuple):
@@ -77,6 +88,7 @@ class Found(Enum):
     AGGREGATE = PricingStatus.AGGREGATE.value  # the sum of the calls below it
     SAME_AS_BELOW = PricingStatus.COUNTED_ELSEWHERE.value  # the call below it, traced twice
     SAME_RESPONSE = "counted_elsewhere (same response)"  # the call of an overlapping span, same response id
+    SAME_BESIDE = "counted_elsewhere (beside)"  # the call of another instrumentation's overlapping span
     SAME_AS_ABOVE = "counted_elsewhere (above)"  # the call of a counting span above it (arrived first)
     SUSPECT = "suspect"  # a call of its own below a counting span of another usage
 
@@ -94,13 +106,16 @@ def decide(
     aggregate: bool = False,
     below: Sequence[UsageKey | None] = (),
     same_response: UsageKey | None | bool = False,
+    beside: Sequence[UsageKey | None] = (),
     above: Callable[[], UsageKey | None | bool] | None = None,
 ) -> Found:
     """The rule for one span with usage ``usage`` (None: unreadable).
 
     ``aggregate``: an aggregate by convention. ``below``: the usage of the counting spans
     ended below it (at most two are needed). ``same_response``: the usage of an earlier span
-    with its response id that overlaps it in time (False: none). ``above``: finds the usage of
+    with its response id that overlaps it in time (False: none). ``beside``: the usage of the
+    counting spans of other instrumentations, of its provider, that ended before it and
+    overlap it in time, in its trace or, when it is a root, roots of theirs. ``above``: finds the usage of
     the nearest counting span above it that arrived before it (False: none), called only when
     the rules before it decide nothing. Pure; never raises."""
     if aggregate:
@@ -109,6 +124,8 @@ def decide(
         return Found.SAME_AS_BELOW if len(below) == 1 and same_call(below[0], usage) else Found.AGGREGATE
     if same_response is not False and same_call(same_response, usage, output_slack=1):  # type: ignore[arg-type]
         return Found.SAME_RESPONSE
+    if first_same(usage, beside) is not None:
+        return Found.SAME_BESIDE
     if above is not None:
         ancestor = above()
         if ancestor is not False:
@@ -116,16 +133,27 @@ def decide(
     return Found.CALL
 
 
-# A call: (span id, start ns, end ns, the finished span's immutable attributes). A plain
-# tuple: made for every GenAI span on the app's thread, where a NamedTuple costs ~5x more.
+def first_same(usage: UsageKey | None, others: Sequence[UsageKey | None]) -> int | None:
+    """The position in ``others`` of the first usage that is the same call as ``usage``
+    (:func:`same_call`), or None: the span a SAME_BESIDE verdict points at."""
+    for i, other in enumerate(others):
+        if same_call(other, usage):
+            return i
+    return None
+
+
+# A call: (span id, start ns, end ns, the finished span's immutable attributes, its
+# instrumentation scope's name, trace id, whether it is a root). A plain tuple: made for every
+# GenAI span on the app's thread, where a NamedTuple costs ~5x more.
 _Call = tuple[Any, ...]
-_ID, _START, _END, _ATTRS = range(4)
+_ID, _START, _END, _ATTRS, _SCOPE, _TRACE, _ROOT = range(7)
 
 
 class CallLedger:
     def __init__(self) -> None:
         self._below: dict[int, list[_Call]] = {}  # open parent span id → calls ended under it
         self._by_response: dict[str, _Call] = {}  # response id → the span that carries it
+        self._recent: deque[_Call] = deque(maxlen=MAX_RECENT)  # counting calls, in the order they ended
 
     def ended(self, span: Any, attrs: Mapping[str, Any], has_usage: bool) -> Verdict | None:
         """Record a span that ended; for one with usage, the verdict when another span carries
@@ -137,10 +165,20 @@ class CallLedger:
         if not has_usage:
             self._pass_up(span, below)
             return None
-        me = (span_id, span._start_time or 0, span._end_time or 0, attrs)
+        scope = span._instrumentation_scope
+        me = (
+            span_id,
+            span._start_time or 0,
+            span._end_time or 0,
+            attrs,
+            scope.name if scope is not None else "",
+            span._context.trace_id,
+            span._parent is None,
+        )
         verdict: Verdict | None = None
         carriers: list[_Call] = [me]
         first: _Call | None = None
+        beside: list[_Call] = []
         response_id = None
         aggregate = cv.is_aggregate(attrs)
         if not aggregate and not below:
@@ -149,12 +187,17 @@ class CallLedger:
                 first = self._by_response.get(response_id)
                 if first is not None and not (first[_START] <= me[_END] and me[_START] <= first[_END]):
                     first = None
-        if aggregate or below or first is not None:  # something to compare: read the usage
+            if first is None and self._recent:
+                beside = self._beside(me)
+        if aggregate or below or first is not None or beside:  # something to compare: read the usage
+            usage = usage_key(attrs)
+            keys = [usage_key(call[_ATTRS]) if _same_provider(call[_ATTRS], attrs) else None for call in beside]
             found = decide(
-                usage_key(attrs),
+                usage,
                 aggregate=aggregate,
                 below=[usage_key(call[_ATTRS]) for call in below or ()],
                 same_response=usage_key(first[_ATTRS]) if first is not None else False,
+                beside=keys,
             )
             if found is Found.AGGREGATE:
                 verdict, carriers = Verdict(PricingStatus.AGGREGATE.value, None), below or []
@@ -164,12 +207,29 @@ class CallLedger:
             elif found is Found.SAME_RESPONSE:
                 assert first is not None
                 verdict, carriers = Verdict(PricingStatus.COUNTED_ELSEWHERE.value, first[_ID]), [first]
-        if response_id and verdict is None:
-            if len(self._by_response) >= MAX_RESPONSES:
-                _drop_oldest(self._by_response)
-            self._by_response[response_id] = me
+            elif found is Found.SAME_BESIDE:
+                other = beside[first_same(usage, keys) or 0]
+                verdict, carriers = Verdict(PricingStatus.COUNTED_ELSEWHERE.value, other[_ID]), [other]
+        if verdict is None and not aggregate:
+            self._recent.append(me)
+            if response_id:
+                if len(self._by_response) >= MAX_RESPONSES:
+                    _drop_oldest(self._by_response)
+                self._by_response[response_id] = me
         self._pass_up(span, carriers)
         return verdict
+
+    def _beside(self, me: _Call) -> list[_Call]:
+        """Counting calls of other instrumentations that ended before ``me`` and overlap it,
+        in its trace or, for a root, roots of theirs (newest first; usage not compared yet)."""
+        found = []
+        for call in reversed(self._recent):
+            if call[_END] < me[_START]:
+                break  # ended before it started, as did every older one
+            if call[_SCOPE] != me[_SCOPE] and call[_START] <= me[_END]:
+                if call[_TRACE] == me[_TRACE] or (call[_ROOT] and me[_ROOT]):
+                    found.append(call)
+        return found
 
     def _pass_up(self, span: Any, calls: list[_Call] | None) -> None:
         if not calls:
@@ -207,6 +267,14 @@ def usage_key(attrs: Mapping[str, Any]) -> UsageKey | None:
     if usage is None:
         return None
     return (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens, usage.output_tokens)
+
+
+def _same_provider(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    try:
+        first, second = read_usage(a), read_usage(b)
+    except UsageError:
+        return False
+    return first is not None and second is not None and first.provider == second.provider
 
 
 def _drop_oldest(table: dict[Any, Any]) -> None:

@@ -5,7 +5,10 @@
 STACK is the provider SDK and its instrumentations ("anthropic+openinference", "openai+openllmetry",
 …); PRICED_BY "sdk" (CostSpanProcessor, and the httpx hooks as the README sets them up) or
 "collector" (a plain BatchSpanProcessor: the collector prices and pairs); STREAM "True" or
-"False". It makes CALLS calls, each under the app's request span, and exports over OTLP/gRPC.
+"False" (``messages.create``), or "helper": the anthropic SDK's ``messages.stream`` helper, each
+call with no request span around it (every instrumentation's span the root of its trace). It
+makes CALLS calls, each under the app's request span unless STREAM is "helper", and exports
+over OTLP/gRPC.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def instrumentors(stack: str) -> list:
     return found
 
 
-def main(stack: str, priced_by: str, stream: bool, endpoint: str, openai_url: str, anthropic_url: str) -> None:
+def main(stack: str, priced_by: str, stream: bool | str, endpoint: str, openai_url: str, anthropic_url: str) -> None:
     import anthropic
     import openai
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -76,6 +79,20 @@ def main(stack: str, priced_by: str, stream: bool, endpoint: str, openai_url: st
         )
     else:
         client = openai.OpenAI(base_url=openai_url, api_key="test", max_retries=0)
+    if stream == "helper":  # calls as roots, attributed by baggage alone
+        for _ in range(CALLS):
+            with attribute_to(user_id=user, tenant_id=tenant, feature=feature):
+                kwargs = {
+                    "model": "claude-haiku-4-5",
+                    "max_tokens": 300,
+                    "messages": [{"role": "user", "content": "hi"}],
+                }
+                with client.messages.stream(**kwargs) as events:
+                    for _ in events.text_stream:
+                        pass
+        client.close()
+        provider.shutdown()
+        return
     for _ in range(CALLS):
         # The app's request span: CostSpanProcessor's baggage, or attributes an app without it
         # sets on its own span (the collector gives them to the calls below).
@@ -105,4 +122,4 @@ def main(stack: str, priced_by: str, stream: bool, endpoint: str, openai_url: st
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3] == "True", *sys.argv[4:7])
+    main(sys.argv[1], sys.argv[2], "helper" if sys.argv[3] == "helper" else sys.argv[3] == "True", *sys.argv[4:7])

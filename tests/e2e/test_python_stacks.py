@@ -79,7 +79,7 @@ def fake_openai():
 def run_app(
     stack: str,
     priced_by: str,
-    stream: bool,
+    stream: bool | str,
     endpoint: str,
     fake_openai: FakeOpenAI,
     anthropic_url: str,
@@ -165,3 +165,28 @@ def test_every_call_is_stored_once_at_its_price(
         time.sleep(0.1)
     assert collector.query(rollup) == want_rollup
     assert collector.collector.calls is not None and collector.collector.calls.index.suspects == 0, every
+
+
+@pytest.mark.parametrize("priced_by", ["sdk", "collector"])
+@pytest.mark.parametrize("stack", ["anthropic+openinference", "anthropic+openllmetry"])
+def test_the_stream_helper_traced_twice_side_by_side_is_counted_once(
+    collector, fake_openai, fake_anthropic, stack, priced_by
+):
+    """``client.messages.stream`` with no span around it: the anthropic SDK's own span and the
+    instrumentation's are each the root of a trace of their own, with the same usage, and
+    OpenInference records no response id. One call each, counted once (counting.decide: the
+    same call beside another instrumentation's span)."""
+    expected = run_app(stack, priced_by, "helper", collector.grpc_target, fake_openai, fake_anthropic)
+    counting = (
+        "SELECT cost_total, tenant_id FROM {db}.genai_spans "
+        "WHERE pricing_status NOT IN ('aggregate', 'counted_elsewhere') ORDER BY cost_total"
+    )
+    deadline = time.monotonic() + 20
+    while len(collector.query("SELECT * FROM {db}.genai_spans")) < 2 * CALLS and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # a double count would be stored by now too
+    rows = collector.query(counting)
+    every = collector.query("SELECT span_name, scope, pricing_status, cost_total, counted_on FROM {db}.genai_spans")
+    assert len(rows) == CALLS, every
+    if priced_by == "sdk":  # the httpx hooks read the served tier and web searches from the body
+        assert rows == [(cost, WHO[1]) for cost in expected], every

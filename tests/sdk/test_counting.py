@@ -86,12 +86,14 @@ def test_memory_is_bounded():
             self._context = SpanContext(1, i + 1, False)
             self._parent = SpanContext(1, 10_000_000 + i, False)
             self._start_time, self._end_time = i, i + 1
+            self._instrumentation_scope = None
 
     usage = {"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1}
     ledger = counting.CallLedger()
     for i in range(3 * counting.MAX_OPEN):
         ledger.ended(Ended(i), {**usage, "gen_ai.response.id": f"r{i}"}, True)
     assert len(ledger._below) <= counting.MAX_OPEN and len(ledger._by_response) <= counting.MAX_RESPONSES
+    assert len(ledger._recent) <= counting.MAX_RECENT
     job = counting.CallLedger()  # a long job's root span, open while 100k calls end below it
     for i in range(100_000):
         call = Ended(i)

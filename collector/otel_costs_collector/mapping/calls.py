@@ -38,7 +38,7 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
-from otel_costs.counting import NOT_COUNTED, Found, decide
+from otel_costs.counting import NOT_COUNTED, Found, decide, first_same
 from otel_costs.pricing import PricingStatus
 from otel_costs_collector.mapping.rows import Link
 from otel_costs_collector.storage.columns import (
@@ -52,8 +52,11 @@ from otel_costs_collector.storage.columns import (
     N_COSTS,
     OUTPUT,
     PARENT_ID,
+    PROVIDER,
     REQUEST_TOKEN,
     RESPONSE_ID,
+    SCOPE,
+    SERVICE,
     SPAN_ID,
     STATUS,
     SUSPECT_OF,
@@ -89,7 +92,8 @@ class Decided(NamedTuple):
 # A remembered span, keyed by trace id + span id (hex): a tuple of atoms, so the garbage
 # collector untracks it. _KEY is the usage (None for a span without usage).
 # _TOKEN: the request that brought it ("" for a link), to tell a replay from a resend.
-_PARENT, _START, _END, _KEY, _COUNTS, _USER, _TENANT, _FEATURE, _SEEN, _TOKEN = range(10)
+# _SCOPE: the instrumentation scope that made it.
+_PARENT, _START, _END, _KEY, _COUNTS, _USER, _TENANT, _FEATURE, _SEEN, _TOKEN, _SCOPE = range(11)
 #: The status of a span sent again in another request after it was stored: not stored again.
 DUPLICATE = "duplicate"
 #: A call passed up to an ancestor: (its trace+span key, its node).
@@ -118,6 +122,9 @@ class CallIndex:
         self._orphans: OrderedDict[str, list[Link]] = OrderedDict()  # links of traces with no call yet
         self._orphan_count = 0
         self._responses: OrderedDict[str, _Carrier] = OrderedDict()
+        # (service, provider, usage) → counting calls with that usage (<= 4): a second
+        # instrumentation's span of the same call, beside it, pairs with one of them.
+        self._alike: OrderedDict[tuple, tuple] = OrderedDict()
         self._holding: dict[str, dict[str, tuple[list[Any], float]]] = {}  # trace → span → (row, deadline)
         self._held = 0
         self._released: list[list[Any]] = []
@@ -226,7 +233,8 @@ class CallIndex:
     def load(self, rows: list[tuple[Any, ...]]) -> None:
         """Remember rows stored before a restart, as (trace id, span id, parent id, start ns,
         end ns, input, cache read, cache write, output tokens, status, response id, user,
-        tenant, feature, request token), ordered by end: a late outer span or sibling still pairs with them."""
+        tenant, feature, request token, service, provider, instrumentation scope), ordered by
+        end: a late outer span or sibling still pairs with them."""
         now = self._clock()
         with self._lock:
             for (
@@ -245,6 +253,9 @@ class CallIndex:
                 tenant,
                 feature,
                 token,
+                service,
+                provider,
+                scope,
             ) in rows:
                 me = trace_id + span_id
                 if me in self._nodes:
@@ -261,6 +272,7 @@ class CallIndex:
                     feature,
                     now,
                     token,
+                    scope,
                 )
                 self._nodes[me] = node
                 below = self._below.pop(me, None) if self._below else None
@@ -268,6 +280,8 @@ class CallIndex:
                     self._pass_up(trace_id + parent, ((me, node),) if node[_COUNTS] else below)
                 if response and node[_COUNTS]:
                     self._respond(response, (me, node))
+                if node[_COUNTS]:
+                    self._note_alike((service, provider, node[_KEY]), (me, node))
             self._evict(now)
 
     # -- the rule, under the lock ------------------------------------------------------
@@ -324,6 +338,13 @@ class CallIndex:
             first = self._responses.get(response) if response else None
             if first is not None and (first[0] == me or not (first[1][_START] <= end and start <= first[1][_END])):
                 first = None
+        alike: tuple = ()
+        if status != AGGREGATE and not below and first is None and key is not None:
+            alike = tuple(
+                carrier
+                for carrier in self._alike.get((row[SERVICE], row[PROVIDER], key), ())
+                if _beside(carrier, me, parent, row[SCOPE], start, end)
+            )
         above: list[_Carrier] = []  # the counting row above, once looked for
 
         def counting_above() -> Any:
@@ -338,6 +359,7 @@ class CallIndex:
             aggregate=status == AGGREGATE,
             below=[carrier[1][_KEY] for carrier in below or ()],
             same_response=False if first is None else first[1][_KEY],
+            beside=[carrier[1][_KEY] for carrier in alike],
             above=counting_above if up else None,
         )
         if found is Found.SAME_AS_BELOW:
@@ -349,6 +371,10 @@ class CallIndex:
             assert first is not None
             self._change(row, changes, COUNTED_ELSEWHERE, counted_on=first[0][32:])
             carriers = (first,)
+        elif found is Found.SAME_BESIDE:
+            other = alike[first_same(key, [carrier[1][_KEY] for carrier in alike]) or 0]
+            self._change(row, changes, COUNTED_ELSEWHERE, counted_on=other[0][32:])
+            carriers = (other,)
         elif found is Found.SAME_AS_ABOVE:
             self._change(row, changes, COUNTED_ELSEWHERE, counted_on=above[0][0][32:])
         elif found is Found.SUSPECT:
@@ -356,12 +382,13 @@ class CallIndex:
             row[SUSPECT_OF] = above[0][0][32:]
             changes[span_id] = _state(row, False)
         counts = row[STATUS] not in NOT_COUNTED
-        node = (parent, start, end, key, counts, row[USER], row[TENANT], row[FEATURE], now, row[REQUEST_TOKEN])
-        self._nodes[me] = node
+        node = self._remember(me, row, counts, now)
         if counts and carriers is None:
             carriers = ((me, node),)
             if row[RESPONSE_ID]:
                 self._respond(row[RESPONSE_ID], carriers[0])
+            if key is not None:
+                self._note_alike((row[SERVICE], row[PROVIDER], key), carriers[0])
         if carriers and up:
             self._pass_up(up, carriers)
         if counts and up and not row[USER] and not row[TENANT] and self.wait_s > 0 and self._held < self.max_held:
@@ -384,7 +411,7 @@ class CallIndex:
         me = trace_id + link.span_id
         if me in self._nodes:
             return False
-        self._nodes[me] = (link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature, now, "")
+        self._nodes[me] = (link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature, now, "", "")
         below = self._below.pop(me, None) if self._below else None
         if below and link.parent_id:
             self._pass_up(trace_id + link.parent_id, below)
@@ -459,6 +486,7 @@ class CallIndex:
             row[FEATURE],
             now,
             row[REQUEST_TOKEN],
+            row[SCOPE],
         )
         self._nodes[me] = node
         self._traces[row[TRACE_ID]] = now
@@ -473,6 +501,11 @@ class CallIndex:
             self._below[up] = carriers[:2]
         elif len(pending) < 2:  # one call, or "more than one": all a verdict needs
             self._below[up] = (pending + carriers)[:2]
+
+    def _note_alike(self, alike: tuple, carrier: _Carrier) -> None:
+        if len(self._alike) >= self.max_nodes:
+            self._alike.popitem(last=False)
+        self._alike[alike] = (carrier, *self._alike.pop(alike, ()))[:4]
 
     def _respond(self, response: str, carrier: _Carrier) -> None:
         if len(self._responses) >= self.max_nodes:
@@ -508,6 +541,19 @@ class CallIndex:
                     table[key] = value
                     table.move_to_end(key, last=False)  # the oldest stays first
                     break
+
+
+def _beside(carrier: _Carrier, me: str, parent: str, scope: str, start: int, end: int) -> bool:
+    """Whether ``carrier`` may be the same call as the row ``me`` (trace+span) beside it: made
+    by another instrumentation, overlapping it in time, in its trace or, for a root, a root."""
+    other, node = carrier
+    return (
+        other != me
+        and node[_SCOPE] != scope
+        and node[_START] <= end
+        and start <= node[_END]
+        and (other[:32] == me[:32] or (not parent and not node[_PARENT]))
+    )
 
 
 def _end(item: Any) -> int:

@@ -129,6 +129,7 @@ def map_request(
     for resource_spans in request.resource_spans:
         resource: _Resource | None = None
         for scope_spans in resource_spans.scope_spans:
+            scope_name = ""  # read once a GenAI span of the scope needs it
             for span in scope_spans.spans:
                 result.received += 1
                 # One pass over the attributes: reading upb submessages is the dominant
@@ -165,8 +166,10 @@ def map_request(
                 seen.add(ids)
                 if resource is None:
                     resource = _Resource(attributes_of(resource_spans.resource.attributes))
+                if not scope_name:
+                    scope_name = scope_spans.scope.name[:MAX_VALUE_LENGTH]
                 try:
-                    row = _row(span, attrs, resource, pricer, result, tenant, oldest_ns)
+                    row = _row(span, attrs, resource, pricer, result, tenant, oldest_ns, scope_name)
                 except Exception as exc:  # a mapping bug must cost one span, not the batch
                     result.reject(f"span {span.span_id.hex() or '?'}: internal error {type(exc).__name__}: {exc}")
                     continue
@@ -205,6 +208,7 @@ def _row(
     result: MapResult,
     tenant_override: str | None = None,
     oldest_ns: int = 0,
+    scope_name: str = "",
 ) -> list[Any] | None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or len(span_id) != 8:
@@ -316,6 +320,7 @@ def _row(
         cv.response_id(attrs),
         "",
         "",
+        scope_name,
     ]
 
 

@@ -69,6 +69,7 @@ COLUMNS: tuple[str, ...] = (
     "response_id",
     "counted_on",
     "suspect_of",
+    "scope",
     "request_token",
 )
 
@@ -94,6 +95,9 @@ COLUMNS: tuple[str, ...] = (
     COUNTED_ON,
     SUSPECT_OF,
     REQUEST_TOKEN,
+    SERVICE,
+    PROVIDER,
+    SCOPE,
 ) = (
     COLUMNS.index(name)
     for name in (
@@ -116,6 +120,9 @@ COLUMNS: tuple[str, ...] = (
         "counted_on",
         "suspect_of",
         "request_token",
+        "service",
+        "provider",
+        "scope",
     )
 )
 #: The cost columns, contiguous in a row from COSTS: input, output, cache read, cache write,
