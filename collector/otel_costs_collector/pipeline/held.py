@@ -207,7 +207,9 @@ _DEFAULTS: dict[str, Any] = {
     "cost_adjustment": "0",
     "cost_source": "local",
 }
-_COLUMNS_BEFORE_0014 = tuple(name for name in COLUMNS if name not in (*_DEFAULTS, "service_tier"))
+#: The columns of a journal written before 0014 (documents without column names), in order:
+#: today's minus every column added since (0014's, and 0016's scope).
+_COLUMNS_BEFORE_0014 = tuple(name for name in COLUMNS if name not in (*_DEFAULTS, "service_tier", "scope"))
 
 
 def _read(path: str) -> dict[str, Any] | None:
