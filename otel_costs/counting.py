@@ -82,22 +82,16 @@ class Verdict(NamedTuple):
 
 
 class Found(Enum):
-    """What :func:`decide` found a span with usage to be, and the status it is stored with."""
+    """What :func:`decide` found a span with usage to be. CALL and SUSPECT count; AGGREGATE is
+    stored as ``aggregate``; every SAME_* as ``counted_elsewhere`` on the span it names."""
 
-    CALL = None  # a call of its own: it carries its cost
-    AGGREGATE = PricingStatus.AGGREGATE.value  # the sum of the calls below it
-    SAME_AS_BELOW = PricingStatus.COUNTED_ELSEWHERE.value  # the call below it, traced twice
-    SAME_RESPONSE = "counted_elsewhere (same response)"  # the call of an overlapping span, same response id
-    SAME_BESIDE = "counted_elsewhere (beside)"  # the call of another instrumentation's overlapping span
-    SAME_AS_ABOVE = "counted_elsewhere (above)"  # the call of a counting span above it (arrived first)
-    SUSPECT = "suspect"  # a call of its own below a counting span of another usage
-
-    @property
-    def status(self) -> str | None:
-        """The PricingStatus value it is stored with; None: it keeps its own (it counts)."""
-        if self in (Found.CALL, Found.SUSPECT):
-            return None
-        return PricingStatus.AGGREGATE.value if self is Found.AGGREGATE else PricingStatus.COUNTED_ELSEWHERE.value
+    CALL = "a call of its own"
+    AGGREGATE = "the sum of the calls below it"
+    SAME_AS_BELOW = "the call below it, traced twice"
+    SAME_RESPONSE = "the call of an overlapping span with its response id"
+    SAME_BESIDE = "the call of another instrumentation's overlapping span"
+    SAME_AS_ABOVE = "the call of a counting span above it that arrived first"
+    SUSPECT = "a call of its own below a counting span of another usage"
 
 
 def decide(
