@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         encode(batch)
         times.setdefault("wal", []).append(time.perf_counter() - t)
         t = time.perf_counter()
-        writer.write(rows, batch.token)
+        writer.write(rows, batch.insert_token)
         times.setdefault("insert", []).append(time.perf_counter() - t)
     client.close()
     print(f"{n} spans per round, {args.rounds} rounds; µs per span (median)")

@@ -1,8 +1,10 @@
 """The collector's one typed config: flag, then environment variable, then default.
 
-``CollectorConfig.load(flags)`` resolves every field; ``validate()`` reports every problem
-at once (raising :class:`ConfigError` with all of them), so a bad deployment is fixed in
-one round.
+``CollectorConfig.load(flags)`` resolves every field and converts it to the field's type
+(a value that does not convert keeps its default and is reported); ``validate()`` checks
+ranges and combinations and reports every problem, conversions included, at once (raising
+:class:`ConfigError` with all of them), so a bad deployment is fixed in one round. A config
+built directly takes typed values.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Mapping
 
 from otel_costs_collector.storage.client import StorageTarget, parse_storage
 
@@ -29,7 +32,7 @@ DEFAULT_RAW_TTL_DAYS = 90
 DEFAULT_LOG_FORMAT = "json"
 DEFAULT_MAX_SPOOL_BYTES = 1024 * 1024 * 1024
 DEFAULT_BUDGET_INTERVAL_S = 5
-DEFAULT_BUDGET_THRESHOLDS = "50,75,90,100"
+DEFAULT_BUDGET_THRESHOLDS = (50, 75, 90, 100)  # percents of a budget that alert
 DEFAULT_BUDGET_TIMEZONE = "UTC"
 DEFAULT_BUDGET_WEBHOOK_FORMAT = "json"
 #: Batches written at once, each by its own thread and storage connection: while one batch
@@ -61,7 +64,7 @@ DEFAULT_HEALTH_SPOOL_AGE_S = 300
 #: Seconds between pulls of the providers' cost reports (when an admin key is set).
 DEFAULT_RECONCILE_INTERVAL_S = 3600
 #: The capture rates (tracked / billed) of a complete day that raise no alert.
-DEFAULT_RECONCILE_BAND = "0.97,1.03"
+DEFAULT_RECONCILE_BAND = (Decimal("0.97"), Decimal("1.03"))
 #: Hours after a UTC day ends before its figures count as final at the providers.
 DEFAULT_RECONCILE_SETTLE_H = 24
 DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
@@ -114,6 +117,28 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "url": ("OTEL_COSTS_URL", None),
     "ca_file": ("OTEL_COSTS_CA_FILE", None),
 }
+#: Integer fields and their ranges (inclusive).
+_INTS = {
+    "grpc_port": (0, 65535),
+    "http_port": (0, 65535),
+    "batch_min_rows": (1, 10_000_000),
+    "batch_max_age_ms": (10, 60_000),
+    "max_queued_rows": (1, 100_000_000),
+    "max_request_bytes": (1024, 1 << 30),
+    "raw_ttl_days": (1, 36_500),
+    "max_spool_bytes": (1 << 20, 1 << 50),
+    "dedup_window_s": (0, 7 * 86400),
+    "budget_interval_s": (1, 3600),
+    "writers": (1, 16),
+    "map_workers": (0, 64),
+    "attribution_wait_s": (0, 3600),
+    "health_spool_age_s": (1, 7 * 86400),
+    "max_inflight_bytes": (1 << 20, 1 << 40),
+    "max_connections": (1, 1_000_000),
+    "connection_timeout_s": (1, 3600),
+    "reconcile_interval_s": (1, 7 * 86400),
+    "reconcile_settle_h": (0, 30 * 24),
+}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -130,65 +155,74 @@ class CollectorConfig:
     storage: str = DEFAULT_STORAGE
     database: str | None = None  # None: from the storage URL, else "otel_costs"
     host: str = DEFAULT_HOST
-    grpc_port: Any = DEFAULT_GRPC_PORT  # 0 picks a free port (tests)
-    http_port: Any = DEFAULT_HTTP_PORT
-    batch_min_rows: Any = DEFAULT_BATCH_MIN_ROWS
-    batch_max_age_ms: Any = DEFAULT_BATCH_MAX_AGE_MS
-    max_queued_rows: Any = DEFAULT_MAX_QUEUED_ROWS
-    max_request_bytes: Any = DEFAULT_MAX_REQUEST_BYTES
-    max_inflight_bytes: Any = DEFAULT_MAX_INFLIGHT_BYTES  # request bytes held at once (memory)
-    max_connections: Any = DEFAULT_MAX_CONNECTIONS  # per port
-    connection_timeout_s: Any = DEFAULT_CONNECTION_TIMEOUT_S  # headers, body, handshake, idle
-    raw_ttl_days: Any = DEFAULT_RAW_TTL_DAYS
+    grpc_port: int = DEFAULT_GRPC_PORT  # 0 picks a free port (tests)
+    http_port: int = DEFAULT_HTTP_PORT
+    batch_min_rows: int = DEFAULT_BATCH_MIN_ROWS
+    batch_max_age_ms: int = DEFAULT_BATCH_MAX_AGE_MS
+    max_queued_rows: int = DEFAULT_MAX_QUEUED_ROWS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES  # request bytes held at once (memory)
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # per port
+    connection_timeout_s: int = DEFAULT_CONNECTION_TIMEOUT_S  # headers, body, handshake, idle
+    raw_ttl_days: int = DEFAULT_RAW_TTL_DAYS
     cluster: str | None = None
     prices_file: str | None = None
     log_format: str = DEFAULT_LOG_FORMAT
     spool_dir: str | None = None  # None: beside embedded data, else ./otel-costs-spool
-    max_spool_bytes: Any = DEFAULT_MAX_SPOOL_BYTES
-    dedup_window_s: Any = 3600  # how long a stored request is recognised when retried
+    max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES
+    dedup_window_s: int = 3600  # how long a stored request is recognised when retried
     auth_tokens_file: str | None = None  # None: no auth
     tls_cert_file: str | None = None  # with tls_key_file: TLS on both ports
     tls_key_file: str | None = None
-    budget_interval_s: Any = DEFAULT_BUDGET_INTERVAL_S  # seconds between budget evaluations
-    budget_thresholds: Any = DEFAULT_BUDGET_THRESHOLDS  # percents, comma-separated or a sequence
+    budget_interval_s: int = DEFAULT_BUDGET_INTERVAL_S  # seconds between budget evaluations
+    budget_thresholds: tuple[int, ...] = DEFAULT_BUDGET_THRESHOLDS  # percents (load: comma-separated)
     budget_timezone: str = DEFAULT_BUDGET_TIMEZONE  # the calendar of budgets that name none
     budget_webhook_url: str | None = None  # None: alerts go to the log only
     budget_webhook_format: str = DEFAULT_BUDGET_WEBHOOK_FORMAT  # "json" or "slack"
-    writers: Any = DEFAULT_WRITERS  # batches written concurrently
-    map_workers: Any = DEFAULT_MAP_WORKERS  # processes mapping batches; 0: in this process
-    attribution_wait_s: Any = DEFAULT_ATTRIBUTION_WAIT_S  # seconds a call waits for an attributed ancestor
-    health_spool_age_s: Any = DEFAULT_HEALTH_SPOOL_AGE_S  # /healthz 503 past this spool age
+    writers: int = DEFAULT_WRITERS  # batches written concurrently
+    map_workers: int = DEFAULT_MAP_WORKERS  # processes mapping batches; 0: in this process
+    attribution_wait_s: int = DEFAULT_ATTRIBUTION_WAIT_S  # seconds a call waits for an attributed ancestor
+    health_spool_age_s: int = DEFAULT_HEALTH_SPOOL_AGE_S  # /healthz 503 past this spool age
     # None: that provider's cost report is not pulled. Never in a repr or a log.
     openai_admin_key: str | None = field(default=None, repr=False)
     anthropic_admin_key: str | None = field(default=None, repr=False)
     openai_api_base: str = DEFAULT_OPENAI_API_BASE  # with or without /v1
     anthropic_api_base: str = DEFAULT_ANTHROPIC_API_BASE
-    reconcile_interval_s: Any = DEFAULT_RECONCILE_INTERVAL_S
-    reconcile_band: Any = DEFAULT_RECONCILE_BAND  # "low,high", or a (low, high) pair
-    reconcile_settle_h: Any = DEFAULT_RECONCILE_SETTLE_H
+    reconcile_interval_s: int = DEFAULT_RECONCILE_INTERVAL_S
+    reconcile_band: tuple[Decimal, Decimal] = DEFAULT_RECONCILE_BAND  # (low, high) (load: "low,high")
+    reconcile_settle_h: int = DEFAULT_RECONCILE_SETTLE_H
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
     #: The fields given as a flag or an environment variable (the rest are defaults).
     explicit: frozenset[str] = field(default_factory=frozenset, repr=False)
+    #: What :meth:`load` could not convert (those fields keep their defaults); validate() reports it.
+    unconverted: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "CollectorConfig":
-        """Resolve each field: a non-None flag, else the env variable, else the default.
-        Values are not checked here: call :meth:`validate`."""
+        """Resolve each field — a non-None flag, else the env variable, else the default —
+        and convert it to the field's type. Never raises: call :meth:`validate`, which reports
+        what did not convert with every other problem."""
         flags = flags or {}
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         explicit = set()
+        unconverted = []
         for name, (var, default) in DEFAULTS.items():
             if flags.get(name) is not None:
-                values[name] = flags[name]
+                raw = flags[name]
             elif env.get(var, "").strip():
-                values[name] = env[var].strip()
+                raw = env[var].strip()
             else:
                 values[name] = default
                 continue
             explicit.add(name)
-        return cls(**values, explicit=frozenset(explicit))
+            try:
+                values[name] = _CONVERT.get(name, str)(raw)
+            except ValueError as exc:
+                unconverted.append(f"{name} ({var}): {exc}")
+                values[name] = default
+        return cls(**values, explicit=frozenset(explicit), unconverted=tuple(unconverted))
 
     @property
     def db(self) -> str:
@@ -199,41 +233,13 @@ class CollectorConfig:
 
     def validate(self) -> "CollectorConfig":
         """Check and normalise every field; raises ConfigError listing all problems."""
-        problems: list[str] = []
-        ints = {
-            "grpc_port": (0, 65535),
-            "http_port": (0, 65535),
-            "batch_min_rows": (1, 10_000_000),
-            "batch_max_age_ms": (10, 60_000),
-            "max_queued_rows": (1, 100_000_000),
-            "max_request_bytes": (1024, 1 << 30),
-            "raw_ttl_days": (1, 36_500),
-            "max_spool_bytes": (1 << 20, 1 << 50),
-            "dedup_window_s": (0, 7 * 86400),
-            "budget_interval_s": (1, 3600),
-            "writers": (1, 16),
-            "map_workers": (0, 64),
-            "attribution_wait_s": (0, 3600),
-            "health_spool_age_s": (1, 7 * 86400),
-            "max_inflight_bytes": (1 << 20, 1 << 40),
-            "max_connections": (1, 1_000_000),
-            "connection_timeout_s": (1, 3600),
-            "reconcile_interval_s": (1, 7 * 86400),
-            "reconcile_settle_h": (0, 30 * 24),
-        }
-        for name, (low, high) in ints.items():
-            raw = getattr(self, name)
-            var = DEFAULTS[name][0]
-            try:
-                value = int(raw)
-                if isinstance(raw, float) or isinstance(raw, bool):
-                    raise ValueError
-            except (TypeError, ValueError):
-                problems.append(f"{name} ({var}): {raw!r} is not an integer")
-                continue
-            if not low <= value <= high:
-                problems.append(f"{name} ({var}): {value} is outside {low}..{high}")
-            setattr(self, name, value)
+        problems: list[str] = list(self.unconverted)
+        for name, (low, high) in _INTS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append(f"{name} ({DEFAULTS[name][0]}): {value!r} is not an integer")
+            elif not low <= value <= high:
+                problems.append(f"{name} ({DEFAULTS[name][0]}): {value} is outside {low}..{high}")
         if (
             isinstance(self.max_inflight_bytes, int)
             and isinstance(self.max_request_bytes, int)
@@ -294,10 +300,8 @@ class CollectorConfig:
 
         from otel_costs_collector.budgets.model import parse_thresholds
 
-        raw = self.budget_thresholds
-        values = raw.split(",") if isinstance(raw, str) else list(raw)
         found: list[str] = []
-        self.budget_thresholds = parse_thresholds([v for v in values if str(v).strip()], found)
+        self.budget_thresholds = parse_thresholds(list(self.budget_thresholds), found)
         problems.extend(f"budget_thresholds (OTEL_COSTS_BUDGET_THRESHOLDS): {p.split(': ', 1)[-1]}" for p in found)
         try:
             ZoneInfo(str(self.budget_timezone))
@@ -312,8 +316,6 @@ class CollectorConfig:
             )
 
     def _validate_reconcile(self, problems: list[str]) -> None:
-        from decimal import Decimal, InvalidOperation
-
         for name in SECRETS:
             value = getattr(self, name)
             if value is not None and (not str(value).strip() or any(c.isspace() for c in str(value).strip())):
@@ -326,16 +328,15 @@ class CollectorConfig:
                 problems.append(f"{name} ({DEFAULTS[name][0]}): {base!r} is not an http:// or https:// URL")
             # the providers' SDKs leave /v1 out of their base URLs; the APIs live under it
             setattr(self, name, base if base.endswith("/v1") else base + "/v1")
-        raw = self.reconcile_band
-        try:
-            parts = raw.split(",") if isinstance(raw, str) else list(raw)
-            low, high = (Decimal(str(p).strip()) for p in parts)
-            if not (0 < low < high) or not high.is_finite():
-                raise ValueError
-            self.reconcile_band = (low, high)
-        except (ValueError, TypeError, InvalidOperation):
+        band = self.reconcile_band
+        if (
+            len(band) != 2
+            or not all(isinstance(x, Decimal) and x.is_finite() for x in band)
+            or not 0 < band[0] < band[1]
+        ):
             problems.append(
-                f"reconcile_band (OTEL_COSTS_RECONCILE_BAND): {raw!r} is not two rates like 0.97,1.03 (low < high)"
+                f"reconcile_band (OTEL_COSTS_RECONCILE_BAND): {_shown_band(band)} is not two rates like 0.97,1.03 "
+                "(low < high)"
             )
 
     def reconcile_keys(self) -> dict[str, str]:
@@ -356,6 +357,48 @@ class CollectorConfig:
         out["storage"] = self.target.describe()
         for name in SECRETS:
             out[name] = "(set)" if out[name] else None
-        if isinstance(self.reconcile_band, tuple):
-            out["reconcile_band"] = ",".join(format(x, "f") for x in self.reconcile_band)
+        out["reconcile_band"] = _shown_band(self.reconcile_band)
         return out
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, (bool, float)):
+        raise ValueError(f"{raw!r} is not an integer")
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an integer") from None
+
+
+def _percents(raw: Any) -> tuple[int, ...]:
+    """``"50,75,90"`` (or a sequence) as whole percents; their range is validate()'s."""
+    values = str(raw).split(",") if isinstance(raw, str) else list(raw)
+    out = []
+    for value in (v for v in values if str(v).strip()):
+        try:
+            out.append(int(str(value).strip()))
+        except ValueError:
+            raise ValueError(f"{str(value)[:16]!r} is not a whole percent") from None
+    return tuple(out)
+
+
+def _band(raw: Any) -> tuple[Decimal, Decimal]:
+    """``"0.97,1.03"`` (or a pair) as two Decimals; their order is validate()'s."""
+    parts = str(raw).split(",") if isinstance(raw, str) else list(raw)
+    try:
+        low, high = (Decimal(str(p).strip()) for p in parts)
+    except (ValueError, InvalidOperation):
+        raise ValueError(f"{raw!r} is not two rates like 0.97,1.03 (low < high)") from None
+    return low, high
+
+
+def _shown_band(band: tuple[Decimal, ...]) -> str:
+    return ",".join(format(x, "f") if isinstance(x, Decimal) else str(x) for x in band)
+
+
+#: How :meth:`CollectorConfig.load` converts a flag's or variable's value (str otherwise).
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    **{name: _integer for name in _INTS},
+    "budget_thresholds": _percents,
+    "reconcile_band": _band,
+}

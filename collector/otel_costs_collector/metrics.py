@@ -65,6 +65,16 @@ class Metrics:
             "Calls without a user or tenant waiting for an ancestor span that names them (mapping/calls.py).",
             registry=r,
         )
+        self.calls_settled = Counter(
+            "otel_costs_calls_settled",
+            "Calls stored after their wait for an ancestor's attribution ended (pipeline/settling.py).",
+            registry=r,
+        )
+        self.calls_settle_errors = Counter(
+            "otel_costs_calls_settle_errors",
+            "Failed stores of calls whose wait ended (they stay journaled and are tried again).",
+            registry=r,
+        )
         self.calls_suspected = Gauge(
             "otel_costs_calls_suspected_double",
             "Calls stored below another call that "

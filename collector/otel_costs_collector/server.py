@@ -1,5 +1,5 @@
-"""Wires the collector: storage → schema → writer → batcher → receivers, and stops it
-gracefully (stop accepting, flush, close)."""
+"""Wires the collector — storage, schema, the write pipeline's stages, the receivers, the
+readers — and stops it gracefully, in reverse order (stop accepting, flush, close)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import logging
 import os
 import os.path
 import signal
-import threading
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -28,14 +29,15 @@ from otel_costs_collector.mapping.calls import CallIndex
 from otel_costs_collector.memory import return_large_buffers
 from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.periodic import Periodic
-from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool, assess, refused
+from otel_costs_collector.pipeline.batch_writer import Insert, WriterPool, assess, refused, writer
 from otel_costs_collector.pipeline.batcher import Batcher
 from otel_costs_collector.pipeline.held import HeldCalls
 from otel_costs_collector.pipeline.map_workers import MapWorkers
 from otel_costs_collector.pipeline.retry import Retrying
+from otel_costs_collector.pipeline.settling import Settling
 from otel_costs_collector.pipeline.spool import Spool
 from otel_costs_collector.pipeline.spooling import Spooling
-from otel_costs_collector.pipeline.types import BatchSink, WriteFunction
+from otel_costs_collector.pipeline.types import BatchStage, WriteFunction
 from otel_costs_collector.pipeline.write_ahead import WriteAheadLog
 from otel_costs_collector.preflight import check_startup
 from otel_costs_collector.receive.connections import raise_open_files_limit, serve_http
@@ -48,7 +50,6 @@ from otel_costs_collector.reconcile.puller import Reconciler
 from otel_costs_collector.reports.api import add_query_routes
 from otel_costs_collector.sql import load as sql
 from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
-from otel_costs_collector.storage.insert import ClickHouseWriter
 from otel_costs_collector.storage.schema import migrate
 from otel_costs_collector.tls import ssl_context, tls_pems
 
@@ -57,10 +58,6 @@ __all__ = ["Collector", "run"]
 _log = logging.getLogger("otel_costs.collector")
 #: How long a stop waits for in-flight requests before cancelling them.
 grace_seconds = 10.0
-
-
-def _no_wrap(write: Callable[[bytes, str], Any]) -> Callable[[bytes, str], Any]:
-    return write
 
 
 class Collector:
@@ -78,108 +75,157 @@ class Collector:
         wrap_write: Callable[[Any], Any] | None = None,
         clock: Callable[[], datetime] | None = None,
     ):
-        """``wrap_write`` wraps the storage write (fault injection in tests); ``clock`` is
-        the budget evaluator's (aware UTC datetimes; tests move it)."""
+        """``wrap_write`` wraps the batch stages' ``write(batch)`` (fault injection in tests);
+        ``clock`` is the budget evaluator's (aware UTC datetimes; tests move it)."""
         self.config = config.validate()
-        self._wrap_write = wrap_write or _no_wrap
-        self._store: Spooling | None = None
+        self._wrap_write = wrap_write
         self.auth: TokenAuth | None = None  # loaded by start()
         self.metrics = Metrics()
         self.client: Any = None
-        self._writer_clients: list[Any] = []
         self.grpc_port = 0
         self.http_port = 0
-        self._grpc: Any = None
-        self._http: web.AppRunner | None = None
-        self._listener: asyncio.Server | None = None
-        self._batcher: Batcher | None = None
-        self._map_workers: MapWorkers | None = None
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self.budgets: BudgetEvaluator | None = None
         self.reconciler: Reconciler | None = None
         self._periodic: dict[str, Periodic] = {}  # "budgets", "reconcile": jobs run every few seconds
         self.calls: HeldCalls | None = None
         self._spool: Spool | None = None
-        self._settler: threading.Thread | None = None
-        self._settle_write: Callable[[list[list[Any]], str], None] | None = None
-        self._settle_stop = threading.Event()
+        self._owner_written = False
+        self._grace = 5.0
+        # What start() started, released in reverse order by stop() (or by a start that fails).
+        self._started = AsyncExitStack()
 
     async def start(self) -> None:
         """Raises StartupError (before anything is created) when the data directory is held,
-        a port is taken, or the TLS or tokens files do not load."""
+        a port is taken, or the TLS or tokens files do not load; any other failure releases
+        what was started (threads, processes, connections) before it is raised."""
+        self.auth = check_startup(self.config)
+        try:
+            await self._start(self._started)
+        except BaseException:
+            await self._started.aclose()
+            raise
+
+    async def _start(self, started: AsyncExitStack) -> None:
         cfg = self.config
-        self.auth = check_startup(cfg)
         pricer = Pricer(cfg.prices_file)
         self.client = await asyncio.to_thread(open_client, cfg.target)
+        started.push_async_callback(self._close_client)
+        started.callback(self._clear_owner)  # released after everything that writes
         applied = await asyncio.to_thread(
             migrate, self.client, db=cfg.db, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days
         )
-        spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
-        write_ahead = WriteAheadLog(spool)  # spools what a crash left in flight
-        if cfg.map_workers:
-            self._map_workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file, cfg.raw_ttl_days)
-        mapper = self._map_workers.map if self._map_workers is not None else None
         index = CallIndex(cfg.attribution_wait_s)
         loaded = await asyncio.to_thread(self._recent_calls, index)
-        self.calls = await asyncio.to_thread(HeldCalls, index, os.path.join(str(cfg.spool_dir), "calls"))
-        writers = []
+        spool = self._spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
+        write_ahead = WriteAheadLog(spool)  # spools what a crash left in flight
+        self.calls = calls = await asyncio.to_thread(HeldCalls, index, os.path.join(str(cfg.spool_dir), "calls"))
+        batcher = await self._pipeline(started, pricer, spool, write_ahead, calls)
+        recent = RecentRequests(cfg.dedup_window_s)
+        recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.db, cfg.dedup_window_s))
+        recent.add(spool.request_tokens())
+        ingest = Ingest(batcher, pricer, self.metrics, recent, cfg.max_inflight_bytes, cfg.raw_ttl_days)
+        flush = partial(asyncio.to_thread, batcher.close)
+        app, per_port = await self._receivers(started, ingest, flush)
+        self._readers(started, app)
+        await self._serve_http(started, app, per_port, flush)
+        if cfg.target.kind == "chdb":
+            write_owner(
+                cfg.target.location,
+                cfg.host,
+                self.http_port,
+                os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None,
+            )
+            self._owner_written = True
+        self._log_started(applied, loaded)
+
+    async def _pipeline(
+        self,
+        started: AsyncExitStack,
+        pricer: Pricer,
+        spool: Spool,
+        write_ahead: WriteAheadLog,
+        calls: HeldCalls,
+    ) -> Batcher:
+        """The write pipeline, declared here once (otel_costs_collector/pipeline/types.py):
+
+            Batcher → Spooling → Retrying → WriterPool → per writer: map → count once → insert
+            Settling → Retrying → insert
+
+        Each stage is started innermost first and closed outermost first; returns the batcher."""
+        cfg, metrics = self.config, self.metrics
+        mapper = None
+        if cfg.map_workers:
+            workers = await asyncio.to_thread(MapWorkers, cfg.map_workers, cfg.prices_file, cfg.raw_ttl_days)
+            started.push_async_callback(asyncio.to_thread, workers.close)
+            mapper = workers.map
+        clients = []
         for _ in range(cfg.writers + 1):
             # Each writer has its own connection (chDB: its own handle on the one engine), so
             # batches are written concurrently and queries never wait behind an insert.
             client = await asyncio.to_thread(open_client, cfg.target)
-            self._writer_clients.append(client)
-        for client in self._writer_clients[1:]:
-            writers.append(BatchWriter(client, cfg.db, pricer, mapper, self.calls, cfg.raw_ttl_days))
-        self._settle_write = ClickHouseWriter(self._writer_clients[0], cfg.db).write
-        self._settler = threading.Thread(
-            target=self._settle_calls, args=(self._settle_write,), name="otel-costs-calls", daemon=True
+            started.push_async_callback(asyncio.to_thread, client.close)
+            clients.append(client)
+        settling = Settling(
+            calls,
+            Retrying(Insert(clients[0], cfg.db), what="calls"),
+            on_stored=metrics.calls_settled.inc,
+            on_error=metrics.calls_settle_errors.inc,
         )
-        self._settler.start()
-        pool = WriterPool(writers)
-        metrics = self.metrics
-
-        def spool_event(kind: str, spans: int) -> None:
-            if kind == "written":  # rows a replay put in ClickHouse
-                metrics.spans_written.inc(spans)
-                return
-            if kind == "bug":  # a write failed in our own code (logged with its traceback)
-                metrics.pipeline_bugs.inc(spans)
-                return
-            metrics.spool_spans.labels(kind).inc(spans)
-            metrics.spool_bytes.set(spool.bytes)
-
-        metrics.spool_bytes.set(spool.bytes)
-        metrics.calls_waiting.set_function(lambda: index.held_rows)
-        metrics.calls_suspected.set_function(lambda: index.suspects)
-        metrics.spool_oldest.set_function(spool.oldest_age)
-        self._spool = spool
-        # The write pipeline, inside out (otel_costs_collector/pipeline/types.py): map, count once and
-        # insert on a free writer → retry what is not permanent → write ahead, spool what
-        # storage cannot take now, replay it in order. The batcher calls the outermost.
-        sink: BatchSink = pool
-        if self._wrap_write is not _no_wrap:  # fault injection (tests, the fault harness)
-            sink = WriteFunction(self._wrap_write(pool.write))
-        self._store = Spooling(
-            Retrying(sink),
+        pool = WriterPool(
+            [writer(c, cfg.db, pricer, mapper=mapper, calls=calls, raw_ttl_days=cfg.raw_ttl_days) for c in clients[1:]]
+        )
+        inner: BatchStage = pool
+        if self._wrap_write is not None:  # fault injection (tests, the fault harness)
+            inner = WriteFunction(self._wrap_write(pool.write))
+        spooling = Spooling(
+            Retrying(inner),
             write_ahead,
             spool,
             lambda data: [replace(o, spooled=True) for o in assess(data, pricer, cfg.raw_ttl_days)],
-            on_event=spool_event,
+            on_event=self._spool_event,
             refused=lambda data, reason: refused(data, pricer, reason),
             storage_ok=self._storage_answers,
         )
-        self._batcher = Batcher(
-            self._store,
+        batcher = Batcher(
+            spooling,
             min_rows=cfg.batch_min_rows,
             max_age=cfg.batch_max_age_ms / 1000,
             max_queued_rows=cfg.max_queued_rows,
-            on_flush=self.metrics.flushed,
+            on_flush=metrics.flushed,
             threads=cfg.writers,
         )
-        recent = RecentRequests(cfg.dedup_window_s)
-        recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.db, cfg.dedup_window_s))
-        recent.add(spool.request_tokens())
-        ingest = Ingest(self._batcher, pricer, self.metrics, recent, cfg.max_inflight_bytes, cfg.raw_ttl_days)
+        # Settling closes last: it stores, as they are, the calls still waiting once every batch is in.
+        for stage in (settling, pool, spooling, batcher):
+            stage.start()
+            started.push_async_callback(asyncio.to_thread, stage.close)
+        metrics.spool_bytes.set(spool.bytes)
+        metrics.calls_waiting.set_function(lambda: calls.index.held_rows)
+        metrics.calls_suspected.set_function(lambda: calls.index.suspects)
+        metrics.spool_oldest.set_function(spool.oldest_age)
+        return batcher
+
+    def _spool_event(self, kind: str, spans: int) -> None:
+        metrics = self.metrics
+        if kind == "written":  # rows a replay put in ClickHouse
+            metrics.spans_written.inc(spans)
+        elif kind == "bug":  # a write failed in our own code (logged with its traceback)
+            metrics.pipeline_bugs.inc(spans)
+        else:
+            metrics.spool_spans.labels(kind).inc(spans)
+            if self._spool is not None:
+                metrics.spool_bytes.set(self._spool.bytes)
+
+    async def _receivers(
+        self, started: AsyncExitStack, ingest: Ingest, flush: Callable[[], Awaitable[None]]
+    ) -> tuple[web.Application, int]:
+        """Serve OTLP/gRPC; returns the HTTP app (the readers add their routes before it is
+        served) and the connections allowed per port.
+
+        A port stops while ``flush`` (the batcher's close) runs: its in-flight requests wait for
+        their batch, which the flush writes at once; requests arriving meanwhile are told to
+        retry (UNAVAILABLE / 503)."""
+        cfg, metrics = self.config, self.metrics
         open_files = raise_open_files_limit()
         # Two capped ports, the storage engine's files and the spool fit under the limit.
         per_port = max(16, min(cfg.max_connections, (open_files - 256) // 2))
@@ -190,7 +236,7 @@ class Collector:
                 per_port,
                 cfg.max_connections,
             )
-        self._grpc, self.grpc_port = await start_grpc(
+        grpc, self.grpc_port = await start_grpc(
             ingest,
             cfg.host,
             cfg.grpc_port,
@@ -200,14 +246,62 @@ class Collector:
             max_connections=per_port,
             handshake_timeout_s=cfg.connection_timeout_s,
         )
+        started.push_async_callback(lambda: asyncio.gather(grpc.stop(self._grace), flush()))
         app = build_app(
             ingest,
-            self.metrics,
+            metrics,
             cfg.max_request_bytes,
             problems=self.problems,
             auth=self.auth,
             body_timeout_s=cfg.connection_timeout_s,
         )
+        return app, per_port
+
+    async def _serve_http(
+        self, started: AsyncExitStack, app: web.Application, per_port: int, flush: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Serve ``app`` (its routes are all added) on the HTTP port."""
+        cfg, metrics = self.config, self.metrics
+        # keepalive_timeout: aiohttp closes a connection that has not sent a request's
+        # headers (from its start, or since its last answer) within it.
+        # lingering_time: how long the unread rest of a refused body (408, 413) is drained
+        # before the connection closes.
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=grace_seconds,
+            keepalive_timeout=cfg.connection_timeout_s,
+            lingering_time=min(2.0, cfg.connection_timeout_s),
+        )
+        listening: list[asyncio.Server] = []
+
+        async def closed() -> None:  # after the runner's cleanup closed the connections
+            for listener in listening:
+                await listener.wait_closed()
+
+        started.push_async_callback(closed)
+        await runner.setup()
+        started.push_async_callback(lambda: asyncio.gather(runner.cleanup(), flush()))
+        http_server = runner.server
+        assert http_server is not None
+        metrics.connections.set_function(lambda: len(http_server.connections))
+        listener = await serve_http(
+            runner,
+            cfg.host,
+            cfg.http_port,
+            ssl_context(self.config),
+            per_port,
+            cfg.connection_timeout_s,
+            metrics.connections_refused.inc,
+        )
+        listening.append(listener)
+        started.callback(listener.close)  # stop accepting; the runner's cleanup, next, closes the connections
+        self.http_port = listener.sockets[0].getsockname()[1]
+
+    def _readers(self, started: AsyncExitStack, app: web.Application) -> None:
+        """The query API, budgets, reconciliation and the dashboard, and their periodic jobs."""
+        cfg = self.config
         add_query_routes(app, lambda: self.client, cfg.db, self.auth)
         webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
         self.budgets = BudgetEvaluator(
@@ -234,39 +328,10 @@ class Collector:
         add_dashboard_routes(app, lambda: self.client, cfg.db, self.budgets, self.auth, self.reconciler, settle)
         for job in self._periodic.values():
             job.start()
-        # keepalive_timeout: aiohttp closes a connection that has not sent a request's
-        # headers (from its start, or since its last answer) within it.
-        # lingering_time: how long the unread rest of a refused body (408, 413) is drained
-        # before the connection closes.
-        self._http = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=grace_seconds,
-            keepalive_timeout=cfg.connection_timeout_s,
-            lingering_time=min(2.0, cfg.connection_timeout_s),
-        )
-        await self._http.setup()
-        http_server = self._http.server
-        assert http_server is not None
-        metrics.connections.set_function(lambda: len(http_server.connections))
-        self._listener = await serve_http(
-            self._http,
-            cfg.host,
-            cfg.http_port,
-            ssl_context(self.config),
-            per_port,
-            cfg.connection_timeout_s,
-            metrics.connections_refused.inc,
-        )
-        self.http_port = self._listener.sockets[0].getsockname()[1]
-        if cfg.target.kind == "chdb":
-            write_owner(
-                cfg.target.location,
-                cfg.host,
-                self.http_port,
-                os.path.abspath(str(cfg.tls_cert_file)) if cfg.tls_cert_file else None,
-            )
+            started.push_async_callback(job.stop)  # a cycle in progress uses the storage client
+
+    def _log_started(self, applied: Any, loaded: int) -> None:
+        cfg = self.config
         scheme = "https" if cfg.tls_cert_file else "http"
         shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         dashboard = f"{scheme}://{shown}:{self.http_port}/"
@@ -322,19 +387,6 @@ class Collector:
         index.load(rows)
         return len(rows)
 
-    def _settle_calls(self, write: Callable[[list[list[Any]], str], None]) -> None:
-        """Store the calls whose wait for an ancestor is over, twice a second."""
-        assert self.calls is not None
-        failing = False
-        while not self._settle_stop.wait(0.5):
-            try:
-                self.calls.settle(write)
-                failing = False
-            except Exception as exc:  # storage down: the rows stay journaled, tried again
-                if not failing:
-                    _log.error("storing calls that waited for attribution failed: %s", exc)
-                failing = True
-
     async def evaluate_budgets_now(self) -> None:
         """One evaluation cycle, now (tests, and after budget changes)."""
         await self._periodic["budgets"].run_now()
@@ -350,48 +402,24 @@ class Collector:
         """One reconciliation cycle, now (tests)."""
         await self._periodic["reconcile"].run_now()
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting, flush what is queued, answer in-flight requests, close storage.
-
-        The three run together: in-flight requests wait for the flush that the batcher's
-        close performs; requests arriving meanwhile are told to retry (UNAVAILABLE / 503).
-        """
-        for job in self._periodic.values():
-            await job.stop()  # a cycle in progress uses the storage client closed below
-        steps = []
-        if self._grpc is not None:
-            steps.append(self._grpc.stop(grace))
-        if self._listener is not None:
-            self._listener.close()  # stop accepting; cleanup() below closes the connections
-        if self._http is not None:
-            steps.append(self._http.cleanup())
-        if self._batcher is not None:
-            steps.append(asyncio.to_thread(self._batcher.close))
-        await asyncio.gather(*steps)
-        if self._listener is not None:
-            await self._listener.wait_closed()
-        if self._store is not None:
-            await asyncio.to_thread(self._store.close)
-        if self._settler is not None and self.calls is not None and self._settle_write is not None:
-            self._settle_stop.set()
-            await asyncio.to_thread(self._settler.join, 10)
-            try:  # what was acknowledged is stored, attributed or not (a crash keeps the journal)
-                stored = await asyncio.to_thread(self.calls.settle, self._settle_write, True)
-                if stored:
-                    _log.info("stopping: stored %d calls that were waiting for attribution", stored)
-            except Exception as exc:
-                _log.error("calls waiting for attribution stay journaled until the next start: %s", exc)
-        if self._map_workers is not None:
-            await asyncio.to_thread(self._map_workers.close)
-            self._map_workers = None
-        if self.config.target.kind == "chdb":
+    def _clear_owner(self) -> None:
+        if self._owner_written:
             clear_owner(self.config.target.location)
-        for client in self._writer_clients:
-            await asyncio.to_thread(client.close)
-        self._writer_clients = []
+            self._owner_written = False
+
+    async def _close_client(self) -> None:
         if self.client is not None:
             await asyncio.to_thread(self.client.close)
             self.client = None
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Release what ``start`` started, in reverse order: the periodic jobs; the ports
+        (in-flight requests are answered once their batch is stored or spooled, within
+        ``grace`` seconds; new ones are told to retry: UNAVAILABLE / 503); the batcher,
+        flushing what is queued; the spool's replayer; the writers; the calls still waiting
+        for attribution, stored as they are; the storage connections."""
+        self._grace = grace
+        await self._started.aclose()
         _log.info("collector stopped")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from decimal import Decimal
+
 import pytest
 
 from otel_costs_collector.config import DEFAULT_GRPC_PORT, CollectorConfig, ConfigError
@@ -117,3 +121,47 @@ def test_reconciliation_settings_are_checked_together_and_keys_never_shown():
     assert [str(x) for x in cfg.reconcile_band] == ["0.95", "1.05"]
     shown = repr(cfg) + repr(cfg.describe())
     assert "sk-admin-secret-1" not in shown and "sk-ant-admin-2" not in shown
+
+
+def test_fields_are_typed_after_load_and_every_problem_is_reported_at_once(tmp_path):
+    """Values from the environment (strings) become the fields' types; one that does not
+    convert is reported with the range and combination problems, in one ConfigError."""
+    cfg = CollectorConfig.load(
+        {},
+        env={
+            "OTEL_COSTS_WRITERS": "3",
+            "OTEL_COSTS_BUDGET_THRESHOLDS": "90, 50",
+            "OTEL_COSTS_RECONCILE_BAND": "0.9,1.1",
+        },
+    )
+    assert cfg.writers == 3 and cfg.budget_thresholds == (90, 50)
+    assert cfg.reconcile_band == (Decimal("0.9"), Decimal("1.1"))
+    hints = typing.get_type_hints(CollectorConfig)
+    for f in dataclasses.fields(cfg.validate()):
+        value, hint = getattr(cfg, f.name), hints[f.name]
+        if hint is int:
+            assert type(value) is int, f.name
+        elif hint in (str, str | None):
+            assert value is None or type(value) is str, f.name
+    assert cfg.budget_thresholds == (50, 90)  # validate() orders them
+    env = {
+        "OTEL_COSTS_GRPC_PORT": "http",  # does not convert
+        "OTEL_COSTS_BUDGET_THRESHOLDS": "50,lots",  # does not convert
+        "OTEL_COSTS_WRITERS": "99",  # converts, out of range
+        "OTEL_COSTS_LOG_FORMAT": "xml",  # a string, not one of the choices
+        "OTEL_COSTS_PRICES_FILE": str(tmp_path / "missing.json"),
+    }
+    loaded = CollectorConfig.load({}, env=env)
+    assert loaded.grpc_port == 4317 and loaded.budget_thresholds == (50, 75, 90, 100)  # the defaults, kept typed
+    with pytest.raises(ConfigError) as err:
+        loaded.validate()
+    assert [p.split(" ", 1)[0] for p in err.value.problems] == [
+        "grpc_port",
+        "budget_thresholds",
+        "writers",
+        "log_format",
+        "prices_file",
+    ]
+    assert (
+        "'http' is not an integer" in err.value.problems[0] and "'lots' is not a whole percent" in err.value.problems[1]
+    )

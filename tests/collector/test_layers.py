@@ -39,3 +39,23 @@ def test_no_layer_imports_upward(layer):
     upward = set(FLOW[: FLOW.index(layer)]) | READERS
     offending = {str(m.relative_to(ROOT)): sorted(imported_packages(m) & upward) for m in modules}
     assert {m: ups for m, ups in offending.items() if ups} == {}
+
+
+def test_every_module_docs_layout_names_exists():
+    """docs/layout.md walks a span through the modules: each one it names is in the tree, and
+    each module of the write path's layers is named there."""
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "docs" / "layout.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([\w/]+\.py)`", text))
+    sources = {p.relative_to(repo).as_posix() for p in repo.glob("*/**/*.py") if ".venv" not in p.parts}
+    missing = sorted(n for n in named if not any(s == n or s.endswith("/" + n) for s in sources))
+    assert not missing, missing
+    unnamed = sorted(
+        f"{layer}/{m.name}"
+        for layer in FLOW
+        for m in (repo / "collector" / "otel_costs_collector" / layer).glob("*.py")
+        if m.name != "__init__.py" and m.name not in {n.rsplit("/", 1)[-1] for n in named}
+    )
+    assert not unnamed, unnamed

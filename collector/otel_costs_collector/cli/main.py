@@ -39,12 +39,12 @@ def _failpoint():
         return None
 
     def wrap(write):
-        def maybe_down(batch, token):
+        def maybe_down(batch):
             if path and os.path.exists(path):
                 raise StorageUnavailable("Code: 252. DB::Exception: Too many parts (failpoint)")
-            if poison and poison in batch:
+            if poison and poison in batch.data:
                 raise PermanentError("Code: 53. DB::Exception: Type mismatch: poison request (failpoint)")
-            return write(batch, token)
+            return write(batch)
 
         return maybe_down
 

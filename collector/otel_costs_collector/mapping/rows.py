@@ -67,7 +67,7 @@ class MapResult:
     without usage that have a parent or an attribution (:class:`Link`).
     """
 
-    __slots__ = ("rows", "links", "received", "non_genai", "rejected", "repeated", "errors", "token")
+    __slots__ = ("rows", "links", "received", "non_genai", "rejected", "repeated", "errors", "request_token")
 
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
@@ -77,7 +77,7 @@ class MapResult:
         self.rejected = 0
         self.repeated = 0  # GenAI spans the request held before (same trace and span id): stored once
         self.errors: list[str] = []
-        self.token = ""  # identifies the request's GenAI spans; "" when it has none
+        self.request_token = ""  # identifies the request's GenAI spans; "" when it has none
 
     def reject(self, message: str) -> None:
         self.rejected += 1
@@ -183,7 +183,7 @@ def map_request(
                 digest.update(row[TRACE_ID].encode())
                 digest.update(row[SPAN_ID].encode())
             token = digest.hexdigest()[:32]
-        result.token = token
+        result.request_token = token
         for row in rows:
             row.append(token)
     return result

@@ -19,13 +19,23 @@ import hashlib
 import json
 from typing import Any, Iterator, NamedTuple
 
-__all__ = ["Damaged", "Record", "encode", "decode", "split", "parse", "decode_legacy", "batch_token", "request_token"]
+__all__ = [
+    "Damaged",
+    "Record",
+    "encode",
+    "decode",
+    "split",
+    "parse",
+    "decode_legacy",
+    "insert_token_of",
+    "request_token",
+]
 
 
 class Record(NamedTuple):
     request: bytes  # the ExportTraceServiceRequest as received (protobuf)
     tenant: str | None  # stored as every row's tenant when set
-    token: str  # the request's token (client-retry deduplication)
+    request_token: str  # a hash of the request and its tenant: an exporter's retry is recognised by it
 
 
 class Damaged(ValueError):
@@ -48,7 +58,7 @@ def encode(records: list[Record]) -> bytes:
     """The batch file's bytes."""
     parts: list[bytes] = []
     for record in records:
-        head = json.dumps({"tenant": record.tenant, "token": record.token}, separators=(",", ":")).encode()
+        head = json.dumps({"tenant": record.tenant, "token": record.request_token}, separators=(",", ":")).encode()
         parts += (_varint(len(head)), head, _varint(len(record.request)), record.request)
     return b"".join(parts)
 
@@ -109,7 +119,7 @@ def decode(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
     """(request, forced tenant, token) of each record, in order. Raises Damaged for a
     damaged file."""
     for record in split(data):
-        yield parse(record), record.tenant, record.token
+        yield parse(record), record.tenant, record.request_token
 
 
 # Version 0.1's framing: each record a request with fields appended to it.
@@ -144,6 +154,7 @@ def request_token(body: bytes, tenant: str | None) -> str:
     return digest.hexdigest()[:32]
 
 
-def batch_token(records: list[Record]) -> str:
-    """A batch's deduplication token: the hash of its requests' tokens, in order."""
-    return hashlib.sha256("\n".join(r.token for r in records).encode()).hexdigest()[:32]
+def insert_token_of(records: list[Record]) -> str:
+    """A batch's insert token (ClickHouse's insert_deduplication_token): the hash of its
+    requests' request tokens, in order."""
+    return hashlib.sha256("\n".join(r.request_token for r in records).encode()).hexdigest()[:32]

@@ -1,6 +1,6 @@
-"""The plain ``write(batch, token)`` of a batch file (otel_costs_collector/pipeline/batch_file.py) into
-ClickHouse, answering what became of each request in it. Batching, retries and the spool
-wrap it.
+"""The stages that write a batch file (otel_costs_collector/pipeline/batch_file.py) into
+ClickHouse, answering what became of each request in it: map → count once → insert (one
+chain per writer: :func:`writer`). Batching, retries and the spool wrap them.
 
 :class:`BatchWriter` maps each request with :func:`otel_costs_collector.mapping.rows.map_request`, the one
 place that decides what a span means (:func:`map_rows`: in a worker process when the
@@ -18,12 +18,12 @@ from typing import Any, Callable, NamedTuple
 from otel_costs.pricing import Pricer
 from otel_costs_collector.mapping.rows import Link, map_request, oldest_ns, span_count
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.pipeline.held import HeldCalls
-from otel_costs_collector.pipeline.types import Outcome
+from otel_costs_collector.pipeline.held import CountOnce, HeldCalls
+from otel_costs_collector.pipeline.types import Batch, BatchStage, Outcome, Rows, Stage
 from otel_costs_collector.storage.errors import PermanentError
 from otel_costs_collector.storage.insert import ClickHouseWriter
 
-__all__ = ["Mapped", "BatchWriter", "WriterPool", "assess", "map_rows", "refused"]
+__all__ = ["BatchWriter", "Insert", "Mapped", "WriterPool", "assess", "map_rows", "refused", "writer"]
 
 
 class Mapped(NamedTuple):
@@ -66,57 +66,101 @@ def refused(batch: bytes, pricer: Pricer, reason: str) -> list[Outcome]:
     return [Outcome(o.received, 0, o.non_genai, o.received - o.non_genai, (reason[:300],)) for o in assessed]
 
 
+class Insert:
+    """The stage that inserts rows under their token (storage.insert.ClickHouseWriter). Not
+    thread-safe: one caller (it owns an insert context on its connection)."""
+
+    def __init__(self, client: Any, database: str) -> None:
+        self._writer = ClickHouseWriter(client, database)
+
+    def start(self) -> None:
+        pass
+
+    def write(self, rows: Rows) -> None:
+        """Raises PermanentError, StorageUnavailable or a bug's error (storage.errors)."""
+        self._writer.write(rows.rows, rows.insert_token)
+
+    def close(self) -> None:
+        pass
+
+
 class BatchWriter:
-    """Maps a batch (in this process, or with ``mapper``: otel_costs_collector.pipeline.map_workers), applies the
-    one-cost-per-call rule across batches (``calls``: otel_costs_collector.pipeline.held) and inserts its rows
-    (any storage)."""
+    """The mapping stage: maps a batch (in this process, or with ``mapper``:
+    otel_costs_collector.pipeline.map_workers) and writes its rows to ``inner`` (count once,
+    insert). Not thread-safe when ``inner`` is not (:class:`WriterPool` shares several)."""
 
     def __init__(
         self,
-        client: Any,
-        database: str,
+        inner: Stage[Rows, None],
         pricer: Pricer,
+        *,
         mapper: Callable[[bytes], Mapped] | None = None,
-        calls: HeldCalls | None = None,
         raw_ttl_days: int | None = None,
     ) -> None:
         """``mapper``: maps a batch elsewhere (it applies ``raw_ttl_days`` itself)."""
-        self._writer = ClickHouseWriter(client, database)
+        self._inner = inner
         self._map = mapper or (lambda batch: map_rows(batch, pricer, raw_ttl_days))
-        self._calls = calls
 
-    def write(self, batch: bytes, token: str) -> list[Outcome]:
+    def start(self) -> None:
+        pass
+
+    def write(self, batch: Batch) -> list[Outcome]:
         """Store the batch; returns each request's outcome, in order (rows that wait for an
         ancestor's attribution count as stored: they are journaled). Raises PermanentError
         (a damaged batch file; storage refused the rows), StorageUnavailable or OSError (not
         now: storage, or a mapping worker that died) or any other error: a bug, which the
         pipeline keeps the batch for (storage.errors)."""
         try:
-            rows, links, outcomes = self._map(batch)
+            rows, links, outcomes = self._map(batch.data)
         except batch_file.Damaged as exc:
             raise PermanentError(f"damaged batch file: {exc}") from exc
-        if self._calls is None:
-            self._writer.write(rows, token)
-        else:
-            self._writer.write(self._calls.before(rows, links, token), token)
-            self._calls.after(token)
+        self._inner.write(Rows(rows, batch.insert_token, links))
         return outcomes
+
+    def close(self) -> None:
+        pass
+
+
+def writer(
+    client: Any,
+    database: str,
+    pricer: Pricer,
+    *,
+    mapper: Callable[[bytes], Mapped] | None = None,
+    calls: HeldCalls | None = None,
+    raw_ttl_days: int | None = None,
+) -> BatchWriter:
+    """The stages of one writer, on its own storage connection: map → count once (with
+    ``calls``; without, every row is stored as mapped) → insert."""
+    insert = Insert(client, database)
+    return BatchWriter(
+        insert if calls is None else CountOnce(calls, insert), pricer, mapper=mapper, raw_ttl_days=raw_ttl_days
+    )
 
 
 class WriterPool:
-    """``write(batch, token)`` on whichever writer is free, so batches are written
+    """The batch's ``write`` on whichever writer is free, so batches are written
     concurrently, one per writer (each on its own storage connection). Thread-safe; a
     caller waits while all are busy."""
 
-    def __init__(self, writers: list[Any]) -> None:
-        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for writer in writers:
-            self._free.put(writer)
+    def __init__(self, writers: list[BatchStage]) -> None:
+        self._writers = writers
+        self._free: queue.SimpleQueue[BatchStage] = queue.SimpleQueue()
+        for one in writers:
+            self._free.put(one)
 
-    def write(self, batch: bytes, token: str) -> list[Outcome]:
+    def start(self) -> None:
+        for one in self._writers:
+            one.start()
+
+    def write(self, batch: Batch) -> list[Outcome]:
         """The free writer's ``write``: returns each request's outcome, raises its errors."""
-        writer = self._free.get()
+        one = self._free.get()
         try:
-            return writer.write(batch, token)
+            return one.write(batch)
         finally:
-            self._free.put(writer)
+            self._free.put(one)
+
+    def close(self) -> None:
+        for one in self._writers:
+            one.close()

@@ -1,4 +1,5 @@
-"""Batches requests by size and age in front of a plain ``write(records, spans)``.
+"""The batching stage: gathers requests by size and age in front of the stages that store a
+batch (otel_costs_collector.pipeline.types.Stage).
 
 Receivers ``submit`` one request (a batch-file record) with its span count and a
 completion callback; ``threads`` writer threads take the pending requests and flush when
@@ -22,7 +23,9 @@ import threading
 import time
 from typing import Any, Callable
 
+from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.batch_file import Record
+from otel_costs_collector.pipeline.types import Batch, BatchStage
 
 __all__ = ["BUSY_FACTOR", "FULL_BYTES", "QUIET_GAP", "Batcher", "Overloaded"]
 
@@ -48,11 +51,12 @@ class Overloaded(Exception):
 
 
 class Batcher:
-    """Thread-safe ``submit``; ``threads`` background writer threads."""
+    """Thread-safe ``submit`` (and ``write``); ``threads`` writer threads, started by
+    ``start()``, each writing a batch at a time to ``inner``."""
 
     def __init__(
         self,
-        write: Callable[[list[Record], int], list[Any]],
+        inner: BatchStage,
         *,
         min_rows: int,
         max_age: float,
@@ -61,7 +65,7 @@ class Batcher:
         threads: int = 1,
         quiet_gap: float = QUIET_GAP,
     ):
-        self._write = write
+        self._inner = inner
         self._min_rows = min_rows
         self._max_age = max_age
         self._quiet_gap = quiet_gap
@@ -78,6 +82,8 @@ class Batcher:
         self._threads = [
             threading.Thread(target=self._run, name=f"otel-costs-writer-{i}", daemon=True) for i in range(threads)
         ]
+
+    def start(self) -> None:
         for thread in self._threads:
             thread.start()
 
@@ -104,6 +110,30 @@ class Batcher:
             if first or self._pending_rows >= self._min_rows or self._pending_bytes >= FULL_BYTES:
                 self._cond.notify()  # start the age timer, or flush a full batch now
 
+    def write(self, batch: Batch) -> list[Any]:
+        """Queue ``batch``'s requests and wait until they are written (the stage protocol;
+        receivers ``submit`` instead, without blocking): returns each request's outcome, in
+        order. Raises Overloaded, or the error of the write that held them."""
+        records = batch_file.split(batch.data)
+        answers: list[tuple[Any, BaseException | None]] = [(None, None)] * len(records)
+        left = threading.Semaphore(0)
+
+        def done_with(i: int) -> Done:
+            def done(outcome: Any, error: BaseException | None) -> None:
+                answers[i] = (outcome, error)
+                left.release()
+
+            return done
+
+        for i, record in enumerate(records):  # the batch's spans count once, with its first request
+            self.submit(record, batch.spans if i == 0 else 0, done_with(i))
+        for _ in records:
+            left.acquire()
+        for _, error in answers:
+            if error is not None:
+                raise error
+        return [outcome for outcome, _ in answers]
+
     def close(self, timeout: float = 30.0) -> None:
         """Flush what is pending and stop the writer threads (``timeout`` seconds in all)."""
         with self._cond:
@@ -111,7 +141,8 @@ class Batcher:
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _take(self) -> list[tuple[Record, int, Done]] | None:
         with self._cond:
@@ -143,7 +174,7 @@ class Batcher:
             error: BaseException | None = None
             outcomes: list[Any] = []
             try:
-                outcomes = self._write([record for record, _, _ in taken], spans)
+                outcomes = self._inner.write(Batch.of([record for record, _, _ in taken], spans))
                 if len(outcomes) != len(taken):
                     raise RuntimeError(f"{len(outcomes)} outcomes for {len(taken)} requests")
             except Exception as exc:

@@ -1,7 +1,7 @@
 """Makes otel_costs_collector.mapping.calls durable: what the rule decided for a batch is written ahead of its
 insert, and rows that wait for an ancestor are journaled until they are stored.
 
-In ``directory`` (``<spool>/calls``), for a batch with token T:
+In ``directory`` (``<spool>/calls``), for a batch with insert token T:
 
 * ``T.decided`` — the rule's changes to the batch's rows and the ids of those that wait,
   written before the insert and removed after it. A replay of the batch (spool, crash) applies
@@ -24,19 +24,20 @@ import os
 import threading
 import time
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from otel_costs_collector.mapping.calls import CallIndex, Change
 from otel_costs_collector.mapping.rows import Link
+from otel_costs_collector.pipeline.types import Rows, Stage
 from otel_costs_collector.storage.columns import COLUMNS, COSTS, N_COSTS, SPAN_ID, TRACE_ID
 
-__all__ = ["HeldCalls"]
+__all__ = ["CountOnce", "HeldCalls"]
 
 _log = logging.getLogger("otel_costs.collector")
 _DECIDED, _HELD, _SETTLE = ".decided", ".held", "settle-"
 _STALE_S = 7 * 86400  # a .decided file of a batch storage refused is removed after this
-#: ``write(rows, token)``: the storage insert (otel_costs_collector.storage.insert.ClickHouseWriter.write).
-Write = Callable[[list[list[Any]], str], None]
+#: ``write(rows)``: the stages that insert (otel_costs_collector.pipeline.types.Stage).
+Write = Callable[[Rows], None]
 
 
 class HeldCalls:
@@ -48,31 +49,32 @@ class HeldCalls:
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
         self._lock = threading.Lock()
-        self._held: dict[str, dict[str, list[Any]]] = {}  # batch token → span id → row
-        self._origin: dict[tuple[str, str], str] = {}  # (trace id, span id) → batch token
+        self._held: dict[str, dict[str, list[Any]]] = {}  # batch's insert token → span id → row
+        self._origin: dict[tuple[str, str], str] = {}  # (trace id, span id) → batch's insert token
         self._load()
 
-    def before(self, rows: list[list[Any]], links: list[Link], token: str) -> list[list[Any]]:
+    def before(self, rows: list[list[Any]], links: Sequence[Link], insert_token: str) -> list[list[Any]]:
         """Decide a batch's rows (a replay: as recorded); returns the rows to insert now.
         Raises OSError when the decisions cannot be written ahead."""
-        recorded = self._read_decided(token)
+        recorded = self._read_decided(insert_token)
         if recorded is not None:
             with self._lock:  # a replay: rows stored since (by settle) must not wait again
-                journaled = self._held.get(token, {})
+                journaled = self._held.get(insert_token, {})
                 done = {s for s in recorded[1] if s not in journaled}
         decided = self.index.decide(rows, links, recorded)
         if recorded is not None and done:
             self.index.forget([row for row in decided.held if row[SPAN_ID] in done])
             decided = decided._replace(held=[row for row in decided.held if row[SPAN_ID] not in done])
         if recorded is None and (decided.changes or decided.held):
-            self._write(token + _DECIDED, {"changes": decided.changes, "held": [row[SPAN_ID] for row in decided.held]})
+            held_ids = [row[SPAN_ID] for row in decided.held]
+            self._write(insert_token + _DECIDED, {"changes": decided.changes, "held": held_ids})
         if decided.held:
             with self._lock:
-                mine = self._held.setdefault(token, {})
+                mine = self._held.setdefault(insert_token, {})
                 for row in decided.held:
                     mine[row[SPAN_ID]] = row
-                    self._origin[(row[TRACE_ID], row[SPAN_ID])] = token
-                self._write(token + _HELD, _rows_doc(mine.values()))
+                    self._origin[(row[TRACE_ID], row[SPAN_ID])] = insert_token
+                self._write(insert_token + _HELD, _rows_doc(mine.values()))
         if decided.released:
             # Attributed by this batch, stored by the next settle: journaled with their
             # attribution first, so a crash in between does not lose it (the ancestor that
@@ -85,9 +87,9 @@ class HeldCalls:
                         self._write(origin + _HELD, _rows_doc(kept.values()))
         return decided.now
 
-    def after(self, token: str) -> None:
+    def after(self, insert_token: str) -> None:
         """The batch's insert returned."""
-        _remove(os.path.join(self.directory, token + _DECIDED))
+        _remove(os.path.join(self.directory, insert_token + _DECIDED))
 
     def settle(self, write: Write, everything: bool = False) -> int:
         """Store the rows whose wait is over (``everything``: all that wait, as they are — a
@@ -110,13 +112,13 @@ class HeldCalls:
                 if origin is not None:
                     consumed.setdefault(origin, []).append(row[SPAN_ID])
         ids = sorted(f"{row[TRACE_ID]}{row[SPAN_ID]}" for row in rows)
-        token = "settle-" + hashlib.sha256("".join(ids).encode()).hexdigest()[:32]
-        name = token + ".json"
+        insert_token = "settle-" + hashlib.sha256("".join(ids).encode()).hexdigest()[:32]
+        name = insert_token + ".json"
         self._write(name, {**_rows_doc(rows), "consumed": consumed})
         return stored + self._finish(name, rows, consumed, write)
 
     def _finish(self, name: str, rows: list[list[Any]], consumed: dict[str, list[str]], write: Write) -> int:
-        write(rows, name[: -len(".json")])
+        write(Rows(rows, name[: -len(".json")]))
         with self._lock:
             for origin, span_ids in consumed.items():
                 mine = self._held.get(origin)
@@ -134,8 +136,8 @@ class HeldCalls:
         _remove(os.path.join(self.directory, name))
         return len(rows)
 
-    def _read_decided(self, token: str) -> tuple[dict[str, Change], set[str]] | None:
-        doc = _read(os.path.join(self.directory, token + _DECIDED))
+    def _read_decided(self, insert_token: str) -> tuple[dict[str, Change], set[str]] | None:
+        doc = _read(os.path.join(self.directory, insert_token + _DECIDED))
         if doc is None:
             return None
         return {k: tuple(v) for k, v in doc["changes"].items()}, set(doc["held"])  # type: ignore[misc]
@@ -159,13 +161,13 @@ class HeldCalls:
         waiting = []
         for name in names:
             if name.endswith(_HELD):
-                token = name[: -len(_HELD)]
+                insert_token = name[: -len(_HELD)]
                 doc = _read(os.path.join(self.directory, name))
-                mine = self._held.setdefault(token, {})
+                mine = self._held.setdefault(insert_token, {})
                 for row in _rows_of(doc or {}):
                     mine[row[SPAN_ID]] = row
-                    self._origin[(row[TRACE_ID], row[SPAN_ID])] = token
-                    if (token, row[SPAN_ID]) not in settling:
+                    self._origin[(row[TRACE_ID], row[SPAN_ID])] = insert_token
+                    if (insert_token, row[SPAN_ID]) not in settling:
                         waiting.append(row)
         if waiting:
             self.index.hold(waiting)
@@ -176,6 +178,27 @@ class HeldCalls:
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(doc, f, default=str, separators=(",", ":"))
         os.replace(path + ".tmp", path)
+
+
+class CountOnce:
+    """The stage that applies the one-cost-per-call rule to a batch's rows (``calls``) and
+    writes what is stored now to ``inner``; rows that wait are journaled (``calls.settle``
+    stores them later: otel_costs_collector.pipeline.settling). Thread-safe when ``inner`` is."""
+
+    def __init__(self, calls: HeldCalls, inner: Stage[Rows, None]) -> None:
+        self._calls = calls
+        self._inner = inner
+
+    def start(self) -> None:
+        pass
+
+    def write(self, rows: Rows) -> None:
+        """Raises OSError (the decisions could not be written ahead) or ``inner``'s errors."""
+        self._inner.write(Rows(self._calls.before(rows.rows, rows.links, rows.insert_token), rows.insert_token))
+        self._calls.after(rows.insert_token)
+
+    def close(self) -> None:
+        pass
 
 
 def _rows_doc(rows: Iterable[list[Any]]) -> dict[str, Any]:

@@ -1,43 +1,51 @@
-"""Retries around a :class:`~otel_costs_collector.pipeline.types.BatchSink`: safe because the
-token is fixed per batch, so an insert that succeeded but timed out is not stored twice when
-it is retried."""
+"""Retries around a stage (otel_costs_collector.pipeline.types.Stage): safe because an item's
+token is fixed, so an insert that succeeded but timed out is not stored twice when it is
+retried."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import Callable, Generic, TypeVar
 
-from otel_costs_collector.pipeline.types import BatchSink, Outcome, PermanentError
+from otel_costs_collector.pipeline.types import PermanentError, Stage
 
 __all__ = ["Retrying"]
 
 _log = logging.getLogger("otel_costs.collector")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-class Retrying:
-    """``sink``'s writes retried up to ``attempts`` times with doubling delays (seconds, from
-    ``first_delay``), the same deduplication token each time. The last failure is raised, or
-    the first :class:`PermanentError` (a batch storage refuses will not get better).
-    Thread-safe when ``sink`` is; a write blocks while it waits."""
+class Retrying(Generic[T, R]):
+    """``inner``'s writes retried up to ``attempts`` times with doubling delays (seconds, from
+    ``first_delay``), the same item (and token) each time. The last failure is raised, or the
+    first :class:`PermanentError` (what storage refuses will not get better). Thread-safe
+    when ``inner`` is; a write blocks while it waits. No threads: ``start``/``close`` do nothing
+    (the server starts and closes ``inner`` itself)."""
 
     def __init__(
         self,
-        sink: BatchSink,
+        inner: Stage[T, R],
         *,
         attempts: int = 3,
         first_delay: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
+        what: str = "batch",
     ) -> None:
-        self._sink = sink
+        self._inner = inner
         self._attempts = attempts
         self._first_delay = first_delay
         self._sleep = sleep
+        self._what = what
 
-    def write(self, data: bytes, token: str) -> list[Outcome]:
+    def start(self) -> None:
+        pass
+
+    def write(self, item: T) -> R:
         for attempt in range(1, self._attempts + 1):
             try:
-                return self._sink.write(data, token)
+                return self._inner.write(item)
             except PermanentError:
                 raise
             except Exception as exc:
@@ -45,7 +53,15 @@ class Retrying:
                     raise
                 delay = self._first_delay * 2 ** (attempt - 1)
                 _log.warning(
-                    "batch write failed (attempt %d of %d), retrying in %.1f s: %s", attempt, self._attempts, delay, exc
+                    "%s write failed (attempt %d of %d), retrying in %.1f s: %s",
+                    self._what,
+                    attempt,
+                    self._attempts,
+                    delay,
+                    exc,
                 )
                 self._sleep(delay)
         raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        pass

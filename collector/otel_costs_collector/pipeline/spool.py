@@ -221,7 +221,7 @@ def encode(batch: Batch) -> tuple[bytes, bytes]:
     """The spool file's bytes, as (header, data): written one after the other, so a batch of
     hundreds of MiB is not copied to be written."""
     header = json.dumps(
-        {"token": batch.token, "requests": list(batch.requests), "spans": batch.spans}, separators=(",", ":")
+        {"token": batch.insert_token, "requests": list(batch.requests), "spans": batch.spans}, separators=(",", ":")
     ).encode()
     return _MAGIC + header + b"\n", batch.data
 

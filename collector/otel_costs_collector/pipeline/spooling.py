@@ -1,7 +1,7 @@
 """The spooling layer: a batch storage cannot take now waits on disk, and is replayed in order.
 
-``Spooling(sink, write_ahead, spool, …)`` wraps a plain write (otel_costs_collector/pipeline/types.py's
-``BatchSink``): each batch is written ahead (write_ahead.py), then to ``sink``; one that cannot
+``Spooling(inner, write_ahead, spool, …)`` is a stage (otel_costs_collector/pipeline/types.py)
+around the stages that write a batch: each is written ahead (write_ahead.py), then to ``inner``; one that cannot
 be written (after the retries inside the sink) is handed to the spool (spool.py), fsynced, and
 only then reported as stored, so a request is acknowledged once its spans are in ClickHouse
 *or* on disk. While the spool holds anything, new batches queue behind it, so batches reach
@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.spool import Spool
-from otel_costs_collector.pipeline.types import Batch, BatchSink, PermanentError, StorageUnavailable
+from otel_costs_collector.pipeline.types import Batch, BatchStage, PermanentError, StorageUnavailable
 from otel_costs_collector.pipeline.write_ahead import WriteAheadLog
 
 __all__ = ["MAX_FAILURES", "Spooling"]
@@ -47,16 +47,16 @@ _PROBE_GIVE_UP = 8
 
 
 class Spooling:
-    """The batcher's ``write(records, spans)`` (call the object): stores a batch to ``sink``
-    or, failing that, to the spool, and returns each request's outcome; plus the replayer
-    thread. Call ``close()`` to stop the replayer.
+    """The durable stage: ``write(batch)`` stores a batch through ``inner`` or, failing that,
+    in the spool, and returns each request's outcome; ``start()`` starts the replayer thread,
+    ``close()`` stops it (what is spooled stays on disk for the next start).
 
-    ``sink`` stores a batch file and returns the outcomes; ``assess(data)`` returns them
-    without storing (for a spooled batch)."""
+    ``inner`` stores a batch and returns the outcomes; ``assess(data)`` returns them without
+    storing (for a spooled batch)."""
 
     def __init__(
         self,
-        sink: BatchSink,
+        inner: BatchStage,
         write_ahead: WriteAheadLog,
         spool: Spool,
         assess: Callable[[bytes], list[Any]],
@@ -67,7 +67,7 @@ class Spooling:
         storage_ok: Callable[[], bool] = lambda: False,
         max_failures: int = MAX_FAILURES,
     ):
-        self._write = sink.write
+        self._inner = inner
         self._wal = write_ahead
         self._spool = spool
         self._assess = assess
@@ -80,19 +80,21 @@ class Spooling:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._replay, name="otel-costs-spool", daemon=True)
+
+    def start(self) -> None:
         self._thread.start()
 
-    def __call__(self, records: list[batch_file.Record], spans: int) -> list[Any]:
-        """Store the requests (``spans`` in all) in storage or durably in the spool; returns
-        their outcomes. Raises SpoolFull/OSError when neither is possible, or the storage
-        error for a batch refused as invalid when there is no ``refused``."""
-        batch = Batch.of(records, spans)
+    def write(self, batch: Batch) -> list[Any]:
+        """Store the batch's requests in storage or durably in the spool; returns their
+        outcomes. Raises SpoolFull/OSError when neither is possible, or the storage error
+        for a batch refused as invalid when there is no ``refused``."""
+        spans = batch.spans
         if len(self._spool):
             self._spool.append(batch)
         else:
             name = self._wal.begin(batch)
             try:
-                outcomes = self._write(batch.data, batch.token)
+                outcomes = self._inner.write(batch)
             except PermanentError as exc:
                 self._wal.finish(name)
                 if self._refused is None:
@@ -119,7 +121,8 @@ class Spooling:
     def close(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _not_written(self, exc: BaseException, then: str, first: bool) -> None:
         """Say why a write failed: a warning while storage is unavailable; the traceback and
@@ -142,7 +145,7 @@ class Spooling:
                 continue
             name, batch = item
             try:
-                outcomes = self._write(batch.data, batch.token)
+                outcomes = self._inner.write(batch)
             except Exception as exc:
                 failures = self._failures[name] = self._failures.get(name, 0) + 1
                 permanent = isinstance(exc, PermanentError)
@@ -247,7 +250,8 @@ class Spooling:
     def _write_alone(self, record: batch_file.Record) -> list[Any]:
         # The request's own token: a request written alone before a crash or a rewrite of its
         # spooled batch is recognised, whatever its position.
-        return self._write(batch_file.encode([record]), f"alone:{record.token}")
+        token = record.request_token
+        return self._inner.write(Batch(batch_file.encode([record]), f"alone:{token}", (token,), 0))
 
     def _set_aside(self, record: batch_file.Record, reason: str, outcomes: list[Any]) -> int:
         """Keep ``record`` in rejected/ with ``reason``; appends its outcomes (rejected) and

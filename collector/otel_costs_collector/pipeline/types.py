@@ -1,13 +1,17 @@
 """The write pipeline's types, in one place.
 
-A batch travels from the batcher to storage as a batch file (:class:`Batch`); every layer
-of the pipeline is a :class:`BatchSink` — one ``write(data, token)`` that stores the batch
-file ``data`` under the deduplication ``token`` and returns each request's
-:class:`Outcome`, in order — and the layers wrap each other (otel_costs_collector/server.py):
+Every stage of the pipeline is a :class:`Stage`: ``start()``, ``write(item)``, ``close()``.
+A stage starts and closes only itself (its threads, its files); ``server.py`` declares the
+stages once, starts them innermost first and closes them outermost first. Two kinds of item
+travel (otel_costs_collector/server.py wires them, docs/layout.md walks one span through):
 
-    WriterPool (map, count once, insert) ← Retrying ← Spooling (write-ahead, spool, replay)
+    Batcher → Spooling (write ahead, spool, replay) → Retrying → WriterPool → BatchWriter (map)
+        a :class:`Batch` in, each request's :class:`Outcome` out
+    → CountOnce (the one-cost-per-call rule, journaled) → Retrying → Insert
+        :class:`Rows` in, nothing out
+    Settling (rows whose wait for an ancestor ended) → Retrying → Insert
 
-A write fails with :class:`PermanentError` when storage can never take the batch as it is,
+A write fails with :class:`PermanentError` when storage can never take the item as it is,
 with :class:`StorageUnavailable` (or an OSError) when it cannot now (storage.errors classifies
 once, at the insert); any other exception is a bug in our code, and the batch is kept.
 """
@@ -15,13 +19,16 @@ once, at the insert); any other exception is a bug in our code, and the batch is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, Callable, Generic, NamedTuple, Protocol, Sequence, TypeVar
 
-from otel_costs_collector.mapping.rows import MapResult
+from otel_costs_collector.mapping.rows import Link, MapResult
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.storage.errors import PermanentError, StorageUnavailable
 
-__all__ = ["Batch", "BatchSink", "Outcome", "PermanentError", "StorageUnavailable", "WriteFunction"]
+__all__ = ["Batch", "BatchStage", "Outcome", "PermanentError", "Rows", "Stage", "StorageUnavailable", "WriteFunction"]
+
+In = TypeVar("In", contravariant=True)
+Out = TypeVar("Out", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -57,29 +64,61 @@ class Batch(NamedTuple):
     """One batch: its batch file and what identifies it."""
 
     data: bytes  # the batch file (otel_costs_collector/pipeline/batch_file.py)
-    token: str  # its deduplication token
-    requests: tuple[str, ...]  # its requests' tokens
+    insert_token: str  # ClickHouse's insert_deduplication_token for it: a replay is dropped
+    requests: tuple[str, ...]  # its requests' request tokens
     spans: int
 
     @classmethod
     def of(cls, records: list[batch_file.Record], spans: int) -> Batch:
-        return cls(batch_file.encode(records), batch_file.batch_token(records), tuple(r.token for r in records), spans)
+        tokens = tuple(r.request_token for r in records)
+        return cls(batch_file.encode(records), batch_file.insert_token_of(records), tokens, spans)
 
 
-class BatchSink(Protocol):
-    """A layer of the pipeline."""
+class Rows(NamedTuple):
+    """Rows for ``genai_spans`` (storage/columns.py) and the links of the batch's spans
+    without usage (the rule's input), inserted under ``insert_token``: the batch's, or a
+    settle's."""
 
-    def write(self, data: bytes, token: str) -> list[Outcome]:
-        """Store the batch file ``data`` under ``token``; each request's outcome, in order.
-        Raises PermanentError (never storable as it is) or any other error (not now)."""
+    rows: list[list[Any]]
+    insert_token: str
+    links: Sequence[Link] = ()
+
+
+class Stage(Protocol[In, Out]):
+    """One stage of the pipeline, with its lifecycle. ``write`` is thread-safe unless the
+    stage says otherwise and blocks until the item is stored (or spooled)."""
+
+    def start(self) -> None:
+        """Start the stage's threads, if it has any. Raises OSError."""
+        ...
+
+    def write(self, item: In) -> Out:
+        """Store ``item``. Raises PermanentError (never storable as it is) or any other
+        error (not now, or a bug: storage.errors)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the stage's threads after what it holds is written (or kept on disk)."""
         ...
 
 
-class WriteFunction:
-    """A plain ``write(data, token)`` function as a :class:`BatchSink` (fault injection)."""
+#: The stages a batch goes through: a batch in, each request's outcome, in order, out.
+BatchStage = Stage[Batch, list[Outcome]]
+T = TypeVar("T")
+R = TypeVar("R")
 
-    def __init__(self, write: object) -> None:
+
+class WriteFunction(Generic[T, R]):
+    """A plain ``write(item)`` function as a stage without threads (fault injection)."""
+
+    def __init__(self, write: Callable[[T], R]) -> None:
         self._write = write
 
-    def write(self, data: bytes, token: str) -> list[Outcome]:
-        return self._write(data, token)  # type: ignore[operator,no-any-return]
+    def start(self) -> None:
+        pass
+
+    def write(self, item: T) -> R:
+        return self._write(item)
+
+    def close(self) -> None:
+        pass

@@ -125,7 +125,7 @@ class Ingest:
 
         self._batcher.submit(record, spans, done)  # raises Overloaded
         self._metrics.queue_spans.set(self._batcher.queued_rows)
-        self._in_flight[record.token] = stored
+        self._in_flight[record.request_token] = stored
         try:
             outcome = await asyncio.shield(stored)
         except asyncio.CancelledError:
@@ -133,8 +133,8 @@ class Ingest:
         except Exception as exc:
             raise NotStored(str(exc)) from exc
         finally:
-            self._in_flight.pop(record.token, None)
-        self._recent.add((record.token,))
+            self._in_flight.pop(record.request_token, None)
+        self._recent.add((record.request_token,))
         return outcome
 
     def _assess(self, body: bytes, tenant: str | None) -> Outcome:

@@ -155,7 +155,7 @@ def test_alerts_fire_once_per_threshold_and_period_across_restarts(start_collect
 
 def test_undelivered_alerts_are_retried_until_the_webhook_takes_them(start_collector, webhook):
     now = datetime.now(timezone.utc)
-    c = start_collector(budget_webhook_url=webhook, budget_interval_s=3600, budget_thresholds="100")
+    c = start_collector(budget_webhook_url=webhook, budget_interval_s=3600, budget_thresholds=(100,))
     httpx.put(c.http_url + "/v1/budgets/u1", json={"user": "u1", "amount_usd": str(COST), "period": "monthly"})
     send(c, 1, now - timedelta(seconds=5), **{"user.id": "u1"})
     Hook.fail = True
@@ -163,7 +163,7 @@ def test_undelivered_alerts_are_retried_until_the_webhook_takes_them(start_colle
     assert Hook.received == []
     c.stop()  # not delivered yet: the restart sends it, once
     Hook.fail = False
-    again = start_collector(budget_webhook_url=webhook, budget_interval_s=3600, budget_thresholds="100")
+    again = start_collector(budget_webhook_url=webhook, budget_interval_s=3600, budget_thresholds=(100,))
     again.call(again.collector.evaluate_budgets_now())
     again.call(again.collector.evaluate_budgets_now())
     assert thresholds(Hook.received) == [("u1", 100)]

@@ -248,10 +248,10 @@ class Storage:
         self.inserts: dict[str, list] = {}
         self.down = False
 
-    def write(self, rows, token):
+    def write(self, rows):
         if self.down:
             raise ConnectionError("storage is down")
-        self.inserts.setdefault(token, rows)  # ClickHouse drops a token it has seen
+        self.inserts.setdefault(rows.insert_token, rows.rows)  # ClickHouse drops a token it has seen
 
 
 def test_a_waiting_call_survives_a_restart_and_is_stored_once(tmp_path):

@@ -236,11 +236,11 @@ wide_spans = st.lists(
 def test_reading_only_the_attributes_the_mapping_uses_changes_nothing(span_specs):
     request = build(span_specs)
     lean, full = map_request(request, PRICER), map_request(request, PRICER, read_all=True)
-    assert (lean.received, lean.non_genai, lean.rejected, lean.errors, lean.token) == (
+    assert (lean.received, lean.non_genai, lean.rejected, lean.errors, lean.request_token) == (
         full.received,
         full.non_genai,
         full.rejected,
         full.errors,
-        full.token,
+        full.request_token,
     )
     assert lean.rows == full.rows

@@ -72,6 +72,6 @@ def test_version_0_1_files_are_read(tenant):
     )
     legacy = _varint(len(body) + len(tail)) + body + tail
     (record,) = batch_file.decode_legacy(legacy)
-    assert (record.tenant, record.token) == (tenant, "tok-1")
+    assert (record.tenant, record.request_token) == (tenant, "tok-1")
     ((request, _, _),) = batch_file.decode(batch_file.encode([record]))
     assert request.resource_spans == ExportTraceServiceRequest.FromString(body).resource_spans

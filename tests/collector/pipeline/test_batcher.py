@@ -9,6 +9,7 @@ import pytest
 
 from otel_costs_collector.pipeline.batch_file import Record
 from otel_costs_collector.pipeline.batcher import BUSY_FACTOR, Batcher
+from otel_costs_collector.pipeline.types import Batch, WriteFunction
 
 LONG_AGE = 60.0  # seconds: no flush in these tests is due to age or a quiet gap unless a test says so
 
@@ -22,16 +23,22 @@ class HeldWrites:
         self.release = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self, records: list[Record], spans: int) -> list[str]:
+    def __call__(self, batch: Batch) -> list[str]:
         with self._lock:
-            self.batches.append(spans)
+            self.batches.append(batch.spans)
         self.started.release()
         assert self.release.wait(30), "test never released the write"
-        return [r.token for r in records]
+        return list(batch.requests)
 
 
 def submit(batcher: Batcher, spans: int, token: str, results: dict) -> None:
     batcher.submit(Record(b"", None, token), spans, lambda outcome, error: results.__setitem__(token, (outcome, error)))
+
+
+def started(write, **options) -> Batcher:
+    batcher = Batcher(WriteFunction(write), **options)
+    batcher.start()
+    return batcher
 
 
 @pytest.fixture
@@ -42,7 +49,7 @@ def held():
 
 
 def test_while_a_batch_is_written_the_next_waits_for_busy_factor_times_min_rows(held):
-    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=LONG_AGE)
+    batcher = started(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=LONG_AGE)
     results: dict = {}
     submit(batcher, 10, "a", results)  # idle: flushed at min_rows
     assert held.started.acquire(timeout=10)
@@ -57,7 +64,7 @@ def test_while_a_batch_is_written_the_next_waits_for_busy_factor_times_min_rows(
 
 
 def test_a_waiting_batch_is_flushed_when_the_busy_writer_finishes(held):
-    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=LONG_AGE)
+    batcher = started(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=LONG_AGE)
     results: dict = {}
     submit(batcher, 10, "a", results)
     assert held.started.acquire(timeout=10)
@@ -70,7 +77,7 @@ def test_a_waiting_batch_is_flushed_when_the_busy_writer_finishes(held):
 
 
 def test_while_a_batch_is_written_min_rows_go_when_requests_stop_coming(held):
-    batcher = Batcher(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=0.05)
+    batcher = started(held, min_rows=10, max_age=LONG_AGE, max_queued_rows=10_000, threads=2, quiet_gap=0.05)
     results: dict = {}
     submit(batcher, 10, "a", results)
     assert held.started.acquire(timeout=10)
@@ -89,12 +96,12 @@ def test_close_flushes_everything_and_stops_every_thread(threads):
     written: list[int] = []
     lock = threading.Lock()
 
-    def write(records: list[Record], spans: int) -> list[None]:
+    def write(batch: Batch) -> list[None]:
         with lock:
-            written.append(spans)
-        return [None] * len(records)
+            written.append(batch.spans)
+        return [None] * len(batch.requests)
 
-    batcher = Batcher(write, min_rows=1_000, max_age=LONG_AGE, max_queued_rows=10_000, threads=threads)
+    batcher = started(write, min_rows=1_000, max_age=LONG_AGE, max_queued_rows=10_000, threads=threads)
     results: dict = {}
     for i in range(5):
         submit(batcher, 3, f"r{i}", results)
@@ -106,13 +113,13 @@ def test_close_flushes_everything_and_stops_every_thread(threads):
 def test_a_failed_write_fails_its_requests_and_frees_the_writer():
     calls: list[int] = []
 
-    def write(records: list[Record], spans: int) -> list[None]:
-        calls.append(spans)
+    def write(batch: Batch) -> list[None]:
+        calls.append(batch.spans)
         if len(calls) == 1:
             raise ConnectionError("storage down")
-        return [None] * len(records)
+        return [None] * len(batch.requests)
 
-    batcher = Batcher(write, min_rows=1, max_age=LONG_AGE, max_queued_rows=10_000, threads=2)
+    batcher = started(write, min_rows=1, max_age=LONG_AGE, max_queued_rows=10_000, threads=2)
     errors: list = []
     answered = threading.Semaphore(0)
 
@@ -127,3 +134,19 @@ def test_a_failed_write_fails_its_requests_and_frees_the_writer():
     assert answered.acquire(timeout=10)
     batcher.close()
     assert calls == [2, 2] and isinstance(errors[0], ConnectionError) and errors[1] is None
+
+
+def test_write_is_submit_and_wait_with_every_outcome_in_order():
+    """The stage protocol's blocking ``write``: a batch of three requests is queued and
+    answered in order (receivers ``submit`` one request without blocking instead)."""
+    seen: list[Batch] = []
+
+    def write(batch: Batch) -> list[str]:
+        seen.append(batch)
+        return [f"stored {t}" for t in batch.requests]
+
+    batcher = started(write, min_rows=1_000, max_age=0.05, max_queued_rows=10_000)
+    records = [Record(b"request %d" % i, None, f"r{i}") for i in range(3)]
+    assert batcher.write(Batch.of(records, 6)) == ["stored r0", "stored r1", "stored r2"]
+    batcher.close()
+    assert [b.requests for b in seen] == [("r0", "r1", "r2")] and seen[0].spans == 6

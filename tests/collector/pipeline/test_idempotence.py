@@ -10,9 +10,9 @@ import pytest
 
 from otel_costs.pricing import Pricer
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.pipeline.batch_writer import BatchWriter, WriterPool
+from otel_costs_collector.pipeline.batch_writer import WriterPool, writer
 from otel_costs_collector.pipeline.retry import Retrying
-from otel_costs_collector.pipeline.types import PermanentError, WriteFunction
+from otel_costs_collector.pipeline.types import Batch, PermanentError, WriteFunction
 from otel_costs_collector.storage.client import open_client
 
 from ..spans import SEMCONV, sdk_request
@@ -36,34 +36,35 @@ def batch(n=20, bare=0):
             request.SerializeToString(), None, batch_file.request_token(request.SerializeToString(), None)
         )
     ]
-    return batch_file.encode(records), batch_file.batch_token(records)
+    return Batch.of(records, n + bare)
 
 
 @pytest.fixture
-def writer(collector):
-    return BatchWriter(collector.collector.client, collector.db, Pricer())
+def one(collector):
+    """map → insert on the collector's query connection (no count-once stage)."""
+    return writer(collector.collector.client, collector.db, Pricer())
 
 
-def test_same_batch_twice_is_counted_once(collector, writer):
-    data, token = batch(20, bare=3)
-    (outcome,) = writer.write(data, token)
+def test_same_batch_twice_is_counted_once(collector, one):
+    b = batch(20, bare=3)
+    (outcome,) = one.write(b)
     assert (outcome.received, outcome.accepted, outcome.non_genai, outcome.rejected) == (23, 23, 0, 0)
     once = counts(collector)
-    writer.write(data, token)  # the retry after a timeout whose insert had in fact succeeded
+    one.write(b)  # the retry after a timeout whose insert had in fact succeeded
     assert counts(collector) == once
     assert once[0][0] == 23 and once[1] == once[2] == (23, once[0][1])
 
 
-def test_a_different_batch_is_not_mistaken_for_a_retry(collector, writer):
-    writer.write(*batch())
-    writer.write(*batch())  # new spans, new ids
+def test_a_different_batch_is_not_mistaken_for_a_retry(collector, one):
+    one.write(batch())
+    one.write(batch())  # new spans, new ids
     assert counts(collector)[0][0] == 40
 
 
 def test_token_is_deterministic_and_content_based():
-    data, token = batch(5)
-    assert batch_file.batch_token(list(_records(data))) == token
-    assert batch(5)[1] != token
+    b = batch(5)
+    assert batch_file.insert_token_of(list(_records(b.data))) == b.insert_token
+    assert batch(5).token != b.insert_token
 
 
 def _records(data):
@@ -71,17 +72,17 @@ def _records(data):
         yield batch_file.Record(b"", tenant, token)
 
 
-def test_retry_after_a_timeout_that_succeeded_stores_once(collector, writer):
+def test_retry_after_a_timeout_that_succeeded_stores_once(collector, one):
     calls = []
 
-    def flaky(data, token):
-        outcomes = writer.write(data, token)
-        calls.append(token)
+    def flaky(b):
+        outcomes = one.write(b)
+        calls.append(b.insert_token)
         if len(calls) == 1:
             raise TimeoutError("read timed out after the insert was applied")
         return outcomes
 
-    Retrying(WriteFunction(flaky), sleep=lambda s: None).write(*batch(7))
+    Retrying(WriteFunction(flaky), sleep=lambda s: None).write(batch(7))
     assert len(calls) == 2 and calls[0] == calls[1]
     raw, hourly, daily = counts(collector)
     assert raw[0] == hourly[0] == daily[0] == 7
@@ -96,12 +97,12 @@ def test_retry_after_a_timeout_that_succeeded_stores_once(collector, writer):
 def test_retries_give_up_with_the_last_error(error, tries):
     attempts = []
 
-    def failing(data, token):
-        attempts.append(token)
+    def failing(b):
+        attempts.append(b.insert_token)
         raise error
 
     with pytest.raises(type(error)):
-        Retrying(WriteFunction(failing), attempts=3, sleep=lambda s: None).write(*batch(1))
+        Retrying(WriteFunction(failing), attempts=3, sleep=lambda s: None).write(batch(1))
     assert len(attempts) == tries and len(set(attempts)) == 1
 
 
@@ -109,21 +110,21 @@ def test_retries_give_up_with_the_last_error(error, tries):
 @pytest.mark.parametrize(
     "missed, stored", [("genai_costs_hourly_mv", [0, 0, 11]), ("genai_costs_daily_mv", [0, 11, 11])]
 )
-def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, writer, missed, stored):
+def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, one, missed, stored):
     """The raw table and each rollup commit one after the other; a crash in between leaves
     the batch in some of them. Replaying it with its token fills only the ones that missed it."""
-    data, token = batch(9, bare=2)
+    b = batch(9, bare=2)
     collector.collector.client.command(f"DETACH TABLE {collector.db}.{missed}")
     try:
-        writer.write(data, token)  # reaches raw (and the hourly rollup), not this view's table
+        one.write(b)  # reaches raw (and the hourly rollup), not this view's table
     finally:
         collector.collector.client.command(f"ATTACH TABLE {collector.db}.{missed}")
     partial = counts(collector)
     assert sorted(c[0] or 0 for c in partial) == stored
-    writer.write(data, token)  # the replay after the restart
+    one.write(b)  # the replay after the restart
     cost = Decimal("0.000285") * 11  # the bare spans were priced by the collector, alike
     assert counts(collector) == ((11, cost),) * 3
-    writer.write(data, token)
+    one.write(b)
     assert counts(collector) == ((11, cost),) * 3
 
 
@@ -132,16 +133,16 @@ def test_replay_completes_a_rollup_a_crash_left_without_the_batch(collector, wri
     [b"\xa3\x1f\x08\x01\xa4\x1f", b"\xd2\x3e\x04evil\xd8\x3e\x01"],
     ids=["a group", "fields 1002-1003, once the collector's"],
 )
-def test_requests_with_fields_the_collector_does_not_know_are_stored_as_sent(collector, writer, extra):
+def test_requests_with_fields_the_collector_does_not_know_are_stored_as_sent(collector, one, extra):
     """protobuf keeps unknown fields (a group, field numbers version 0.1 appended itself);
     they mean nothing to the mapping, and the request is stored with its batch-mates."""
     good = sdk_request([dict(SEMCONV) for _ in range(4)]).SerializeToString()
     odd = sdk_request([dict(BARE) for _ in range(2)]).SerializeToString() + extra
     records = [batch_file.Record(body, None, batch_file.request_token(body, None)) for body in (good, odd)]
-    data, token = batch_file.encode(records), batch_file.batch_token(records)
-    outcomes = writer.write(data, token)
+    b = Batch.of(records, 6)
+    outcomes = one.write(b)
     assert [(o.received, o.accepted) for o in outcomes] == [(4, 4), (2, 2)]
-    writer.write(data, token)  # a replay takes the same route: stored once
+    one.write(b)  # a replay takes the same route: stored once
     assert counts(collector) == ((6, Decimal("0.000285") * 6),) * 3
 
 
@@ -150,7 +151,7 @@ def test_batches_written_at_once_by_a_pool_are_each_stored_once(collector):
     each batch and its replay are still stored once."""
     clients = [open_client(collector.collector.config.target) for _ in range(2)]
     try:
-        writers = [BatchWriter(client, collector.db, Pricer()) for client in clients]
+        writers = [writer(client, collector.db, Pricer()) for client in clients]
         pool = WriterPool(writers)
         batches = [batch(15, bare=2), batch(25, bare=1)]
         start = threading.Barrier(len(batches))
@@ -159,7 +160,7 @@ def test_batches_written_at_once_by_a_pool_are_each_stored_once(collector):
         def write_twice(i: int) -> None:
             start.wait(10)
             for _ in range(2):  # the batch and its replay
-                outcomes.setdefault(i, []).append(pool.write(*batches[i]))
+                outcomes.setdefault(i, []).append(pool.write(batches[i]))
 
         threads = [threading.Thread(target=write_twice, args=(i,)) for i in range(len(batches))]
         for thread in threads:

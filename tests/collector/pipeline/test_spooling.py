@@ -28,13 +28,13 @@ class Outage:
         self.refuse = False
 
     def wrap(self, write):
-        def faulty(batch, token=None):
+        def faulty(batch):
             if self.down:
                 raise ConnectionError("ClickHouse is down (simulated)")
             if self.refuse:
                 # what storage raises for a batch it refuses (storage.errors.classify)
                 raise PermanentError("Code: 53. DB::Exception: Type mismatch (simulated)")
-            return write(batch, token)
+            return write(batch)
 
         return faulty
 
@@ -158,10 +158,10 @@ class Poison:
         self.error = error
 
     def wrap(self, write):
-        def faulty(batch, token):
-            if b"poison" in batch:
+        def faulty(batch):
+            if b"poison" in batch.data:
                 raise self.error("storage cannot take this batch")
-            return write(batch, token)
+            return write(batch)
 
         return faulty
 
@@ -208,10 +208,10 @@ class Bug:
         self.fixed = False
 
     def wrap(self, write):
-        def buggy(batch, token):
-            if b"poison" in batch and not self.fixed:
+        def buggy(batch):
+            if b"poison" in batch.data and not self.fixed:
                 raise TypeError("unsupported operand type(s) for +: 'int' and 'str' (injected)")
-            return write(batch, token)
+            return write(batch)
 
         return buggy
 

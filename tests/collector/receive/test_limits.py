@@ -86,9 +86,9 @@ def test_request_memory_is_bounded_in_bytes_over_grpc(start_collector):
     release = threading.Event()
 
     def wrap(write):
-        def blocked(batch, token):
+        def blocked(batch):
             release.wait(30)
-            return write(batch, token)
+            return write(batch)
 
         return blocked
 

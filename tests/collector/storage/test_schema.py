@@ -11,7 +11,8 @@ import pytest
 
 from otel_costs.pricing import Pricer
 from otel_costs_collector.pipeline import batch_file
-from otel_costs_collector.pipeline.batch_writer import BatchWriter
+from otel_costs_collector.pipeline.batch_writer import writer
+from otel_costs_collector.pipeline.types import Batch
 from otel_costs_collector.storage import schema
 from otel_costs_collector.storage.client import open_client, parse_storage
 from otel_costs_collector.storage.schema import load_migrations, migrate, render
@@ -91,7 +92,7 @@ def _batch(tenants):
     request = sdk_request([{**SEMCONV, "tenant.id": t, "otel_costs.tag.plan": "pro"} for t in tenants])
     body = request.SerializeToString()
     records = [batch_file.Record(body, None, batch_file.request_token(body, None))]
-    return batch_file.encode(records), batch_file.batch_token(records)
+    return Batch.of(records, len(tenants))
 
 
 def test_plain_string_columns_keep_rows_stored_before_them(storage, database, monkeypatch):
@@ -112,9 +113,9 @@ def test_plain_string_columns_keep_rows_stored_before_them(storage, database, mo
             "ADD COLUMN cost_adjustment Decimal(38, 18), ADD COLUMN cost_source String, "
             "ADD COLUMN scope LowCardinality(String)"
         )
-        writer = BatchWriter(client, database, Pricer())
+        one = writer(client, database, Pricer())
         first = _batch(["acme", "acme", "globex"])
-        writer.write(*first)
+        one.write(first)
         totals = (
             f"SELECT tenant_id, tags['plan'], count(), sum(cost_total), toTypeName(tenant_id) "
             f"FROM `{database}`.genai_spans GROUP BY ALL ORDER BY tenant_id"
@@ -127,9 +128,9 @@ def test_plain_string_columns_keep_rows_stored_before_them(storage, database, mo
         assert migrate(client, db=database) == [f"{m.version:04d}_{m.name}" for m in every[plain - 1 :]]
         after = client.query(totals).result_rows
         assert [r[:4] for r in after] == [r[:4] for r in before] and after[0][4] == "String"
-        writer = BatchWriter(client, database, Pricer())  # insert contexts of the new types
-        writer.write(*first)  # a replay: dropped as before
-        writer.write(*_batch(["globex"]))
+        one = writer(client, database, Pricer())  # insert contexts of the new types
+        one.write(first)  # a replay: dropped as before
+        one.write(_batch(["globex"]))
         rows = client.query(totals).result_rows
         assert [(r[0], r[2]) for r in rows] == [("acme", 2), ("globex", 2)]
         assert rows[1][3] == 2 * before[1][3]
@@ -184,14 +185,15 @@ def test_the_sql_mapping_stage_tables_are_dropped(storage, database, monkeypatch
 _WRITE_AND_COUNT = """
 import sys
 from otel_costs.pricing import Pricer
-from otel_costs_collector.pipeline.batch_writer import BatchWriter
+from otel_costs_collector.pipeline.batch_writer import writer
+from otel_costs_collector.pipeline.types import Batch
 from otel_costs_collector.storage.client import open_client, parse_storage
 from otel_costs_collector.storage.schema import migrate
 
 client = open_client(parse_storage(sys.argv[1]))
 migrate(client, db="otel_costs")
 with open(sys.argv[2], "rb") as f:
-    BatchWriter(client, "otel_costs", Pricer()).write(f.read(), sys.argv[3])
+    writer(client, "otel_costs", Pricer()).write(Batch(f.read(), sys.argv[3], (), 0))
 for table in ("genai_spans", "genai_costs_hourly", "genai_costs_daily"):
     calls = "count()" if table == "genai_spans" else "sum(calls)"
     print(*client.query(f"SELECT {calls}, sum(cost_total) FROM otel_costs.{table}").result_rows[0])
@@ -203,11 +205,12 @@ def test_a_batch_replayed_after_the_first_restart_is_stored_once_in_the_rollups_
     next one replays it. ClickHouse names a view altered by MODIFY QUERY (0009, 0012)
     differently until it is reloaded, so without the reload the rollups took the replay."""
     root = Path(__file__).resolve().parents[3]
-    batch, token = _batch(["acme", "acme", "globex"])
-    (tmp_path / "batch").write_bytes(batch)
+    batch = _batch(["acme", "acme", "globex"])
+    (tmp_path / "batch").write_bytes(batch.data)
+    args = [str(tmp_path / "data"), str(tmp_path / "batch"), batch.insert_token]
     runs = [
         subprocess.run(
-            [sys.executable, "-c", _WRITE_AND_COUNT, str(tmp_path / "data"), str(tmp_path / "batch"), token],
+            [sys.executable, "-c", _WRITE_AND_COUNT, *args],
             capture_output=True,
             text=True,
             cwd=root,
