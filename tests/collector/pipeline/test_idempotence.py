@@ -64,7 +64,7 @@ def test_a_different_batch_is_not_mistaken_for_a_retry(collector, one):
 def test_token_is_deterministic_and_content_based():
     b = batch(5)
     assert batch_file.insert_token_of(list(_records(b.data))) == b.insert_token
-    assert batch(5).token != b.insert_token
+    assert batch(5).insert_token != b.insert_token
 
 
 def _records(data):
