@@ -148,6 +148,16 @@ class CallLedger:
         self._below: dict[int, list[_Call]] = {}  # open parent span id → calls ended under it
         self._by_response: dict[str, _Call] = {}  # response id → the span that carries it
         self._recent: deque[_Call] = deque(maxlen=MAX_RECENT)  # counting calls, in the order they ended
+        self._exchange: dict[int, int] = {}  # open call's span id → its HTTP exchange's span id
+
+    def exchange_below(self, call_id: int, exchange_id: int) -> None:
+        """The span ``exchange_id`` ended below the open span ``call_id`` as its HTTP
+        exchange, priced from the response body (otel_costs.httpx_hooks) after the fact: the
+        same call by construction, with the same usage, whose cost the exchange carries —
+        ``ended`` decides the call's span as it does a call below it with its usage."""
+        if len(self._exchange) >= MAX_OPEN:
+            _drop_oldest(self._exchange)
+        self._exchange[call_id] = exchange_id
 
     def ended(self, span: Any, attrs: Mapping[str, Any], has_usage: bool) -> Verdict | None:
         """Record a span that ended; for one with usage, the verdict when another span carries
@@ -156,6 +166,7 @@ class CallLedger:
         # for every span.
         span_id = span._context.span_id
         below = self._below.pop(span_id, None) if self._below else None
+        exchange = self._exchange.pop(span_id, None) if self._exchange else None
         if not has_usage:
             self._pass_up(span, below)
             return None
@@ -175,6 +186,8 @@ class CallLedger:
         beside: list[_Call] = []
         response_id = None
         aggregate = cv.is_aggregate(attrs)
+        if exchange is not None:  # the call's own HTTP exchange: the one call below it, its usage this span's
+            below = [(exchange, me[_START], me[_END], attrs, "", me[_TRACE], False)]
         if not aggregate and not below:
             response_id = cv.response_id(attrs)
             if response_id:

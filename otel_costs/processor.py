@@ -223,9 +223,8 @@ class CostSpanProcessor(SpanProcessor):
         self._last_baggage: tuple[object, dict[str, str]] = (None, {})
         # One call, two spans: a GenAI instrumentation's span and, inside it, the httpx
         # span our hooks cost. httpx span id → its GenAI parent's id, while the httpx span
-        # runs; then GenAI span id → the httpx span that carries its cost.
+        # runs; then the ledger is told (CallLedger.exchange_below) and decides.
         self._genai_parent_of: dict[int, int] = {}
-        self._counted_on: dict[int, int] = {}
         self._other_scope: object = None  # the last instrumentation scope seen that is not httpx's
         self._waiting: "weakref.WeakSet[_deferred.Deferred]" = weakref.WeakSet()
         # One call, one cost: spans of the same call (nested or side by side) and aggregates.
@@ -275,17 +274,15 @@ class CostSpanProcessor(SpanProcessor):
             if self._genai_parent_of:
                 parent = self._genai_parent_of.pop(span.context.span_id, None)
                 if parent is not None and cv.HTTP_BODY in attrs:
-                    self._counted_on[parent] = span.context.span_id
+                    self._ledger.exchange_below(parent, span.context.span_id)
             if attrs and cv.HTTP_BODY in attrs:
                 self._after_body(span, attrs)
                 return
-            counted_on = self._counted_on.pop(span.context.span_id, None) if self._counted_on else None
             has_usage = bool(attrs) and not cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attrs)
             verdict = self._ledger.ended(span, attrs, has_usage)
             if has_usage:
                 upstream = cv.PRICING_STATUS in attrs  # already priced upstream: kept
-                if counted_on is None and verdict is not None and not upstream:
-                    counted_on = verdict.counted_on
+                counted_on = verdict.counted_on if verdict is not None and not upstream else None
                 if counted_on is not None:
                     out = _CostedSpan.of(
                         span,
