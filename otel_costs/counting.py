@@ -186,8 +186,8 @@ class CallLedger:
         beside: list[_Call] = []
         response_id = None
         aggregate = cv.is_aggregate(attrs)
-        if exchange is not None:  # the call's own HTTP exchange: the one call below it, its usage this span's
-            below = [(exchange, me[_START], me[_END], attrs, "", me[_TRACE], False)]
+        if exchange is not None:  # the call's own HTTP exchange: the one call below it, with this span's facts
+            below = [(exchange, *me[1:])]
         if not aggregate and not below:
             response_id = cv.response_id(attrs)
             if response_id:
@@ -217,12 +217,17 @@ class CallLedger:
             elif found is Found.SAME_BESIDE:
                 other = beside[first_same(usage, keys) or 0]
                 verdict, carriers = Verdict(PricingStatus.COUNTED_ELSEWHERE.value, other[_ID]), [other]
-        if verdict is None and not aggregate:
-            self._recent.append(me)
+        counting = me if verdict is None and not aggregate else None
+        if exchange is not None and verdict is not None and verdict.counted_on == exchange:
+            # The exchange carries the call's cost: a later span of the call (an outer
+            # wrapper with its response id, another instrumentation beside it) pairs with it.
+            counting, response_id = carriers[0], cv.response_id(attrs)
+        if counting is not None:
+            self._recent.append(counting)
             if response_id:
                 if len(self._by_response) >= MAX_RESPONSES:
                     _drop_oldest(self._by_response)
-                self._by_response[response_id] = me
+                self._by_response[response_id] = counting
         self._pass_up(span, carriers)
         return verdict
 
