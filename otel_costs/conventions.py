@@ -38,6 +38,7 @@ __all__ = [
     "MAX_WEB_SEARCHES",
     "RESPONSE_ID_NAMES",
     "SERVICE_TIER_NAMES",
+    "USAGE_SERVICE_TIER",
     "USAGE_ATTRIBUTE_NAMES",
     "USAGE_BATCH",
     "USAGE_CACHE_WRITE_1H",
@@ -63,7 +64,10 @@ SERVICE_TIER_NAMES: tuple[str, ...] = (
     "openai.response.service_tier",
     "gen_ai.openai.response.service_tier",
     "otel_costs.usage.service_tier",
+    "anthropic.response.service_tier",  # the anthropic SDK's own tracing (2.x)
 )
+#: Ours, of the names above: what the SDK writes for a tier it read elsewhere.
+USAGE_SERVICE_TIER = SERVICE_TIER_NAMES[2]
 #: True on a call made through the provider's batch API (``record_usage(batch=True)``).
 USAGE_BATCH = "otel_costs.usage.batch"
 #: Web searches run for the call (Anthropic ``server_tool_use.web_search_requests``, OpenAI
@@ -259,8 +263,18 @@ for _i, _conv in enumerate(CONVENTIONS):
     for _name in _conv.detect_names():
         _DETECT.setdefault(_name, _i)
 
+# Instrumentations write a count only when it is not zero (the semconv instrumentations and
+# the anthropic SDK leave cache and reasoning counts out; a call served wholly from cache
+# may have no input count): a span with only its cache or reasoning counts still carries
+# usage, and every count it leaves out is zero. Looked up only when no name above is present.
+_DETECT_PARTS: dict[str, int] = {}
+for _i, _conv in enumerate(CONVENTIONS):
+    for _name in _conv.cache_read + _conv.cache_write + _conv.reasoning:
+        if _name not in _DETECT:
+            _DETECT_PARTS[_name] = _i  # the last that has it: semconv's names read as semconv
+
 #: Every attribute name that marks a span as carrying GenAI usage (a cheap pre-check).
-USAGE_ATTRIBUTE_NAMES: frozenset[str] = frozenset(_DETECT)
+USAGE_ATTRIBUTE_NAMES: frozenset[str] = frozenset(_DETECT) | frozenset(_DETECT_PARTS)
 
 
 def detect(attributes: Mapping[str, Any]) -> Convention | None:
@@ -271,6 +285,11 @@ def detect(attributes: Mapping[str, Any]) -> Convention | None:
         i = _DETECT.get(name, best)
         if i < best:
             best = i
+    if best == len(CONVENTIONS):
+        for name in attributes:
+            i = _DETECT_PARTS.get(name, best)
+            if i < best:
+                best = i
     return CONVENTIONS[best] if best < len(CONVENTIONS) else None
 
 
@@ -279,7 +298,9 @@ def detect(attributes: Mapping[str, Any]) -> Convention | None:
 # SDK's outer spans (its calls are the inner ``….doGenerate`` / ``….doStream`` spans).
 # attribute name → the values that mark an aggregate.
 AGGREGATE_MARKS: dict[str, frozenset[str]] = {
-    "gen_ai.operation.name": frozenset({"invoke_agent", "create_agent", "execute_tool"}),
+    # invoke_workflow: semantic-conventions-genai 0.1 (the invoke_agent internal span of a
+    # workflow); plan: an agent's planning step.
+    "gen_ai.operation.name": frozenset({"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "plan"}),
     "openinference.span.kind": frozenset({"AGENT", "CHAIN", "TOOL"}),
     "traceloop.span.kind": frozenset({"workflow", "task", "agent", "tool"}),
     "ai.operationId": frozenset({"ai.generateText", "ai.streamText", "ai.generateObject", "ai.streamObject"}),

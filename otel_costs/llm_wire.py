@@ -178,7 +178,7 @@ def _usage(endpoint: Endpoint, usage: Any, model: str | None) -> dict[str, Any]:
                 out[cv.USAGE_WEB_SEARCHES] = searches
         tier = usage.get("service_tier")
         if isinstance(tier, str) and tier:
-            out[cv.SERVICE_TIER_NAMES[2]] = tier[:64]
+            out[cv.USAGE_SERVICE_TIER] = tier[:64]
     else:
         if "prompt_tokens" in usage or endpoint.api == "embeddings":  # chat completions, embeddings
             input_name, output_name = "prompt_tokens", "completion_tokens"

@@ -25,10 +25,11 @@ from . import conventions as cv
 from . import deferred as _deferred
 from . import global_provider as _global_provider
 from .attribution import MAX_VALUE_LENGTH, attribution_from_baggage
+from .costed_span import CostedSpan, cost_attributes
 from .counting import CallLedger
 from .overrides import PriceOverrides
 from .pricing import Cost, Pricer, PricingStatus
-from .usage import UsageError, read_usage
+from .usage import UsageError, fact_attributes, read_usage, with_facts
 
 __all__ = ["CostSpanProcessor", "FORWARD_ENV", "DEFAULT_FORWARD", "DEFAULT_EXPORT_DELAY_MS"]
 
@@ -46,6 +47,7 @@ DEFAULT_FORWARD = "genai"
 #: ``OTEL_BSP_SCHEDULE_DELAY`` overrides it, as for any BatchSpanProcessor.
 DEFAULT_EXPORT_DELAY_MS = 500
 _MAX_LOGGED_ERRORS = 10
+_MAX_COSTED = 256  # counting spans remembered (a call's spans end within moments)
 _HTTPX_SCOPE = "opentelemetry.instrumentation.httpx"
 # Attributes GenAI instrumentations set when they start a span for an LLM call.
 _GENAI_START_NAMES = frozenset(
@@ -58,131 +60,6 @@ _GENAI_START_NAMES = frozenset(
         "openinference.span.kind",
     }
 )
-
-
-class _CostedSpan(ReadableSpan):
-    """A read-only copy of a finished GenAI span whose attributes include its cost.
-
-    The cost is computed when the attributes are first read: by the exporter, on the
-    BatchSpanProcessor's worker thread, not on the app's thread that ended the span.
-    Computing twice from two threads gives equal results, so no lock is needed.
-    """
-
-    _source: Mapping[str, Any]
-    _pricer: Pricer
-    _priced: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, span: ReadableSpan, source: Mapping[str, Any], pricer: Pricer) -> ReadableSpan:
-        state = getattr(span, "__dict__", None)
-        if state is not None and "_attributes" in state:
-            # Copying the finished span's state is ~10x cheaper than ReadableSpan(...);
-            # events and links are shared, which is safe once a span has ended.
-            copy = cls.__new__(cls)
-            copy.__dict__.update(state)
-            del copy.__dict__["_attributes"]
-            copy.__dict__.pop("_otel_costs_body", None)  # see httpx_hooks
-        else:
-            copy = cls(
-                name=span.name,
-                context=span.context,
-                parent=span.parent,
-                resource=span.resource,
-                events=span.events,
-                links=span.links,
-                kind=span.kind,
-                status=span.status,
-                start_time=span.start_time,
-                end_time=span.end_time,
-                instrumentation_scope=span.instrumentation_scope,
-            )
-        copy._source = source
-        copy._pricer = pricer
-        copy._priced = None
-        copy.__dict__["_dropped_attributes"] = span.dropped_attributes
-        return copy
-
-    @property
-    def _attributes(self) -> dict[str, Any]:
-        priced = self._priced
-        if priced is None:
-            priced = dict(self._source)
-            try:
-                # A status set before (incomplete, counted elsewhere) is final.
-                extra = (
-                    None if cv.PRICING_STATUS in priced else price_attributes(priced, self._start_time, self._pricer)
-                )
-            except Exception as exc:  # an exporter thread must not die on our bug
-                _log.exception("otel_costs: pricing failed")
-                extra = {
-                    cv.PRICING_STATUS: PricingStatus.UNPRICED.value,
-                    cv.PRICING_ERROR: f"pricing failed: {type(exc).__name__}",
-                }
-            priced.update(extra or {})
-            self._priced = priced
-        return priced
-
-    @_attributes.setter
-    def _attributes(self, value: Mapping[str, Any] | None) -> None:
-        # ReadableSpan.__init__ assigns it; we only ever read through the property.
-        self.__dict__["_source"] = value or {}
-
-    @property
-    def dropped_attributes(self) -> int:
-        # Our attributes are a plain dict; report what the original span dropped.
-        return int(self.__dict__["_dropped_attributes"])
-
-
-def cost_attributes(cost: Cost) -> dict[str, Any]:
-    """The attributes written onto a span for ``cost`` (names in :mod:`conventions`).
-
-    Kept short on purpose: every attribute is encoded and shipped with every GenAI span.
-    Zero cache and web-search parts are left out (absent means zero), and so is the standard
-    tier (absent means standard).
-    """
-    out: dict[str, Any] = {
-        cv.PRICING_STATUS: cost.status.value,
-        cv.PRICING_SOURCE: cost.source,
-    }
-    if cost.model:
-        out[cv.PRICING_MODEL] = cost.model
-    if cost.error:
-        out[cv.PRICING_ERROR] = cost.error[:500]
-    if cost.tier != "standard":
-        out[cv.PRICING_TIER] = cost.tier
-    total = cost.total
-    if total is not None:
-        out[cv.COST_TOTAL_FLOAT] = out[cv.COST_AMOUNT] = float(total)
-        out[cv.COST_AMOUNT_CURRENCY] = cost.currency
-        out[cv.COST_AMOUNT_SOURCE] = cost.source_of_cost
-        out[cv.COST_TOTAL] = str(total)
-        out[cv.COST_INPUT] = str(cost.input)
-        out[cv.COST_OUTPUT] = str(cost.output)
-        if cost.cache_read:
-            out[cv.COST_CACHE_READ] = str(cost.cache_read)
-        if cost.cache_write:
-            out[cv.COST_CACHE_WRITE] = str(cost.cache_write)
-        if cost.web_search:
-            out[cv.COST_WEB_SEARCH] = str(cost.web_search)
-        if cost.adjustment is not None:
-            out[cv.COST_ADJUSTMENT] = str(cost.adjustment)
-        out[cv.COST_CURRENCY] = cost.currency
-    return out
-
-
-def price_attributes(attributes: Mapping[str, Any], start_ns: int | None, pricer: Pricer) -> dict[str, Any] | None:
-    """Cost attributes for a span's attributes, or None for a span without GenAI usage.
-    (Aggregates never get here: the processor marks them as they end, counting.CallLedger.)
-
-    Never raises for bad input: unreadable usage comes back as an INVALID_USAGE status.
-    """
-    try:
-        usage = read_usage(attributes)
-    except UsageError as exc:
-        return cost_attributes(Cost(PricingStatus.INVALID_USAGE, pricer.source, error=str(exc)))
-    if usage is None:
-        return None
-    return cost_attributes(pricer.price(usage, start_ns))
 
 
 class CostSpanProcessor(SpanProcessor):
@@ -229,6 +106,9 @@ class CostSpanProcessor(SpanProcessor):
         self._waiting: "weakref.WeakSet[_deferred.Deferred]" = weakref.WeakSet()
         # One call, one cost: spans of the same call (nested or side by side) and aggregates.
         self._ledger = CallLedger()
+        # Counting spans by span id, the most recent: a later span of the same call (an outer
+        # wrapper, another instrumentation's) adds the billed facts it says and they do not.
+        self._costed: dict[int, CostedSpan] = {}
         self._aggregate = cost_attributes(Cost(PricingStatus.AGGREGATE, self._pricer.source))
         # Made while the global provider is the no-op default: unless the app sets its
         # provider as the global one soon (or hands it to its instrumentations), nothing
@@ -284,24 +164,52 @@ class CostSpanProcessor(SpanProcessor):
                 upstream = cv.PRICING_STATUS in attrs  # already priced upstream: kept
                 counted_on = verdict.counted_on if verdict is not None and not upstream else None
                 if counted_on is not None:
-                    out = _CostedSpan.of(
-                        span,
-                        {
-                            **attrs,
-                            cv.PRICING_STATUS: PricingStatus.COUNTED_ELSEWHERE.value,
-                            cv.COUNTED_ON: f"{counted_on:016x}",
-                        },
-                        self._pricer,
-                    )
+                    marks = {
+                        cv.PRICING_STATUS: PricingStatus.COUNTED_ELSEWHERE.value,
+                        cv.COUNTED_ON: f"{counted_on:016x}",
+                    }
+                    carrier = self._costed.get(counted_on)
+                    if carrier is not None:
+                        lost = self._give_facts(carrier, attrs)
+                        if lost:
+                            marks[cv.PRICING_ERROR] = lost
+                    out = CostedSpan.of(span, {**attrs, **marks}, self._pricer)
                 elif verdict is not None and not upstream:  # an aggregate: its calls carry the cost
-                    out = _CostedSpan.of(span, {**attrs, **self._aggregate}, self._pricer)
+                    out = CostedSpan.of(span, {**attrs, **self._aggregate}, self._pricer)
                 elif not upstream:
-                    out = _CostedSpan.of(span, attrs, self._pricer)
+                    out = self._remember(CostedSpan.of(span, attrs, self._pricer))
             elif not self._forward_all:
                 return
         except Exception:
             self._error("on_end")  # forward the span unpriced rather than lose it
         self._forward(out)
+
+    def _remember(self, costed: ReadableSpan) -> ReadableSpan:
+        """A counting span, kept a while so a later span of its call can add its billed facts."""
+        costed_spans = self._costed
+        if len(costed_spans) >= _MAX_COSTED:
+            for key in list(costed_spans)[: _MAX_COSTED // 4]:  # oldest first; amortised
+                costed_spans.pop(key, None)
+        costed_spans[costed.context.span_id] = costed  # type: ignore[assignment]
+        return costed
+
+    def _give_facts(self, carrier: CostedSpan, attrs: Mapping[str, Any]) -> str | None:
+        """Add the billed facts ``attrs`` (a span counted on ``carrier``) says and the
+        carrier does not; returns why they were lost, or None."""
+        try:
+            mine, theirs = read_usage(carrier._source), read_usage(attrs)
+        except UsageError:
+            return None  # the carrier's usage is marked invalid; this span's is its own matter
+        if mine is None or theirs is None:
+            return None
+        merged = with_facts(mine, theirs)
+        if merged is mine:
+            return None
+        said = fact_attributes(mine)
+        if carrier.add_facts({k: v for k, v in fact_attributes(merged).items() if k not in said}):
+            return None
+        facts = ", ".join(f"{k}={v}" for k, v in fact_attributes(theirs).items())
+        return f"billed facts not on the counted span (exported before this one ended): {facts}"[:500]
 
     def _note_genai_parent(self, span: Span, parent_context: Context | None) -> None:
         parent = trace.get_current_span(parent_context)
@@ -320,7 +228,7 @@ class CostSpanProcessor(SpanProcessor):
 
         def deliver(extra: dict[str, Any]) -> None:
             try:
-                self._forward(_CostedSpan.of(span, {**source, **extra}, self._pricer))
+                self._forward(CostedSpan.of(span, {**source, **extra}, self._pricer))
             except Exception:
                 self._error("forwarding a span after its body")
 

@@ -108,7 +108,7 @@ def record_usage(
     if service_tier is not None:
         if not isinstance(service_tier, str) or not service_tier.strip() or len(service_tier) > 64:
             raise ValueError("record_usage: service_tier must be a non-empty string of at most 64 characters")
-        counts[cv.SERVICE_TIER_NAMES[2]] = service_tier
+        counts[cv.USAGE_SERVICE_TIER] = service_tier
     if not isinstance(batch, bool):
         raise ValueError(f"record_usage: batch must be True or False, got {type(batch).__name__}")
     if batch:

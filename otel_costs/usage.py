@@ -32,13 +32,24 @@ from .conventions import (
     USAGE_CACHE_WRITE_1H,
     USAGE_EXTRA_NAMES,
     USAGE_IMAGE_INPUT,
+    USAGE_SERVICE_TIER,
     USAGE_WEB_SEARCHES,
     InputCache,
     detect,
     exclusive_provider,
 )
 
-__all__ = ["MAX_PROVIDER_COST", "Provenance", "TokenUsage", "UsageError", "billed_usd", "read_usage"]
+__all__ = [
+    "MAX_PROVIDER_COST",
+    "Provenance",
+    "TokenUsage",
+    "UsageError",
+    "billed_usd",
+    "fact_attributes",
+    "has_facts",
+    "read_usage",
+    "with_facts",
+]
 
 
 class Provenance(Enum):
@@ -183,6 +194,80 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
         image_in,
         audio_out,
     )
+
+
+#: The billed facts of a call beyond its token counts (:class:`TokenUsage` fields), with the
+#: value that means "not said".
+_FACTS: tuple[tuple[str, Any], ...] = (
+    ("cache_write_1h_tokens", 0),
+    ("web_searches", 0),
+    ("service_tier", None),
+    ("batch", False),
+    ("provider_cost", None),
+    ("input_audio_tokens", 0),
+    ("input_image_tokens", 0),
+    ("output_audio_tokens", 0),
+)
+
+
+_UNSAID = tuple(unsaid for _, unsaid in _FACTS)
+_FIRST_FACT = TokenUsage._fields.index(_FACTS[0][0])
+assert TokenUsage._fields[_FIRST_FACT:] == tuple(name for name, _ in _FACTS)
+
+
+def has_facts(usage: TokenUsage) -> bool:
+    """Whether ``usage`` says any billed fact beyond its token counts (:func:`with_facts`)."""
+    return usage[_FIRST_FACT:] != _UNSAID
+
+
+def with_facts(usage: TokenUsage, other: TokenUsage) -> TokenUsage:
+    """``usage`` with the billed facts that ``other`` — another span of the same call — says
+    and ``usage`` does not: the served tier, the batch API, web searches, one-hour cache
+    writes, modalities, the provider's cost. A fact both say keeps ``usage``'s value; token
+    counts are ``usage``'s (the spans of one call agree on them). Returns ``usage`` itself
+    when ``other`` adds nothing. A fact that would not fit ``usage``'s tokens (more one-hour
+    cache writes than cache writes, more audio than input) is left out. Pure."""
+    changes = {}
+    for name, unsaid in _FACTS:
+        mine, theirs = getattr(usage, name), getattr(other, name)
+        if mine == unsaid and theirs != unsaid:
+            changes[name] = theirs
+    if not changes:
+        return usage
+    merged = usage._replace(**changes)
+    if merged.cache_write_1h_tokens > merged.cache_write_tokens:
+        merged = merged._replace(cache_write_1h_tokens=usage.cache_write_1h_tokens)
+    if merged.input_audio_tokens + merged.input_image_tokens > merged.input_tokens:
+        merged = merged._replace(
+            input_audio_tokens=usage.input_audio_tokens, input_image_tokens=usage.input_image_tokens
+        )
+    if merged.output_audio_tokens > merged.output_tokens:
+        merged = merged._replace(output_audio_tokens=usage.output_audio_tokens)
+    return merged if merged != usage else usage
+
+
+def fact_attributes(usage: TokenUsage) -> dict[str, Any]:
+    """The attributes (the names :func:`read_usage` reads) that say ``usage``'s billed facts
+    beyond its token counts: what the SDK adds to the span that carries a call's cost when
+    another span of the call said them (``with_facts``). Empty when there are none."""
+    out: dict[str, Any] = {}
+    if usage.cache_write_1h_tokens:
+        out[USAGE_CACHE_WRITE_1H] = usage.cache_write_1h_tokens
+    if usage.web_searches:
+        out[USAGE_WEB_SEARCHES] = usage.web_searches
+    if usage.service_tier is not None:
+        out[USAGE_SERVICE_TIER] = usage.service_tier
+    if usage.batch:
+        out[USAGE_BATCH] = True
+    if usage.provider_cost is not None:
+        out[PROVIDER_COST] = str(usage.provider_cost)
+    if usage.input_audio_tokens:
+        out[USAGE_AUDIO_INPUT] = usage.input_audio_tokens
+    if usage.input_image_tokens:
+        out[USAGE_IMAGE_INPUT] = usage.input_image_tokens
+    if usage.output_audio_tokens:
+        out[USAGE_AUDIO_OUTPUT] = usage.output_audio_tokens
+    return out
 
 
 #: OpenInference metadata longer than this is not searched for server tool use.

@@ -30,6 +30,16 @@ SHAPES = {
         {"gen_ai.operation.name": "invoke_agent", **USAGE_SEMCONV, **CALL_MODEL, "gen_ai.agent.name": "support"},
         {"gen_ai.operation.name": "chat", **USAGE_SEMCONV, **CALL_MODEL},
     ),
+    # semantic-conventions-genai 0.1: a workflow is an invoke_agent internal span whose
+    # operation stays invoke_workflow
+    "semconv-workflow": (
+        {"gen_ai.operation.name": "invoke_workflow", **USAGE_SEMCONV, **CALL_MODEL, "gen_ai.agent.name": "triage"},
+        {"gen_ai.operation.name": "chat", **USAGE_SEMCONV, **CALL_MODEL},
+    ),
+    "semconv-plan": (
+        {"gen_ai.operation.name": "plan", **USAGE_SEMCONV, **CALL_MODEL},
+        {"gen_ai.operation.name": "chat", **USAGE_SEMCONV, **CALL_MODEL},
+    ),
     "openinference-agent": (
         {
             "openinference.span.kind": "AGENT",

@@ -82,6 +82,12 @@ class Metrics:
             "collector started (suspect_of in genai_spans).",
             registry=r,
         )
+        self.billed_facts_lost = Gauge(
+            "otel_costs_billed_facts_lost",
+            "Spans counted on another span stored before they came, whose billed facts (tier, "
+            "web searches, ...) that span lacks, since the collector started (pricing_error says which).",
+            registry=r,
+        )
         self.spool_oldest = Gauge(
             "otel_costs_spool_oldest_seconds",
             "How long the oldest spooled batch has waited for storage (0: the spool is empty).",

@@ -119,7 +119,9 @@ class Collector:
         loaded = await asyncio.to_thread(self._recent_calls, index)
         spool = self._spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
         write_ahead = WriteAheadLog(spool)  # spools what a crash left in flight
-        self.calls = calls = await asyncio.to_thread(HeldCalls, index, os.path.join(str(cfg.spool_dir), "calls"))
+        self.calls = calls = await asyncio.to_thread(
+            HeldCalls, index, os.path.join(str(cfg.spool_dir), "calls"), pricer
+        )
         batcher = await self._pipeline(started, pricer, spool, write_ahead, calls)
         recent = RecentRequests(cfg.dedup_window_s)
         recent.add(await asyncio.to_thread(load_recent_tokens, self.client, cfg.db, cfg.dedup_window_s))
@@ -202,6 +204,7 @@ class Collector:
         metrics.spool_bytes.set(spool.bytes)
         metrics.calls_waiting.set_function(lambda: calls.index.held_rows)
         metrics.calls_suspected.set_function(lambda: calls.index.suspects)
+        metrics.billed_facts_lost.set_function(lambda: calls.facts_lost)
         metrics.spool_oldest.set_function(spool.oldest_age)
         return batcher
 

@@ -3,8 +3,9 @@
     python -m tests.e2e.python_stack_app STACK PRICED_BY STREAM COLLECTOR OPENAI_URL ANTHROPIC_URL
 
 STACK is the provider SDK and its instrumentations ("anthropic+openinference", "openai+openllmetry",
-…); PRICED_BY "sdk" (CostSpanProcessor, and the httpx hooks as the README sets them up) or
-"collector" (a plain BatchSpanProcessor: the collector prices and pairs); STREAM "True" or
+…); PRICED_BY "sdk" (CostSpanProcessor, and the httpx hooks as the README sets them up),
+"sdk-spans" (CostSpanProcessor alone: priced from the instrumentations' spans) or "collector"
+(a plain BatchSpanProcessor: the collector prices and pairs); STREAM "True" or
 "False" (``messages.create``), or "helper": the anthropic SDK's ``messages.stream`` helper, each
 call with no request span around it (every instrumentation's span the root of its trace). It
 makes CALLS calls, each under the app's request span unless STREAM is "helper", and exports
@@ -59,7 +60,7 @@ def main(stack: str, priced_by: str, stream: bool | str, endpoint: str, openai_u
 
     provider = TracerProvider(resource=Resource.create({"service.name": "support-py"}))
     export = BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
-    provider.add_span_processor(CostSpanProcessor(export) if priced_by == "sdk" else export)
+    provider.add_span_processor(CostSpanProcessor(export) if priced_by.startswith("sdk") else export)
     for instrumentor in instrumentors(stack):
         instrumentor.instrument(tracer_provider=provider)
     if priced_by == "sdk":
@@ -101,7 +102,7 @@ def main(stack: str, priced_by: str, stream: bool | str, endpoint: str, openai_u
             tracer.start_as_current_span(
                 "POST /assist",
                 attributes={}
-                if priced_by == "sdk"
+                if priced_by.startswith("sdk")
                 else {"user.id": user, "tenant.id": tenant, "feature.name": feature},
             ),
         ):

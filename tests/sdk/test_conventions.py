@@ -190,6 +190,32 @@ def test_models_and_provider_are_read():
     )
 
 
+@pytest.mark.parametrize(
+    ("attrs", "convention", "counts"),
+    [
+        # a call served wholly from cache: the semconv instrumentations leave the zero input out
+        ({"gen_ai.usage.cache_read.input_tokens": 900}, "gen_ai", (900, 0, 900, 0, 0)),
+        ({"gen_ai.usage.cache_write.input_tokens": 300}, "gen_ai", (300, 0, 0, 300, 0)),
+        ({"gen_ai.usage.reasoning.output_tokens": 40}, "gen_ai", (0, 40, 0, 0, 40)),
+        ({"llm.token_count.prompt_details.cache_read": 900}, "openinference", (900, 0, 900, 0, 0)),
+        ({"ai.usage.cachedInputTokens": 900}, "vercel_ai", (900, 0, 900, 0, 0)),
+        # and the counts it leaves out beside the ones it writes are zero
+        ({"gen_ai.usage.output_tokens": 7}, "gen_ai", (0, 7, 0, 0, 0)),
+    ],
+)
+def test_counts_left_out_are_zero(attrs, convention, counts):
+    usage = read_usage({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", **attrs})
+    assert usage is not None and usage.convention == convention
+    assert (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+    ) == counts
+    assert not cv.USAGE_ATTRIBUTE_NAMES.isdisjoint(attrs)
+
+
 @pytest.mark.parametrize("attrs", [{}, {"http.request.method": "GET"}, {"gen_ai.request.model": "gpt-4o"}])
 def test_spans_without_usage_are_not_genai(attrs):
     assert read_usage(attrs) is None
@@ -217,7 +243,8 @@ def test_malformed_counts_raise_usage_error(value, message):
 
 def test_every_detect_name_belongs_to_a_convention_table():
     names = {n for c in cv.CONVENTIONS for n in c.detect_names()}
-    assert names == cv.USAGE_ATTRIBUTE_NAMES
+    parts = {n for c in cv.CONVENTIONS for n in c.cache_read + c.cache_write + c.reasoning}
+    assert names | parts == cv.USAGE_ATTRIBUTE_NAMES
     for conv in cv.CONVENTIONS:
         assert set(conv.detect_names()) <= set(conv.token_names()) | {"gen_ai.usage.cost", "llm.usage.total_tokens"}
 
@@ -252,3 +279,34 @@ def test_openinference_metadata_with_a_bad_search_count_is_a_usage_error(count, 
     metadata = '{"server_tool_use": {"web_search_requests": %s}}' % json.dumps(count)
     with pytest.raises(UsageError, match=message):
         read_usage({**OPENINFERENCE, cv.METADATA_JSON: metadata})
+
+
+BASE = {"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5"}
+TOKENS = {"gen_ai.usage.input_tokens": 900, "gen_ai.usage.output_tokens": 100}
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "merged"),
+    [
+        ({}, {"otel_costs.usage.web_searches": 2}, {"web_searches": 2}),
+        ({"otel_costs.usage.web_searches": 1}, {"otel_costs.usage.web_searches": 2}, {}),  # its own stays
+        ({}, {"anthropic.response.service_tier": "batch"}, {"service_tier": "batch"}),
+        ({}, {"otel_costs.usage.batch": True, "otel_costs.cost.provider": "0.0125"}, {"batch": True}),
+        ({}, {"gen_ai.usage.audio.input_tokens": 40}, {"input_audio_tokens": 40}),
+        # a fact that does not fit the counted span's tokens is left out
+        ({}, {"gen_ai.usage.input_tokens": 2000, "gen_ai.usage.audio.input_tokens": 1500}, {}),
+        ({}, {}, {}),
+    ],
+)
+def test_with_facts_adds_what_the_other_span_says_and_fact_attributes_read_back(mine, theirs, merged):
+    from otel_costs.usage import fact_attributes, with_facts
+
+    first = read_usage({**BASE, **TOKENS, **mine})
+    other = read_usage({**BASE, **TOKENS, **theirs})
+    assert first is not None and other is not None
+    out = with_facts(first, other)
+    assert (out is first) == (not merged)
+    assert {name: getattr(out, name) for name in merged} == merged
+    assert out[:11] == first[:11]  # token counts and names stay the counted span's
+    # what the SDK writes onto the counted span reads back as the merged usage
+    assert read_usage({**BASE, **TOKENS, **mine, **fact_attributes(out)}) == out

@@ -9,10 +9,12 @@ from decimal import Decimal
 
 import pytest
 from genai_prices import Usage, calc_price
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_costs import counting
 
-from .test_anthropic_sdk import CALL, Messages, call
+from .test_anthropic_sdk import CALL, Messages, billed, call
 from .test_httpx_hooks import serving
 
 anthropic = pytest.importorskip("anthropic")
@@ -26,10 +28,9 @@ def instrumentor(name: str):
     return AnthropicInstrumentor()
 
 
-@pytest.mark.parametrize("calls", [1, 3])
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize("other", ["openinference", "openllmetry"])
-def test_the_sdks_span_and_an_instrumentations_span_count_one_call_once(traced, other, stream, calls):
+def calls_through(traced, other: str, stream: bool = False, calls: int = 1, headers: dict | None = None) -> None:
+    """``calls`` calls through the real anthropic client, traced by its own tracing and by
+    the instrumentation ``other``, against the loopback fake (``headers``: how it serves them)."""
     instr = instrumentor(other)
     instr.instrument(tracer_provider=traced.provider)
     try:
@@ -39,12 +40,20 @@ def test_the_sdks_span_and_an_instrumentations_span_count_one_call_once(traced, 
                 api_key="test",
                 max_retries=0,
                 open_telemetry={"tracer_provider": traced.provider},
+                default_headers=headers or {},
             )
-            for _ in range(calls):  # the fake answers every call with the same response id
+            for _ in range(calls):
                 call(client, stream)
             client.close()
     finally:
         instr.uninstrument()
+
+
+@pytest.mark.parametrize("calls", [1, 3])
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize("other", ["openinference", "openllmetry"])
+def test_the_sdks_span_and_an_instrumentations_span_count_one_call_once(traced, other, stream, calls):
+    calls_through(traced, other, stream, calls)  # the fake answers every call with the same response id
     spans = [s for s in traced.spans() if "otel_costs.pricing.status" in s.attributes]
     assert len(spans) == 2 * calls, [(s.name, dict(s.attributes)) for s in spans]
     costed = [s for s in spans if "otel_costs.cost.total" in s.attributes]
@@ -100,3 +109,33 @@ def test_memory_is_bounded():
         call._parent = SpanContext(1, 42, False)
         job.ended(call, usage, True)
     assert len(job._below[42]) == 2
+
+
+class _ReadsAtOnce(InMemorySpanExporter):
+    """An exporter that encodes each span as it ends (SimpleSpanProcessor with OTLP does)."""
+
+    def export(self, spans):
+        for span in spans:
+            dict(span.attributes)
+        return super().export(spans)
+
+
+@pytest.mark.parametrize("exported", ["later", "at once"])
+def test_the_counted_span_takes_the_billed_facts_of_the_span_around_it(make_traced, exported):
+    """OpenInference's span around the anthropic SDK's own keeps the call's web searches (in
+    its metadata); the SDK's span, which counts, does not: it takes them before it is priced.
+    Exported as it ends (read before the outer span ended), it cannot: the outer span says so."""
+    traced = make_traced()
+    if exported == "at once":
+        traced.exporter = _ReadsAtOnce()
+        traced.processor._downstream = (SimpleSpanProcessor(traced.exporter),)
+    calls_through(traced, "openinference", headers={"x-web-searches": "2"})  # the fake runs two web searches
+    (costed,) = [s for s in traced.spans() if "otel_costs.cost.total" in s.attributes]
+    (elsewhere,) = [s for s in traced.spans() if s.attributes.get("otel_costs.pricing.status") == "counted_elsewhere"]
+    total = Decimal(costed.attributes["otel_costs.cost.total"])
+    if exported == "later":
+        assert total == billed(web_searches=2)
+        assert "otel_costs.pricing.error" not in elsewhere.attributes
+    else:
+        assert total == CALL  # priced before the searches were known
+        assert "web_searches=2" in elsewhere.attributes["otel_costs.pricing.error"]

@@ -21,8 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_VALUE_LENGTH
-from otel_costs.pricing import Pricer, PricingStatus
-from otel_costs.usage import UsageError, read_usage
+from otel_costs.pricing import Cost, Pricer, PricingStatus
+from otel_costs.usage import TokenUsage, UsageError, has_facts, read_usage
 from otel_costs_collector.mapping.attribution import attribution_of, tags_of
 from otel_costs_collector.mapping.read import READ_NAMES, SCALAR_KINDS, attributes_of, text_of, value_of
 from otel_costs_collector.mapping.sdk_cost import sdk_cost, too_fine
@@ -30,6 +30,7 @@ from otel_costs_collector.storage.columns import N_COSTS, SPAN_ID, TRACE_ID
 
 __all__ = [
     "oldest_ns",
+    "price_columns",
     "Link",
     "MapResult",
     "map_request",
@@ -64,14 +65,18 @@ class MapResult:
     ``rows``: one list a stored span, values in ``storage.columns.COLUMNS`` order: ``timestamp`` and
     ``duration_ns`` in ns (ints), token counts as ints, the five costs as ``Decimal`` (at
     most 18 decimal places, what the table stores), ``tags`` a dict. ``links``: the spans
-    without usage that have a parent or an attribution (:class:`Link`).
+    without usage that have a parent or an attribution (:class:`Link`). ``facts``: the usage
+    of the rows that say billed facts beyond their tokens (tier, web searches, …), by trace id
+    + span id (hex): another span of the same call may lack them
+    (otel_costs_collector.mapping.billed_facts).
     """
 
-    __slots__ = ("rows", "links", "received", "non_genai", "rejected", "repeated", "errors", "request_token")
+    __slots__ = ("rows", "links", "facts", "received", "non_genai", "rejected", "repeated", "errors", "request_token")
 
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
         self.links: list[Link] = []
+        self.facts: dict[str, TokenUsage] = {}
         self.received = 0
         self.non_genai = 0
         self.rejected = 0
@@ -83,6 +88,26 @@ class MapResult:
         self.rejected += 1
         if len(self.errors) < 5:  # enough to diagnose, bounded for huge bad requests
             self.errors.append(message)
+
+
+def price_columns(
+    cost: Cost, *, checked: bool = False
+) -> tuple[tuple[Decimal, ...], PricingStatus, str, str, str, str, str]:
+    """A cost as a row holds it: (the N_COSTS cost columns, status, pricing source, pricing
+    model, error, service tier, cost source). A cost finer than storage keeps (18 decimal
+    places) is refused as UNPRICED unless ``checked`` (otel_costs_collector.mapping.sdk_cost
+    checked it)."""
+    status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
+    costs, cost_source = _ZEROS, "local"
+    if cost.total is not None:
+        # Every part is set when the total is (otel_costs.pricing.Cost).
+        parts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.web_search, cost.adjustment)
+        costs = tuple(c or _ZERO for c in parts) + (cost.total,)
+        cost_source = cost.source_of_cost
+        if not checked and any(too_fine(c) for c in costs):
+            costs, status = _ZEROS, PricingStatus.UNPRICED
+            error = "cost has more than 18 decimal places; storage would round it"
+    return costs, status, source, model, error, cost.tier, cost_source
 
 
 def oldest_ns(raw_ttl_days: int | None) -> int:
@@ -246,17 +271,10 @@ def _row(
             priced_by = "sdk"
         else:
             cost = pricer.price(usage, start)
-        status, source, model, error = cost.status, cost.source, cost.model or "", cost.error or ""
-        tier = cost.tier
-        if cost.total is not None:
-            # Every part is set when the total is (otel_costs.pricing.Cost).
-            parts = (cost.input, cost.output, cost.cache_read, cost.cache_write, cost.web_search, cost.adjustment)
-            costs = tuple(c or _ZERO for c in parts) + (cost.total,)
-            cost_source = cost.source_of_cost
-            # (sdk_cost checked its amounts already, and only where they could be too fine.)
-            if priced_by == "collector" and any(too_fine(c) for c in costs):
-                costs, status = _ZEROS, PricingStatus.UNPRICED
-                error = "cost has more than 18 decimal places; storage would round it"
+        if has_facts(usage):  # another span of its call may lack them (mapping.billed_facts)
+            result.facts[trace_id.hex() + span_id.hex()] = usage
+        # (sdk_cost checked its amounts already, and only where they could be too fine.)
+        costs, status, source, model, error, tier, cost_source = price_columns(cost, checked=priced_by == "sdk")
     if usage is not None:
         # Names a sender chose: capped like every other string (a 4 MiB model name would be
         # stored, and shown, whole). Priced above with the whole name: no price matches it.

@@ -16,6 +16,7 @@ import queue
 from typing import Any, Callable, NamedTuple
 
 from otel_costs.pricing import Pricer
+from otel_costs.usage import TokenUsage
 from otel_costs_collector.mapping.rows import Link, map_request, oldest_ns, span_count
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.held import CountOnce, HeldCalls
@@ -33,6 +34,7 @@ class Mapped(NamedTuple):
     rows: list[list[Any]]
     links: list[Link]
     outcomes: list[Outcome]
+    facts: dict[str, TokenUsage]  # MapResult.facts of every request
 
 
 def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> Mapped:
@@ -41,13 +43,15 @@ def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> M
     rows: list[list[Any]] = []
     links: list[Link] = []
     outcomes = []
+    facts: dict[str, TokenUsage] = {}
     oldest = oldest_ns(raw_ttl_days)
     for request, tenant, token in batch_file.decode(batch):
         result = map_request(request, pricer, tenant, token=token, oldest_ns=oldest)
         rows.extend(result.rows)
         links.extend(result.links)
+        facts.update(result.facts)
         outcomes.append(Outcome.of(result))
-    return Mapped(rows, links, outcomes)
+    return Mapped(rows, links, outcomes, facts)
 
 
 def assess(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> list[Outcome]:
@@ -111,11 +115,11 @@ class BatchWriter:
         now: storage, or a mapping worker that died) or any other error: a bug, which the
         pipeline keeps the batch for (storage.errors)."""
         try:
-            rows, links, outcomes = self._map(batch.data)
+            mapped = self._map(batch.data)
         except batch_file.Damaged as exc:
             raise PermanentError(f"damaged batch file: {exc}") from exc
-        self._inner.write(Rows(rows, batch.insert_token, links))
-        return outcomes
+        self._inner.write(Rows(mapped.rows, batch.insert_token, mapped.links, mapped.facts))
+        return mapped.outcomes
 
     def close(self) -> None:
         pass

@@ -24,8 +24,11 @@ import os
 import threading
 import time
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from otel_costs.pricing import Pricer
+from otel_costs.usage import TokenUsage
+from otel_costs_collector.mapping import billed_facts
 from otel_costs_collector.mapping.calls import CallIndex, Change
 from otel_costs_collector.mapping.rows import Link
 from otel_costs_collector.pipeline.types import Rows, Stage
@@ -44,24 +47,37 @@ class HeldCalls:
     """The rule (``index``) with its files. ``before``/``after`` around a batch's insert;
     ``settle`` from one thread, every so often."""
 
-    def __init__(self, index: CallIndex, directory: str) -> None:
+    def __init__(self, index: CallIndex, directory: str, pricer: Pricer | None = None) -> None:
+        """``pricer``: prices a counted row again with the facts of the spans counted on it
+        (None: rows are stored with their own facts only)."""
         self.index = index
         self.directory = directory
+        self.pricer = pricer
+        self.facts_lost = 0  # rows whose billed facts could not reach their counted row
         os.makedirs(directory, exist_ok=True)
         self._lock = threading.Lock()
         self._held: dict[str, dict[str, list[Any]]] = {}  # batch's insert token → span id → row
         self._origin: dict[tuple[str, str], str] = {}  # (trace id, span id) → batch's insert token
         self._load()
 
-    def before(self, rows: list[list[Any]], links: Sequence[Link], insert_token: str) -> list[list[Any]]:
-        """Decide a batch's rows (a replay: as recorded); returns the rows to insert now.
-        Raises OSError when the decisions cannot be written ahead."""
+    def before(
+        self,
+        rows: list[list[Any]],
+        links: Sequence[Link],
+        insert_token: str,
+        facts: Mapping[str, TokenUsage] | None = None,
+    ) -> list[list[Any]]:
+        """Decide a batch's rows (a replay: as recorded), the counted rows taking the billed
+        facts of the spans counted on them (``facts``: Rows.facts; mapping.billed_facts);
+        returns the rows to insert now. Raises OSError when the decisions cannot be written ahead."""
         recorded = self._read_decided(insert_token)
         if recorded is not None:
             with self._lock:  # a replay: rows stored since (by settle) must not wait again
                 journaled = self._held.get(insert_token, {})
                 done = {s for s in recorded[1] if s not in journaled}
         decided = self.index.decide(rows, links, recorded)
+        if facts and self.pricer is not None:
+            self.facts_lost += billed_facts.merge([*decided.now, *decided.held], facts, self.pricer)
         if recorded is not None and done:
             self.index.forget([row for row in decided.held if row[SPAN_ID] in done])
             decided = decided._replace(held=[row for row in decided.held if row[SPAN_ID] not in done])
@@ -194,7 +210,9 @@ class CountOnce:
 
     def write(self, rows: Rows) -> None:
         """Raises OSError (the decisions could not be written ahead) or ``inner``'s errors."""
-        self._inner.write(Rows(self._calls.before(rows.rows, rows.links, rows.insert_token), rows.insert_token))
+        self._inner.write(
+            Rows(self._calls.before(rows.rows, rows.links, rows.insert_token, rows.facts), rows.insert_token)
+        )
         self._calls.after(rows.insert_token)
 
     def close(self) -> None:

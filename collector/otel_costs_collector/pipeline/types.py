@@ -19,8 +19,9 @@ once, at the insert); any other exception is a bug in our code, and the batch is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, NamedTuple, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Generic, Mapping, NamedTuple, Protocol, Sequence, TypeVar
 
+from otel_costs.usage import TokenUsage
 from otel_costs_collector.mapping.rows import Link, MapResult
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.storage.errors import PermanentError, StorageUnavailable
@@ -82,6 +83,7 @@ class Rows(NamedTuple):
     rows: list[list[Any]]
     insert_token: str
     links: Sequence[Link] = ()
+    facts: Mapping[str, TokenUsage] = {}  # MapResult.facts: the rows' billed facts beyond tokens
 
 
 class Stage(Protocol[In, Out]):

@@ -24,6 +24,17 @@ __all__ = [
     "SUSPECT_OF",
     "REQUEST_TOKEN",
     "N_COSTS",
+    "REQUEST_MODEL",
+    "RESPONSE_MODEL",
+    "OPERATION",
+    "REASONING",
+    "CACHE_WRITE_1H",
+    "WEB_SEARCHES",
+    "PRICING_SOURCE",
+    "PRICED_BY",
+    "SERVICE",
+    "PROVIDER",
+    "SCOPE",
 ]
 
 #: Column order of ``genai_spans`` inserts (migrations/0001_genai_spans.sql, 0005, 0013, 0014).
@@ -98,6 +109,14 @@ COLUMNS: tuple[str, ...] = (
     SERVICE,
     PROVIDER,
     SCOPE,
+    REQUEST_MODEL,
+    RESPONSE_MODEL,
+    OPERATION,
+    REASONING,
+    CACHE_WRITE_1H,
+    WEB_SEARCHES,
+    PRICING_SOURCE,
+    PRICED_BY,
 ) = (
     COLUMNS.index(name)
     for name in (
@@ -123,6 +142,14 @@ COLUMNS: tuple[str, ...] = (
         "service",
         "provider",
         "scope",
+        "request_model",
+        "response_model",
+        "operation",
+        "reasoning_tokens",
+        "cache_write_1h_tokens",
+        "web_searches",
+        "pricing_source",
+        "priced_by",
     )
 )
 #: The cost columns, contiguous in a row from COSTS: input, output, cache read, cache write,
