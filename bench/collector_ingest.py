@@ -12,6 +12,7 @@ requests in flight, for a fixed time, and prints:
   mapping, merges). An app adds its exporter's batch delay (500 ms by default) on top.
 
     python bench/collector_ingest.py [--seconds 20] [--inflight 16] [--unpriced] [--rate N]
+                                     [--genai-share 0.01] [--json]
 
 ``--rate N`` sends N spans/s (at most ``--inflight`` requests waiting) instead of as fast as
 the collector answers: freshness below saturation, where users live.
@@ -21,12 +22,15 @@ without storing): variants of the SDK-made requests with new trace ids, serialis
 the clock starts, enough for ``--max-rate`` spans/s.
 
 ``--unpriced`` sends spans without cost attributes, priced by the collector (as from apps in
-other languages).
+other languages). ``--genai-share 0.01``: whole traces, one span in a hundred an LLM call, the
+rest HTTP and database spans the collector drops. It also prints the peak RSS of the
+collector and its workers; ``--json`` the figures as one line (bench/compare.py reads it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -52,15 +56,23 @@ SPANS_PER_REQUEST = 512
 MODELS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o")]
 
 
-def build_requests(n: int, priced: bool) -> list[bytes]:
+def build_requests(n: int, priced: bool, genai_share: float = 1.0) -> list[bytes]:
+    """``n`` requests of SPANS_PER_REQUEST spans, made by the real SDK: a ``genai_share`` of
+    them LLM calls (priced by CostSpanProcessor when ``priced``), the rest the HTTP and
+    database spans an app's whole traces hold."""
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "bench-app"}))
     downstream = SimpleSpanProcessor(memory)
-    provider.add_span_processor(CostSpanProcessor(downstream) if priced else downstream)
+    # forward="all": the app sends its whole traces, as apps in other languages do
+    provider.add_span_processor(CostSpanProcessor(downstream, forward="all") if priced else downstream)
     tracer = provider.get_tracer("bench")
+    every = max(1, round(1 / genai_share)) if genai_share > 0 else 0
     out = []
     for r in range(n):
         for i in range(SPANS_PER_REQUEST):
+            if not every or (r * SPANS_PER_REQUEST + i) % every:
+                other_span(tracer, i)
+                continue
             provider_name, model = MODELS[i % len(MODELS)]
             with attribute_to(
                 user_id=f"u{i % 97}", tenant_id=f"t{i % 13}", feature=("chat", "search")[i % 2], plan="pro"
@@ -80,6 +92,31 @@ def build_requests(n: int, priced: bool) -> list[bytes]:
         memory.clear()
     provider.shutdown()
     return out
+
+
+def other_span(tracer, i: int) -> None:
+    """A span of an app's trace that is no LLM call: an HTTP server span or a database query."""
+    if i % 2:
+        attributes = {
+            "http.request.method": "POST",
+            "url.path": f"/api/orders/{i}",
+            "http.route": "/api/orders/{id}",
+            "http.response.status_code": 200,
+            "server.address": "shop.internal",
+            "user_agent.original": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36",
+        }
+        name = "POST /api/orders/{id}"
+    else:
+        attributes = {
+            "db.system.name": "postgresql",
+            "db.namespace": "shop",
+            "db.operation.name": "SELECT",
+            "db.query.text": "SELECT id, total, status FROM orders WHERE customer_id = $1 ORDER BY created_at DESC",
+            "server.address": "db.internal",
+        }
+        name = "SELECT shop.orders"
+    with tracer.start_as_current_span(name, attributes=attributes):
+        pass
 
 
 def variants(bodies: list[bytes], n: int) -> list[bytes]:
@@ -169,6 +206,33 @@ def cpu_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss(pid: int) -> int | None:
+    """Peak resident bytes (VmHWM) of process ``pid`` plus those of the processes it started,
+    or None where /proc is not there."""
+
+    def hwm(p: int) -> int:
+        with open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    try:
+        total = hwm(pid)
+    except OSError:
+        return None
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != pid:
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                if ppid == pid:
+                    total += hwm(int(entry))
+            except (OSError, ValueError):
+                continue  # gone meanwhile
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -228,9 +292,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-rate", type=int, default=120_000, help="spans/s the prepared requests suffice for")
     ap.add_argument("--unpriced", action="store_true")
     ap.add_argument("--rate", type=float, help="spans/s to send (default: as fast as acknowledged)")
+    ap.add_argument(
+        "--genai-share", type=float, default=1.0, help="the share of spans that are LLM calls (0.01: whole traces)"
+    )
+    ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line (bench/compare.py)")
     args = ap.parse_args(argv)
 
-    bodies = build_requests(args.requests, priced=not args.unpriced)
+    bodies = build_requests(args.requests, priced=not args.unpriced, genai_share=args.genai_share)
     payloads = variants(bodies, int(args.seconds * args.max_rate / SPANS_PER_REQUEST) + 1)
     t0 = time.perf_counter()
     reps = 0
@@ -287,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
             acked += settle(window.popleft(), freshness)
         elapsed = time.perf_counter() - start
         cpu_end = cpu_seconds(collector.pid)
+        peak = peak_rss(collector.pid)
         channel.close()
         batches = batch_figures(httpx.get(f"http://127.0.0.1:{http_port}/metrics", timeout=10).text)
     finally:
@@ -295,8 +364,11 @@ def main(argv: list[str] | None = None) -> None:
     rate = acked / elapsed
     freshness.sort()
     p99 = freshness[min(len(freshness) - 1, int(len(freshness) * 0.99))]
+    kind = "unpriced (priced by the collector)" if args.unpriced else "priced by the SDK"
+    if args.genai_share < 1:
+        kind += f", {args.genai_share:.0%} of them LLM calls"
     print(
-        f"spans: {'unpriced (priced by the collector)' if args.unpriced else 'priced by the SDK'}; "
+        f"spans: {kind}; "
         f"{SPANS_PER_REQUEST}/request, {args.inflight} in flight, "
         f"{f'paced at {args.rate:,.0f} spans/s, ' if args.rate else ''}{elapsed:.1f} s"
     )
@@ -308,12 +380,25 @@ def main(argv: list[str] | None = None) -> None:
         f"({len(freshness)} probes; span end → written)"
     )
     print(f"batches          : {batches}")
+    cpu_us = None
     if cpu_start is not None and cpu_end is not None and acked:
         used = cpu_end - cpu_start
+        cpu_us = used / acked * 1e6
         print(
-            f"collector CPU    : {used / acked * 1e6:.1f} µs a span ({used:.1f} s over {elapsed:.1f} s: "
+            f"collector CPU    : {cpu_us:.1f} µs a span ({used:.1f} s over {elapsed:.1f} s: "
             f"{used / elapsed:.0%} of one core)"
         )
+    if peak is not None:
+        print(f"peak RSS         : {peak / 2**20:,.0f} MiB (the collector and its mapping workers, summed)")
+    if args.json:
+        figures = {
+            "spans_per_s": round(rate),
+            "cpu_us_per_span": cpu_us and round(cpu_us, 1),
+            "p50_ms": round(statistics.median(freshness) * 1000),
+            "p99_ms": round(p99 * 1000),
+            "peak_rss_mib": peak and round(peak / 2**20),
+        }
+        print("json:", json.dumps(figures))
     os.system(f"rm -rf {data}")
 
 

@@ -26,7 +26,7 @@ from otel_costs_collector.config import CollectorConfig
 from otel_costs_collector.dashboard.routes import add_dashboard_routes
 from otel_costs_collector.logs import configure_logging
 from otel_costs_collector.mapping.calls import CallIndex
-from otel_costs_collector.memory import return_large_buffers
+from otel_costs_collector.memory import quiet_gc, return_large_buffers
 from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.periodic import Periodic
 from otel_costs_collector.pipeline.batch_writer import Insert, WriterPool, assess, refused, writer
@@ -429,6 +429,7 @@ class Collector:
 async def _serve(config: CollectorConfig, wrap_write: Callable[[Any], Any] | None) -> None:
     collector = Collector(config, wrap_write=wrap_write)
     await collector.start()
+    quiet_gc()  # what the start made stays out of every collection
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,6 +25,8 @@ def _clean(value: Any) -> str | None:
 def attribution_of(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[str, str, str]:
     """(user, tenant, feature) from the first alias present, span before resource; the
     feature from a fallback name (what the call is for) when no alias names one."""
+    if _NAMES.isdisjoint(attrs) and _NAMES.isdisjoint(resource):  # most spans: no name to probe
+        return _NOBODY
     found = [_first(attrs, resource, names) for names in _ALIASES]
     return found[0], found[1], found[2] or _first(attrs, resource, cv.FEATURE_FALLBACKS)
 
@@ -41,6 +43,8 @@ def _first(attrs: dict[str, Any], resource: dict[str, Any], names: tuple[str, ..
 
 
 _ALIASES = (cv.ATTRIBUTION_ALIASES["user_id"], cv.ATTRIBUTION_ALIASES["tenant_id"], cv.ATTRIBUTION_ALIASES["feature"])
+_NAMES = frozenset(name for names in (*_ALIASES, cv.FEATURE_FALLBACKS) for name in names)
+_NOBODY = ("", "", "")
 
 
 def tags_of(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:

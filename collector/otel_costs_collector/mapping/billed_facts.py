@@ -56,21 +56,22 @@ _COST_SOURCE = COLUMNS.index("cost_source")
 _MAX_ERROR = 500
 
 
-def merge(rows: list[list[Any]], facts: Mapping[str, TokenUsage], pricer: Pricer) -> int:
+def merge(rows: list[list[Any]], facts: Mapping[str, TokenUsage], pricer: Pricer) -> tuple[int, int]:
     """Add the billed facts of this batch's ``counted_elsewhere`` rows (``facts``: their usage
     by trace id + span id, for the rows that say any; MapResult.facts) to the row each is
     counted on, priced again with them. ``rows``: every row of the batch, the rule applied.
-    Returns how many rows' facts could not be added (their counted row is not in the batch);
-    those rows say so in ``pricing_error``. Changes rows in place; never raises for any row."""
+    Returns how many counted rows were priced again, and how many rows' facts could not be
+    added (their counted row is not in the batch): those rows say so in ``pricing_error``.
+    Changes rows in place; never raises for any row."""
     if not facts:
-        return 0
+        return 0, 0
     givers = [
         row
         for row in rows
         if row[STATUS] == _COUNTED_ELSEWHERE and row[COUNTED_ON] and row[TRACE_ID] + row[SPAN_ID] in facts
     ]
     if not givers:
-        return 0
+        return 0, 0
     by_span = {row[SPAN_ID]: row for row in rows if row[STATUS] != _COUNTED_ELSEWHERE}
     lost = 0
     merged: dict[int, tuple[list[Any], TokenUsage, TokenUsage]] = {}  # id(row) → (row, its usage, merged)
@@ -91,10 +92,12 @@ def merge(rows: list[list[Any]], facts: Mapping[str, TokenUsage], pricer: Pricer
             mine = facts.get(carrier[TRACE_ID] + carrier[SPAN_ID]) or _usage_of(carrier)
             entry = (carrier, mine, mine)
         merged[id(carrier)] = (carrier, entry[1], with_facts(entry[2], theirs))
+    repriced = 0
     for carrier, mine, usage in merged.values():
         if usage is not mine:
             _price(carrier, usage, pricer)
-    return lost
+            repriced += 1
+    return repriced, lost
 
 
 def _usage_of(row: list[Any]) -> TokenUsage:

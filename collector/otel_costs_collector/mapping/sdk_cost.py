@@ -56,6 +56,30 @@ _PRICED = (PricingStatus.PRICED, PricingStatus.OVERRIDDEN)
 _NONE = (None,) * 7
 
 
+# A price is one of few amounts (the same model and usage cost the same): each string is
+# read once. Decimals are immutable, so sharing them is safe.
+_AMOUNTS: dict[str, Decimal] = {}
+_MAX_AMOUNTS = 65_536
+
+
+def _amount(raw: Any) -> Decimal | None:
+    """A cost attribute's amount, or None when it is not a finite decimal string that
+    storage's Decimal(38, 18) holds exactly."""
+    if type(raw) is not str or len(raw) > 60:
+        return None
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    # Plain strings with <= 18 decimals fit Decimal(38, 18); check the rest exactly.
+    dot = raw.find(".")
+    if ("E" in raw or "e" in raw or (dot >= 0 and len(raw) - dot - 1 > 18)) and too_fine(amount):
+        return None
+    return amount
+
+
 def sdk_cost(attrs: dict[str, Any]) -> Cost | None:
     """The price an otel-costs SDK already put on the span, if it is well-formed: its parts
     (all set, the adjustment 0 when there is none) when priced, None parts otherwise."""
@@ -64,18 +88,17 @@ def sdk_cost(attrs: dict[str, Any]) -> Cost | None:
         return None
     parts: list[Decimal] = []
     if status in _PRICED:
+        amounts = _AMOUNTS
         for i, raw in enumerate(attrs.get(name, "0") for name in cv.COST_PARTS):
-            if type(raw) is not str or len(raw) > 60:
-                return None  # malformed: price it here instead
-            try:
-                amount = Decimal(raw)
-            except InvalidOperation:
-                return None
-            if not amount.is_finite() or (amount < 0 and i != _ADJUSTMENT):  # a bill below the estimate
-                return None
-            # Plain strings with <= 18 decimals fit Decimal(38, 18); check the rest exactly.
-            dot = raw.find(".")
-            if ("E" in raw or "e" in raw or (dot >= 0 and len(raw) - dot - 1 > 18)) and too_fine(amount):
+            amount = amounts.get(raw) if type(raw) is str else None
+            if amount is None:
+                amount = _amount(raw)
+                if amount is None:
+                    return None  # malformed: price it here instead
+                if len(amounts) >= _MAX_AMOUNTS:
+                    amounts.clear()  # the strings are the senders': memory stays bounded
+                amounts[raw] = amount
+            if amount < 0 and i != _ADJUSTMENT:  # a bill below the estimate may be negative
                 return None
             parts.append(amount)
         # The parts must add up: a total that does not is not the SDK's (price it here).

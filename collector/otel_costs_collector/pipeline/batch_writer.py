@@ -21,8 +21,10 @@ from otel_costs_collector.mapping.rows import Link, map_request, oldest_ns, span
 from otel_costs_collector.pipeline import batch_file
 from otel_costs_collector.pipeline.held import CountOnce, HeldCalls
 from otel_costs_collector.pipeline.types import Batch, BatchStage, Outcome, Rows, Stage
+from otel_costs_collector.storage.columns import TIMESTAMP
 from otel_costs_collector.storage.errors import PermanentError
-from otel_costs_collector.storage.insert import ClickHouseWriter
+from otel_costs_collector.storage.insert import DAY_NS, MAX_DAYS, ClickHouseWriter
+from otel_costs_collector.storage.native import native_block
 
 __all__ = ["BatchWriter", "Insert", "Mapped", "WriterPool", "assess", "map_rows", "refused", "writer"]
 
@@ -35,6 +37,7 @@ class Mapped(NamedTuple):
     links: list[Link]
     outcomes: list[Outcome]
     facts: dict[str, TokenUsage]  # MapResult.facts of every request
+    block: bytes | None  # the rows as a Native block (storage.native); None: encoded at the insert
 
 
 def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> Mapped:
@@ -51,7 +54,19 @@ def map_rows(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> M
         links.extend(result.links)
         facts.update(result.facts)
         outcomes.append(Outcome.of(result))
-    return Mapped(rows, links, outcomes, facts)
+    return Mapped(rows, links, outcomes, facts, _block(rows))
+
+
+def _block(rows: list[list[Any]]) -> bytes | None:
+    """The rows' Native block, made here (a mapping worker) rather than in the collector's
+    process; None when they are inserted in parts (a backfill over many days) or a value does
+    not encode (the insert encodes them, and classifies what ClickHouse says)."""
+    if not rows or len({row[TIMESTAMP] // DAY_NS for row in rows}) > MAX_DAYS:
+        return None
+    try:
+        return native_block(rows)
+    except Exception:
+        return None
 
 
 def assess(batch: bytes, pricer: Pricer, raw_ttl_days: int | None = None) -> list[Outcome]:
@@ -82,7 +97,7 @@ class Insert:
 
     def write(self, rows: Rows) -> None:
         """Raises PermanentError, StorageUnavailable or a bug's error (storage.errors)."""
-        self._writer.write(rows.rows, rows.insert_token)
+        self._writer.write(rows.rows, rows.insert_token, rows.block)
 
     def close(self) -> None:
         pass
@@ -118,7 +133,7 @@ class BatchWriter:
             mapped = self._map(batch.data)
         except batch_file.Damaged as exc:
             raise PermanentError(f"damaged batch file: {exc}") from exc
-        self._inner.write(Rows(mapped.rows, batch.insert_token, mapped.links, mapped.facts))
+        self._inner.write(Rows(mapped.rows, batch.insert_token, mapped.links, mapped.facts, mapped.block))
         return mapped.outcomes
 
     def close(self) -> None:

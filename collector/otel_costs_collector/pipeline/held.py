@@ -70,14 +70,27 @@ class HeldCalls:
         """Decide a batch's rows (a replay: as recorded), the counted rows taking the billed
         facts of the spans counted on them (``facts``: Rows.facts; mapping.billed_facts);
         returns the rows to insert now. Raises OSError when the decisions cannot be written ahead."""
+        return self.judge(rows, links, insert_token, facts)[0]
+
+    def judge(
+        self,
+        rows: list[list[Any]],
+        links: Sequence[Link],
+        insert_token: str,
+        facts: Mapping[str, TokenUsage] | None = None,
+    ) -> tuple[list[list[Any]], bool]:
+        """``before``, and whether the rows to insert now are all the batch's rows, none of
+        them changed by the rule."""
         recorded = self._read_decided(insert_token)
         if recorded is not None:
             with self._lock:  # a replay: rows stored since (by settle) must not wait again
                 journaled = self._held.get(insert_token, {})
                 done = {s for s in recorded[1] if s not in journaled}
         decided = self.index.decide(rows, links, recorded)
+        repriced = 0
         if facts and self.pricer is not None:
-            self.facts_lost += billed_facts.merge([*decided.now, *decided.held], facts, self.pricer)
+            repriced, lost = billed_facts.merge([*decided.now, *decided.held], facts, self.pricer)
+            self.facts_lost += lost
         if recorded is not None and done:
             self.index.forget([row for row in decided.held if row[SPAN_ID] in done])
             decided = decided._replace(held=[row for row in decided.held if row[SPAN_ID] not in done])
@@ -101,7 +114,10 @@ class HeldCalls:
                     kept = self._held.get(origin) if origin is not None else None
                     if origin is not None and kept:
                         self._write(origin + _HELD, _rows_doc(kept.values()))
-        return decided.now
+        # (a replay applies the recorded changes without listing them in decided.changes)
+        changed = decided.changes or (recorded is not None and recorded[0]) or repriced
+        untouched = not changed and len(decided.now) == len(rows)
+        return decided.now, untouched
 
     def after(self, insert_token: str) -> None:
         """The batch's insert returned."""
@@ -210,9 +226,9 @@ class CountOnce:
 
     def write(self, rows: Rows) -> None:
         """Raises OSError (the decisions could not be written ahead) or ``inner``'s errors."""
-        self._inner.write(
-            Rows(self._calls.before(rows.rows, rows.links, rows.insert_token, rows.facts), rows.insert_token)
-        )
+        now, untouched = self._calls.judge(rows.rows, rows.links, rows.insert_token, rows.facts)
+        # Rows the rule left as they were mapped keep their Native block; else it is made anew.
+        self._inner.write(Rows(now, rows.insert_token, block=rows.block if untouched else None))
         self._calls.after(rows.insert_token)
 
     def close(self) -> None:

@@ -42,11 +42,12 @@ def _start(prices_file: str | None, parent: int, raw_ttl_days: int | None) -> No
     global _pricer, _raw_ttl_days
     _raw_ttl_days = raw_ttl_days
     from otel_costs.pricing import Pricer
-    from otel_costs_collector.memory import return_large_buffers
+    from otel_costs_collector.memory import quiet_gc, return_large_buffers
 
     return_large_buffers()
 
     _pricer = Pricer(prices_file)
+    quiet_gc()
     # A worker waits on its queue forever, also when the collector was killed (its queue's
     # pipe stays open in the worker itself): leave with the parent.
     threading.Thread(target=_exit_with, args=(parent,), name="parent watch", daemon=True).start()

@@ -84,6 +84,7 @@ class Rows(NamedTuple):
     insert_token: str
     links: Sequence[Link] = ()
     facts: Mapping[str, TokenUsage] = {}  # MapResult.facts: the rows' billed facts beyond tokens
+    block: bytes | None = None  # the rows as a Native block (storage.native), while no stage changed them
 
 
 class Stage(Protocol[In, Out]):

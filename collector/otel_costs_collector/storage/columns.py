@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "COLUMNS",
+    "COLUMN_TYPES",
     "TIMESTAMP",
     "DURATION",
     "TRACE_ID",
@@ -83,6 +84,22 @@ COLUMNS: tuple[str, ...] = (
     "scope",
     "request_token",
 )
+
+#: Each column's ClickHouse type, in COLUMNS order: what an insert's Native block encodes
+#: (storage/native.py; a test holds it to the table the migrations make).
+COLUMN_TYPES: tuple[str, ...] = (
+    "DateTime64(9, 'UTC')",
+    *("UInt64",),
+    *("String",) * 9,
+    *("UInt64",) * 7,
+    *("Decimal(38, 18)",) * 7,
+    *("String",) * 10,
+    "Map(String, String)",
+    *("String",) * 5,
+    "LowCardinality(String)",
+    "String",
+)
+assert len(COLUMN_TYPES) == len(COLUMNS)
 
 #: Named indexes into a row (a list in COLUMNS order) of the columns the mapping, the counting
 #: rule (otel_costs_collector.mapping.calls) and the insert read and set.

@@ -18,13 +18,13 @@ from typing import Any
 from otel_costs_collector.storage.columns import COLUMNS, TIMESTAMP
 from otel_costs_collector.storage.errors import classify
 
-__all__ = ["ClickHouseWriter", "INSERT_SETTINGS", "MAX_DAYS"]
+__all__ = ["ClickHouseWriter", "DAY_NS", "INSERT_SETTINGS", "MAX_DAYS"]
 
 #: The most days one insert covers. The raw table has a partition a day, and ClickHouse refuses
 #: an insert block over more than 100 partitions (max_partitions_per_insert_block): a backfill
 #: of older calls in one batch would fail, and be retried, forever.
 MAX_DAYS = 90
-_DAY_NS = 86_400 * 1_000_000_000
+DAY_NS = 86_400 * 1_000_000_000
 
 INSERT_SETTINGS = {
     "async_insert": 0,
@@ -47,7 +47,7 @@ class ClickHouseWriter:
         self._table = f"`{database}`.genai_spans"
         self._context: Any = None
 
-    def write(self, rows: list[list[Any]], token: str) -> None:
+    def write(self, rows: list[list[Any]], token: str, block: bytes | None = None) -> None:
         """Insert :class:`otel_costs_collector.mapping.rows.MapResult` rows; returns once ClickHouse accepted
         them. Raises storage.errors.PermanentError when ClickHouse can never take them as
         they are, any other error when it cannot now.
@@ -55,12 +55,21 @@ class ClickHouseWriter:
         ``token`` makes the insert idempotent: the same token within the dedup window is
         stored once. Rows on more than :data:`MAX_DAYS` days (a backfill) are inserted in parts
         of at most that many days, each with a token of its own derived from ``token``.
+        ``block``: the rows already encoded as one Native block (storage.native), inserted as
+        it is.
         """
         if not rows:
             return
+        if block is not None:
+            settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
+            try:
+                self._client.raw_insert(self._table, list(COLUMNS), insert_block=block, settings=settings, fmt="Native")
+            except Exception as exc:
+                raise classify(exc) from exc
+            return
         days: dict[int, list[list[Any]]] = {}
         for row in rows:
-            days.setdefault(row[TIMESTAMP] // _DAY_NS, []).append(row)
+            days.setdefault(row[TIMESTAMP] // DAY_NS, []).append(row)
         if len(days) <= MAX_DAYS:
             self._insert(rows, token)
             return

@@ -437,3 +437,21 @@ def test_an_attribution_found_just_before_a_crash_is_kept(tmp_path):
     assert held.settle(storage.write) == 1
     ((_, rows),) = storage.inserts.items()
     assert (col(rows[0], "tenant_id"), col(rows[0], "user_id")) == ("acme", "u_7")
+
+
+@pytest.mark.parametrize(
+    ("spans", "untouched"),
+    [
+        ([("chat", "", {**CHAT, **STEP}, 0.1, 0.9)], True),  # stored as mapped: the worker's block is inserted
+        ([("chat", "llm", {**CHAT, **STEP}, 0.1, 0.9), ("llm", "", OPENINFERENCE, 0.0, 1.0)], False),  # a pair
+        ([("chat", "step", CHAT, 0.1, 0.9)], False),  # waits for an ancestor's attribution
+    ],
+    ids=["plain", "pair", "waits"],
+)
+def test_a_batch_the_rule_leaves_as_mapped_keeps_its_native_block(tmp_path, spans, untouched):
+    request = Trace().request(*spans)
+    result = map_request(request, PRICER)
+    assert HeldCalls(CallIndex(), str(tmp_path)).judge(result.rows, result.links, "t1")[1] is untouched
+    # the insert of t1 did not return: a replay applies the recorded changes, so it is not as mapped
+    result = map_request(request, PRICER)
+    assert HeldCalls(CallIndex(), str(tmp_path)).judge(result.rows, result.links, "t1")[1] is untouched

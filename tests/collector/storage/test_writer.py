@@ -12,8 +12,9 @@ import pytest
 from genai_prices import Usage, calc_price
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
+from otel_costs_collector.storage import native
 from otel_costs_collector.storage.client import open_client, parse_storage
-from otel_costs_collector.storage.columns import COLUMNS
+from otel_costs_collector.storage.columns import COLUMN_TYPES, COLUMNS
 from otel_costs_collector.storage.insert import ClickHouseWriter
 from otel_costs_collector.storage.schema import migrate
 
@@ -69,13 +70,21 @@ ODD = 'quote " backslash \\ tab \t newline \n nul \x00 é 日本 🙂 \u2028'
     ],
     ids=["tiny-and-exponent", "widest", "one-ns-past-a-second", "year-2100", "odd-strings", "tokens"],
 )
-def test_every_value_is_stored_exactly(storage, database, values):
+# The rows encoded by the insert, or as the Native block a mapping worker makes (storage.native),
+# by clickhouse-connect's compiled codec or its Python one.
+@pytest.mark.parametrize("encoded", ["at-insert", "compiled-block", "python-block"])
+def test_every_value_is_stored_exactly(storage, database, values, encoded, monkeypatch):
+    if encoded == "python-block":
+        monkeypatch.setattr(native, "_encode", None)
+    elif encoded == "compiled-block" and not native.COMPILED:
+        pytest.skip("clickhouse-connect[rust] is not installed")
     client = open_client(parse_storage(storage))
     try:
         migrate(client, db=database)
         written = row(**values)
         expected = dict(zip(COLUMNS, written))
-        ClickHouseWriter(client, database).write([list(written)], "token-1")
+        block = None if encoded == "at-insert" else native.native_block([list(written)])
+        ClickHouseWriter(client, database).write([list(written)], "token-1", block)
         names = ", ".join("toUnixTimestamp64Nano(timestamp)" if c == "timestamp" else c for c in COLUMNS)
         (stored,) = client.query(f"SELECT {names} FROM `{database}`.genai_spans").result_rows
         got = dict(zip(COLUMNS, stored))
@@ -179,3 +188,15 @@ def test_a_backfill_over_many_days_is_stored_in_one_request(start_collector):
     assert running.query(query) == [(150, expected, 150)]  # acknowledged = written
     for table in ("genai_costs_hourly", "genai_costs_daily"):
         assert running.query(f"SELECT sum(calls), sum(cost_total) FROM {{db}}.{table}") == [(150, expected)]
+
+
+def test_the_column_types_are_the_tables(storage, database):
+    """storage.native encodes each column as COLUMN_TYPES says: the table the migrations make."""
+    client = open_client(parse_storage(storage))
+    try:
+        migrate(client, db=database)
+        described = client.query(f"DESCRIBE TABLE `{database}`.genai_spans").result_rows
+        types = {name: kind for name, kind, *_ in described}
+        assert [types[c] for c in COLUMNS] == list(COLUMN_TYPES)
+    finally:
+        client.close()
