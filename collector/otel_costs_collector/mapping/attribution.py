@@ -47,12 +47,16 @@ _NAMES = frozenset(name for names in (*_ALIASES, cv.FEATURE_FALLBACKS) for name 
 _NOBODY = ("", "", "")
 
 
-def tags_of(attrs: dict[str, Any], inherited: dict[str, str] | None = None) -> dict[str, str]:
-    """Free tags: our tag prefix, OpenLLMetry association properties, OpenInference metadata."""
+def tags_of(
+    attrs: dict[str, Any], inherited: dict[str, str] | None = None, names: list[str] | None = None
+) -> dict[str, str]:
+    """Free tags: our tag prefix, OpenLLMetry association properties, OpenInference metadata.
+    ``names``: the names in ``attrs`` with a tag prefix, when the caller knows them."""
     tags = dict(inherited) if inherited else {}
     prefixes = cv.TAG_PREFIXES
-    for key, raw in attrs.items():
+    for key in attrs if names is None else names:
         if key.startswith(prefixes):
+            raw = attrs[key]
             for prefix in prefixes:
                 if key.startswith(prefix):
                     name = key[len(prefix) :]

@@ -149,6 +149,7 @@ def map_request(
     result = MapResult()
     usage_names = cv.USAGE_ATTRIBUTE_NAMES
     wanted, prefixes = READ_NAMES, cv.TAG_PREFIXES
+    wanted_tags = _READ_TAGS
     rows = result.rows
     seen: set[bytes] = set()
     for resource_spans in request.resource_spans:
@@ -160,12 +161,19 @@ def map_request(
                 # One pass over the attributes: reading upb submessages is the dominant
                 # per-span cost, so each is read once.
                 attrs = {}
+                tagged = []  # the names with a tag prefix (attribution.tags_of reads only those)
                 for kv in span.attributes:
                     key = kv.key
-                    if key in wanted or read_all or key.startswith(prefixes):
-                        v = kv.value
-                        kind = v.WhichOneof("value")
-                        attrs[key] = getattr(v, kind) if kind in SCALAR_KINDS else value_of(v)
+                    if key in wanted:
+                        if key in wanted_tags:
+                            tagged.append(key)
+                    elif key.startswith(prefixes):
+                        tagged.append(key)
+                    elif not read_all:
+                        continue
+                    v = kv.value
+                    kind = v.WhichOneof("value")
+                    attrs[key] = getattr(v, kind) if kind in SCALAR_KINDS else value_of(v)
                 if usage_names.isdisjoint(attrs) or attrs.get(cv.PRICING_STATUS) == _COUNTED_ELSEWHERE:
                     # Not an LLM call, or one whose cost another span of the request carries.
                     result.non_genai += 1
@@ -194,7 +202,7 @@ def map_request(
                 if not scope_name:
                     scope_name = scope_spans.scope.name[:MAX_VALUE_LENGTH]
                 try:
-                    row = _row(span, attrs, resource, pricer, result, tenant, oldest_ns, scope_name)
+                    row = _row(span, attrs, resource, pricer, result, tenant, oldest_ns, scope_name, tagged)
                 except Exception as exc:  # a mapping bug must cost one span, not the batch
                     result.reject(f"span {span.span_id.hex() or '?'}: internal error {type(exc).__name__}: {exc}")
                     continue
@@ -234,6 +242,7 @@ def _row(
     tenant_override: str | None = None,
     oldest_ns: int = 0,
     scope_name: str = "",
+    tagged: list[str] | None = None,
 ) -> list[Any] | None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or len(span_id) != 8:
@@ -302,7 +311,7 @@ def _row(
     user, tenant, feature = attribution_of(attrs, resource.attrs)
     if tenant_override is not None:
         tenant = tenant_override
-    tags = tags_of(attrs, resource.tags)
+    tags = tags_of(attrs, resource.tags, tagged)
     code = span.status.code
     error_type = attrs.get("error.type")
     if not isinstance(error_type, str):
@@ -343,4 +352,7 @@ def _row(
 
 
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
+# Names the mapping reads that are tags too (OpenLLMetry's association properties that name
+# the user or tenant).
+_READ_TAGS = frozenset(name for name in READ_NAMES if name.startswith(cv.TAG_PREFIXES))
 _NO_ATTRS: dict[str, Any] = {}

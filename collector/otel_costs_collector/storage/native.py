@@ -36,7 +36,7 @@ def native_block(rows: Sequence[list[Any]]) -> bytes:
     rows another way)."""
     columns = [list(column) for column in zip(*rows)]
     if _encode is not None:
-        return bytes(_encode(list(COLUMNS), list(COLUMN_TYPES), columns, len(rows), None))
+        return _encode(list(COLUMNS), list(COLUMN_TYPES), columns, len(rows), None)  # type: ignore[no-any-return]
     context = InsertContext("genai_spans", list(COLUMNS), _TYPES, data=columns, column_oriented=True)
     block = b"".join(bytes(chunk) for chunk in NativeTransform.build_insert(context))
     return block[block.index(b"\n") + 1 :]  # after the INSERT statement it prefixes for HTTP
