@@ -132,24 +132,28 @@ class SpanMemory:
 
     def _link(self, link: Link, now: float) -> bool:
         """Remember a span without usage of a trace with a call; True when remembered."""
-        trace_id = link.trace_id
+        trace_id, span_id, parent, end, user, tenant, feature = link
         if trace_id not in self._traces:
-            # No call of this trace seen yet: most such spans belong to traces without any, but
-            # an exporter may send an ancestor before the call below it. Kept briefly, bounded.
-            if self._orphan_count >= self.max_nodes // 2:
-                _, dropped = self._orphans.popitem(last=False)
-                self._orphan_count -= len(dropped)
-            self._orphans.setdefault(trace_id, []).append(link)
-            self._orphan_count += 1
+            self._orphan(link)
             return False
-        me = trace_id + link.span_id
+        me = trace_id + span_id
         if me in self._nodes:
             return False
-        self._nodes[me] = (link.parent_id, 0, link.end, None, False, link.user, link.tenant, link.feature, now, "", "")
+        self._nodes[me] = (parent, 0, end, None, False, user, tenant, feature, now, "", "")
         below = self._below.pop(me, None) if self._below else None
-        if below and link.parent_id:
-            self._pass_up(trace_id + link.parent_id, below)
+        if below and parent:
+            self._pass_up(trace_id + parent, below)
         return True
+
+    def _orphan(self, link: Link) -> None:
+        """A span without usage of a trace with no call seen yet: most such spans belong to
+        traces without any, but an exporter may send an ancestor before the call below it.
+        Kept briefly, bounded."""
+        if self._orphan_count >= self.max_nodes // 2:
+            _, dropped = self._orphans.popitem(last=False)
+            self._orphan_count -= len(dropped)
+        self._orphans.setdefault(link[0], []).append(link)
+        self._orphan_count += 1
 
     def _adopt(self, trace_id: str, now: float) -> None:
         links = self._orphans.pop(trace_id)

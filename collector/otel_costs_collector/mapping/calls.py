@@ -5,7 +5,7 @@ The SDK decides as spans end (otel_costs.counting); spans that reach the collect
 (Node, Go, an OTel Collector) arrive in requests, children usually before parents, but an
 exporter may send a call in one request and its outer span seconds later in another.
 :class:`CallIndex` remembers the recent spans of each trace (stored rows, and the spans
-without usage as :class:`otel_costs_collector.mapping.rows.Link`) and applies the one rule,
+without usage as :data:`otel_costs_collector.mapping.rows.Link`) and applies the one rule,
 :func:`otel_costs.counting.decide`, to each new row, in the order the spans ended: it finds
 the rows already seen below it, an overlapping row with its response id (any trace:
 OpenLLMetry's Anthropic span is a root of its own) and, because an exporter may send an outer
@@ -112,18 +112,29 @@ class CallIndex(Holding):
         applied as they are instead of deciding anew.
         """
         now = self._clock()
-        # Children end first; a row before a span without usage that ends at the same instant.
-        items: list[Any] = sorted([*rows, *links], key=_end) if links else sorted(rows, key=_end)
         changes: dict[str, Change] = {}
         mine: set[str] = set()  # this batch's rows that wait
         touched: set[str] = set()  # traces whose waiting rows may be settled now
         holding = self._holding
         with self._lock:
-            self._batch_links = {link.trace_id + link.span_id: link.parent_id for link in links} if links else {}
+            if links:
+                # Spans without usage of traces with no call seen and none in this batch (most
+                # spans of an app's whole traces) only wait as orphans: no order, no walk.
+                traces, with_rows = self._traces, {row[TRACE_ID] for row in rows}
+                judged = []
+                for link in links:
+                    if link[0] in traces or link[0] in with_rows:
+                        judged.append(link)
+                    else:
+                        self._orphan(link)
+                links = judged
+            # Children end first; a row before a span without usage that ends at the same instant.
+            items: list[Any] = sorted([*rows, *links], key=_end) if links else sorted(rows, key=_end)
+            self._batch_links = {link[0] + link[1]: link[2] for link in links} if links else {}  # (Link's order)
             for item in items:
                 if type(item) is not list:
-                    if self._link(item, now) and item.trace_id in holding:
-                        touched.add(item.trace_id)
+                    if self._link(item, now) and item[0] in holding:
+                        touched.add(item[0])
                 elif self._row(item, recorded, changes, now):
                     mine.add(item[SPAN_ID])
                     touched.add(item[TRACE_ID])
@@ -284,7 +295,7 @@ def _end(item: Any) -> int:
     """Sort key: a row's or a link's end (ns), doubled, plus one for a link."""
     if type(item) is list:
         return (item[TIMESTAMP] + item[DURATION]) << 1
-    return (item.end << 1) | 1
+    return (item[3] << 1) | 1
 
 
 def _state(row: list[Any], zeroed: bool) -> Change:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -32,6 +32,13 @@ __all__ = [
     "oldest_ns",
     "price_columns",
     "Link",
+    "LINK_END",
+    "LINK_FEATURE",
+    "LINK_PARENT",
+    "LINK_SPAN",
+    "LINK_TENANT",
+    "LINK_TRACE",
+    "LINK_USER",
     "MapResult",
     "map_request",
     "span_count",
@@ -46,17 +53,13 @@ _MAX_ERROR = 500
 _MAX_TIME = (1 << 32) * 1_000_000_000
 
 
-class Link(NamedTuple):
-    """A span that is not stored (no usage), as otel_costs_collector.mapping.calls needs it to walk a trace up:
-    its ids (hex), when it ended (ns) and the attribution it carries ("" when none)."""
-
-    trace_id: str
-    span_id: str
-    parent_id: str
-    end: int
-    user: str
-    tenant: str
-    feature: str
+#: A span that is not stored (no usage), as otel_costs_collector.mapping.calls needs it to walk
+#: a trace up: (trace id, span id, parent id (hex), when it ended (ns), user, tenant, feature
+#: ("" when none)). A plain tuple, read by the LINK_* indexes: one is made for nearly every
+#: span of an app's whole traces and pickled back from a mapping worker, where a NamedTuple
+#: costs ten times as much.
+Link = tuple[str, str, str, int, str, str, str]
+LINK_TRACE, LINK_SPAN, LINK_PARENT, LINK_END, LINK_USER, LINK_TENANT, LINK_FEATURE = range(7)
 
 
 class MapResult:
@@ -65,7 +68,7 @@ class MapResult:
     ``rows``: one list a stored span, values in ``storage.columns.COLUMNS`` order: ``timestamp`` and
     ``duration_ns`` in ns (ints), token counts as ints, the five costs as ``Decimal`` (at
     most 18 decimal places, what the table stores), ``tags`` a dict. ``links``: the spans
-    without usage that have a parent or an attribution (:class:`Link`). ``facts``: the usage
+    without usage that have a parent or an attribution (:data:`Link`). ``facts``: the usage
     of the rows that say billed facts beyond their tokens (tier, web searches, …), by trace id
     + span id (hex): another span of the same call may lack them
     (otel_costs_collector.mapping.billed_facts).
@@ -181,7 +184,7 @@ def map_request(
                         # Kept as a link: a call below it may take its attribution.
                         user, claimed, feature = attribution_of(attrs, _NO_ATTRS)
                         result.links.append(
-                            Link(
+                            (
                                 span.trace_id.hex(),
                                 span.span_id.hex(),
                                 span.parent_span_id.hex(),

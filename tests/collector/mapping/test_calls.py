@@ -13,7 +13,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from otel_costs.pricing import Pricer
 from otel_costs_collector.mapping.calls import CallIndex
-from otel_costs_collector.mapping.rows import map_request
+from otel_costs_collector.mapping.rows import LINK_TENANT, LINK_USER, map_request
 from otel_costs_collector.pipeline.held import HeldCalls
 from otel_costs_collector.storage.columns import COLUMNS
 
@@ -374,7 +374,7 @@ def test_a_span_without_usage_never_changes_the_attribution_of_the_rows_after_it
     result = map_request(trace.request(("step", "", STEP, 0.0, 1.0), ("chat", "other", CHAT, 0.1, 0.9)), PRICER, forced)
     (row,) = result.rows
     assert (col(row, "tenant_id"), col(row, "user_id")) == (forced or "", "")
-    assert [(link.tenant, link.user) for link in result.links] == [(forced or "acme", "u_7")]
+    assert [(link[LINK_TENANT], link[LINK_USER]) for link in result.links] == [(forced or "acme", "u_7")]
 
 
 def test_a_suspected_double_count_is_shown_by_every_report(collector):
