@@ -306,6 +306,10 @@ def main(argv: list[str] | None = None) -> dict:
         client.query(f"SELECT sum(calls) FROM otel_costs.{t}").result_rows[0][0] or 0
         for t in ("genai_costs_hourly", "genai_costs_daily")
     ]
+    # The rollups count the calls: aggregates and spans counted on another span are left out.
+    counted_rows = client.query(
+        "SELECT count() FROM otel_costs.genai_spans WHERE pricing_status NOT IN ('aggregate', 'counted_elsewhere')"
+    ).result_rows[0][0]
     unattributed = client.query(
         "SELECT count() FROM otel_costs.genai_spans WHERE tenant_id = '' AND "
         "pricing_status NOT IN ('aggregate', 'counted_elsewhere')"
@@ -321,6 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
         "acknowledged": len(acked),
         "stored": len(per_span),
         "stored_rows": sum(per_span.values()),
+        "counted_rows": int(counted_rows),
         "rollup_calls": int(rollup_calls[0]),
         "rollup_calls_daily": int(rollup_calls[1]),
         "lost": len(set(acked) - set(per_span)),
@@ -335,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cost_hourly": str(hourly),
         "cost_daily": str(daily),
     }
-    calls = (result["stored_rows"], result["rollup_calls"], result["rollup_calls_daily"])
+    calls = (result["counted_rows"], result["rollup_calls"], result["rollup_calls_daily"])
     consistent = len(set(calls)) == 1 and raw == hourly == daily
     if consistent:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -348,9 +353,13 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"sent {result['sent']} spans in {result['attempts']} request attempts; "
             f"acknowledged {result['acknowledged']}; stored {result['stored']} "
-            f"({result['stored_rows']} rows, {result['rollup_calls']} in rollups)"
+            f"({result['stored_rows']} rows, {result['counted_rows']} of them calls, "
+            f"{result['rollup_calls']} in rollups)"
         )
-        print(f"lost {result['lost']}, duplicated {result['duplicated']}")
+        print(
+            f"lost {result['lost']}, duplicated {result['duplicated']}, "
+            f"calls left without a tenant {result['unattributed']}"
+        )
         if "kept" in result:
             print(f"counts disagree; kept {result['kept']}")
         print(
