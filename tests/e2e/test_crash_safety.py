@@ -27,8 +27,8 @@ def assert_exactly_once(result: dict) -> None:
     assert result["acknowledged"] == result["sent"] > 0
     assert (result["lost"], result["duplicated"]) == (0, 0)
     assert result["unacknowledged_stored"] == 0
-    counts = ("stored", "stored_rows", "rollup_calls", "rollup_calls_daily")
-    assert tuple(result[k] for k in counts) == (result["acknowledged"],) * 4, result
+    counts = ("stored", "stored_rows", "counted_rows", "rollup_calls", "rollup_calls_daily")
+    assert tuple(result[k] for k in counts) == (result["acknowledged"],) * 5, result
     costs = {Decimal(result[k]) for k in ("cost_acknowledged", "cost_raw", "cost_hourly", "cost_daily")}
     assert len(costs) == 1, result
     assert result["set_aside"] == 0, result
