@@ -101,6 +101,11 @@ class TokenUsage(NamedTuple):
         return self.input_tokens - self.cache_read_tokens - self.cache_write_tokens
 
 
+# The names that say a fact beyond the tokens. The PR #443 triple says one only with source
+# "provider": every span our SDK priced carries it with source "local".
+_EXTRA_TRIGGERS = USAGE_EXTRA_NAMES - {COST_AMOUNT, COST_AMOUNT_CURRENCY, COST_AMOUNT_SOURCE}
+
+
 def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
     """Read normalised token usage from span attributes.
 
@@ -150,7 +155,7 @@ def read_usage(attributes: Mapping[str, Any]) -> TokenUsage | None:
     cache_write_1h = web_searches = 0
     tier, batch, provider_cost = None, False, None
     audio_in = image_in = audio_out = 0
-    if not USAGE_EXTRA_NAMES.isdisjoint(attributes):
+    if not _EXTRA_TRIGGERS.isdisjoint(attributes) or attributes.get(COST_AMOUNT_SOURCE) == "provider":
         cache_write_1h = _count_of(attributes, USAGE_CACHE_WRITE_1H)
         if cache_write_1h > cache_write:
             raise UsageError(
