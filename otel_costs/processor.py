@@ -109,6 +109,7 @@ class CostSpanProcessor(SpanProcessor):
         # Counting spans by span id, the most recent: a later span of the same call (an outer
         # wrapper, another instrumentation's) adds the billed facts it says and they do not.
         self._costed: dict[int, CostedSpan] = {}
+        self._facts_lost = 0  # spans whose billed facts reached their counted span too late
         self._aggregate = cost_attributes(Cost(PricingStatus.AGGREGATE, self._pricer.source))
         # Made while the global provider is the no-op default: unless the app sets its
         # provider as the global one soon (or hands it to its instrumentations), nothing
@@ -173,6 +174,9 @@ class CostSpanProcessor(SpanProcessor):
                         lost = self._give_facts(carrier, attrs)
                         if lost:
                             marks[cv.PRICING_ERROR] = lost
+                            self._facts_lost += 1
+                            if self._facts_lost <= _MAX_LOGGED_ERRORS:
+                                _log.warning("otel_costs: %s (use a BatchSpanProcessor downstream)", lost)
                     out = CostedSpan.of(span, {**attrs, **marks}, self._pricer)
                 elif verdict is not None and not upstream:  # an aggregate: its calls carry the cost
                     out = CostedSpan.of(span, {**attrs, **self._aggregate}, self._pricer)

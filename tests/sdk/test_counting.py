@@ -121,7 +121,7 @@ class _ReadsAtOnce(InMemorySpanExporter):
 
 
 @pytest.mark.parametrize("exported", ["later", "at once"])
-def test_the_counted_span_takes_the_billed_facts_of_the_span_around_it(make_traced, exported):
+def test_the_counted_span_takes_the_billed_facts_of_the_span_around_it(make_traced, exported, caplog):
     """OpenInference's span around the anthropic SDK's own keeps the call's web searches (in
     its metadata); the SDK's span, which counts, does not: it takes them before it is priced.
     Exported as it ends (read before the outer span ended), it cannot: the outer span says so."""
@@ -139,3 +139,4 @@ def test_the_counted_span_takes_the_billed_facts_of_the_span_around_it(make_trac
     else:
         assert total == CALL  # priced before the searches were known
         assert "web_searches=2" in elsewhere.attributes["otel_costs.pricing.error"]
+        assert [r.levelname for r in caplog.records if "web_searches=2" in r.getMessage()] == ["WARNING"]
