@@ -180,57 +180,73 @@ def batch_figures(metrics: str) -> str:
     )
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command (index 1: the parent's pid, 11-12: CPU ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started that still run (a collector's mapping workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != pid:
+            try:
+                if int(_stat(int(entry))[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    return found
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds so far of process ``pid`` and the processes it started (its
     mapping workers), all threads, or None where /proc is not there. Per span, it is the
     cost that sets the rate on a saturated machine, less disturbed by neighbours than the
     rate itself."""
-
-    def stat(p: int) -> list[str]:
-        with open(f"/proc/{p}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-
     try:
-        fields = stat(pid)
+        fields = _stat(pid)
     except OSError:
         return None
     ticks = int(fields[11]) + int(fields[12])
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != pid:
-            try:
-                child = stat(int(entry))
-            except OSError:
-                continue  # gone meanwhile
-            if int(child[1]) == pid:  # field 4, ppid
-                ticks += int(child[11]) + int(child[12])
+    for child in _children(pid):
+        try:
+            fields = _stat(child)
+        except OSError:
+            continue  # gone meanwhile
+        ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss(pid: int) -> int | None:
-    """Peak resident bytes (VmHWM) of process ``pid`` plus those of the processes it started,
-    or None where /proc is not there."""
+def memory_of(pid: int, field: str = "VmRSS") -> tuple[int, int] | None:
+    """Bytes of ``field`` (/proc status: VmRSS resident now, VmHWM its peak) of process ``pid``
+    and, summed, of the processes it started (its mapping workers); None where /proc is not
+    there."""
 
-    def hwm(p: int) -> int:
+    def status(p: int) -> int:
         with open(f"/proc/{p}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
         return 0
 
     try:
-        total = hwm(pid)
+        own = status(pid)
     except OSError:
         return None
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != pid:
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                if ppid == pid:
-                    total += hwm(int(entry))
-            except (OSError, ValueError):
-                continue  # gone meanwhile
-    return total
+    children = 0
+    for child in _children(pid):
+        try:
+            children += status(child)
+        except OSError:
+            continue  # gone meanwhile
+    return own, children
+
+
+def peak_rss(pid: int) -> int | None:
+    """Peak resident bytes of process ``pid`` plus those of the processes it started."""
+    found = memory_of(pid, "VmHWM")
+    return None if found is None else sum(found)
 
 
 def free_port() -> int:

@@ -31,30 +31,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from collector_ingest import start_collector  # noqa: E402
-
-
-def tree_rss(pid: int) -> tuple[int, int]:
-    """Resident bytes of ``pid`` and of its direct children (the mapping workers)."""
-
-    def rss(p: int) -> int:
-        with open(f"/proc/{p}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    total = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != pid:
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                if ppid == pid:
-                    total += rss(int(entry))
-            except (OSError, ValueError):
-                continue
-    return rss(pid), total
+from collector_ingest import memory_of, start_collector  # noqa: E402
 
 
 def request(n: int, size: int) -> bytes:
@@ -99,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     answers: collections.Counter[str] = collections.Counter()
     try:
         time.sleep(3)  # mapping workers up, engine warm
-        idle_own, idle_workers = tree_rss(collector.pid)
+        idle_own, idle_workers = memory_of(collector.pid) or (0, 0)
         idle = idle_own + idle_workers
         stop = time.monotonic() + args.seconds
         lock = threading.Lock()
@@ -145,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         peak = idle
         peak_own, peak_workers = idle_own, idle_workers
         while any(t.is_alive() for t in threads):
-            own, workers = tree_rss(collector.pid)
+            own, workers = memory_of(collector.pid) or (0, 0)
             peak, peak_own, peak_workers = max(peak, own + workers), max(peak_own, own), max(peak_workers, workers)
             time.sleep(0.05)
         metrics = httpx.get(f"http://127.0.0.1:{http_port}/metrics", timeout=10).text
