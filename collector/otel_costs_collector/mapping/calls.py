@@ -79,7 +79,7 @@ Change = tuple[str, str, str, str, str, str, bool]
 class Decided(NamedTuple):
     now: list[list[Any]]  # rows to insert with the batch
     held: list[list[Any]]  # rows that wait for an ancestor (otel_costs_collector.pipeline.held keeps them)
-    changes: dict[str, Change]  # span id → what the rule changed on that row of the batch
+    changes: dict[str, Change]  # span id → what the rule changed on that row of the batch (a replay: as recorded)
     released: list[list[Any]]  # rows of earlier batches this one attributed (due() hands them out)
 
 
@@ -190,6 +190,7 @@ class CallIndex(Holding):
                 change = recorded[0].get(span_id)
                 if change is not None:
                     _apply(row, change)
+                    changes[span_id] = change
             elif seen[_START] and seen[_TOKEN] != row[REQUEST_TOKEN]:
                 # Another request with a span already stored (an exporter that resends after a
                 # timeout, a proxy that duplicates): the call is stored once.
@@ -209,6 +210,7 @@ class CallIndex(Holding):
             change = recorded[0].get(span_id)
             if change is not None:
                 _apply(row, change)
+                changes[span_id] = change
                 if row[STATUS] == DUPLICATE:
                     return False
             node = self._remember(me, row, row[STATUS] not in NOT_COUNTED, now)

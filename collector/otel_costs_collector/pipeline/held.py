@@ -114,9 +114,7 @@ class HeldCalls:
                     kept = self._held.get(origin) if origin is not None else None
                     if origin is not None and kept:
                         self._write(origin + _HELD, _rows_doc(kept.values()))
-        # (a replay applies the recorded changes without listing them in decided.changes)
-        changed = decided.changes or (recorded is not None and recorded[0]) or repriced
-        untouched = not changed and len(decided.now) == len(rows)
+        untouched = not decided.changes and not repriced and len(decided.now) == len(rows)
         return decided.now, untouched
 
     def after(self, insert_token: str) -> None:
