@@ -12,40 +12,25 @@ to give instead, in turn: an HTTP status, (status, retry-after seconds), or "gar
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.loopback import LoopbackServer, send_json
 
 KEYS = {"openai": "sk-admin-openai-test", "anthropic": "sk-ant-admin-test"}
 
 
-class FakeBilling:
+class FakeBilling(LoopbackServer):
     def __init__(self, page_days: int = 2) -> None:
         self.billed: dict[str, dict[date, list[tuple[str, str | None, str]]]] = {"openai": {}, "anthropic": {}}
         self.fail: dict[str, list[Any]] = {"openai": [], "anthropic": []}
         self.requests: list[tuple[str, str, dict[str, list[str]], dict[str, str]]] = []
         self.page_days = page_days
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                fake._answer(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._httpd.server_port}"
+        super().__init__()
         self.bases = {"openai": self.url + "/openai/v1", "anthropic": self.url + "/anthropic/v1"}
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         url = urlparse(handler.path)
@@ -53,13 +38,13 @@ class FakeBilling:
         provider = "openai" if url.path == "/openai/v1/organization/costs" else "anthropic"
         self.requests.append((provider, url.path, query, dict(handler.headers)))
         if url.path not in ("/openai/v1/organization/costs", "/anthropic/v1/organizations/cost_report"):
-            return _send(handler, 404, {"error": {"message": "not found"}})
+            return send_json(handler, 404, {"error": {"message": "not found"}})
         if provider == "openai" and handler.headers.get("authorization") != f"Bearer {KEYS['openai']}":
-            return _send(
+            return send_json(
                 handler, 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
             )
         if provider == "anthropic" and handler.headers.get("x-api-key") != KEYS["anthropic"]:
-            return _send(
+            return send_json(
                 handler,
                 401,
                 {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
@@ -67,9 +52,9 @@ class FakeBilling:
         if self.fail[provider]:
             failure = self.fail[provider].pop(0)
             if failure == "garbage":
-                return _send(handler, 200, {"object": "page", "data": "nope"})
+                return send_json(handler, 200, {"object": "page", "data": "nope"})
             status, retry_after = failure if isinstance(failure, tuple) else (failure, None)
-            return _send(handler, status, {"error": {"message": "fake failure"}}, retry_after)
+            return send_json(handler, status, {"error": {"message": "fake failure"}}, retry_after)
         if provider == "openai":
             start = datetime.fromtimestamp(int(query["start_time"][0]), timezone.utc).date()
             end = datetime.fromtimestamp(int(query["end_time"][0]), timezone.utc).date()
@@ -82,7 +67,7 @@ class FakeBilling:
         more = bool(days) and days[-1] + timedelta(days=1) < end
         next_page = f"page_{(days[-1] - start).days + 1}" if more else None
         data = [self._bucket(provider, day) for day in days]
-        _send(handler, 200, {"object": "page", "data": data, "has_more": more, "next_page": next_page})
+        send_json(handler, 200, {"object": "page", "data": data, "has_more": more, "next_page": next_page})
 
     def _bucket(self, provider: str, day: date) -> dict[str, Any]:
         t0 = datetime.combine(day, datetime.min.time(), timezone.utc)
@@ -124,14 +109,3 @@ class FakeBilling:
             "ending_at": (t0 + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
             "results": results,
         }
-
-
-def _send(handler: BaseHTTPRequestHandler, status: int, doc: Any, retry_after: float | None = None) -> None:
-    data = json.dumps(doc).encode()
-    handler.send_response(status)
-    handler.send_header("content-type", "application/json")
-    handler.send_header("content-length", str(len(data)))
-    if retry_after is not None:
-        handler.send_header("retry-after", str(retry_after))
-    handler.end_headers()
-    handler.wfile.write(data)

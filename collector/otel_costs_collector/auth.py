@@ -106,6 +106,20 @@ class TokenAuth:
         return None
 
 
+def admin_refusal(auth: TokenAuth | None, authorization: str | None, what: str) -> tuple[int, str] | None:
+    """Why a request for the operator's data (the bill, revenue) is refused — (401, …) without a
+    known token, (403, "<what> needs an admin token") with a tenant's — or None when allowed
+    (no auth, or an admin token)."""
+    if auth is None:
+        return None
+    principal = auth.check(authorization)
+    if principal is None:
+        return 401, "missing or unknown bearer token"
+    if not principal.admin:
+        return 403, f"{what} needs an admin token"
+    return None
+
+
 def _reason(exc: Exception) -> str:
     # Never the file's text: a TOML error quotes the line, which may hold a token.
     if isinstance(exc, OSError):

@@ -70,7 +70,12 @@ DEFAULT_RECONCILE_SETTLE_H = 24
 DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com/v1"
 #: Fields never written to a log (describe() masks them).
-SECRETS = frozenset({"openai_admin_key", "anthropic_admin_key"})
+SECRETS = frozenset({"openai_admin_key", "anthropic_admin_key", "stripe_key"})
+#: Seconds between pulls of Stripe's invoices (when a key is set).
+DEFAULT_REVENUE_INTERVAL_S = 3600
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+#: The customer metadata key that names a customer's tenant (else its id is the tenant).
+DEFAULT_STRIPE_TENANT_KEY = "tenant_id"
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -113,6 +118,12 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "reconcile_interval_s": ("OTEL_COSTS_RECONCILE_INTERVAL_S", DEFAULT_RECONCILE_INTERVAL_S),
     "reconcile_band": ("OTEL_COSTS_RECONCILE_BAND", DEFAULT_RECONCILE_BAND),
     "reconcile_settle_h": ("OTEL_COSTS_RECONCILE_SETTLE_H", DEFAULT_RECONCILE_SETTLE_H),
+    # Revenue (otel_costs_collector/revenue): Stripe, and exchange rates for margins.
+    "stripe_key": ("OTEL_COSTS_STRIPE_KEY", None),
+    "stripe_api_base": ("OTEL_COSTS_STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
+    "stripe_tenant_key": ("OTEL_COSTS_STRIPE_TENANT_KEY", DEFAULT_STRIPE_TENANT_KEY),
+    "revenue_interval_s": ("OTEL_COSTS_REVENUE_INTERVAL_S", DEFAULT_REVENUE_INTERVAL_S),
+    "fx_rates_file": ("OTEL_COSTS_FX_RATES_FILE", None),
     # Reading commands (report, budget): a running collector's API, and the CA to verify it.
     "url": ("OTEL_COSTS_URL", None),
     "ca_file": ("OTEL_COSTS_CA_FILE", None),
@@ -138,6 +149,7 @@ _INTS = {
     "connection_timeout_s": (1, 3600),
     "reconcile_interval_s": (1, 7 * 86400),
     "reconcile_settle_h": (0, 30 * 24),
+    "revenue_interval_s": (1, 7 * 86400),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -191,6 +203,11 @@ class CollectorConfig:
     reconcile_interval_s: int = DEFAULT_RECONCILE_INTERVAL_S
     reconcile_band: tuple[Decimal, Decimal] = DEFAULT_RECONCILE_BAND  # (low, high) (load: "low,high")
     reconcile_settle_h: int = DEFAULT_RECONCILE_SETTLE_H
+    stripe_key: str | None = field(default=None, repr=False)  # restricted key; None: no Stripe pull
+    stripe_api_base: str = DEFAULT_STRIPE_API_BASE
+    stripe_tenant_key: str = DEFAULT_STRIPE_TENANT_KEY
+    revenue_interval_s: int = DEFAULT_REVENUE_INTERVAL_S
+    fx_rates_file: str | None = None  # USD per unit of each currency, for margins
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
     #: The fields given as a flag or an environment variable (the rest are defaults).
@@ -322,6 +339,17 @@ class CollectorConfig:
                 problems.append(f"{name} ({DEFAULTS[name][0]}): not a key (empty, or with spaces inside)")
             elif value is not None:
                 setattr(self, name, str(value).strip())
+        base = str(self.stripe_api_base).strip().rstrip("/")
+        if not re.match(r"^https?://[^/?#]+$", base):
+            problems.append(f"stripe_api_base (OTEL_COSTS_STRIPE_API_BASE): {base!r} is not an http:// or https:// URL")
+        self.stripe_api_base = base
+        if not str(self.stripe_tenant_key).strip() or len(str(self.stripe_tenant_key)) > 40:
+            problems.append("stripe_tenant_key (OTEL_COSTS_STRIPE_TENANT_KEY): a metadata key of 1 to 40 characters")
+        if self.fx_rates_file is not None:
+            try:
+                self.fx_rates()
+            except (OSError, ValueError) as exc:
+                problems.append(f"fx_rates_file (OTEL_COSTS_FX_RATES_FILE): {exc}")
         for name in ("openai_api_base", "anthropic_api_base"):
             base = str(getattr(self, name)).strip().rstrip("/")
             if not re.match(r"^https?://[^/?#]+", base):
@@ -343,6 +371,16 @@ class CollectorConfig:
         """provider → admin key, for the providers whose cost reports are pulled."""
         keys = {"openai": self.openai_admin_key, "anthropic": self.anthropic_admin_key}
         return {p: str(k) for p, k in keys.items() if k}
+
+    def fx_rates(self) -> dict[str, Decimal]:
+        """The exchange rates of ``fx_rates_file`` (USD per unit), {} without one. Raises
+        OSError, or ValueError (otel_costs_collector.revenue.margin.MarginError) for bad rates."""
+        if self.fx_rates_file is None:
+            return {}
+        from otel_costs_collector.revenue.margin import read_rates
+
+        with open(str(self.fx_rates_file), encoding="utf-8") as f:
+            return read_rates(f.read(1 << 20))
 
     def reconcile_bases(self) -> dict[str, str]:
         return {"openai": str(self.openai_api_base), "anthropic": str(self.anthropic_api_base)}

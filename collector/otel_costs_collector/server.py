@@ -48,6 +48,8 @@ from otel_costs_collector.receive.otlp_http import build_app
 from otel_costs_collector.reconcile.api import add_reconcile_routes
 from otel_costs_collector.reconcile.puller import Reconciler
 from otel_costs_collector.reports.api import add_query_routes
+from otel_costs_collector.revenue.api import add_revenue_routes
+from otel_costs_collector.revenue.puller import RevenuePuller
 from otel_costs_collector.sql import load as sql
 from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
 from otel_costs_collector.storage.schema import migrate
@@ -87,7 +89,8 @@ class Collector:
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self.budgets: BudgetEvaluator | None = None
         self.reconciler: Reconciler | None = None
-        self._periodic: dict[str, Periodic] = {}  # "budgets", "reconcile": jobs run every few seconds
+        self.revenue: RevenuePuller | None = None  # pulls Stripe when a key is set
+        self._periodic: dict[str, Periodic] = {}  # "budgets", "reconcile", "revenue": jobs run every few seconds
         self.calls: HeldCalls | None = None
         self._spool: Spool | None = None
         self._owner_written = False
@@ -308,7 +311,12 @@ class Collector:
         add_query_routes(app, lambda: self.client, cfg.db, self.auth)
         webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
         self.budgets = BudgetEvaluator(
-            lambda: self.client, cfg.db, thresholds=cfg.budget_thresholds, webhook=webhook, clock=self._clock
+            lambda: self.client,
+            cfg.db,
+            thresholds=cfg.budget_thresholds,
+            webhook=webhook,
+            clock=self._clock,
+            rates=cfg.fx_rates(),
         )
         budgets = self._periodic["budgets"] = Periodic(
             "budget evaluation", self.budgets.evaluate, cfg.budget_interval_s
@@ -328,7 +336,20 @@ class Collector:
             )
             self._periodic["reconcile"] = Periodic("reconciliation", self._reconcile, cfg.reconcile_interval_s)
         add_reconcile_routes(app, lambda: self.client, cfg.db, self.reconciler, self.auth, settle)
-        add_dashboard_routes(app, lambda: self.client, cfg.db, self.budgets, self.auth, self.reconciler, settle)
+        if cfg.stripe_key:
+            self.revenue = RevenuePuller(
+                lambda: self.client,
+                cfg.db,
+                cfg.stripe_key,
+                base=cfg.stripe_api_base,
+                tenant_key=cfg.stripe_tenant_key,
+                clock=self._clock,
+            )
+            self._periodic["revenue"] = Periodic("revenue pull", self.revenue.cycle, cfg.revenue_interval_s)
+        add_revenue_routes(app, lambda: self.client, cfg.db, self.revenue, self.auth, cfg.fx_rates())
+        add_dashboard_routes(
+            app, lambda: self.client, cfg.db, self.budgets, self.auth, self.reconciler, settle, cfg.fx_rates()
+        )
         for job in self._periodic.values():
             job.start()
             started.push_async_callback(job.stop)  # a cycle in progress uses the storage client
@@ -404,6 +425,10 @@ class Collector:
     async def reconcile_now(self) -> None:
         """One reconciliation cycle, now (tests)."""
         await self._periodic["reconcile"].run_now()
+
+    async def pull_revenue_now(self) -> None:
+        """One revenue pull cycle, now (tests)."""
+        await self._periodic["revenue"].run_now()
 
     def _clear_owner(self) -> None:
         if self._owner_written:

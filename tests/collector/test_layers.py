@@ -1,6 +1,6 @@
 """No layer imports upward: receive → pipeline → mapping → storage, in data-flow order. A
 module may import its own layer or one further down, never one nearer the receivers, and the
-write path never imports the readers (reports, budgets, reconcile, dashboard, cli)."""
+write path never imports the readers (reports, budgets, reconcile, revenue, dashboard, cli)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import otel_costs_collector
 
 ROOT = Path(otel_costs_collector.__file__).parent
 FLOW = ["receive", "pipeline", "mapping", "storage"]
-READERS = {"reports", "budgets", "reconcile", "dashboard", "cli"}
+READERS = {"reports", "budgets", "reconcile", "revenue", "dashboard", "cli"}
 
 
 def imported_packages(path: Path) -> set[str]:

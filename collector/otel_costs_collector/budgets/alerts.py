@@ -19,17 +19,19 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from otel_costs_collector.alerting import Webhook, deliver
 from otel_costs_collector.budgets.model import DEFAULT_THRESHOLDS, Budget, BudgetStore, period_bounds, version_stamp
 from otel_costs_collector.reports.query import money_text
+from otel_costs_collector.revenue.store import revenue_days
 from otel_costs_collector.sql import load as sql
 
 __all__ = ["BudgetStatus", "BudgetEvaluator"]
 
 _log = logging.getLogger("otel_costs.collector")
 _HUNDRED = Decimal(100)
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,41 @@ class BudgetStatus:
     period_start: datetime  # UTC
     resets_at: datetime  # UTC: the end of the period
     spend_usd: Decimal
+    revenue_usd: Decimal | None = None  # a ratio budget's: the tenant's revenue in the period
+
+    @property
+    def limit_usd(self) -> Decimal:
+        """What the spend is held to: amount_usd, or max_ratio × the period's revenue."""
+        if self.budget.is_ratio:
+            return self.budget.max_ratio * max(self.revenue_usd or _ZERO, _ZERO)
+        return self.budget.amount_usd
 
     @property
     def percent(self) -> Decimal:
-        return (self.spend_usd * _HUNDRED / self.budget.amount_usd).quantize(Decimal("0.01"))
+        """Spend as a percent of the limit; a spend against a limit of 0 (no revenue) is 1000 %."""
+        if not self.limit_usd:
+            return Decimal("1000.00") if self.spend_usd > 0 else Decimal("0.00")
+        return (self.spend_usd * _HUNDRED / self.limit_usd).quantize(Decimal("0.01"))
 
     @property
     def exceeded(self) -> bool:
-        return self.spend_usd >= self.budget.amount_usd
+        return self.spend_usd >= self.limit_usd and (self.spend_usd > 0 or not self.budget.is_ratio)
+
+    def crossed(self, threshold: int) -> bool:
+        """Whether the spend reached ``threshold`` percent of the limit."""
+        if not self.limit_usd:
+            return self.spend_usd > 0
+        return self.spend_usd * _HUNDRED >= self.limit_usd * threshold
 
     def to_json(self) -> dict[str, Any]:
+        ratio = {}
+        if self.budget.is_ratio:
+            revenue = self.revenue_usd or _ZERO
+            ratio = {
+                "revenue_usd": money_text(revenue),
+                "limit_usd": money_text(self.limit_usd),
+                "ratio": format((self.spend_usd / revenue).quantize(Decimal("0.000001")), "f") if revenue > 0 else None,
+            }
         return {
             **self.budget.to_json(),
             "spend_usd": money_text(self.spend_usd),
@@ -55,6 +82,7 @@ class BudgetStatus:
             "exceeded": self.exceeded,
             "period_start": _iso(self.period_start),
             "resets_at": _iso(self.resets_at),
+            **ratio,
         }
 
 
@@ -73,8 +101,11 @@ class BudgetEvaluator:
         thresholds: Sequence[int] = DEFAULT_THRESHOLDS,
         webhook: Webhook | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        rates: Mapping[str, Decimal] | None = None,
     ):
+        """``rates``: USD per unit of each currency, for ratio budgets' revenue."""
         self._client = client
+        self._rates = dict(rates or {})
         self._db = database
         self._thresholds = tuple(thresholds)
         self._webhook = webhook
@@ -106,7 +137,7 @@ class BudgetEvaluator:
             crossed = [
                 (budget.id, start.replace(tzinfo=None), threshold)
                 for threshold in sorted(budget.thresholds or self._thresholds)
-                if status.spend_usd * _HUNDRED >= budget.amount_usd * threshold
+                if status.crossed(threshold)
             ]
             new = [key for key in crossed if key not in self._fired]
             if not new:
@@ -114,10 +145,10 @@ class BudgetEvaluator:
             # Several thresholds crossed at once (a budget set below what was already spent,
             # a burst): one alert, for the highest; the lower ones count as told.
             for key in new[:-1]:
-                self._record(client, key, status.spend_usd, budget.amount_usd, delivered=1)
+                self._record(client, key, status.spend_usd, status.limit_usd, delivered=1)
                 self._fired[key] = None
             alert = _alert(status, new[-1][2])
-            self._record(client, new[-1], status.spend_usd, budget.amount_usd, delivered=0)
+            self._record(client, new[-1], status.spend_usd, status.limit_usd, delivered=0)
             self._fired[new[-1]] = alert
             _log.warning("%s", alert["message"], extra={"fields": {"alert": alert}})
         self.statuses = tuple(statuses)
@@ -134,7 +165,8 @@ class BudgetEvaluator:
         statuses = []
         for budget in self.store().list():
             start, end = period_bounds(budget.period, budget.timezone, now)
-            statuses.append(BudgetStatus(budget, start, end, self._spend(client, budget, start, end)))
+            revenue = self._revenue(client, budget, start, end) if budget.is_ratio else None
+            statuses.append(BudgetStatus(budget, start, end, self._spend(client, budget, start, end), revenue))
         return tuple(statuses)
 
     def status_for(self, tenant: str, user: str, feature: str, *, tenant_only: bool = False) -> list[BudgetStatus]:
@@ -159,6 +191,16 @@ class BudgetEvaluator:
         }
         value = client.query(text, parameters=params).result_rows[0][0]
         return Decimal(value or 0)
+
+    def _revenue(self, client: Any, budget: Budget, start: datetime, end: datetime) -> Decimal:
+        """The tenant's revenue in USD over the period's UTC days (revenue in a currency
+        without a rate does not count: OTEL_COSTS_FX_RATES_FILE)."""
+        rates = {"USD": Decimal(1), **self._rates}
+        total = _ZERO
+        for tenant, _, currency, _, amount in revenue_days(client, self._db, start.date(), end.date()):
+            if tenant == budget.tenant_id and currency in rates:
+                total += Decimal(amount) * rates[currency]
+        return total
 
     def _load_fired(self, client: Any, now: datetime) -> None:
         since = (now - timedelta(days=40)).replace(tzinfo=None, microsecond=0)
@@ -216,6 +258,28 @@ def _alert(status: BudgetStatus, threshold: int) -> dict[str, Any]:
     b = status.budget
     scope = ", ".join(f"{k}={v}" for k, v in b.scope().items())
     kind = "hard" if b.hard else "soft"
+    if b.is_ratio:
+        revenue = status.revenue_usd or _ZERO
+        return {
+            "type": "otel_costs.budget.ratio",
+            "budget_id": b.id,
+            "scope": b.scope(),
+            "threshold": threshold,
+            "spend_usd": str(status.spend_usd),
+            "amount_usd": str(status.limit_usd),
+            "revenue_usd": str(revenue),
+            "max_ratio": str(b.max_ratio),
+            "percent": str(status.percent),
+            "period": b.period,
+            "period_start": _iso(status.period_start),
+            "resets_at": _iso(status.resets_at),
+            "hard": False,
+            "message": (
+                f"Budget {b.id} ({scope}; AI cost at most {b.max_ratio.normalize():f} of revenue, {b.period}): "
+                f"AI cost ${status.spend_usd.normalize():f} against revenue ${revenue.normalize():f} is "
+                f"{status.percent}% of the cap; crossed {threshold}%; resets {_iso(status.resets_at)}"
+            ),
+        }
     return {
         "type": "otel_costs.budget.threshold",
         "budget_id": b.id,

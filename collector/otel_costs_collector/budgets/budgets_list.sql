@@ -1,6 +1,6 @@
 -- Current budgets: the newest row per id, without deleted ones. (Aliases differ from the
 -- column names: ClickHouse would otherwise read the alias inside the aggregate.)
-SELECT id, b_tenant, b_user, b_feature, b_amount, b_period, b_timezone, b_hard, b_thresholds
+SELECT id, b_tenant, b_user, b_feature, b_amount, b_period, b_timezone, b_hard, b_thresholds, b_max_ratio
 FROM (
     SELECT
         id,
@@ -12,6 +12,7 @@ FROM (
         argMax(timezone, updated_at) AS b_timezone,
         argMax(hard, updated_at) AS b_hard,
         argMax(thresholds, updated_at) AS b_thresholds,
+        argMax(max_ratio, updated_at) AS b_max_ratio,
         argMax(deleted, updated_at) AS b_deleted
     FROM {db}.budgets
     GROUP BY id

@@ -2,7 +2,10 @@
 
 A budget caps the spend of a scope — a tenant, a user, a feature, or a combination (user
 u within tenant t) — per calendar period (daily, weekly from Monday, monthly) in a time
-zone. Hard budgets are enforced by the SDK before a call; soft ones only alert.
+zone. Hard budgets are enforced by the SDK before a call; soft ones only alert. A *ratio*
+budget (``max_ratio``) caps a tenant's AI cost (or one feature's) at a share of the tenant's
+revenue in the period (otel_costs_collector/revenue): it only alerts, and its periods are UTC
+(revenue is spread over UTC days).
 Budgets live in ClickHouse next to the data (migration 0006); every change is a new row.
 """
 
@@ -42,6 +45,11 @@ class Budget:
     timezone: str = "UTC"
     hard: bool = True
     thresholds: tuple[int, ...] = ()  # percent; () = the collector's default
+    max_ratio: Decimal = Decimal(0)  # > 0: a ratio budget (AI cost / revenue); amount_usd is 0 then
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.max_ratio > 0
 
     @classmethod
     def parse(cls, doc: Mapping[str, Any], *, budget_id: str | None = None, default_timezone: str = "UTC") -> "Budget":
@@ -49,14 +57,30 @@ class Budget:
         period, tenant, user, feature, timezone, hard, thresholds. Raises BudgetError
         naming every problem."""
         problems: list[str] = []
-        known = {"id", "amount_usd", "period", "tenant", "user", "feature", "timezone", "hard", "thresholds"}
+        known = {
+            "id",
+            "amount_usd",
+            "period",
+            "tenant",
+            "user",
+            "feature",
+            "timezone",
+            "hard",
+            "thresholds",
+            "max_ratio",
+        }
         for key in doc:
             if key not in known:
                 problems.append(f"unknown field {str(key)[:64]!r} (use {', '.join(sorted(known))})")
         bid = budget_id if budget_id is not None else doc.get("id")
         if not isinstance(bid, str) or not _ID.match(bid):
             problems.append("id: 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
-        amount = _amount(doc.get("amount_usd"), problems)
+        ratio = Decimal(0)
+        if doc.get("max_ratio") not in (None, ""):
+            ratio = _ratio(doc, problems)
+            amount = Decimal(0)
+        else:
+            amount = _amount(doc.get("amount_usd"), problems)
         period = doc.get("period")
         if period not in PERIODS:
             problems.append(f"period: {str(period)[:32]!r} is not one of {', '.join(PERIODS)}")
@@ -71,12 +95,12 @@ class Budget:
             scope[key] = value
         if not any(scope.values()):
             problems.append("scope: set at least one of tenant, user, feature")
-        tz = doc.get("timezone") or default_timezone
+        tz = doc.get("timezone") or ("UTC" if ratio else default_timezone)
         try:
             ZoneInfo(str(tz))
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f"timezone: unknown time zone {str(tz)[:64]!r}")
-        hard = doc.get("hard", True)
+        hard = doc.get("hard", not ratio)
         if not isinstance(hard, bool):
             problems.append("hard: true or false")
         thresholds = doc.get("thresholds") or ()
@@ -100,6 +124,7 @@ class Budget:
             timezone=str(tz),
             hard=hard,
             thresholds=parsed_thresholds,
+            max_ratio=ratio,
         )
 
     def applies_to(self, tenant: str, user: str, feature: str) -> bool:
@@ -117,11 +142,12 @@ class Budget:
         return {
             "id": self.id,
             **self.scope(),
-            "amount_usd": _plain(self.amount_usd),  # as entered: storage pads to 18 places
+            **({} if self.is_ratio else {"amount_usd": _plain(self.amount_usd)}),  # as entered: storage pads
             "period": self.period,
             "timezone": self.timezone,
             "hard": self.hard,
             "thresholds": list(self.thresholds),
+            **({"max_ratio": _plain(self.max_ratio)} if self.is_ratio else {}),
         }
 
 
@@ -137,6 +163,30 @@ def parse_thresholds(values: Sequence[Any], problems: list[str]) -> tuple[int, .
             problems.append(f"thresholds: {value} is outside 1..1000 percent")
         out.append(value)
     return tuple(sorted(set(out)))
+
+
+def _ratio(doc: Mapping[str, Any], problems: list[str]) -> Decimal:
+    """A ratio budget's max_ratio, and what such a budget may not have."""
+    raw = doc["max_ratio"]
+    ratio = Decimal(0)
+    try:
+        ratio = Decimal(str(raw).strip()) if not isinstance(raw, (bool, float)) else Decimal("NaN")
+    except InvalidOperation:
+        ratio = Decimal("NaN")
+    if not ratio.is_finite() or not 0 < ratio <= 1000:
+        problems.append(f"max_ratio: {str(raw)[:32]!r} is not a share of revenue above 0 (0.3 is 30 %)")
+        ratio = Decimal(0)
+    if doc.get("amount_usd") not in (None, ""):
+        problems.append("amount_usd: a budget has either amount_usd or max_ratio, not both")
+    if not doc.get("tenant"):
+        problems.append("tenant: a ratio budget is of one tenant (revenue is a tenant's)")
+    if doc.get("user"):
+        problems.append("user: a ratio budget is of a tenant or a tenant's feature, not a user")
+    if doc.get("hard") is True:
+        problems.append("hard: a ratio budget only alerts (the SDK cannot know revenue)")
+    if (doc.get("timezone") or "UTC") != "UTC":
+        problems.append("timezone: a ratio budget's periods are UTC (revenue is spread over UTC days)")
+    return ratio
 
 
 def _amount(raw: Any, problems: list[str]) -> Decimal:
@@ -213,6 +263,7 @@ class BudgetStore:
                 timezone=r[6],
                 hard=bool(r[7]),
                 thresholds=tuple(int(t) for t in r[8]),
+                max_ratio=Decimal(r[9]),
             )
             for r in rows
         ]
@@ -242,6 +293,7 @@ class BudgetStore:
                     b.timezone,
                     int(b.hard),
                     list(b.thresholds),
+                    b.max_ratio,
                     deleted,
                     version_stamp(),
                 ]
@@ -256,6 +308,7 @@ class BudgetStore:
                 "timezone",
                 "hard",
                 "thresholds",
+                "max_ratio",
                 "deleted",
                 "updated_at",
             ],

@@ -21,6 +21,7 @@ from otel_costs_collector.cli.options import (
     _url,
 )
 from otel_costs_collector.cli.reconcile import reconcile
+from otel_costs_collector.cli.revenue import margin, revenue
 
 
 def _failpoint():
@@ -296,7 +297,12 @@ def budget() -> None:
 @_storage
 @_database
 @click.argument("budget_id")
-@click.option("--amount", "amount_usd", required=True, help="USD per period, exact (e.g. 40 or 12.50).")
+@click.option("--amount", "amount_usd", help="USD per period, exact (e.g. 40 or 12.50).")
+@click.option(
+    "--max-ratio",
+    help="Instead of --amount: AI cost at most this share of the tenant's revenue in the period (0.3 is 30 %); "
+    "alerts only, UTC periods.",
+)
 @click.option(
     "--period",
     type=click.Choice(["daily", "weekly", "monthly"]),
@@ -310,7 +316,20 @@ def budget() -> None:
 @click.option("--soft", is_flag=True, help="Alert only; never refuse calls.")
 @click.option("--thresholds", help="Alert percents, comma-separated (default the collector's: 50,75,90,100).")
 def budget_set(
-    url, ca_file, storage, database, budget_id, amount_usd, period, tenant, user, feature, timezone, soft, thresholds
+    url,
+    ca_file,
+    storage,
+    database,
+    budget_id,
+    amount_usd,
+    max_ratio,
+    period,
+    tenant,
+    user,
+    feature,
+    timezone,
+    soft,
+    thresholds,
 ) -> None:
     """Create or replace budget BUDGET_ID."""
     from otel_costs_collector.budgets.client import set_budget
@@ -325,8 +344,9 @@ def budget_set(
         "user": user,
         "feature": feature,
         "timezone": timezone,
-        "hard": not soft,
+        "hard": None if max_ratio is not None else not soft,  # a ratio budget only alerts
         "thresholds": thresholds,
+        "max_ratio": max_ratio,
     }
     try:
         parsed = Budget.parse(
@@ -388,3 +408,5 @@ if __name__ == "__main__":
 
 main.add_command(reconcile)
 main.add_command(calls)
+main.add_command(margin)
+main.add_command(revenue)

@@ -190,7 +190,7 @@ def _budgets(statuses: list[Any]) -> str:
             f'<div class="budget"><div>{escape(s.budget.id)} <small>({escape(scope)}; '
             f"{'hard' if s.budget.hard else 'soft'}, {s.budget.period})</small></div>"
             f'<div class="bar"><div class="{"over" if s.exceeded else "fill"}" style="width:{pct:.1f}%">'
-            f"</div></div><div>{_money(s.spend_usd)} of {_money(s.budget.amount_usd)} · {s.percent}%</div></div>"
+            f"</div></div><div>{_money(s.spend_usd)} of {_money(s.limit_usd)} · {s.percent}%</div></div>"
         )
     out.append("</section>")
     return "".join(out)

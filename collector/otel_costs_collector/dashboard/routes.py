@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import timedelta
+from datetime import timedelta, timezone
+from decimal import Decimal
 from html import escape
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.budgets.alerts import BudgetEvaluator
+from otel_costs_collector.dashboard.margin_panel import margin_page, tenant_margin
 from otel_costs_collector.dashboard.page import (
     PANELS,
     SCOPES,
@@ -47,6 +49,7 @@ from otel_costs_collector.reports.query import (
     run_report,
 )
 from otel_costs_collector.reports.render import notice_lines, render
+from otel_costs_collector.revenue.margin import MarginError, MarginQuery, run_margin, tenant_days
 
 __all__ = ["add_dashboard_routes", "PANELS"]
 
@@ -65,7 +68,10 @@ def add_dashboard_routes(
     auth: TokenAuth | None = None,
     reconciler: Reconciler | None = None,
     settle: timedelta = DEFAULT_SETTLE,
+    rates: Mapping[str, Decimal] | None = None,
 ) -> None:
+    """``rates``: the exchange rates margins use (USD per unit; OTEL_COSTS_FX_RATES_FILE)."""
+
     def who(request: web.Request) -> tuple[bool, str | None]:
         """(allowed, tenant the viewer is limited to)."""
         if auth is None:
@@ -149,7 +155,38 @@ def add_dashboard_routes(
         body = overview(view)
         if reconciled is not None and reconciler is not None:
             body += tracked_vs_billed(reconciled, reconciler.band)
+        if tenant is None and params.get("tenant"):  # an admin's view of one tenant: its revenue beside its cost
+            span = _utc_days(trend.start, trend.end, rates)
+            try:
+                report, per_day = await asyncio.to_thread(
+                    lambda: (
+                        run_margin(client(), database, span),
+                        tenant_days(client(), database, span, params["tenant"]),
+                    )
+                )
+            except Exception as exc:
+                _log.error("dashboard margin query failed: %s", exc)
+                return problem(params, tenant, 503, "Storage is unavailable; try again.")
+            body += tenant_margin(params["tenant"], per_day, report)
         return _html(layout(filters_form(params, tenant), body, auth is not None))
+
+    async def margin(request: web.Request) -> web.Response:
+        allowed, tenant = who(request)
+        if not allowed:
+            return _html(login_page(False), 401)
+        params = params_of(request, tenant)
+        if tenant is not None:
+            return problem(params, tenant, 403, "Margins need an admin token: revenue is the operator's.")
+        try:
+            query = MarginQuery.parse({k: params[k] for k in ("since", "from", "to") if k in params}, rates)
+        except MarginError as exc:
+            return problem(params, tenant, 400, str(exc))
+        try:
+            report = await asyncio.to_thread(run_margin, client(), database, query)
+        except Exception as exc:
+            _log.error("dashboard margin query failed: %s", exc)
+            return problem(params, tenant, 503, "Storage is unavailable; try again.")
+        return _html(layout(filters_form(params, tenant), margin_page(report), auth is not None))
 
     async def trace(request: web.Request) -> web.Response:
         allowed, tenant = who(request)
@@ -214,6 +251,7 @@ def add_dashboard_routes(
         raise response
 
     app.router.add_get("/", page)
+    app.router.add_get("/margin", margin)
     app.router.add_get("/trace/{trace_id}", trace)
     app.router.add_get("/dashboard/{panel}.csv", panel_csv)
     app.router.add_post("/login", login)
@@ -225,6 +263,12 @@ def _panel_query(by: str, top: int | None, params: dict[str, str]) -> ReportQuer
     if top:
         query["top"] = str(top)
     return ReportQuery.parse(query)
+
+
+def _utc_days(start: Any, end: Any, rates: Mapping[str, Decimal] | None) -> MarginQuery:
+    """The UTC days a view's range covers, as a margin query."""
+    last = (end - timedelta(microseconds=1)).astimezone(timezone.utc).date()
+    return MarginQuery(start.astimezone(timezone.utc).date(), last + timedelta(days=1), rates=dict(rates or {}))
 
 
 def _budget_statuses(budgets: BudgetEvaluator | None, params: dict[str, str], tenant: str | None) -> list[Any]:

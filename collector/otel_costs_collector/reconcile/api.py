@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.auth import TokenAuth, admin_refusal
 from otel_costs_collector.reconcile.puller import Reconciler
 from otel_costs_collector.reconcile.report import ReconcileError, ReconcileQuery, run_reconciliation
 
@@ -30,14 +30,8 @@ def add_reconcile_routes(
     settle: Any = None,
 ) -> None:
     def refused(request: web.Request) -> web.Response | None:
-        if auth is None:
-            return None
-        principal = auth.check(request.headers.get("Authorization"))
-        if principal is None:
-            return _error(401, "missing or unknown bearer token")
-        if not principal.admin:
-            return _error(403, "reconciliation needs an admin token")
-        return None
+        refusal = admin_refusal(auth, request.headers.get("Authorization"), "reconciliation")
+        return None if refusal is None else _error(*refusal)
 
     async def report(request: web.Request) -> web.Response:
         if (answer := refused(request)) is not None:

@@ -17,15 +17,14 @@ Keys never appear in an error or a log line.
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Iterator
+
+from otel_costs_collector.billing_api import BillingApiError, get_json
 
 __all__ = [
     "BilledLine",
@@ -43,9 +42,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 PAGE_DAYS = {"openai": 180, "anthropic": 31}
 #: Pages read for one pull at most: a provider answering has_more forever cannot stall it.
 MAX_PAGES = 200
-TIMEOUT_S = 30.0
 _CENT = Decimal(100)
-_MAX_BODY = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -126,31 +123,16 @@ def _params(provider: str, start: date, end: date, page: str | None) -> list[tup
 
 def _get(provider: str, key: str, base: str, params: list[tuple[str, str]]) -> dict[str, Any]:
     path = "/organization/costs" if provider == "openai" else "/organizations/cost_report"
-    headers = {"Accept": "application/json", "User-Agent": "otel-costs"}
     if provider == "openai":
-        headers["Authorization"] = f"Bearer {key}"
+        headers = {"Authorization": f"Bearer {key}"}
     else:
-        headers["x-api-key"] = key
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-    request = urllib.request.Request(f"{base}{path}?{urllib.parse.urlencode(params)}", headers=headers)
+        headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            body = response.read(_MAX_BODY + 1)
-    except urllib.error.HTTPError as exc:
-        raise ProviderError(
-            provider, exc.code, _http_problem(exc.code, _error_message(exc)), _retry_after(exc.headers)
-        ) from None
-    except (OSError, ValueError) as exc:  # refused, reset, timed out, bad URL
-        raise ProviderError(provider, None, f"unreachable: {type(exc).__name__}: {exc}") from None
-    if len(body) > _MAX_BODY:
-        raise ProviderError(provider, None, "unexpected body: larger than 32 MiB")
-    try:
-        doc = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        raise ProviderError(provider, None, "unexpected body: not JSON") from None
-    if not isinstance(doc, dict):
-        raise ProviderError(provider, None, "unexpected body: not a JSON object")
-    return doc
+        return get_json(f"{base}{path}?{urllib.parse.urlencode(params)}", headers)
+    except BillingApiError as exc:
+        if exc.status is None:
+            raise ProviderError(provider, None, str(exc)) from None
+        raise ProviderError(provider, exc.status, _http_problem(exc.status, exc.detail), exc.retry_after) from None
 
 
 def _http_problem(status: int, detail: str) -> str:
@@ -160,24 +142,6 @@ def _http_problem(status: int, detail: str) -> str:
         429: "rate limited (429)",
     }.get(status, f"HTTP {status}")
     return f"{meaning}{': ' + detail if detail else ''}"
-
-
-def _error_message(exc: urllib.error.HTTPError) -> str:
-    """The provider's own error message ({"error": {"message": …}}), short, if any."""
-    try:
-        doc = json.loads(exc.read(65536))
-        message = doc["error"]["message"]
-    except Exception:
-        return ""
-    return str(message)[:200]
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        value = float(headers.get("retry-after"))
-    except (TypeError, ValueError):
-        return None
-    return min(max(value, 0.0), 3600.0)
 
 
 def _bucket_day(provider: str, bucket: dict[str, Any]) -> date:

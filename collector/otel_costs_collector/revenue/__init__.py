@@ -1,0 +1,1 @@
+"""What customers pay, beside what they cost: revenue lines (Stripe, imports) and margin."""
