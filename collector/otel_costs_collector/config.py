@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable, Mapping
 
+from otel_costs_collector import config_values as values
 from otel_costs_collector.storage.client import StorageTarget, parse_storage
 
 __all__ = ["CollectorConfig", "ConfigError", "DEFAULTS", "HELD_COPIES", "SECRETS"]
@@ -76,6 +77,12 @@ DEFAULT_REVENUE_INTERVAL_S = 3600
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 #: The customer metadata key that names a customer's tenant (else its id is the tenant).
 DEFAULT_STRIPE_TENANT_KEY = "tenant_id"
+#: Seconds between anomaly evaluations.
+DEFAULT_ANOMALY_INTERVAL_S = 300
+#: An anomaly rises at least this many USD above its baseline in its window …
+DEFAULT_ANOMALY_MIN_USD = Decimal(5)
+#: … and at least this share of the baseline (1 = twice the expected spend).
+DEFAULT_ANOMALY_MIN_RATIO = Decimal(1)
 
 #: field → (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {
@@ -124,6 +131,10 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "stripe_tenant_key": ("OTEL_COSTS_STRIPE_TENANT_KEY", DEFAULT_STRIPE_TENANT_KEY),
     "revenue_interval_s": ("OTEL_COSTS_REVENUE_INTERVAL_S", DEFAULT_REVENUE_INTERVAL_S),
     "fx_rates_file": ("OTEL_COSTS_FX_RATES_FILE", None),
+    # Anomalies (otel_costs_collector/anomalies).
+    "anomaly_interval_s": ("OTEL_COSTS_ANOMALY_INTERVAL_S", DEFAULT_ANOMALY_INTERVAL_S),
+    "anomaly_min_usd": ("OTEL_COSTS_ANOMALY_MIN_USD", DEFAULT_ANOMALY_MIN_USD),
+    "anomaly_min_ratio": ("OTEL_COSTS_ANOMALY_MIN_RATIO", DEFAULT_ANOMALY_MIN_RATIO),
     # Reading commands (report, budget): a running collector's API, and the CA to verify it.
     "url": ("OTEL_COSTS_URL", None),
     "ca_file": ("OTEL_COSTS_CA_FILE", None),
@@ -150,6 +161,7 @@ _INTS = {
     "reconcile_interval_s": (1, 7 * 86400),
     "reconcile_settle_h": (0, 30 * 24),
     "revenue_interval_s": (1, 7 * 86400),
+    "anomaly_interval_s": (1, 86400),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -208,6 +220,9 @@ class CollectorConfig:
     stripe_tenant_key: str = DEFAULT_STRIPE_TENANT_KEY
     revenue_interval_s: int = DEFAULT_REVENUE_INTERVAL_S
     fx_rates_file: str | None = None  # USD per unit of each currency, for margins
+    anomaly_interval_s: int = DEFAULT_ANOMALY_INTERVAL_S
+    anomaly_min_usd: Decimal = DEFAULT_ANOMALY_MIN_USD  # an anomaly rises at least this much …
+    anomaly_min_ratio: Decimal = DEFAULT_ANOMALY_MIN_RATIO  # … and this share of its baseline
     url: str | None = None  # reading commands: a running collector's HTTP API
     ca_file: str | None = None  # reading commands: CA bundle (PEM) for that API's TLS
     #: The fields given as a flag or an environment variable (the rest are defaults).
@@ -339,6 +354,10 @@ class CollectorConfig:
                 problems.append(f"{name} ({DEFAULTS[name][0]}): not a key (empty, or with spaces inside)")
             elif value is not None:
                 setattr(self, name, str(value).strip())
+        for name in ("anomaly_min_usd", "anomaly_min_ratio"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+                problems.append(f"{name} ({DEFAULTS[name][0]}): {value!r} is not a number of at least 0")
         base = str(self.stripe_api_base).strip().rstrip("/")
         if not re.match(r"^https?://[^/?#]+$", base):
             problems.append(f"stripe_api_base (OTEL_COSTS_STRIPE_API_BASE): {base!r} is not an http:// or https:// URL")
@@ -363,8 +382,8 @@ class CollectorConfig:
             or not 0 < band[0] < band[1]
         ):
             problems.append(
-                f"reconcile_band (OTEL_COSTS_RECONCILE_BAND): {_shown_band(band)} is not two rates like 0.97,1.03 "
-                "(low < high)"
+                f"reconcile_band (OTEL_COSTS_RECONCILE_BAND): {values.shown_band(band)} is not two rates like "
+                "0.97,1.03 (low < high)"
             )
 
     def reconcile_keys(self) -> dict[str, str]:
@@ -395,48 +414,15 @@ class CollectorConfig:
         out["storage"] = self.target.describe()
         for name in SECRETS:
             out[name] = "(set)" if out[name] else None
-        out["reconcile_band"] = _shown_band(self.reconcile_band)
+        out["reconcile_band"] = values.shown_band(self.reconcile_band)
         return out
-
-
-def _integer(raw: Any) -> int:
-    if isinstance(raw, (bool, float)):
-        raise ValueError(f"{raw!r} is not an integer")
-    try:
-        return int(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"{raw!r} is not an integer") from None
-
-
-def _percents(raw: Any) -> tuple[int, ...]:
-    """``"50,75,90"`` (or a sequence) as whole percents; their range is validate()'s."""
-    values = str(raw).split(",") if isinstance(raw, str) else list(raw)
-    out = []
-    for value in (v for v in values if str(v).strip()):
-        try:
-            out.append(int(str(value).strip()))
-        except ValueError:
-            raise ValueError(f"{str(value)[:16]!r} is not a whole percent") from None
-    return tuple(out)
-
-
-def _band(raw: Any) -> tuple[Decimal, Decimal]:
-    """``"0.97,1.03"`` (or a pair) as two Decimals; their order is validate()'s."""
-    parts = str(raw).split(",") if isinstance(raw, str) else list(raw)
-    try:
-        low, high = (Decimal(str(p).strip()) for p in parts)
-    except (ValueError, InvalidOperation):
-        raise ValueError(f"{raw!r} is not two rates like 0.97,1.03 (low < high)") from None
-    return low, high
-
-
-def _shown_band(band: tuple[Decimal, ...]) -> str:
-    return ",".join(format(x, "f") if isinstance(x, Decimal) else str(x) for x in band)
 
 
 #: How :meth:`CollectorConfig.load` converts a flag's or variable's value (str otherwise).
 _CONVERT: dict[str, Callable[[Any], Any]] = {
-    **{name: _integer for name in _INTS},
-    "budget_thresholds": _percents,
-    "reconcile_band": _band,
+    **{name: values.integer for name in _INTS},
+    "budget_thresholds": values.percents,
+    "reconcile_band": values.band,
+    "anomaly_min_usd": values.decimal,
+    "anomaly_min_ratio": values.decimal,
 }

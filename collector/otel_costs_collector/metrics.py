@@ -111,6 +111,12 @@ class Metrics:
             registry=r,
         )
         self.spool_bytes = Gauge("otel_costs_spool_bytes", "Bytes held in the disk spool.", registry=r)
+        self.anomalies = Gauge(
+            "otel_costs_anomalies",
+            "Cost anomalies whose window started in the last day, by scope kind (total, feature, tenant, model).",
+            ["kind"],
+            registry=r,
+        )
         self.capture_rate = Gauge(
             "otel_costs_capture_rate",
             "Tracked / billed cost of the last complete UTC day the provider billed (reconcile/).",

@@ -10,7 +10,7 @@ import os.path
 import signal
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Awaitable, Callable
 
@@ -18,17 +18,14 @@ from aiohttp import web
 
 from otel_costs import __version__
 from otel_costs.pricing import Pricer
-from otel_costs_collector.alerting import Webhook
+from otel_costs_collector.anomalies.detector import AnomalyDetector
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.budgets.alerts import BudgetEvaluator
-from otel_costs_collector.budgets.api import add_budget_routes
 from otel_costs_collector.config import CollectorConfig
-from otel_costs_collector.dashboard.routes import add_dashboard_routes
 from otel_costs_collector.logs import configure_logging
 from otel_costs_collector.mapping.calls import CallIndex
 from otel_costs_collector.memory import quiet_gc, return_large_buffers
 from otel_costs_collector.metrics import Metrics
-from otel_costs_collector.periodic import Periodic
 from otel_costs_collector.pipeline.batch_writer import Insert, WriterPool, assess, refused, writer
 from otel_costs_collector.pipeline.batcher import Batcher
 from otel_costs_collector.pipeline.held import HeldCalls
@@ -40,15 +37,13 @@ from otel_costs_collector.pipeline.spooling import Spooling
 from otel_costs_collector.pipeline.types import BatchStage, WriteFunction
 from otel_costs_collector.pipeline.write_ahead import WriteAheadLog
 from otel_costs_collector.preflight import check_startup
+from otel_costs_collector.readers import Readers
 from otel_costs_collector.receive.connections import raise_open_files_limit, serve_http
 from otel_costs_collector.receive.dedup import RecentRequests, load_recent_tokens
 from otel_costs_collector.receive.ingest import Ingest
 from otel_costs_collector.receive.otlp_grpc import start_grpc
 from otel_costs_collector.receive.otlp_http import build_app
-from otel_costs_collector.reconcile.api import add_reconcile_routes
 from otel_costs_collector.reconcile.puller import Reconciler
-from otel_costs_collector.reports.api import add_query_routes
-from otel_costs_collector.revenue.api import add_revenue_routes
 from otel_costs_collector.revenue.puller import RevenuePuller
 from otel_costs_collector.sql import load as sql
 from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
@@ -90,7 +85,8 @@ class Collector:
         self.budgets: BudgetEvaluator | None = None
         self.reconciler: Reconciler | None = None
         self.revenue: RevenuePuller | None = None  # pulls Stripe when a key is set
-        self._periodic: dict[str, Periodic] = {}  # "budgets", "reconcile", "revenue": jobs run every few seconds
+        self.anomalies: AnomalyDetector | None = None
+        self.readers: Readers | None = None  # wired by start()
         self.calls: HeldCalls | None = None
         self._spool: Spool | None = None
         self._owner_written = False
@@ -306,51 +302,13 @@ class Collector:
         self.http_port = listener.sockets[0].getsockname()[1]
 
     def _readers(self, started: AsyncExitStack, app: web.Application) -> None:
-        """The query API, budgets, reconciliation and the dashboard, and their periodic jobs."""
-        cfg = self.config
-        add_query_routes(app, lambda: self.client, cfg.db, self.auth)
-        webhook = Webhook(str(cfg.budget_webhook_url), cfg.budget_webhook_format) if cfg.budget_webhook_url else None
-        self.budgets = BudgetEvaluator(
-            lambda: self.client,
-            cfg.db,
-            thresholds=cfg.budget_thresholds,
-            webhook=webhook,
-            clock=self._clock,
-            rates=cfg.fx_rates(),
-        )
-        budgets = self._periodic["budgets"] = Periodic(
-            "budget evaluation", self.budgets.evaluate, cfg.budget_interval_s
-        )
-        add_budget_routes(app, self.budgets, cfg.budget_timezone, self.auth, wake=budgets.wake)
-        settle = timedelta(hours=cfg.reconcile_settle_h)
-        if cfg.reconcile_keys():
-            self.reconciler = Reconciler(
-                lambda: self.client,
-                cfg.db,
-                cfg.reconcile_keys(),
-                bases=cfg.reconcile_bases(),
-                band=cfg.reconcile_band,
-                settle=settle,
-                webhook=webhook,
-                clock=self._clock,
-            )
-            self._periodic["reconcile"] = Periodic("reconciliation", self._reconcile, cfg.reconcile_interval_s)
-        add_reconcile_routes(app, lambda: self.client, cfg.db, self.reconciler, self.auth, settle)
-        if cfg.stripe_key:
-            self.revenue = RevenuePuller(
-                lambda: self.client,
-                cfg.db,
-                cfg.stripe_key,
-                base=cfg.stripe_api_base,
-                tenant_key=cfg.stripe_tenant_key,
-                clock=self._clock,
-            )
-            self._periodic["revenue"] = Periodic("revenue pull", self.revenue.cycle, cfg.revenue_interval_s)
-        add_revenue_routes(app, lambda: self.client, cfg.db, self.revenue, self.auth, cfg.fx_rates())
-        add_dashboard_routes(
-            app, lambda: self.client, cfg.db, self.budgets, self.auth, self.reconciler, settle, cfg.fx_rates()
-        )
-        for job in self._periodic.values():
+        """The query API, budgets, reconciliation, revenue, anomalies and the dashboard, and their
+        periodic jobs (otel_costs_collector/readers.py)."""
+        self.readers = Readers(self.config, lambda: self.client, self.auth, self.metrics, self._clock)
+        self.readers.add_routes(app)
+        r = self.readers
+        self.budgets, self.reconciler, self.revenue, self.anomalies = r.budgets, r.reconciler, r.revenue, r.anomalies
+        for job in r.jobs.values():
             job.start()
             started.push_async_callback(job.stop)  # a cycle in progress uses the storage client
 
@@ -411,24 +369,25 @@ class Collector:
         index.load(rows)
         return len(rows)
 
+    def _job(self, name: str) -> Any:
+        assert self.readers is not None, "start() wires the readers"
+        return self.readers.jobs[name]
+
     async def evaluate_budgets_now(self) -> None:
         """One evaluation cycle, now (tests, and after budget changes)."""
-        await self._periodic["budgets"].run_now()
-
-    def _reconcile(self) -> float | None:
-        assert self.reconciler is not None
-        wait = self.reconciler.cycle()
-        for provider, (_, rate) in self.reconciler.capture_rates.items():
-            self.metrics.capture_rate.labels(provider).set(float(rate))
-        return wait
+        await self._job("budgets").run_now()
 
     async def reconcile_now(self) -> None:
         """One reconciliation cycle, now (tests)."""
-        await self._periodic["reconcile"].run_now()
+        await self._job("reconcile").run_now()
+
+    async def detect_anomalies_now(self) -> None:
+        """One anomaly evaluation, now (tests)."""
+        await self._job("anomalies").run_now()
 
     async def pull_revenue_now(self) -> None:
         """One revenue pull cycle, now (tests)."""
-        await self._periodic["revenue"].run_now()
+        await self._job("revenue").run_now()
 
     def _clear_owner(self) -> None:
         if self._owner_written:

@@ -28,12 +28,17 @@ SEMCONV = {
 
 
 def sdk_request(
-    spans: list[dict[str, Any]], *, priced: bool = True, service: str = "chat-api"
+    spans: list[dict[str, Any]],
+    *,
+    priced: bool = True,
+    service: str = "chat-api",
+    resource: dict[str, Any] | None = None,
 ) -> ExportTraceServiceRequest:
     """One request holding a span per dict of attributes, made by the real SDK (priced by
-    CostSpanProcessor when ``priced``) and encoded by the real OTLP encoder."""
+    CostSpanProcessor when ``priced``) and encoded by the real OTLP encoder; ``resource``: more
+    resource attributes (service.version, …)."""
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service, **(resource or {})}))
     if priced:
         provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(memory), forward="all"))
     else:

@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
 from otel_costs_collector.alerting import Webhook, deliver
+from otel_costs_collector.anomalies.detector import HISTORY_DAYS
+from otel_costs_collector.anomalies.forecast import Projection, project
 from otel_costs_collector.budgets.model import DEFAULT_THRESHOLDS, Budget, BudgetStore, period_bounds, version_stamp
 from otel_costs_collector.reports.query import money_text
 from otel_costs_collector.revenue.store import revenue_days
@@ -31,6 +33,8 @@ __all__ = ["BudgetStatus", "BudgetEvaluator"]
 
 _log = logging.getLogger("otel_costs.collector")
 _HUNDRED = Decimal(100)
+#: The threshold a forecast alert is recorded under in budget_alerts (real thresholds are 1..1000 %).
+FORECAST = 0
 _ZERO = Decimal(0)
 
 
@@ -41,6 +45,12 @@ class BudgetStatus:
     resets_at: datetime  # UTC: the end of the period
     spend_usd: Decimal
     revenue_usd: Decimal | None = None  # a ratio budget's: the tenant's revenue in the period
+    forecast: Projection | None = None  # the period's spend projected to its end (None: too little history)
+
+    @property
+    def crosses_on(self) -> date | None:
+        """The UTC day the projected spend reaches the limit, when it does before the period ends."""
+        return self.forecast.crossing(self.limit_usd) if self.forecast is not None else None
 
     @property
     def limit_usd(self) -> Decimal:
@@ -75,6 +85,16 @@ class BudgetStatus:
                 "limit_usd": money_text(self.limit_usd),
                 "ratio": format((self.spend_usd / revenue).quantize(Decimal("0.000001")), "f") if revenue > 0 else None,
             }
+        forecast = None
+        if self.forecast is not None:
+            crosses = self.crosses_on
+            forecast = {
+                "expected_usd": money_text(self.forecast.expected),
+                "low_usd": money_text(self.forecast.low),
+                "high_usd": money_text(self.forecast.high),
+                "method": self.forecast.method,
+                "crosses_limit_on": crosses.isoformat() if crosses else None,
+            }
         return {
             **self.budget.to_json(),
             "spend_usd": money_text(self.spend_usd),
@@ -83,6 +103,7 @@ class BudgetStatus:
             "period_start": _iso(self.period_start),
             "resets_at": _iso(self.resets_at),
             **ratio,
+            "forecast": forecast,
         }
 
 
@@ -106,6 +127,7 @@ class BudgetEvaluator:
         """``rates``: USD per unit of each currency, for ratio budgets' revenue."""
         self._client = client
         self._rates = dict(rates or {})
+        self._forecasts: dict[str, tuple[Any, Projection | None]] = {}  # budget id → (inputs, projection)
         self._db = database
         self._thresholds = tuple(thresholds)
         self._webhook = webhook
@@ -151,6 +173,13 @@ class BudgetEvaluator:
             self._record(client, new[-1], status.spend_usd, status.limit_usd, delivered=0)
             self._fired[new[-1]] = alert
             _log.warning("%s", alert["message"], extra={"fields": {"alert": alert}})
+        for status in statuses:  # early: the period's projected spend reaches the limit before it ends
+            key = (status.budget.id, status.period_start.replace(tzinfo=None), FORECAST)
+            if status.crosses_on is not None and not status.exceeded and key not in self._fired:
+                alert = _forecast_alert(status)
+                self._record(client, key, status.spend_usd, status.limit_usd, delivered=0)
+                self._fired[key] = alert
+                _log.warning("%s", alert["message"], extra={"fields": {"alert": alert}})
         self.statuses = tuple(statuses)
         self.evaluated_at = now
         self._deliver(client)
@@ -163,10 +192,15 @@ class BudgetEvaluator:
 
     def _statuses(self, client: Any, now: datetime) -> tuple[BudgetStatus, ...]:
         statuses = []
-        for budget in self.store().list():
+        budgets = self.store().list()
+        self._forecasts = {k: v for k, v in self._forecasts.items() if k in {b.id for b in budgets}}
+        for budget in budgets:
             start, end = period_bounds(budget.period, budget.timezone, now)
             revenue = self._revenue(client, budget, start, end) if budget.is_ratio else None
-            statuses.append(BudgetStatus(budget, start, end, self._spend(client, budget, start, end), revenue))
+            spend = self._spend(client, budget, start, end)
+            status = BudgetStatus(budget, start, end, spend, revenue)
+            forecast = self._forecast(client, budget, start, end, now, status.limit_usd)
+            statuses.append(BudgetStatus(budget, start, end, spend, revenue, forecast))
         return tuple(statuses)
 
     def status_for(self, tenant: str, user: str, feature: str, *, tenant_only: bool = False) -> list[BudgetStatus]:
@@ -191,6 +225,33 @@ class BudgetEvaluator:
         }
         value = client.query(text, parameters=params).result_rows[0][0]
         return Decimal(value or 0)
+
+    def _forecast(
+        self, client: Any, budget: Budget, start: datetime, end: datetime, now: datetime, limit: Decimal
+    ) -> Projection | None:
+        """The period's spend projected to its end; recomputed once an hour per budget (the
+        hourly history it reads changes by the hour)."""
+        key = (budget, start, now.replace(minute=0, second=0, microsecond=0), limit)
+        cached = self._forecasts.get(budget.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        since = start - timedelta(days=HISTORY_DAYS)
+        text = sql(__package__, "budget_spend_by_hour", db=self._db)
+        params = {
+            "since": since.replace(tzinfo=None),
+            "end": end.replace(tzinfo=None),
+            "tenant": budget.tenant_id,
+            "user": budget.user_id,
+            "feature": budget.feature,
+        }
+        series = {
+            hour.replace(tzinfo=timezone.utc): Decimal(cost)
+            for hour, cost in client.query(text, parameters=params).result_rows
+        }
+        first = min(series) if series else None
+        projection = project(series, first, start, now, end, amounts=(limit,) if limit > 0 else ())
+        self._forecasts[budget.id] = (key, projection)
+        return projection
 
     def _revenue(self, client: Any, budget: Budget, start: datetime, end: datetime) -> Decimal:
         """The tenant's revenue in USD over the period's UTC days (revenue in a currency
@@ -252,6 +313,34 @@ class BudgetEvaluator:
         cutoff = (self._clock() - timedelta(days=keep_days)).replace(tzinfo=None)
         for key in [k for k, v in self._fired.items() if v is None and k[1] < cutoff]:
             del self._fired[key]
+
+
+def _forecast_alert(status: BudgetStatus) -> dict[str, Any]:
+    b, f = status.budget, status.forecast
+    assert f is not None and status.crosses_on is not None
+    scope = ", ".join(f"{k}={v}" for k, v in b.scope().items())
+    return {
+        "type": "otel_costs.budget.forecast",
+        "budget_id": b.id,
+        "scope": b.scope(),
+        "threshold": FORECAST,
+        "spend_usd": str(status.spend_usd),
+        "amount_usd": str(status.limit_usd),
+        "expected_usd": str(f.expected),
+        "low_usd": str(f.low),
+        "high_usd": str(f.high),
+        "method": f.method,
+        "crosses_on": status.crosses_on.isoformat(),
+        "period": b.period,
+        "period_start": _iso(status.period_start),
+        "resets_at": _iso(status.resets_at),
+        "hard": b.hard,
+        "message": (
+            f"Budget {b.id} ({scope}; {b.period}): at this pace it crosses 100% on {status.crosses_on.isoformat()} "
+            f"(${status.spend_usd.normalize():f} spent of ${status.limit_usd.normalize():f}; "
+            f"${f.expected.normalize():f} expected by {_iso(status.resets_at)})"
+        ),
+    }
 
 
 def _alert(status: BudgetStatus, threshold: int) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def earlier_demo(data_dir: str) -> DemoNote | None:
         return DemoNote(0, 0, datetime.now(timezone.utc))
 
 
+RELEASES = ("1.4.1", "1.5.0")
 TENANTS = {"acme": "pro", "globex": "free", "initech": "enterprise", "umbrella": "free", "hooli": "pro"}
 FEATURES = {"chat": 0.45, "summarize": 0.25, "search": 0.2, "agent": 0.1}
 MODELS = [
@@ -70,9 +71,11 @@ def send_demo_traffic(endpoint: str, calls: int = 2000, days: int = 14, seed: in
     rng = random.Random(seed)
     providers = {}
     for service in ("chat-api", "worker"):
-        provider = TracerProvider(resource=Resource.create({"service.name": service}))
-        provider.add_span_processor(CostSpanProcessor())
-        providers[service] = provider
+        for version in RELEASES:  # a release in the middle of the range: the dashboard's "Cost by release"
+            attrs = {"service.name": service, "service.version": version, "deployment.environment.name": "production"}
+            provider = TracerProvider(resource=Resource.create(attrs))
+            provider.add_span_processor(CostSpanProcessor())
+            providers[(service, version)] = provider
     now = time.time_ns()
     tenants = list(TENANTS)
     weights = [5, 2, 8, 1, 3]  # a few big tenants, a long tail
@@ -95,7 +98,9 @@ def send_demo_traffic(endpoint: str, calls: int = 2000, days: int = 14, seed: in
                 output_tokens=out,
                 cache_read_tokens=cached,
                 reasoning_tokens=0,
-                tracer_provider=providers[service],
+                tracer_provider=providers[
+                    (service, RELEASES[0] if now - start > days * 43_200 * 10**9 else RELEASES[1])
+                ],
                 start_time=start,
                 end_time=start + rng.randint(300, 20_000) * 1_000_000,
                 error="rate_limit_exceeded" if rng.random() < 0.02 else None,

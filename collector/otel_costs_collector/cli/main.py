@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from otel_costs_collector.cli.anomalies import anomalies, forecast
 from otel_costs_collector.cli.calls import calls
+from otel_costs_collector.cli.compare import compare
 from otel_costs_collector.cli.options import (
     _ca_file,
     _cluster,
@@ -408,5 +410,8 @@ if __name__ == "__main__":
 
 main.add_command(reconcile)
 main.add_command(calls)
+main.add_command(anomalies)
+main.add_command(forecast)
+main.add_command(compare)
 main.add_command(margin)
 main.add_command(revenue)

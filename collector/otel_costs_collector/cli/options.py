@@ -70,6 +70,7 @@ def _source(cfg: CollectorConfig) -> Any:
 def _filters(command: Any) -> Any:
     """The filters a reading command takes, as reports and ``/v1/costs`` name them; they
     reach the command as keyword arguments of the same names."""
-    for name in reversed(("tenant", "user", "feature", "model", "provider", "service")):
-        command = click.option(f"--{name}", help=f"Only calls of this {name}.")(command)
+    for name in reversed(("tenant", "user", "feature", "model", "provider", "service", "version", "environment")):
+        what = {"version": "release (service.version)", "environment": "deployment environment"}.get(name, name)
+        command = click.option(f"--{name}", help=f"Only calls of this {what}.")(command)
     return command

@@ -6,7 +6,7 @@ each linking to its trace. Every value is escaped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
@@ -23,7 +23,7 @@ __all__ = ["Panel", "PANELS", "View", "overview", "trace_page", "layout", "login
 NONE = "(none)"
 RANGES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"))
 #: The filters that make a view, in breadcrumb order.
-SCOPES = ("tenant", "user", "feature", "model")
+SCOPES = ("tenant", "user", "feature", "model", "version")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ PANELS = (
     Panel("tenants", "Top tenants", "tenant", 10),
     Panel("users", "Top users", "tenant,user", 10),
     Panel("models", "Cost by model and provider", "model,provider", 15),
+    Panel("releases", "Cost by release", "version,environment", 15),
     Panel("per_call", "Cost per priced call by feature", "feature"),
 )
 
@@ -61,6 +62,7 @@ class View:
     notices: list[str]
     recent: list[dict[str, Any]]  # calls, when the view is scoped
     costly: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]] = field(default_factory=list)  # otel_costs_collector/anomalies, newest first
 
 
 def _q(params: dict[str, str], **change: str | None) -> str:
@@ -114,6 +116,8 @@ def overview(view: View) -> str:
     out.extend(f'<p class="warn" role="alert" data-testid="notice">{escape(line)}</p>' for line in view.notices)
     if view.statuses:
         out.append(_budgets(view.statuses))
+    if view.anomalies:
+        out.append(_anomalies(view.anomalies))
     if view.recent or view.costly:
         out.append(_calls_panel("recent", "Most recent calls", view.recent, params))
         out.append(_calls_panel("costly", "Most expensive calls", view.costly, params))
@@ -121,7 +125,8 @@ def overview(view: View) -> str:
     for panel in PANELS:
         rows = view.results[panel.id]
         out.append(f'<section class="panel" id="{panel.id}"><h2>{escape(panel.title)}</h2>')
-        out.append(_chart(panel, rows, view.days, params, view.plans) if rows else '<p class="empty">No calls.</p>')
+        chart = _chart(panel, rows, view.days, params, view.plans, view.anomalies)
+        out.append(chart if rows else '<p class="empty">No calls.</p>')
         out.append(
             f"<details><summary>Table</summary>{_table(panel, rows, params, view.plans)}</details>"
             f'<a class="csv" href="/dashboard/{panel.id}.csv?{escape(qs)}" download>Download CSV</a></section>'
@@ -190,10 +195,39 @@ def _budgets(statuses: list[Any]) -> str:
             f'<div class="budget"><div>{escape(s.budget.id)} <small>({escape(scope)}; '
             f"{'hard' if s.budget.hard else 'soft'}, {s.budget.period})</small></div>"
             f'<div class="bar"><div class="{"over" if s.exceeded else "fill"}" style="width:{pct:.1f}%">'
-            f"</div></div><div>{_money(s.spend_usd)} of {_money(s.limit_usd)} · {s.percent}%</div></div>"
+            f"</div></div><div>{_money(s.spend_usd)} of {_money(s.limit_usd)} · {s.percent}%{_pace(s)}</div></div>"
         )
     out.append("</section>")
     return "".join(out)
+
+
+def _markers(anomalies: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """The trend chart's markers: the largest anomaly of each day (UTC), linked to its view."""
+    out: dict[str, tuple[str, str, Decimal]] = {}
+    for a in anomalies:
+        day, impact = a["start"][:10], Decimal(a["impact_usd"])
+        if day not in out or impact > out[day][2]:
+            out[day] = (a["message"], a["dashboard_url"], impact)
+    return {day: (what, link) for day, (what, link, _) in out.items()}
+
+
+def _anomalies(anomalies: list[dict[str, Any]]) -> str:
+    items = "".join(
+        f'<li><a href="{escape(a["dashboard_url"])}">{escape(a["message"])}</a> '
+        f'(<a href="{escape(a["calls_url"])}">the calls</a>)</li>'
+        for a in anomalies[:20]
+    )
+    return f'<section class="panel" id="anomalies"><h2>Cost anomalies</h2><ul>{items}</ul></section>'
+
+
+def _pace(status: Any) -> str:
+    """Where the budget's period is heading (its forecast), when it is known."""
+    if status.forecast is None:
+        return ""
+    crosses = status.crosses_on
+    if crosses is not None and not status.exceeded:
+        return f' · <strong class="warn">at this pace crosses 100 % on {crosses:%b %d}</strong>'
+    return f" · heading for {_money(status.forecast.expected)}"
 
 
 def _calls_panel(pid: str, title: str, calls: list[dict[str, Any]], params: dict[str, str]) -> str:
@@ -226,12 +260,18 @@ def _calls_table(calls: list[dict[str, Any]], params: dict[str, str]) -> str:
 
 
 def _chart(
-    panel: Panel, rows: list[dict[str, Any]], days: list[str], params: dict[str, str], plans: dict[str, list[str]]
+    panel: Panel,
+    rows: list[dict[str, Any]],
+    days: list[str],
+    params: dict[str, str],
+    plans: dict[str, list[str]],
+    anomalies: list[dict[str, Any]] = [],  # noqa: B006 (read only)
 ) -> str:
     days = sorted(set(days) | {r["day"] for r in rows if "day" in r})
     if panel.id == "trend":
         by_day = {r["day"]: Decimal(r["cost_usd"]) for r in rows}
-        return stacked_bars(days, [("spend", [by_day.get(d, Decimal(0)) for d in days])], title=panel.title)
+        series = [("spend", [by_day.get(d, Decimal(0)) for d in days])]
+        return stacked_bars(days, series, title=panel.title, markers=_markers(anomalies))
     if panel.id == "features":
         totals: dict[str, Decimal] = {}
         for r in rows:
@@ -259,11 +299,13 @@ def _chart(
         "tenants": lambda r: _name(r["tenant"]),
         "users": lambda r: f"{_name(r['user'])} · {_name(r['tenant'])}",
         "models": lambda r: f"{_name(r['model'])} ({r['provider']})",
+        "releases": lambda r: f"{_name(r['version'])}" + (f" ({r['environment']})" if r["environment"] else ""),
     }[panel.id]
     view = {
         "tenants": lambda r: _q(params, tenant=r["tenant"], user=None),
         "users": lambda r: _q(params, tenant=r["tenant"], user=r["user"]),
         "models": lambda r: _q(params, model=r["model"]),
+        "releases": lambda r: _q(params, version=r["version"]),
     }[panel.id]
     hrefs = ["/" + view(r) for r in rows]
     bars = [(label(r), Decimal(r["cost_usd"]), for_people(Decimal(r["cost_usd"]))) for r in rows]
@@ -348,7 +390,7 @@ def filters_form(params: dict[str, str], tenant: str | None) -> str:
         f'<form class="filters" method="get" action="/">{hidden}'
         f"{field('from', 'From', 'date')}{field('to', 'To (excluded)', 'date')}{field('tz', 'Time zone')}"
         f"{field('tenant', 'Tenant', locked=tenant is not None)}{field('feature', 'Feature')}"
-        f"{field('user', 'User')}{field('model', 'Model')}"
+        f"{field('user', 'User')}{field('model', 'Model')}{field('version', 'Release')}"
         f'<button type="submit">Apply</button></form>'
     )
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from otel_costs_collector.anomalies.detector import AnomalyDetector
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.budgets.alerts import BudgetEvaluator
 from otel_costs_collector.dashboard.margin_panel import margin_page, tenant_margin
@@ -55,7 +56,7 @@ __all__ = ["add_dashboard_routes", "PANELS"]
 
 _log = logging.getLogger("otel_costs.collector")
 COOKIE = "otel_costs_token"
-_FILTER_PARAMS = ("since", "from", "to", "tz", "tenant", "feature", "user", "model")
+_FILTER_PARAMS = ("since", "from", "to", "tz", "tenant", "feature", "user", "model", "version", "environment")
 _BY_ID = {p.id: p for p in PANELS}
 _TRACE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -69,6 +70,7 @@ def add_dashboard_routes(
     reconciler: Reconciler | None = None,
     settle: timedelta = DEFAULT_SETTLE,
     rates: Mapping[str, Decimal] | None = None,
+    anomalies: AnomalyDetector | None = None,
 ) -> None:
     """``rates``: the exchange rates margins use (USD per unit; OTEL_COSTS_FX_RATES_FILE)."""
 
@@ -137,6 +139,7 @@ def add_dashboard_routes(
                 notices=notice_lines(run_notices(db, database, trend)),
                 recent=run_calls(db, database, recent)["calls"] if recent else [],
                 costly=run_calls(db, database, costly)["calls"] if costly else [],
+                anomalies=_anomalies_for(anomalies, params, tenant),
             )
 
         try:
@@ -263,6 +266,24 @@ def _panel_query(by: str, top: int | None, params: dict[str, str]) -> ReportQuer
     if top:
         query["top"] = str(top)
     return ReportQuery.parse(query)
+
+
+def _anomalies_for(
+    detector: AnomalyDetector | None, params: dict[str, str], tenant: str | None
+) -> list[dict[str, Any]]:
+    """The last day's anomalies a view shows: all on the overview (an admin's), those of the
+    view's feature, tenant or model when it is scoped; a tenant's token sees its tenant's only."""
+    if detector is None:
+        return []
+    shown = []
+    for a in detector.recent:
+        if tenant is not None and not (a["kind"] == "tenant" and a["scope"] == tenant):
+            continue
+        scoped = [k for k in ("feature", "tenant", "model") if params.get(k)]
+        if scoped and not (a["kind"] in scoped and params[a["kind"]] == a["scope"]):
+            continue
+        shown.append(a)
+    return shown
 
 
 def _utc_days(start: Any, end: Any, rates: Mapping[str, Decimal] | None) -> MarginQuery:

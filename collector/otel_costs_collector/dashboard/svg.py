@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from html import escape
-from typing import Sequence
+from typing import Mapping, Sequence
 
 __all__ = ["stacked_bars", "hbars", "PALETTE", "for_people", "exact"]
 
@@ -44,9 +44,11 @@ def stacked_bars(
     width: int = 720,
     height: int = 240,
     hrefs: Sequence[str] | None = None,
+    markers: Mapping[str, tuple[str, str]] | None = None,
 ) -> str:
     """Vertical bars per column (e.g. day), stacked by series (e.g. feature); USD values.
-    ``hrefs`` (one per series) make the legend's names links."""
+    ``hrefs`` (one per series) make the legend's names links; ``markers`` (column → (what,
+    link)) put a linked marker above a column (an anomaly that day)."""
     n = max(len(columns), 1)
     totals = [sum((values[i] for _, values in series), Decimal(0)) for i in range(len(columns))]
     top = max(totals, default=Decimal(0)) or Decimal(1)
@@ -78,6 +80,13 @@ def stacked_bars(
                 f'<rect x="{left + i * bar_w + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
                 f'height="{h:.1f}" fill="{PALETTE[k % len(PALETTE)]}">'
                 f"<title>{escape(column)} · {escape(name or '(none)')}: {exact(value)}</title></rect>"
+            )
+        if markers and column in markers:
+            what, link = markers[column]
+            x = left + (i + 0.5) * bar_w
+            parts.append(
+                f'<a href="{escape(link)}" class="marker"><path d="M{x - 6:.1f},1 L{x + 6:.1f},1 L{x:.1f},10 Z" '
+                f'fill="#D55E00"><title>{escape(what)}</title></path></a>'
             )
         if n <= 16 or i % max(n // 8, 1) == 0:
             parts.append(

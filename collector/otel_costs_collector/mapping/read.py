@@ -82,11 +82,14 @@ def _read_names() -> frozenset[str]:
 #: Every span attribute name the mapping reads, besides the tag prefixes (a span's other
 #: attributes are not decoded).
 READ_NAMES = _read_names()
-#: The resource attribute names the mapping reads, besides the tag prefixes: the service
-#: (_Resource), the attribution aliases (_attribution) and metadata JSON (_tags).
+#: The resource attribute names the mapping reads, besides the tag prefixes: the service, its
+#: version and environment (_Resource), the attribution aliases (_attribution) and metadata JSON (_tags).
 RESOURCE_READ_NAMES = frozenset(
     {
         "service.name",
+        "service.version",
+        "deployment.environment.name",
+        "deployment.environment",
         cv.METADATA_JSON,
         *cv.FEATURE_FALLBACKS,
         *(n for names in cv.ATTRIBUTION_ALIASES.values() for n in names),

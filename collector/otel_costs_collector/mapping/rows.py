@@ -228,12 +228,17 @@ def map_request(
 class _Resource:
     """A resource's attributes and what every span under it shares."""
 
-    __slots__ = ("attrs", "service", "tags")
+    __slots__ = ("attrs", "service", "tags", "version", "environment")
 
     def __init__(self, attrs: dict[str, Any]):
         self.attrs = attrs
         self.service = text_of(attrs.get("service.name")) or "unknown_service"
         self.tags = tags_of(attrs)
+        # The release and where it runs: what a spike is tied to (capped like every name).
+        self.version = text_of(attrs.get("service.version"))[:MAX_VALUE_LENGTH]
+        self.environment = (
+            text_of(attrs.get("deployment.environment.name")) or text_of(attrs.get("deployment.environment"))
+        )[:MAX_VALUE_LENGTH]
 
 
 def _row(
@@ -351,6 +356,8 @@ def _row(
         "",
         "",
         scope_name,
+        resource.version,
+        resource.environment,
     ]
 
 

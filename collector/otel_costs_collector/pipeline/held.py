@@ -263,8 +263,10 @@ _DEFAULTS: dict[str, Any] = {
     "cost_source": "local",
 }
 #: The columns of a journal written before 0014 (documents without column names), in order:
-#: today's minus every column added since (0014's, and 0016's scope).
-_COLUMNS_BEFORE_0014 = tuple(name for name in COLUMNS if name not in (*_DEFAULTS, "service_tier", "scope"))
+#: today's minus every column added since (0014's, 0016's scope, 0019's release).
+_COLUMNS_BEFORE_0014 = tuple(
+    name for name in COLUMNS if name not in (*_DEFAULTS, "service_tier", "scope", "service_version", "environment")
+)
 
 
 def _read(path: str) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """The query API on the collector's HTTP port: ``GET /v1/costs``, ``GET /v1/notices`` and
-``GET /v1/calls`` (individual calls: otel_costs_collector/reports/calls.py).
+``GET /v1/calls`` (individual calls: otel_costs_collector/reports/calls.py) and ``GET /v1/compare``
+(a feature's cost per release or range, and what changed it: reports/compare.py).
 
 Same parameters as ``otel-costs report`` (by, since or from/to, tz, filters, top) and the
 same JSON: an array of row objects. The storage read runs on a worker thread so the
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from otel_costs_collector.auth import TokenAuth
 from otel_costs_collector.reports.calls import CallsQuery, run_calls
+from otel_costs_collector.reports.compare import CompareQuery, run_compare
 from otel_costs_collector.reports.query import ReportError, ReportQuery, run_notices, run_report
 
 __all__ = ["add_query_routes"]
@@ -70,24 +72,34 @@ def add_query_routes(
     async def notices(request: web.Request) -> web.Response:
         return await answer(request, run_notices)
 
-    async def calls(request: web.Request) -> web.Response:
+    async def other(
+        request: web.Request, parse: Callable[[Any], Any], run: Callable[[Any, str, Any], Any]
+    ) -> web.Response:
+        """A reading with its own parameters (calls, compare), scoped as reports are."""
         params = scoped(request)
         if isinstance(params, web.Response):
             return params
         try:
-            query = CallsQuery.parse(params)
+            query = parse(params)
         except ReportError as exc:
             return _error(400, str(exc))
         try:
-            page = await asyncio.to_thread(run_calls, client(), database, query)
+            result = await asyncio.to_thread(run, client(), database, query)
         except Exception as exc:
-            _log.error("calls query failed: %s", exc)
+            _log.error("%s query failed: %s", request.path, exc)
             return _error(503, "storage is unavailable; try again")
-        return web.json_response(page)
+        return web.json_response(result)
+
+    async def calls(request: web.Request) -> web.Response:
+        return await other(request, CallsQuery.parse, run_calls)
+
+    async def compare(request: web.Request) -> web.Response:
+        return await other(request, CompareQuery.parse, run_compare)
 
     app.router.add_get("/v1/costs", costs)
     app.router.add_get("/v1/notices", notices)
     app.router.add_get("/v1/calls", calls)
+    app.router.add_get("/v1/compare", compare)
 
 
 def _error(status: int, message: str) -> web.Response:

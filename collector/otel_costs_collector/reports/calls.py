@@ -59,6 +59,8 @@ CALL_FIELDS = (
     "tenant",
     "feature",
     "tags",
+    "version",
+    "environment",
 )
 # The range storage holds (otel_costs_collector/mapping/rows.py): a trace_id alone reads all of it.
 _FIRST = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -199,7 +201,7 @@ def _call(row: tuple[Any, ...]) -> dict[str, Any]:
     counts, rest = rest[: len(_COUNTS)], rest[len(_COUNTS) :]
     costs, rest = rest[: len(_COSTS) + 1], rest[len(_COSTS) + 1 :]
     (pricing_status, pricing_source, pricing_error, cost_source, tier, status, error_type, duration_ns, *who) = rest
-    user, tenant, feature, tags = who
+    user, tenant, feature, tags, version, environment = who
     call: dict[str, Any] = {
         "timestamp": _iso_ns(int(ns)),
         "trace_id": trace_id,
@@ -226,6 +228,8 @@ def _call(row: tuple[Any, ...]) -> dict[str, Any]:
         tenant=tenant,
         feature=feature,
         tags=dict(tags),
+        version=version,
+        environment=environment,
     )
     return call
 

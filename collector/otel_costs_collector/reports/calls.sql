@@ -8,7 +8,7 @@ SELECT
     reasoning_tokens, cache_write_1h_tokens, web_searches, cost_input, cost_output, cost_cache_read,
     cost_cache_write, cost_web_search, cost_adjustment, cost_total, pricing_status, pricing_source,
     pricing_error, cost_source, service_tier, status_code, error_type, duration_ns, user_id, tenant_id,
-    feature, tags
+    feature, tags, service_version, environment
 FROM {db}.genai_spans
 WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')}
   AND pricing_status NOT IN {not_counted} {filters} {where} {cursor}

@@ -48,11 +48,16 @@ DIMENSIONS: dict[str, tuple[str, str | None, str | None]] = {
     "provider": ("provider", "provider", "provider"),
     "service": ("service", "service", "service"),
     "operation": ("operation", "operation", "operation"),
+    "version": ("service_version", "service_version", "service_version"),  # the resource's service.version
+    "environment": ("environment", "environment", "environment"),  # deployment.environment(.name)
     "day": ("toDate(timestamp, {tz:String})", "toDate(hour, {tz:String})", "day"),
     "hour": ("toStartOfHour(timestamp, {tz:String})", "toStartOfHour(hour, {tz:String})", None),
 }
 # the dimensions a report can be filtered by: the same expressions
-FILTERS = {name: DIMENSIONS[name] for name in ("tenant", "user", "feature", "model", "provider", "service")}
+FILTERS = {
+    name: DIMENSIONS[name]
+    for name in ("tenant", "user", "feature", "model", "provider", "service", "version", "environment")
+}
 #: Columns every report row has besides its group keys, in order.
 COLUMNS_OUT = (
     "cost_usd",

@@ -36,9 +36,11 @@ __all__ = [
     "SERVICE",
     "PROVIDER",
     "SCOPE",
+    "VERSION",
+    "ENVIRONMENT",
 ]
 
-#: Column order of ``genai_spans`` inserts (migrations/0001_genai_spans.sql, 0005, 0013, 0014).
+#: Column order of ``genai_spans`` inserts (migrations/0001_genai_spans.sql, 0005, 0013, 0014, 0016, 0019).
 COLUMNS: tuple[str, ...] = (
     "timestamp",
     "duration_ns",
@@ -82,6 +84,8 @@ COLUMNS: tuple[str, ...] = (
     "counted_on",
     "suspect_of",
     "scope",
+    "service_version",
+    "environment",
     "request_token",
 )
 
@@ -96,7 +100,7 @@ COLUMN_TYPES: tuple[str, ...] = (
     *("String",) * 10,
     "Map(String, String)",
     *("String",) * 5,
-    "LowCardinality(String)",
+    *("LowCardinality(String)",) * 3,
     "String",
 )
 assert len(COLUMN_TYPES) == len(COLUMNS)
@@ -134,6 +138,8 @@ assert len(COLUMN_TYPES) == len(COLUMNS)
     WEB_SEARCHES,
     PRICING_SOURCE,
     PRICED_BY,
+    VERSION,
+    ENVIRONMENT,
 ) = (
     COLUMNS.index(name)
     for name in (
@@ -167,6 +173,8 @@ assert len(COLUMN_TYPES) == len(COLUMNS)
         "web_searches",
         "pricing_source",
         "priced_by",
+        "service_version",
+        "environment",
     )
 )
 #: The cost columns, contiguous in a row from COSTS: input, output, cache read, cache write,

@@ -40,6 +40,20 @@ ANTHROPIC_CALL = calc_price(
 ).total_price
 
 
+@pytest.fixture(autouse=True)
+def _days():
+    """The days are those of the moment the test starts (a run crossing midnight UTC moves them),
+    and a test that would cross midnight waits for it first: which days are complete depends
+    on the date."""
+    global TODAY, D1, D2, D3
+    now = datetime.now(timezone.utc)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+    if midnight - now < timedelta(seconds=90):
+        time.sleep((midnight - now).total_seconds() + 1)
+    TODAY = datetime.now(timezone.utc).date()
+    D1, D2, D3 = TODAY - timedelta(days=3), TODAY - timedelta(days=2), TODAY - timedelta(days=1)
+
+
 @pytest.fixture()
 def fake():
     fake = FakeBilling(page_days=2)

@@ -104,14 +104,15 @@ def test_plain_string_columns_keep_rows_stored_before_them(storage, database, mo
     try:
         monkeypatch.setattr(schema, "load_migrations", lambda: every[: plain - 1])
         migrate(client, db=database)
-        # Columns today's rows have (0013, 0014, 0016), added ahead so that today's writer can insert.
+        # Columns today's rows have (0013, 0014, 0016, 0019), added ahead so that today's writer can insert.
         client.command(
             f"ALTER TABLE `{database}`.genai_spans ADD COLUMN response_id String, "
             "ADD COLUMN counted_on String, ADD COLUMN suspect_of String, "
             "ADD COLUMN cache_write_1h_tokens UInt64, ADD COLUMN web_searches UInt64, "
             "ADD COLUMN cost_web_search Decimal(38, 18), ADD COLUMN service_tier String, "
             "ADD COLUMN cost_adjustment Decimal(38, 18), ADD COLUMN cost_source String, "
-            "ADD COLUMN scope LowCardinality(String)"
+            "ADD COLUMN scope LowCardinality(String), ADD COLUMN service_version LowCardinality(String), "
+            "ADD COLUMN environment LowCardinality(String)"
         )
         one = writer(client, database, Pricer())
         first = _batch(["acme", "acme", "globex"])
