@@ -6,7 +6,8 @@ RFC 3339 buckets; ``amount`` a decimal string in cents). Both page by ``limit`` 
 ``next_page`` (the fake serves at most ``page_days`` buckets a page, to force several pages).
 
 ``billed[provider][day]`` holds the lines a day answers with: (line item or description,
-model or None, amount in USD as a decimal string). ``fail[provider]`` is a list of answers
+model or None, amount in USD as a decimal string[, OpenAI project id]); OpenAI's results name
+the project only when the request groups by ``project_id``. ``fail[provider]`` is a list of answers
 to give instead, in turn: an HTTP status, (status, retry-after seconds), or "garbage".
 ``requests`` records (provider, path, query, headers) of every request."""
 
@@ -66,10 +67,11 @@ class FakeBilling(LoopbackServer):
         days = [first + timedelta(days=i) for i in range(limit) if first + timedelta(days=i) < end]
         more = bool(days) and days[-1] + timedelta(days=1) < end
         next_page = f"page_{(days[-1] - start).days + 1}" if more else None
-        data = [self._bucket(provider, day) for day in days]
+        by_project = "project_id" in query.get("group_by", [])
+        data = [self._bucket(provider, day, by_project) for day in days]
         send_json(handler, 200, {"object": "page", "data": data, "has_more": more, "next_page": next_page})
 
-    def _bucket(self, provider: str, day: date) -> dict[str, Any]:
+    def _bucket(self, provider: str, day: date, by_project: bool = False) -> dict[str, Any]:
         t0 = datetime.combine(day, datetime.min.time(), timezone.utc)
         lines = self.billed[provider].get(day, [])
         if provider == "openai":
@@ -79,10 +81,11 @@ class FakeBilling(LoopbackServer):
                     # OpenAI's amounts arrive as numbers and as decimal strings (a float's
                     # shortest repr is the decimal written, for amounts of ≤ 15 digits)
                     "amount": {"value": float(usd) if i % 2 else usd, "currency": "usd"},
-                    "line_item": line,
-                    "project_id": None,
+                    "line_item": entry[0],
+                    "project_id": (entry[3] if len(entry) > 3 else None) if by_project else None,
                 }
-                for i, (line, _model, usd) in enumerate(lines)
+                for i, entry in enumerate(lines)
+                for usd in [entry[2]]
             ]
             return {
                 "object": "bucket",
@@ -102,7 +105,7 @@ class FakeBilling(LoopbackServer):
                 "context_window": "0-200k" if model else None,
                 "workspace_id": None,
             }
-            for line, model, usd in lines
+            for line, model, usd, *_ in lines
         ]
         return {
             "starting_at": t0.isoformat().replace("+00:00", "Z"),

@@ -125,6 +125,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "reconcile_interval_s": ("OTEL_COSTS_RECONCILE_INTERVAL_S", DEFAULT_RECONCILE_INTERVAL_S),
     "reconcile_band": ("OTEL_COSTS_RECONCILE_BAND", DEFAULT_RECONCILE_BAND),
     "reconcile_settle_h": ("OTEL_COSTS_RECONCILE_SETTLE_H", DEFAULT_RECONCILE_SETTLE_H),
+    "openai_projects": ("OTEL_COSTS_OPENAI_PROJECTS", None),
     # Revenue (otel_costs_collector/revenue): Stripe, and exchange rates for margins.
     "stripe_key": ("OTEL_COSTS_STRIPE_KEY", None),
     "stripe_api_base": ("OTEL_COSTS_STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
@@ -215,6 +216,8 @@ class CollectorConfig:
     reconcile_interval_s: int = DEFAULT_RECONCILE_INTERVAL_S
     reconcile_band: tuple[Decimal, Decimal] = DEFAULT_RECONCILE_BAND  # (low, high) (load: "low,high")
     reconcile_settle_h: int = DEFAULT_RECONCILE_SETTLE_H
+    # OpenAI project id → ("service" or "tenant", name) (load: "proj_1=service:chat-api,…")
+    openai_projects: dict[str, tuple[str, str]] | None = None
     stripe_key: str | None = field(default=None, repr=False)  # restricted key; None: no Stripe pull
     stripe_api_base: str = DEFAULT_STRIPE_API_BASE
     stripe_tenant_key: str = DEFAULT_STRIPE_TENANT_KEY
@@ -348,6 +351,12 @@ class CollectorConfig:
             )
 
     def _validate_reconcile(self, problems: list[str]) -> None:
+        if self.openai_projects is not None:
+            try:
+                self.openai_projects = values.projects(self.openai_projects)
+            except ValueError as exc:
+                problems.append(f"openai_projects (OTEL_COSTS_OPENAI_PROJECTS): {exc}")
+                self.openai_projects = None
         for name in SECRETS:
             value = getattr(self, name)
             if value is not None and (not str(value).strip() or any(c.isspace() for c in str(value).strip())):
@@ -423,6 +432,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     **{name: values.integer for name in _INTS},
     "budget_thresholds": values.percents,
     "reconcile_band": values.band,
+    "openai_projects": values.projects,
     "anomaly_min_usd": values.decimal,
     "anomaly_min_ratio": values.decimal,
 }

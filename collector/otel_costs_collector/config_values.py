@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["integer", "percents", "band", "decimal", "shown_band"]
+__all__ = ["integer", "percents", "band", "decimal", "shown_band", "projects"]
 
 
 def integer(raw: Any) -> int:
@@ -50,3 +50,26 @@ def decimal(raw: Any) -> Decimal:
 
 def shown_band(band: tuple[Decimal, ...]) -> str:
     return ",".join(format(x, "f") if isinstance(x, Decimal) else str(x) for x in band)
+
+
+def projects(raw: Any) -> dict[str, tuple[str, str]]:
+    """``"proj_abc=service:chat-api,proj_def=tenant:acme"`` (or a mapping) as project id →
+    ("service" or "tenant", name)."""
+    pairs: list[tuple[Any, ...]]
+    if isinstance(raw, dict):
+        pairs = list(raw.items())
+    else:
+        pairs = [tuple(part.split("=", 1)) for part in str(raw).split(",") if part.strip()]
+    out: dict[str, tuple[str, str]] = {}
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ValueError(f"{str(pair[0])[:40]!r} is not PROJECT_ID=service:NAME or PROJECT_ID=tenant:NAME")
+        project, target = str(pair[0]).strip(), pair[1]
+        if isinstance(target, str):
+            kind, _, name = target.strip().partition(":")
+        else:
+            kind, name = target
+        if not project or kind not in ("service", "tenant") or not name.strip():
+            raise ValueError(f"{project[:40]!r}: map a project to service:NAME or tenant:NAME")
+        out[project] = (kind, name.strip())
+    return out

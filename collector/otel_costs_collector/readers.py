@@ -87,7 +87,7 @@ class Readers:
         cfg, client, auth = self.config, self._client, self._auth
         add_query_routes(app, client, cfg.db, auth)
         add_budget_routes(app, self.budgets, cfg.budget_timezone, auth, wake=self.jobs["budgets"].wake)
-        add_reconcile_routes(app, client, cfg.db, self.reconciler, auth, self.settle)
+        add_reconcile_routes(app, client, cfg.db, self.reconciler, auth, self.settle, cfg.openai_projects)
         add_anomaly_routes(app, self.anomalies, client, cfg.db, auth, self._clock)
         add_revenue_routes(app, client, cfg.db, self.revenue, auth, self.rates)
         add_dashboard_routes(

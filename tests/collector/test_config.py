@@ -165,3 +165,25 @@ def test_fields_are_typed_after_load_and_every_problem_is_reported_at_once(tmp_p
     assert (
         "'http' is not an integer" in err.value.problems[0] and "'lots' is not a whole percent" in err.value.problems[1]
     )
+
+
+@pytest.mark.parametrize(
+    "raw, expected, problem",
+    [
+        (
+            "proj_a=service:chat-api, proj_b=tenant:acme",
+            {"proj_a": ("service", "chat-api"), "proj_b": ("tenant", "acme")},
+            None,
+        ),
+        ("proj_a=user:bob", None, "map a project to service:NAME or tenant:NAME"),
+        ("proj_a", None, "is not PROJECT_ID=service:NAME"),
+    ],
+)
+def test_openai_projects_map_to_a_service_or_a_tenant(raw, expected, problem):
+    cfg = CollectorConfig.load(env={"OTEL_COSTS_OPENAI_PROJECTS": raw})
+    if problem is None:
+        assert cfg.validate().openai_projects == expected
+        return
+    with pytest.raises(ConfigError) as caught:
+        cfg.validate()
+    assert any("OTEL_COSTS_OPENAI_PROJECTS" in p and problem in p for p in caught.value.problems)

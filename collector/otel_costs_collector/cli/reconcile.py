@@ -33,7 +33,7 @@ def _where_and_when(command: Any) -> Any:
 
 @click.group(invoke_without_command=True)
 @_where_and_when
-@click.option("--by", default="day,provider", show_default=True, help="Comma-separated: day, provider, model.")
+@click.option("--by", default="day,provider", show_default=True, help="Comma-separated: day, provider, model, project.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.pass_context
 def reconcile(ctx, url, ca_file, storage, database, since, from_, to, by, fmt) -> None:
@@ -50,7 +50,7 @@ def reconcile(ctx, url, ca_file, storage, database, since, from_, to, by, fmt) -
     query = _query(params)
     cfg = _config(url=url, ca_file=ca_file, storage=storage, database=database)
     try:
-        rows = fetch_reconciliation(_source(cfg), params, query)
+        rows = fetch_reconciliation(_source(cfg), params, query, cfg.openai_projects)
     except (NoData, Unavailable) as exc:
         _fail(str(exc))
     click.echo(render(rows, query.by, fmt), nl=fmt != "csv")

@@ -28,7 +28,10 @@ def add_reconcile_routes(
     reconciler: Reconciler | None,
     auth: TokenAuth | None = None,
     settle: Any = None,
+    projects: Any = None,
 ) -> None:
+    """``projects``: OpenAI project id → ("service" or "tenant", name) (reconcile/report.py)."""
+
     def refused(request: web.Request) -> web.Response | None:
         refusal = admin_refusal(auth, request.headers.get("Authorization"), "reconciliation")
         return None if refusal is None else _error(*refusal)
@@ -40,7 +43,7 @@ def add_reconcile_routes(
             query = ReconcileQuery.parse(dict(request.query))
         except ReconcileError as exc:
             return _error(400, str(exc))
-        kwargs = {} if settle is None else {"settle": settle}
+        kwargs: dict[str, Any] = {"projects": projects} if settle is None else {"settle": settle, "projects": projects}
         try:
             rows = await asyncio.to_thread(lambda: run_reconciliation(client(), database, query, **kwargs))
         except Exception as exc:

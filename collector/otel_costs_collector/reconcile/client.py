@@ -16,12 +16,12 @@ __all__ = ["fetch_reconciliation", "pull_reports"]
 
 
 def fetch_reconciliation(
-    source: Api | Direct, params: Mapping[str, str], query: ReconcileQuery
+    source: Api | Direct, params: Mapping[str, str], query: ReconcileQuery, projects: Any = None
 ) -> list[dict[str, Any]]:
     if isinstance(source, Api):
         encoded = urllib.parse.urlencode({k: v for k, v in params.items() if v})
         return source.call("GET", f"/v1/reconciliation?{encoded}")
-    return source.run(lambda client: run_reconciliation(client, source.database, query))
+    return source.run(lambda client: run_reconciliation(client, source.database, query, projects=projects))
 
 
 def pull_reports(

@@ -3,7 +3,7 @@ blocking HTTP GET per page; no storage).
 
 * OpenAI ``GET {base}/organization/costs`` (``Authorization: Bearer <admin key>``):
   ``start_time``/``end_time`` (Unix seconds, end exclusive), ``bucket_width=1d``,
-  ``group_by=line_item``, ``limit`` buckets per page (≤ 180), ``page`` = the previous
+  ``group_by=line_item`` and ``group_by=project_id``, ``limit`` buckets per page (≤ 180), ``page`` = the previous
   ``next_page``. ``amount.value`` is in dollars (a number or a decimal string).
 * Anthropic ``GET {base}/organizations/cost_report`` (``x-api-key``, ``anthropic-version``):
   ``starting_at``/``ending_at`` (RFC 3339), ``bucket_width=1d``, ``group_by[]=description``,
@@ -55,6 +55,7 @@ class BilledLine:
     line: str
     model: str
     amount_usd: Decimal
+    project: str = ""  # the OpenAI project billed ('' when the provider names none)
 
 
 class ProviderError(Exception):
@@ -108,6 +109,7 @@ def _params(provider: str, start: date, end: date, page: str | None) -> list[tup
             ("end_time", str(_unix(end))),
             ("bucket_width", "1d"),
             ("group_by", "line_item"),
+            ("group_by", "project_id"),
             ("limit", str(PAGE_DAYS[provider])),
         ]
     else:
@@ -175,7 +177,10 @@ def _line(provider: str, day: date, result: Any) -> BilledLine:
         raise ProviderError(provider, None, f"unexpected body: currency {currency!r}, not USD")
     if not isinstance(line, str) or not isinstance(model, str):
         raise ProviderError(provider, None, "unexpected body: a line item that is not text")
-    return BilledLine(provider, day, line[:512], canonical_model(provider, model[:256]), usd)
+    project = result.get("project_id") or ""
+    if not isinstance(project, str):
+        raise ProviderError(provider, None, "unexpected body: a project_id that is not text")
+    return BilledLine(provider, day, line[:512], canonical_model(provider, model[:256]), usd, project[:256])
 
 
 def _decimal(provider: str, value: Any) -> Decimal:

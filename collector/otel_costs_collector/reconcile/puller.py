@@ -42,7 +42,7 @@ _log = logging.getLogger("otel_costs.collector")
 #: How far back a cycle looks for days that are not complete yet (and alerts).
 LOOKBACK_DAYS = 31
 DEFAULT_BAND = (Decimal("0.97"), Decimal("1.03"))
-_COLUMNS = ["provider", "day", "pull_id", "pulled_at", "line", "model", "amount_usd"]
+_COLUMNS = ["provider", "day", "pull_id", "pulled_at", "line", "model", "amount_usd", "project"]
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ class Reconciler:
         if self._failing.pop(provider, None) is not None:
             _log.info("%s cost report read again", provider)
         pull_id, at = uuid.uuid4().hex, version_stamp()
-        rows = [[provider, day, pull_id, at, "", "", Decimal(0)] for day in days]
-        rows += [[provider, x.day, pull_id, at, x.line, x.model, x.amount_usd] for x in lines]
+        rows = [[provider, day, pull_id, at, "", "", Decimal(0), ""] for day in days]
+        rows += [[provider, x.day, pull_id, at, x.line, x.model, x.amount_usd, x.project] for x in lines]
         if rows:
             # One insert: a day's rows of this pull are all visible, or none are.
             self._client().insert(
@@ -168,7 +168,7 @@ class Reconciler:
             client, self._db, since, today + timedelta(days=1), settle=self._settle, now=self._clock()
         )
         per_day: dict[tuple[str, date], list[Any]] = {}
-        for (provider, day, _), (billed, tracked, _, complete) in figures.items():
+        for (provider, day, _, _), (billed, tracked, _, complete) in figures.items():
             entry = per_day.setdefault((provider, day), [Decimal(0), Decimal(0), complete])
             entry[0] += billed
             entry[1] += tracked

@@ -3,7 +3,10 @@
 
 Billed: the newest pull of each day from the providers' cost reports (``provider_costs``).
 Tracked: the costs the collector counted (the daily rollups), for the same day and provider,
-and the same model when the line item names one (models compared as genai-prices' ids).
+each model on its own row whether or not the bill names it that day (models compared as
+genai-prices' ids; a model the bill is silent on has billed 0), and the project whose key the
+calls used when ``projects`` maps their service or tenant to an OpenAI project. The model ''
+holds line items that name no model (web search) and tracked cost with no model.
 Only providers whose reports were pulled for the range appear. A day is ``complete`` when
 it was pulled at least ``settle`` after it ended (the providers change a day's figures for a
 while after it ends). Exact decimal strings throughout.
@@ -23,7 +26,7 @@ from otel_costs_collector.sql import load
 
 __all__ = ["ReconcileError", "ReconcileQuery", "run_reconciliation", "DIMENSIONS", "DEFAULT_SETTLE", "capture_rate"]
 
-DIMENSIONS = ("day", "provider", "model")
+DIMENSIONS = ("day", "provider", "model", "project")
 DEFAULT_BY = ("day", "provider")
 DEFAULT_SINCE = "30d"
 #: How long after a UTC day ends its figures may still change at the provider.
@@ -31,6 +34,8 @@ DEFAULT_SETTLE = timedelta(hours=24)
 MAX_DAYS = 366 * 3
 _SINCE = re.compile(r"^(\d{1,4})([dw])$")
 _RATE = Decimal("0.000001")
+#: OpenAI project id → ("service" or "tenant", name): whose calls use that project's key.
+Projects = Mapping[str, tuple[str, str]]
 
 
 class ReconcileError(ValueError):
@@ -47,7 +52,7 @@ class ReconcileQuery:
     def parse(cls, params: Mapping[str, Any], now: datetime | None = None) -> "ReconcileQuery":
         """``since`` (``30d``, ``4w``: today and the days before it) or ``from``/``to``
         (ISO dates, ``to`` exclusive, default tomorrow), and ``by`` (comma-separated
-        day, provider, model). Raises ReconcileError naming every problem."""
+        day, provider, model, project). Raises ReconcileError naming every problem."""
         problems: list[str] = []
         unknown = set(params) - {"since", "from", "to", "by", "format"}
         if unknown:
@@ -96,16 +101,23 @@ def capture_rate(tracked: Decimal, billed: Decimal) -> Decimal | None:
 
 
 def run_reconciliation(
-    client: Any, db: str, query: ReconcileQuery, *, settle: timedelta = DEFAULT_SETTLE, now: datetime | None = None
+    client: Any,
+    db: str,
+    query: ReconcileQuery,
+    *,
+    settle: timedelta = DEFAULT_SETTLE,
+    now: datetime | None = None,
+    projects: Projects | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of ``query``, in order of their keys (days oldest first). Raises on a
+    """The rows of ``query``, in order of their keys (days oldest first). ``projects``: OpenAI
+    project id → ("service" or "tenant", its name), whose calls are that project's. Raises on a
     storage error."""
     now = now or datetime.now(timezone.utc)
-    days = day_figures(client, db, query.start, query.end, settle=settle, now=now)
-    providers = {provider for provider, _, _ in days}
+    days = day_figures(client, db, query.start, query.end, settle=settle, now=now, projects=projects)
+    providers = {provider for provider, _, _, _ in days}
     groups: dict[tuple[Any, ...], list[Any]] = {}
-    for (provider, day, model), (billed, tracked, attributed, _) in days.items():
-        values = {"day": day, "provider": provider, "model": model}
+    for (provider, day, model, project), (billed, tracked, attributed, _) in days.items():
+        values = {"day": day, "provider": provider, "model": model, "project": project}
         key = tuple(values[d] for d in query.by)
         group = groups.setdefault(key, [Decimal(0), Decimal(0), Decimal(0), set()])
         group[0] += billed
@@ -116,7 +128,7 @@ def run_reconciliation(
             for p in ([provider] if "provider" in query.by else providers)
             for d in ([day] if "day" in query.by else _days(query.start, query.end))
         )
-    complete_days = {(p, d) for (p, d, _), figure in days.items() if figure[3]}
+    complete_days = {(p, d) for (p, d, _, _), figure in days.items() if figure[3]}
     rows = []
     for key in sorted(groups):
         billed, tracked, attributed, covered = groups[key]
@@ -143,37 +155,43 @@ def _days(start: date, end: date) -> list[date]:
 
 
 def day_figures(
-    client: Any, db: str, start: date, end: date, *, settle: timedelta, now: datetime
-) -> dict[tuple[str, date, str], tuple[Decimal, Decimal, Decimal, bool]]:
-    """(provider, day, model) → (billed, tracked, attributed, complete) for every provider
-    pulled in the range; every day a provider was pulled has an entry (the model '' at
-    least). Raises on a storage error."""
+    client: Any,
+    db: str,
+    start: date,
+    end: date,
+    *,
+    settle: timedelta,
+    now: datetime,
+    projects: Projects | None = None,
+) -> dict[tuple[str, date, str, str], tuple[Decimal, Decimal, Decimal, bool]]:
+    """(provider, day, model, project) → (billed, tracked, attributed, complete) for every
+    provider pulled in the range; every day a provider was pulled has an entry (the model and
+    project '' at least). Raises on a storage error."""
     params = {"start": start, "end": end}
     pulled: dict[tuple[str, date], datetime] = {}
-    figures: dict[tuple[str, date, str], list[Any]] = {}
-    for provider, day, model, billed, pulled_at in client.query(
+    figures: dict[tuple[str, date, str, str], list[Any]] = {}
+    for provider, day, model, project, billed, pulled_at in client.query(
         load(__package__, "billed_days", db=db), parameters=params
     ).result_rows:
         pulled[(provider, day)] = pulled_at.replace(tzinfo=timezone.utc)
-        figures.setdefault((provider, day, model), [Decimal(0), Decimal(0), Decimal(0)])[0] += Decimal(billed)
+        figures.setdefault((provider, day, model, project), [Decimal(0), Decimal(0), Decimal(0)])[0] += Decimal(billed)
     providers = sorted({p for p, _ in pulled})
     if not providers:
         return {}
-    billed_models = {(p, d, m) for p, d, m in figures if m}
+    whose = {(kind, name): project for project, (kind, name) in (projects or {}).items()}
     text = load(__package__, "tracked_days", db=db)
-    for provider, day, raw_model, tracked, attributed in client.query(
+    for provider, day, raw_model, service, tenant, tracked, attributed in client.query(
         text, parameters={**params, "providers": providers}
     ).result_rows:
         model = canonical_model(provider, raw_model)
-        # Calls of a model the bill does not name on that day count under the day's other lines.
-        key = (provider, day, model if (provider, day, model) in billed_models else "")
-        figure = figures.setdefault(key, [Decimal(0), Decimal(0), Decimal(0)])
+        project = whose.get(("service", service)) or whose.get(("tenant", tenant)) or "" if provider == "openai" else ""
+        figure = figures.setdefault((provider, day, model, project), [Decimal(0), Decimal(0), Decimal(0)])
         figure[1] += Decimal(tracked)
         figure[2] += Decimal(attributed)
     out = {}
-    for (provider, day, model), (billed, tracked, attributed) in figures.items():
+    for (provider, day, model, project), (billed, tracked, attributed) in figures.items():
         at = pulled.get((provider, day))
         end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
         complete = at is not None and at >= end_of_day + settle and now >= end_of_day + settle
-        out[(provider, day, model)] = (billed, tracked, attributed, complete)
+        out[(provider, day, model, project)] = (billed, tracked, attributed, complete)
     return out

@@ -266,3 +266,59 @@ def test_concurrent_pulls_of_the_same_days_never_add_up(start_collector, fake):
     assert len(c.query("SELECT DISTINCT pull_id FROM {db}.provider_costs")) == 4
     (row,) = report(c, **{"from": D1.isoformat(), "to": TODAY.isoformat(), "by": "provider"})
     assert Decimal(row["billed_usd"]) == Decimal("1.75")
+
+
+GPT4O = {**SEMCONV, "gen_ai.request.model": "gpt-4o"}
+CALL_4O = calc_price(
+    Usage(input_tokens=1200, cache_read_tokens=1000, output_tokens=300), model_ref="gpt-4o", provider_id="openai"
+).total_price
+
+
+def test_tracked_models_keep_their_rows_and_projects_sum_to_the_bill(start_collector, fake):
+    calls = start_collector()
+    for day in (D1, D2):
+        send(calls, 2, noon(day), **{"tenant.id": "acme"})  # gpt-4o-mini, through project a's key
+        send(calls, 1, noon(day), **{**GPT4O, "tenant.id": "globex"})  # gpt-4o, project b's
+    wait_for_rollups(calls, 6)
+    calls.stop()
+    # D1: pulled, nothing billed. D2: the bill names gpt-4o-mini only, and lines of three projects.
+    fake.billed["openai"][D2] = [
+        ("gpt-4o-mini-2024-07-18, input", None, str(CALL * 2), "proj_a"),
+        ("web search tool calls", None, "0.03", "proj_b"),
+        ("gpt-4o-mini-2024-07-18, output", None, "0.01", "proj_c"),  # a project nobody mapped
+    ]
+    projects = {"proj_a": ("tenant", "acme"), "proj_b": ("tenant", "globex")}
+    c = reconciling(start_collector, fake, openai_projects=projects)
+    c.call(c.collector.reconcile_now())
+    assert all(q["group_by"] == ["line_item", "project_id"] for p, _, q, _ in fake.requests if p == "openai")
+
+    rows = report(c, **{"from": D1.isoformat(), "to": D3.isoformat(), "by": "day,provider,model"})
+    got = {
+        (r["day"], r["model"]): (Decimal(r["billed_usd"]), Decimal(r["tracked_usd"]), r["capture_rate"]) for r in rows
+    }
+    assert got == {
+        (D1.isoformat(), "gpt-4o"): (Decimal(0), CALL_4O, None),
+        (D1.isoformat(), "gpt-4o-mini"): (Decimal(0), CALL * 2, None),
+        (D2.isoformat(), "gpt-4o"): (Decimal(0), CALL_4O, None),
+        (D2.isoformat(), "gpt-4o-mini"): (
+            CALL * 2 + Decimal("0.01"),
+            CALL * 2,
+            got[(D2.isoformat(), "gpt-4o-mini")][2],
+        ),
+        (D2.isoformat(), ""): (Decimal("0.03"), Decimal(0), "0.000000"),
+    }
+
+    by_project = report(c, **{"from": D2.isoformat(), "to": D3.isoformat(), "by": "provider,project"})
+    got = {r["project"]: (Decimal(r["billed_usd"]), Decimal(r["tracked_usd"])) for r in by_project}
+    assert got == {
+        "proj_a": (CALL * 2, CALL * 2),
+        "proj_b": (Decimal("0.03"), CALL_4O),
+        "proj_c": (Decimal("0.01"), Decimal(0)),  # unmapped: listed, not dropped
+    }
+    assert sum(b for b, _ in got.values()) == CALL * 2 + Decimal("0.04")  # the day's bill, exactly
+
+    # A re-pull with changed amounts replaces them
+    fake.billed["openai"][D2][0] = ("gpt-4o-mini-2024-07-18, input", None, str(CALL * 3), "proj_a")
+    assert CliRunner().invoke(cli, ["reconcile", "pull", "--url", c.http_url, "--since", "7d"]).exit_code == 0
+    again = report(c, **{"from": D2.isoformat(), "to": D3.isoformat(), "by": "project"})
+    assert {r["project"]: Decimal(r["billed_usd"]) for r in again}["proj_a"] == CALL * 3
