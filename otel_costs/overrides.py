@@ -7,8 +7,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import time
 import tomllib
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ _OVERRIDE_PRICE_KEYS = {
     "reasoning": "reasoning_per_mtok",
     "per_kilo_requests": "per_thousand_requests",
 }
-_OVERRIDE_KEYS = {"provider", "model", *_OVERRIDE_PRICE_KEYS.values()}
+_OVERRIDE_KEYS = {"provider", "model", "id", "from", "until", *_OVERRIDE_PRICE_KEYS.values()}
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,12 @@ class _Override:
     provider: str  # glob, lower-case; "*" matches any (and no) provider
     model: str  # glob, lower-case
     table: PriceTable
+    ident: str = ""  # the entry's id (rows record it: which price they used)
+    start: int | None = None  # in force from this instant (ns since the epoch), inclusive; None: always
+    end: int | None = None  # until this instant, exclusive; None: no end
+
+    def in_force(self, at_ns: int) -> bool:
+        return (self.start is None or self.start <= at_ns) and (self.end is None or at_ns < self.end)
 
 
 class PriceOverrides:
@@ -55,9 +63,15 @@ class PriceOverrides:
         cache_write_per_mtok = "0.375"       # optional
         reasoning_per_mtok = "1.20"          # optional; without it reasoning bills as output
         per_thousand_requests = "0"          # optional flat fee
+        id = "acme-2026"                     # optional; default "#<n> <model>": rows record it
+        from = 2026-11-01                    # optional: in force from this date (UTC) or instant …
+        until = 2027-01-01                   # … until this one, exclusive (a temporary rate)
 
-    The first matching entry wins. Raises :class:`PriceOverridesError` naming every
-    problem (unknown keys, negative or non-numeric prices, missing model).
+    A call is priced with the first matching entry in force at the call's own time, so a rate
+    that starts or ends changes no call made before. Two entries for the same provider and
+    model whose dates overlap are refused. Raises :class:`PriceOverridesError` naming every
+    problem (unknown keys, negative or non-numeric prices, missing model, an end before its
+    start, overlapping dates).
     """
 
     def __init__(self, entries: list[_Override], version: str, path: str | None = None):
@@ -122,19 +136,48 @@ class PriceOverrides:
                 prices["reasoning"],
                 prices["per_kilo_requests"],
             )
-            entries.append(_Override(provider.strip().lower(), model.strip().lower(), table))
+            ident = entry.get("id", f"#{i} {model.strip()}")
+            if not isinstance(ident, str) or not ident.strip() or len(ident) > 128:
+                problems.append(f"{where}: 'id' must be a non-empty string of at most 128 characters")
+                continue
+            start = _instant(entry.get("from"), f"{where}: from", problems)
+            end = _instant(entry.get("until"), f"{where}: until", problems)
+            if start is not None and end is not None and end <= start:
+                problems.append(f"{where}: 'until' must be after 'from'")
+                continue
+            entries.append(_Override(provider.strip().lower(), model.strip().lower(), table, ident.strip(), start, end))
+        for a, b in ((a, b) for n, a in enumerate(entries) for b in entries[n + 1 :]):
+            if (a.provider, a.model) == (b.provider, b.model) and _overlap(a, b):
+                problems.append(
+                    f"entries {a.ident!r} and {b.ident!r} price {a.provider}/{a.model} over overlapping dates"
+                )
         if problems:
             raise PriceOverridesError(f"{origin}: invalid price overrides:\n  " + "\n  ".join(problems))
         return cls(entries, version, origin)
 
-    def match(self, provider: str | None, model: str) -> PriceTable | None:
+    def match(self, provider: str | None, model: str, at_ns: int | None = None) -> PriceTable | None:
+        """The price table of the first entry matching (provider, model) in force at ``at_ns``
+        (ns since the epoch; None: now), or None."""
+        found = self.entry(self.candidates(provider, model), at_ns)
+        return found[0] if found else None
+
+    def candidates(self, provider: str | None, model: str) -> tuple[_Override, ...]:
+        """The entries whose globs match (provider, model), in the file's order (cacheable)."""
         prov = (provider or "").lower()
         name = model.lower()
-        for entry in self._entries:
-            if entry.provider != "*" and not fnmatch.fnmatchcase(prov, entry.provider):
-                continue
-            if fnmatch.fnmatchcase(name, entry.model):
-                return entry.table
+        return tuple(
+            e
+            for e in self._entries
+            if (e.provider == "*" or fnmatch.fnmatchcase(prov, e.provider)) and fnmatch.fnmatchcase(name, e.model)
+        )
+
+    @staticmethod
+    def entry(candidates: tuple[_Override, ...], at_ns: int | None) -> tuple[PriceTable, str] | None:
+        """(table, entry id) of the first of ``candidates`` in force at ``at_ns`` (None: now)."""
+        at = time.time_ns() if at_ns is None else at_ns
+        for e in candidates:
+            if e.in_force(at):
+                return e.table, e.ident
         return None
 
 
@@ -154,3 +197,32 @@ def _override_price(value: Any, where: str, problems: list[str]) -> Decimal | No
         problems.append(f"{where}: {value!r} must be a finite, non-negative price")
         return None
     return price
+
+
+def _instant(value: Any, where: str, problems: list[str]) -> int | None:
+    """A TOML date or date-time, or an ISO string, as ns since the epoch (dates and naive
+    times are UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            problems.append(f"{where}: {value[:40]!r} is not a date (2026-11-01) or date-time")
+            return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())
+    if not isinstance(value, datetime):
+        problems.append(f"{where}: must be a date or a date-time")
+        return None
+    moment: datetime = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _overlap(a: _Override, b: _Override) -> bool:
+    low = max(a.start if a.start is not None else -1, b.start if b.start is not None else -1)
+    high = min(a.end if a.end is not None else 1 << 80, b.end if b.end is not None else 1 << 80)
+    return low < high

@@ -32,7 +32,7 @@ import time
 from datetime import datetime, timezone
 from decimal import Context, Decimal, getcontext, localcontext
 from enum import Enum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import genai_prices
 from genai_prices.data_snapshot import get_snapshot
@@ -134,7 +134,7 @@ class Pricer:
         self._override_source = f"overrides {overrides.version}" if overrides else ""
         self._models: dict[tuple[str | None, str], tuple[Provider, ModelInfo] | str] = {}
         self._tables: dict[int, tuple[ModelPrice, PriceTable]] = {}
-        self._override_hits: dict[tuple[str | None, str], PriceTable | None] = {}
+        self._override_hits: dict[tuple[str | None, str], tuple[Any, ...]] = {}
         self._by_minute: dict[tuple[int, int, str], tuple[ModelInfo, PriceTable, str | None]] = {}
 
     def price(self, usage: TokenUsage, at_ns: int | None = None) -> Cost:
@@ -176,9 +176,10 @@ class Pricer:
             if not model:
                 continue
             if self.overrides is not None:
-                table = self._override(provider, model)
-                if table is not None:
-                    return self._cost(table, usage, PricingStatus.OVERRIDDEN, self._override_source, model)
+                hit = self.overrides.entry(self._override(provider, model), at_ns)
+                if hit is not None:  # the entry in force at the call's time; its id says which price
+                    source = f"{self._override_source} {hit[1]}"
+                    return self._cost(hit[0], usage, PricingStatus.OVERRIDDEN, source, model)
             found = self._model(provider, model)
             if isinstance(found, str):
                 error = found
@@ -215,7 +216,8 @@ class Pricer:
             return Cost(PricingStatus.INVALID_USAGE, source, usage.provider, model, error=str(exc), tier=tier)
         return Cost(status, source, usage.provider, model, inp, out, cr, cw, total, note, web_search=ws, tier=tier)
 
-    def _override(self, provider: str | None, model: str) -> PriceTable | None:
+    def _override(self, provider: str | None, model: str) -> tuple[Any, ...]:
+        """The override entries that match (provider, model), whatever their dates. Cached."""
         key = (provider, model)
         try:
             return self._override_hits[key]
@@ -223,7 +225,7 @@ class Pricer:
             assert self.overrides is not None
             if len(self._override_hits) >= MAX_CACHED:
                 self._override_hits.clear()  # names are the senders': memory stays bounded
-            hit = self._override_hits[key] = self.overrides.match(provider, model)
+            hit = self._override_hits[key] = self.overrides.candidates(provider, model)
             return hit
 
     def _model(self, provider: str | None, model: str) -> tuple[Provider, ModelInfo] | str:

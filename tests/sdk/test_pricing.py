@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tomllib
 import warnings
 from datetime import datetime, timezone
 from decimal import Decimal, localcontext
@@ -404,3 +405,63 @@ def test_names_senders_choose_never_grow_the_pricer_past_its_bounds(tmp_path):
         assert pricer.estimate(usage("openai", f"no-such-model-{i}", 10, 1)).status == PricingStatus.UNPRICED
     assert len(pricer._models) <= MAX_CACHED and len(pricer._override_hits) <= MAX_CACHED
     assert pricer.estimate(usage("openai", "ft:acme", 1_000_000, 0)).total == Decimal(1)
+
+
+DATED = """
+[[model]]
+id = "list-2026"
+model = "acme-llm"
+input_per_mtok = "1.00"
+output_per_mtok = "2.00"
+until = 2026-11-15
+
+[[model]]
+id = "negotiated"
+model = "acme-llm"
+input_per_mtok = "0.50"
+output_per_mtok = "1.00"
+from = 2026-11-15
+until = "2026-12-01T12:00:00Z"
+"""
+
+
+@pytest.mark.parametrize(
+    "at, price_id, per_mtok",
+    [
+        (datetime(2026, 11, 14, 23, 59, 59, tzinfo=timezone.utc), "list-2026", ("1.00", "2.00")),
+        (datetime(2026, 11, 15, tzinfo=timezone.utc), "negotiated", ("0.50", "1.00")),
+        (datetime(2026, 12, 1, 11, 59, tzinfo=timezone.utc), "negotiated", ("0.50", "1.00")),
+        (datetime(2026, 12, 1, 12, tzinfo=timezone.utc), None, None),  # no entry in force: unpriced
+    ],
+)
+def test_a_call_is_priced_with_the_override_in_force_at_its_time(at, price_id, per_mtok):
+    pricer = Pricer(PriceOverrides.from_dict(tomllib.loads(DATED), version="v1"))
+    cost = pricer.price(usage("acme", "acme-llm", 1000, 500), ns(at))
+    if price_id is None:
+        assert cost.status is PricingStatus.UNPRICED
+        return
+    assert cost.status is PricingStatus.OVERRIDDEN and cost.source == f"overrides v1 {price_id}"
+    assert cost.total == (Decimal(per_mtok[0]) * 1000 + Decimal(per_mtok[1]) * 500) / 1_000_000
+
+
+@pytest.mark.parametrize(
+    "entries, words",
+    [
+        ('id = "a"\nfrom = 2026-12-01\nuntil = 2026-11-01', "#1 (m): 'until' must be after 'from'"),
+        ('id = "a"\nfrom = "yesterday"', "from: 'yesterday' is not a date"),
+        ('id = "a"\ninput_per_mtok = "-1"', "must be a finite, non-negative price"),
+    ],
+)
+def test_bad_dated_entries_are_named(entries, words):
+    text = f'[[model]]\nmodel = "m"\noutput_per_mtok = "1"\n{entries}\n'
+    if "input_per_mtok" not in entries:
+        text += 'input_per_mtok = "1"\n'
+    with pytest.raises(PriceOverridesError) as caught:
+        PriceOverrides.from_dict(tomllib.loads(text))
+    assert words in str(caught.value)
+
+
+def test_overlapping_dates_for_one_model_are_refused_naming_both():
+    text = DATED.replace("from = 2026-11-15\n", "from = 2026-11-10\n")
+    with pytest.raises(PriceOverridesError, match="'list-2026' and 'negotiated' price \\*/acme-llm over overlapping"):
+        PriceOverrides.from_dict(tomllib.loads(text))
