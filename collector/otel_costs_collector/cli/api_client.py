@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import ssl
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import IO, Any
 
 __all__ = ["TOKEN_ENV", "ApiError", "call_api"]
 
@@ -24,8 +25,17 @@ class ApiError(Exception):
         self.status = status
 
 
-def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | None = None, timeout: float = 60) -> Any:
-    """JSON in, JSON out. Sends ``OTEL_COSTS_TOKEN`` when set. Raises ApiError."""
+def call_api(
+    url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    cafile: str | None = None,
+    timeout: float = 60,
+    into: IO[bytes] | None = None,
+) -> Any:
+    """JSON in, JSON out — or, with ``into``, the answer's bytes copied into it (a file, in
+    chunks). Sends ``OTEL_COSTS_TOKEN`` when set. Raises ApiError."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url + path, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
@@ -39,6 +49,9 @@ def call_api(url: str, method: str, path: str, body: Any = None, cafile: str | N
         raise ApiError(f"cannot use CA file {cafile}: {exc}") from None
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            if into is not None:
+                shutil.copyfileobj(response, into, 1 << 20)
+                return None
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:

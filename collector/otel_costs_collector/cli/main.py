@@ -10,6 +10,7 @@ import click
 from otel_costs_collector.cli.anomalies import anomalies, forecast
 from otel_costs_collector.cli.calls import calls
 from otel_costs_collector.cli.compare import compare
+from otel_costs_collector.cli.export import export
 from otel_costs_collector.cli.options import (
     _ca_file,
     _cluster,
@@ -413,5 +414,6 @@ main.add_command(calls)
 main.add_command(anomalies)
 main.add_command(forecast)
 main.add_command(compare)
+main.add_command(export)
 main.add_command(margin)
 main.add_command(revenue)

@@ -68,6 +68,13 @@ class Api:
         except ApiError as exc:
             raise Unavailable(str(exc), exc.status) from None
 
+    def download(self, path: str, into: Any) -> None:
+        """GET ``path`` into a binary file, in chunks. Raises Unavailable."""
+        try:
+            call_api(self.url, "GET", path, cafile=self.cafile, timeout=3600, into=into)
+        except ApiError as exc:
+            raise Unavailable(str(exc), exc.status) from None
+
 
 @dataclass(frozen=True)
 class Direct:

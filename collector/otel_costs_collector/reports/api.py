@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 from typing import Any, Callable
 
 from aiohttp import web
 
-from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.auth import TokenAuth, admin_refusal
 from otel_costs_collector.reports.calls import CallsQuery, run_calls
 from otel_costs_collector.reports.compare import CompareQuery, run_compare
+from otel_costs_collector.reports.focus import focus_rows
+from otel_costs_collector.reports.focus_files import write_csv, write_parquet
 from otel_costs_collector.reports.query import ReportError, ReportQuery, run_notices, run_report
 
 __all__ = ["add_query_routes"]
@@ -100,6 +104,53 @@ def add_query_routes(
     app.router.add_get("/v1/notices", notices)
     app.router.add_get("/v1/calls", calls)
     app.router.add_get("/v1/compare", compare)
+
+    async def export_focus(request: web.Request) -> web.Response | web.StreamResponse:
+        """The FOCUS file of a range (admin: it holds every tenant), written to a temporary file
+        on a worker thread and streamed from it (bounded memory)."""
+        refusal = admin_refusal(auth, request.headers.get("Authorization"), "the FOCUS export")
+        if refusal is not None:
+            return _error(*refusal)
+        fmt = request.query.get("format", "csv")
+        if fmt not in ("csv", "parquet"):
+            return _error(400, f"format: {fmt[:16]!r} is not csv or parquet")
+        try:
+            query = ReportQuery.parse({k: v for k, v in request.query.items() if k in ("since", "from", "to")})
+        except ReportError as exc:
+            return _error(400, str(exc))
+        handle, path = tempfile.mkstemp(suffix="." + fmt)
+        os.close(handle)
+        try:
+            try:
+                await asyncio.to_thread(_write_focus, client(), database, query, fmt, path)
+            except Exception as exc:
+                _log.error("FOCUS export failed: %s", exc)
+                return _error(503, "storage is unavailable; try again")
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/csv" if fmt == "csv" else "application/vnd.apache.parquet",
+                    "Content-Disposition": f'attachment; filename="otel-costs-focus.{fmt}"',
+                }
+            )
+            await response.prepare(request)
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    await response.write(chunk)
+            await response.write_eof()
+            return response
+        finally:
+            os.remove(path)
+
+    app.router.add_get("/v1/export/focus", export_focus)
+
+
+def _write_focus(client: Any, db: str, query: ReportQuery, fmt: str, path: str) -> None:
+    rows = focus_rows(client, db, query.start, query.end)
+    if fmt == "parquet":
+        write_parquet(rows, path)
+    else:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            write_csv(rows, f)
 
 
 def _error(status: int, message: str) -> web.Response:
