@@ -128,6 +128,7 @@ class BudgetEvaluator:
         self._client = client
         self._rates = dict(rates or {})
         self._forecasts: dict[str, tuple[Any, Projection | None]] = {}  # budget id → (inputs, projection)
+        self._revenues: dict[str, tuple[Any, Decimal]] = {}  # ratio budget id → (inputs, revenue)
         self._db = database
         self._thresholds = tuple(thresholds)
         self._webhook = webhook
@@ -193,7 +194,9 @@ class BudgetEvaluator:
     def _statuses(self, client: Any, now: datetime) -> tuple[BudgetStatus, ...]:
         statuses = []
         budgets = self.store().list()
-        self._forecasts = {k: v for k, v in self._forecasts.items() if k in {b.id for b in budgets}}
+        ids = {b.id for b in budgets}
+        self._forecasts = {k: v for k, v in self._forecasts.items() if k in ids}
+        self._revenues = {k: v for k, v in self._revenues.items() if k in ids}
         for budget in budgets:
             start, end = period_bounds(budget.period, budget.timezone, now)
             revenue = self._revenue(client, budget, start, end) if budget.is_ratio else None
@@ -256,11 +259,16 @@ class BudgetEvaluator:
     def _revenue(self, client: Any, budget: Budget, start: datetime, end: datetime) -> Decimal:
         """The tenant's revenue in USD over the period's UTC days (revenue in a currency
         without a rate does not count: OTEL_COSTS_FX_RATES_FILE)."""
+        key = (budget.tenant_id, start, self._clock().replace(second=0, microsecond=0))
+        cached = self._revenues.get(budget.id)
+        if cached is not None and cached[0] == key:  # revenue changes with pulls and imports: once a minute
+            return cached[1]
         rates = {"USD": Decimal(1), **self._rates}
         total = _ZERO
-        for tenant, _, currency, _, amount in revenue_days(client, self._db, start.date(), end.date()):
-            if tenant == budget.tenant_id and currency in rates:
+        for _, _, currency, _, amount in revenue_days(client, self._db, start.date(), end.date(), budget.tenant_id):
+            if currency in rates:
                 total += Decimal(amount) * rates[currency]
+        self._revenues[budget.id] = (key, total)
         return total
 
     def _load_fired(self, client: Any, now: datetime) -> None:

@@ -19,11 +19,12 @@ from otel_costs_collector.revenue.margin import MarginError, MarginQuery, inline
 from otel_costs_collector.revenue.puller import RevenuePuller
 from otel_costs_collector.revenue.store import write_lines
 
-__all__ = ["add_revenue_routes", "MAX_LINES"]
+__all__ = ["add_revenue_routes", "MAX_LINES", "MAX_LINE_DAYS"]
 
 _log = logging.getLogger("otel_costs.collector")
-#: Lines one PUT may hold.
+#: Lines one PUT may hold, and the days they may cover together.
 MAX_LINES = 100_000
+MAX_LINE_DAYS = 1_000_000
 
 
 def add_revenue_routes(
@@ -70,6 +71,8 @@ def add_revenue_routes(
         if len(records) > MAX_LINES:
             return _error(413, f"at most {MAX_LINES} lines a request")
         lines, problems = lines_of_records(enumerate(records, 1))
+        if sum(line.day_count() for line in lines) > MAX_LINE_DAYS:  # memory: each day is a row
+            return _error(413, f"at most {MAX_LINE_DAYS} line-days a request (a line is a row per day it covers)")
         try:
             await asyncio.to_thread(lambda: write_lines(client(), database, lines))
         except Exception as exc:

@@ -69,6 +69,12 @@ class RevenueLine:
     def days(self) -> list[tuple[date, Decimal]]:
         return spread(self.amount, self.period_start, self.period_end)
 
+    def day_count(self) -> int:
+        """How many UTC days :meth:`days` gives, without spreading."""
+        if self.period_end <= self.period_start:
+            return 1
+        return ((self.period_end - timedelta(microseconds=1)).date() - self.period_start.date()).days + 1
+
 
 def spread(amount: Decimal, start: datetime, end: datetime) -> list[tuple[date, Decimal]]:
     """``amount`` over the UTC days of ``[start, end)`` (see the module docstring): (day, share)

@@ -278,8 +278,8 @@ def tenant_days(client: Any, db: str, query: MarginQuery, tenant: str) -> list[t
     storage error."""
     rates = {"USD": Decimal(1), **query.rates}
     days: dict[str, list[Decimal]] = {}
-    for owner, _, currency, day, amount in revenue_days(client, db, query.start, query.end):
-        if owner == tenant and currency in rates:
+    for _, _, currency, day, amount in revenue_days(client, db, query.start, query.end, tenant):
+        if currency in rates:
             days.setdefault(day.isoformat(), [_ZERO, _ZERO])[0] += Decimal(amount) * rates[currency]
     report = ReportQuery.parse(
         {"by": "day", "from": query.start.isoformat(), "to": query.end.isoformat(), "tenant": tenant}

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from otel_costs_collector.revenue.lines import LineError, parse_import, spread
+from otel_costs_collector.revenue.lines import LineError, RevenueLine, parse_import, spread
 from otel_costs_collector.revenue.money import MoneyError, amount_of, currency_of, from_minor
 
 UTC = timezone.utc
@@ -62,6 +62,7 @@ def test_currency_codes_are_iso_4217():
 )
 def test_a_line_is_spread_by_the_seconds_of_each_day_and_adds_up_exactly(amount, start, end):
     days = spread(amount, start, end)
+    assert RevenueLine("import", "x", "t", amount, "USD", start, end).day_count() == len(days)
     total = (end - start).total_seconds()
     assert [d for d, _ in days] == [start.date() + timedelta(days=i) for i in range(len(days))]
     assert days[-1][0] == (end - timedelta(microseconds=1)).date()

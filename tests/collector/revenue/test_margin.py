@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from genai_prices import Usage, calc_price
 
 from otel_costs_collector.cli.main import main as cli
+from otel_costs_collector.revenue import store
 from tests.fake_stripe import KEY, FakeStripe
 
 from ..budgets.test_budgets import Hook, send, webhook  # noqa: F401 (fixture)
@@ -157,7 +158,8 @@ def margin(c, **params):
     return r.json()
 
 
-def test_margin_per_tenant_plan_and_month_from_stripe_exactly(start_collector, stripe, tmp_path):
+def test_margin_per_tenant_plan_and_month_from_stripe_exactly(start_collector, stripe, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "INSERT_ROWS", 7)  # a pull's lines in several inserts, a line's days in one
     stripe.fail = [(429, 60)]  # the pull as the collector starts is rate limited
     c = start_collector(stripe_key=KEY, stripe_api_base=stripe.url, revenue_interval_s=3600)
     deadline = time.monotonic() + 20
@@ -357,6 +359,12 @@ def test_imported_revenue_is_idempotent_and_bad_lines_are_reported(start_collect
     assert r.status_code == 400 and "15 digits" in r.json()["problems"][0]
     r = httpx.put(c.http_url + "/v1/revenue", content=b"{not json")
     assert r.status_code == 400
+    # Lines of ten-year periods: a row a day each; a request may not make millions of them
+    decade = {"tenant": "acme", "amount": "1", "currency": "USD", "period_start": "2020-01-01",
+              "period_end": "2029-12-31"}  # fmt: skip
+    r = httpx.put(c.http_url + "/v1/revenue", json=[{**decade, "id": f"d{n}"} for n in range(300)], timeout=60)
+    assert r.status_code == 413 and "line-days" in r.json()["error"]
+    assert Decimal([x for x in margin(c)["rows"] if x["tenant"] == "acme"][0]["revenue_usd"]) == 60  # nothing stored
 
 
 def test_a_ratio_budget_alerts_on_ai_cost_as_a_share_of_revenue(start_collector, webhook):  # noqa: F811
