@@ -1,6 +1,6 @@
 """The readers beside the write path, wired onto the collector's HTTP app: the query API,
 budgets, reconciliation with the providers' bills, revenue and margins, anomalies and
-forecasts, and the dashboard; and the jobs they run every few seconds (``jobs``: "budgets",
+forecasts, re-pricing, and the dashboard; and the jobs they run every few seconds (``jobs``: "budgets",
 "reconcile", "revenue", "anomalies"), started and stopped by the server."""
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from otel_costs_collector.periodic import Periodic
 from otel_costs_collector.reconcile.api import add_reconcile_routes
 from otel_costs_collector.reconcile.puller import Reconciler
 from otel_costs_collector.reports.api import add_query_routes
+from otel_costs_collector.reprice.api import add_reprice_routes
+from otel_costs_collector.reprice.run import Repricer
 from otel_costs_collector.revenue.api import add_revenue_routes
 from otel_costs_collector.revenue.puller import RevenuePuller
 
@@ -40,7 +42,10 @@ class Readers:
         auth: TokenAuth | None,
         metrics: Metrics,
         clock: Callable[[], datetime],
+        live_prices: str = "",
     ):
+        """``live_prices``: the price table the collector prices new calls with (a re-price
+        reads the overrides file again and says when it differs)."""
         cfg = self.config = config
         self._client, self._auth, self._metrics, self._clock = client, auth, metrics, clock
         self.webhook = (
@@ -76,6 +81,8 @@ class Readers:
             clock=clock,
         )
         self.jobs["anomalies"] = Periodic("anomaly evaluation", self._anomalies, cfg.anomaly_interval_s)
+        # Re-pricing updates rows in place (ALTER … UPDATE): on one server or chDB, not a cluster yet.
+        self.repricer = None if cfg.cluster else Repricer(client, cfg.db, cfg.prices_file, live_prices)
         self.revenue: RevenuePuller | None = None  # pulls Stripe when a key is set
         if cfg.stripe_key:
             self.revenue = RevenuePuller(
@@ -90,6 +97,7 @@ class Readers:
         add_reconcile_routes(app, client, cfg.db, self.reconciler, auth, self.settle, cfg.openai_projects)
         add_anomaly_routes(app, self.anomalies, client, cfg.db, auth, self._clock)
         add_revenue_routes(app, client, cfg.db, self.revenue, auth, self.rates)
+        add_reprice_routes(app, self.repricer, client, cfg.db, auth)
         add_dashboard_routes(
             app, client, cfg.db, self.budgets, auth, self.reconciler, self.settle, self.rates, self.anomalies
         )

@@ -44,6 +44,7 @@ from otel_costs_collector.receive.ingest import Ingest
 from otel_costs_collector.receive.otlp_grpc import start_grpc
 from otel_costs_collector.receive.otlp_http import build_app
 from otel_costs_collector.reconcile.puller import Reconciler
+from otel_costs_collector.reprice.run import prices_label, recover
 from otel_costs_collector.revenue.puller import RevenuePuller
 from otel_costs_collector.sql import load as sql
 from otel_costs_collector.storage.client import clear_owner, open_client, write_owner
@@ -90,6 +91,7 @@ class Collector:
         self.calls: HeldCalls | None = None
         self._spool: Spool | None = None
         self._owner_written = False
+        self._prices = ""  # the price table new calls are priced with (set by start())
         self._grace = 5.0
         # What start() started, released in reverse order by stop() (or by a start that fails).
         self._started = AsyncExitStack()
@@ -114,6 +116,9 @@ class Collector:
         applied = await asyncio.to_thread(
             migrate, self.client, db=cfg.db, cluster=cfg.cluster, raw_ttl_days=cfg.raw_ttl_days
         )
+        self._prices = prices_label(pricer)
+        if not cfg.cluster:  # a re-price this collector was running when it was killed: finished or rolled back
+            await asyncio.to_thread(recover, self.client, cfg.db)
         index = CallIndex(cfg.attribution_wait_s)
         loaded = await asyncio.to_thread(self._recent_calls, index)
         spool = self._spool = Spool(str(cfg.spool_dir), cfg.max_spool_bytes)
@@ -304,7 +309,7 @@ class Collector:
     def _readers(self, started: AsyncExitStack, app: web.Application) -> None:
         """The query API, budgets, reconciliation, revenue, anomalies and the dashboard, and their
         periodic jobs (otel_costs_collector/readers.py)."""
-        self.readers = Readers(self.config, lambda: self.client, self.auth, self.metrics, self._clock)
+        self.readers = Readers(self.config, lambda: self.client, self.auth, self.metrics, self._clock, self._prices)
         self.readers.add_routes(app)
         r = self.readers
         self.budgets, self.reconciler, self.revenue, self.anomalies = r.budgets, r.reconciler, r.revenue, r.anomalies

@@ -24,6 +24,7 @@ from otel_costs_collector.cli.options import (
     _url,
 )
 from otel_costs_collector.cli.reconcile import reconcile
+from otel_costs_collector.cli.reprice import reprice
 from otel_costs_collector.cli.revenue import margin, revenue
 
 
@@ -417,3 +418,4 @@ main.add_command(compare)
 main.add_command(export)
 main.add_command(margin)
 main.add_command(revenue)
+main.add_command(reprice)

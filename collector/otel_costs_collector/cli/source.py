@@ -61,10 +61,10 @@ class Api:
     url: str
     cafile: str | None = None
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """JSON in, JSON out. Raises Unavailable."""
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        """JSON in, JSON out; ``timeout`` in seconds. Raises Unavailable."""
         try:
-            return call_api(self.url, method, path, body, cafile=self.cafile)
+            return call_api(self.url, method, path, body, cafile=self.cafile, timeout=timeout)
         except ApiError as exc:
             raise Unavailable(str(exc), exc.status) from None
 

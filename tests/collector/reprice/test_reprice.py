@@ -1,0 +1,238 @@
+"""Re-pricing through a real collector: calls of a model no price list knows are stored unpriced
+by the SDK, an override is added, and a dry run then a run put the override's price on exactly
+those calls — in the raw rows, both rollups, the reports, the calls API, budgets and
+reconciliation — while the old version stays readable and a second run changes nothing.
+Expected money is the override's per-token price times the documented tokens, never the
+collector's own output."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from genai_prices import Usage, calc_price
+
+from otel_costs_collector.cli.main import main as cli
+
+from ..budgets.test_budgets import send
+from ..reconcile.test_reconcile import fake, reconciling  # noqa: F401 (fixture)
+from ..spans import SEMCONV
+
+MODEL = "acme-llm-7b"  # no price list knows it: the SDK stores its calls unpriced
+CALL = {**SEMCONV, "gen_ai.request.model": MODEL, "_name": f"chat {MODEL}"}
+# SEMCONV's usage: 1200 input tokens (1000 of them cache reads), 300 output.
+IN, OUT = 1200, 300
+KNOWN = calc_price(  # a gpt-4o-mini call, priced when stored: never touched by a re-price
+    Usage(input_tokens=IN, cache_read_tokens=1000, output_tokens=OUT), model_ref="gpt-4o-mini", provider_id="openai"
+).total_price
+MTOK = Decimal(1_000_000)
+
+
+def override(entries: list[dict]) -> str:
+    lines = []
+    for e in entries:
+        lines.append("[[model]]")
+        lines += [f"{k} = {json.dumps(v) if isinstance(v, str) else v}" for k, v in e.items()]
+    return "\n".join(lines) + "\n"
+
+
+def cost(input_per_mtok: str, output_per_mtok: str) -> Decimal:
+    """One CALL at an override without a cache price: cache reads bill as input (docs/sdk.md)."""
+    return (IN * Decimal(input_per_mtok) + OUT * Decimal(output_per_mtok)) / MTOK
+
+
+def days_back(n: int) -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=n)
+
+
+def at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _not_at_midnight():
+    """Which days are past depends on the date: a test that would cross midnight UTC waits it out."""
+    now = datetime.now(timezone.utc)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+    if midnight - now < timedelta(seconds=120):
+        time.sleep((midnight - now).total_seconds() + 1)
+
+
+def wait_stored(c, calls: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if c.query("SELECT sum(calls) FROM {db}.genai_costs_daily")[0][0] == calls:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the rollups never held every call")
+
+
+def sums(c) -> dict[str, dict]:
+    """Per UTC day: cost and unpriced calls from the raw rows (counted ones), the hourly and the
+    daily rollup."""
+    raw = c.query(
+        "SELECT toDate(timestamp) AS d, sum(cost_total), countIf(pricing_status NOT IN ('priced', 'overridden'))"
+        " FROM {db}.genai_spans WHERE pricing_status NOT IN ('aggregate', 'counted_elsewhere') GROUP BY d"
+    )
+    hourly = c.query(
+        "SELECT toDate(hour) AS d, sum(cost_total), sum(unpriced_calls) FROM {db}.genai_costs_hourly GROUP BY d"
+    )
+    daily = c.query("SELECT day, sum(cost_total), sum(unpriced_calls) FROM {db}.genai_costs_daily GROUP BY day")
+    return {
+        name: {d: (total, int(n)) for d, total, n in rows}
+        for name, rows in (("raw", raw), ("hourly", hourly), ("daily", daily))
+    }
+
+
+def costs(c, **params) -> dict:
+    r = httpx.get(c.http_url + "/v1/costs", params=params, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_unpriced_calls_get_the_override_price_everywhere_and_the_old_version_is_kept(start_collector, fake, tmp_path):  # noqa: F811
+    d1, d2, today = days_back(2), days_back(1), days_back(0)
+    c = start_collector()
+    send(c, 3, at(d1, 9), **{**CALL, "tenant.id": "acme"})
+    send(c, 2, at(d1, 15), **{**CALL, "tenant.id": "globex"})
+    send(c, 4, at(d2, 10), **{**CALL, "tenant.id": "acme"})
+    send(c, 2, at(d2, 10), **{"tenant.id": "acme"})  # gpt-4o-mini, priced when stored
+    send(c, 2, at(today, 0) + timedelta(seconds=1), **{**CALL, "tenant.id": "acme"})  # today: acme's budget
+    wait_stored(c, 13)
+    assert c.query(
+        "SELECT DISTINCT pricing_status, priced_by FROM {db}.genai_spans WHERE request_model = {{m:String}}", m=MODEL
+    ) == [("unpriced", "sdk")]
+    before = sums(c)
+    c.stop()
+
+    # The override, added; the provider's bill for d1 names the model.
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        override(
+            [
+                {
+                    "provider": "openai",
+                    "model": MODEL,
+                    "id": "acme-rate",
+                    "input_per_mtok": "0.30",
+                    "output_per_mtok": "1.20",
+                }
+            ]
+        )
+    )
+    one = cost("0.30", "1.20")
+    fake.billed["openai"][d1] = [(f"{MODEL}, input", None, str(one * 5))]
+    c = reconciling(start_collector, fake, prices_file=str(prices))
+    c.call(c.collector.reconcile_now())
+    budget = {"tenant": "acme", "amount_usd": "1", "period": "daily", "timezone": "UTC"}
+    assert httpx.put(c.http_url + "/v1/budgets/acme-daily", json=budget, timeout=30).status_code == 200
+    assert tracked(c, d1) == (one * 5, Decimal(0))  # billed, tracked
+    assert spent(c) == 0
+
+    runner = CliRunner()
+    args = ["reprice", "--url", c.http_url, "--from", d1.isoformat(), "--to", (today + timedelta(days=1)).isoformat()]
+
+    # The dry run: per day, model and tenant, what would change; nothing changes.
+    out = runner.invoke(cli, [*args, "--dry-run", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    plan = json.loads(out.stdout)
+    assert plan["dry_run"] is True and plan["run"] is None
+    assert [
+        (ch["day"], ch["model"], ch["tenant"], ch["rows"], Decimal(ch["cost_before"]), Decimal(ch["difference"]))
+        for ch in plan["changes"]
+    ] == [
+        (d1.isoformat(), MODEL, "acme", 3, 0, one * 3),
+        (d1.isoformat(), MODEL, "globex", 2, 0, one * 2),
+        (d2.isoformat(), MODEL, "acme", 4, 0, one * 4),
+        (today.isoformat(), MODEL, "acme", 2, 0, one * 2),
+    ]
+    assert Decimal(plan["difference"]) == one * 11 and plan["rows"] == 11
+    assert plan["kept"] == {"unchanged": 2}  # the gpt-4o-mini calls
+    assert sums(c) == before
+
+    table = runner.invoke(cli, [*args, "--dry-run"])
+    assert table.exit_code == 0 and "dry run: nothing changed" in table.stdout and "globex" in table.stdout
+
+    # Apply, through the API.
+    r = httpx.post(
+        c.http_url + "/v1/reprice",
+        json={"from": d1.isoformat(), "to": (today + timedelta(days=1)).isoformat(), "dry_run": False, "by": "alice"},
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    done = r.json()
+    run = done["run"]
+    assert done["rows"] == 11 and Decimal(done["cost_after"]) == one * 11 and Decimal(done["cost_before"]) == 0
+
+    # Raw rows: the override's price, its entry named; the gpt-4o-mini calls untouched.
+    rows = c.query(
+        "SELECT cost_total, pricing_status, pricing_source, priced_by FROM {db}.genai_spans"
+        " WHERE request_model = {{m:String}}",
+        m=MODEL,
+    )
+    assert len(rows) == 11
+    assert {(r[0], r[1], r[3]) for r in rows} == {(one, "overridden", "collector")}
+    assert all(r[2].endswith(" acme-rate") for r in rows)
+    assert (
+        c.query("SELECT cost_total, pricing_status FROM {db}.genai_spans WHERE request_model = 'gpt-4o-mini'")
+        == [(KNOWN, "priced")] * 2
+    )
+
+    # Raw = hourly = daily, per day, with the new totals and no unpriced call left.
+    after = sums(c)
+    assert after["raw"] == after["hourly"] == after["daily"]
+    assert after["raw"] == {d1: (one * 5, 0), d2: (one * 4 + KNOWN * 2, 0), today: (one * 2, 0)}
+
+    # Reports (rollups and raw), the calls API, budgets and reconciliation: the new version at once.
+    by_tenant = {row["tenant"]: Decimal(row["cost_usd"]) for row in costs(c, by="tenant", **{"from": d1.isoformat()})}
+    assert by_tenant == {"acme": one * 9 + KNOWN * 2, "globex": one * 2}
+    hours = costs(c, by="model", **{"from": at(d1, 9).isoformat(), "to": at(d1, 16).isoformat()})  # raw rows
+    assert {row["model"]: Decimal(row["cost_usd"]) for row in hours} == {MODEL: one * 5}
+    calls = httpx.get(c.http_url + "/v1/calls", params={"model": MODEL, "since": "7d", "limit": 100}, timeout=30).json()
+    assert sorted(Decimal(call["cost_usd"]) for call in calls["calls"]) == [one] * 11
+    assert tracked(c, d1) == (one * 5, one * 5)
+    assert spent(c) == one * 2
+
+    # The old version, kept; the run, recorded.
+    shown = httpx.get(c.http_url + f"/v1/reprice/{run}", params={"calls": 100}, timeout=30).json()
+    assert shown["by"] == "alice" and shown["state"] == "done"
+    assert [(d["day"], d["state"]) for d in shown["days"]] == [(d.isoformat(), "applied") for d in (d1, d2, today)]
+    assert len(shown["calls"]) == 11
+    assert {
+        (Decimal(x["old"]["cost_total"]), x["old"]["pricing_status"], Decimal(x["new"]["cost_total"]))
+        for x in shown["calls"]
+    } == {(Decimal(0), "unpriced", one)}
+    history = runner.invoke(cli, ["reprice", "--url", c.http_url, "--history", "--format", "json"])
+    assert history.exit_code == 0, history.output
+    assert [(h["run"], h["rows"], Decimal(h["difference"])) for h in json.loads(history.stdout)["runs"]] == [
+        (run, 11, one * 11)
+    ]
+
+    # Again: nothing left to change.
+    again = runner.invoke(cli, [*args, "--format", "json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["rows"] == 0
+    assert sums(c) == after
+
+
+def tracked(c, day: date) -> tuple[Decimal, Decimal]:
+    """The reconciliation's billed and tracked cost of MODEL on ``day``."""
+    r = httpx.get(
+        c.http_url + "/v1/reconciliation",
+        params={"from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat(), "by": "day,provider,model"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    row = next(r for r in r.json() if r["model"] == MODEL)
+    return Decimal(row["billed_usd"]), Decimal(row["tracked_usd"])
+
+
+def spent(c) -> Decimal:
+    c.call(c.collector.evaluate_budgets_now())
+    status = httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "acme"}, timeout=30).json()
+    return Decimal(status["budgets"][0]["spend_usd"])
