@@ -117,7 +117,8 @@ class PriceOverrides:
             if not isinstance(model, str) or not model.strip():
                 problems.append(f"{where}: 'model' must be a non-empty string")
                 continue
-            where = f"{where} ({model})"
+            given_id = entry.get("id")
+            where = f"{where} ({model}{', id ' + repr(given_id) if isinstance(given_id, str) else ''})"
             provider = entry.get("provider", "*")
             if not isinstance(provider, str) or not provider.strip():
                 problems.append(f"{where}: 'provider' must be a non-empty string")
@@ -126,7 +127,10 @@ class PriceOverrides:
             for field, key in _OVERRIDE_PRICE_KEYS.items():
                 prices[field] = _override_price(entry.get(key), f"{where}: {key}", problems)
             if prices["input"] is None or prices["output"] is None:
-                problems.append(f"{where}: 'input_per_mtok' and 'output_per_mtok' are required")
+                missing = [k for k in ("input_per_mtok", "output_per_mtok") if entry.get(k) is None]
+                if missing:  # (a price given but invalid was named above)
+                    verb = "is" if len(missing) == 1 else "are"
+                    problems.append(f"{where}: {' and '.join(repr(k) for k in missing)} {verb} required")
                 continue
             table = PriceTable(
                 prices["input"],

@@ -346,8 +346,8 @@ def test_read_commands_name_a_missing_database_without_creating_it(tmp_path):
     assert check.stdout.strip() == "0"
 
 
-def serve(data: str, *extra: str, cwd=None) -> tuple[subprocess.Popen, int, int, str]:
-    """A collector with text logs; returns it, its ports and its start-up line."""
+def serve(data: str, *extra: str, cwd=None, env=None) -> tuple[subprocess.Popen, int, int, str]:
+    """A collector with text logs (``env``: its environment); returns it, its ports and its start-up line."""
     grpc_port, http_port = free_port(), free_port()
     proc = subprocess.Popen(
         CLI
@@ -367,6 +367,7 @@ def serve(data: str, *extra: str, cwd=None) -> tuple[subprocess.Popen, int, int,
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
+        env=env,
     )
     for line in proc.stderr:
         if "collector started" in line:

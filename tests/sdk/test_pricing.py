@@ -447,9 +447,12 @@ def test_a_call_is_priced_with_the_override_in_force_at_its_time(at, price_id, p
 @pytest.mark.parametrize(
     "entries, words",
     [
-        ('id = "a"\nfrom = 2026-12-01\nuntil = 2026-11-01', "#1 (m): 'until' must be after 'from'"),
-        ('id = "a"\nfrom = "yesterday"', "from: 'yesterday' is not a date"),
-        ('id = "a"\ninput_per_mtok = "-1"', "must be a finite, non-negative price"),
+        ('id = "a"\nfrom = 2026-12-01\nuntil = 2026-11-01', "#1 (m, id 'a'): 'until' must be after 'from'"),
+        ('id = "a"\nfrom = "yesterday"', "#1 (m, id 'a'): from: 'yesterday' is not a date"),
+        (
+            'id = "a"\ninput_per_mtok = "-1"',
+            "#1 (m, id 'a'): input_per_mtok: '-1' must be a finite, non-negative price",
+        ),
     ],
 )
 def test_bad_dated_entries_are_named(entries, words):
@@ -458,7 +461,8 @@ def test_bad_dated_entries_are_named(entries, words):
         text += 'input_per_mtok = "1"\n'
     with pytest.raises(PriceOverridesError) as caught:
         PriceOverrides.from_dict(tomllib.loads(text))
-    assert words in str(caught.value)
+    problems = str(caught.value).splitlines()[1:]
+    assert len(problems) == 1 and words in problems[0], problems  # one problem, the entry named
 
 
 def test_overlapping_dates_for_one_model_are_refused_naming_both():

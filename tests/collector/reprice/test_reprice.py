@@ -72,21 +72,18 @@ def wait_stored(c, calls: int) -> None:
     raise AssertionError("the rollups never held every call")
 
 
+#: Per UTC day: cost and unpriced calls in the raw rows (the counted ones) and in each rollup.
+SUMS_SQL = {
+    "raw": "SELECT toDate(timestamp) AS d, sum(cost_total), countIf(pricing_status NOT IN ('priced', 'overridden'))"
+    " FROM {db}.genai_spans WHERE pricing_status NOT IN ('aggregate', 'counted_elsewhere') GROUP BY d",
+    "hourly": "SELECT toDate(hour) AS d, sum(cost_total), sum(unpriced_calls) FROM {db}.genai_costs_hourly GROUP BY d",
+    "daily": "SELECT day, sum(cost_total), sum(unpriced_calls) FROM {db}.genai_costs_daily GROUP BY day",
+}
+
+
 def sums(c) -> dict[str, dict]:
-    """Per UTC day: cost and unpriced calls from the raw rows (counted ones), the hourly and the
-    daily rollup."""
-    raw = c.query(
-        "SELECT toDate(timestamp) AS d, sum(cost_total), countIf(pricing_status NOT IN ('priced', 'overridden'))"
-        " FROM {db}.genai_spans WHERE pricing_status NOT IN ('aggregate', 'counted_elsewhere') GROUP BY d"
-    )
-    hourly = c.query(
-        "SELECT toDate(hour) AS d, sum(cost_total), sum(unpriced_calls) FROM {db}.genai_costs_hourly GROUP BY d"
-    )
-    daily = c.query("SELECT day, sum(cost_total), sum(unpriced_calls) FROM {db}.genai_costs_daily GROUP BY day")
-    return {
-        name: {d: (total, int(n)) for d, total, n in rows}
-        for name, rows in (("raw", raw), ("hourly", hourly), ("daily", daily))
-    }
+    """:data:`SUMS_SQL`, read through a running collector's client."""
+    return {name: {d: (total, int(n)) for d, total, n in c.query(sql)} for name, sql in SUMS_SQL.items()}
 
 
 def costs(c, **params) -> dict:
@@ -236,3 +233,92 @@ def spent(c) -> Decimal:
     c.call(c.collector.evaluate_budgets_now())
     status = httpx.get(c.http_url + "/v1/budgets/status", params={"tenant": "acme"}, timeout=30).json()
     return Decimal(status["budgets"][0]["spend_usd"])
+
+
+def test_a_price_change_inside_the_range_prices_each_call_with_its_own(start_collector, storage, database, tmp_path):
+    d1, d2 = days_back(3), days_back(1)
+    c = start_collector()
+    send(c, 2, at(d1, 12), **{**CALL, "tenant.id": "acme"})
+    send(c, 3, at(d2, 12), **{**CALL, "tenant.id": "acme"})
+    wait_stored(c, 5)
+    c.stop()
+    # The negotiated rate changes at the start of d2: calls before keep the old one.
+    prices = tmp_path / "prices.toml"
+    model = {"provider": "openai", "model": MODEL}
+    prices.write_text(
+        override(
+            [
+                {**model, "id": "rate-1", "input_per_mtok": "0.30", "output_per_mtok": "1.20", "until": d2.isoformat()},
+                {**model, "id": "rate-2", "input_per_mtok": "0.20", "output_per_mtok": "0.80", "from": d2.isoformat()},
+            ]
+        ).replace(f'"{d2.isoformat()}"', d2.isoformat())  # TOML dates
+    )
+    # Directly on storage, no collector running.
+    out = CliRunner().invoke(
+        cli,
+        ["reprice", "--storage", storage, "--database", database, "--prices-file", str(prices), "--since", "7d"],
+    )
+    assert out.exit_code == 0, out.output
+    assert "applied" in out.stdout
+    c = start_collector()
+    rows = c.query("SELECT toDate(timestamp), cost_total, pricing_source FROM {db}.genai_spans ORDER BY timestamp")
+    assert [(d, total, source.rsplit(" ", 1)[1]) for d, total, source in rows] == [
+        (d1, cost("0.30", "1.20"), "rate-1")
+    ] * 2 + [(d2, cost("0.20", "0.80"), "rate-2")] * 3
+    after = sums(c)
+    assert after["raw"] == after["hourly"] == after["daily"]
+
+
+@pytest.mark.parametrize(
+    "entries, words",
+    [
+        (
+            [
+                {
+                    "model": MODEL,
+                    "id": "q1",
+                    "input_per_mtok": 1,
+                    "output_per_mtok": 1,
+                    "from": "2026-01-01",
+                    "until": "2026-04-01",
+                },
+                {"model": MODEL, "id": "q2", "input_per_mtok": 1, "output_per_mtok": 1, "from": "2026-03-01"},
+            ],
+            "entries 'q1' and 'q2' price */acme-llm-7b over overlapping dates",
+        ),
+        (
+            [
+                {
+                    "model": MODEL,
+                    "id": "late",
+                    "input_per_mtok": 1,
+                    "output_per_mtok": 1,
+                    "from": "2026-05-01",
+                    "until": "2026-04-01",
+                }
+            ],
+            "(acme-llm-7b, id 'late'): 'until' must be after 'from'",
+        ),
+        (
+            [{"model": MODEL, "id": "minus", "input_per_mtok": "-0.5", "output_per_mtok": 1}],
+            "(acme-llm-7b, id 'minus'): input_per_mtok: '-0.5' must be a finite, non-negative price",
+        ),
+    ],
+)
+def test_a_bad_overrides_file_is_one_error_naming_the_entry_and_nothing_is_applied(
+    start_collector, tmp_path, entries, words
+):
+    prices = tmp_path / "prices.toml"
+    prices.write_text(override([{"model": MODEL, "input_per_mtok": 1, "output_per_mtok": 2}]))
+    c = start_collector(prices_file=str(prices))
+    send(c, 2, at(days_back(1), 12), **CALL)
+    wait_stored(c, 2)
+    before = sums(c)
+    prices.write_text(override(entries))  # edited while the collector runs: read again by the re-price
+    r = httpx.post(c.http_url + "/v1/reprice", json={"since": "7d", "dry_run": False}, timeout=60)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error.startswith("the price overrides file does not load, nothing was re-priced") and words in error
+    assert len(error.splitlines()) == 2  # the file, then its one problem
+    assert sums(c) == before
+    assert httpx.get(c.http_url + "/v1/reprice", timeout=30).json() == {"runs": []}
