@@ -7,7 +7,7 @@ each linking to its trace. Every value is escaped."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from html import escape
 from importlib import resources
@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from otel_costs_collector.dashboard.reprice_notes import fix_command, repriced_notes
 from otel_costs_collector.dashboard.svg import exact, for_people, hbars, stacked_bars
 
 __all__ = ["Panel", "PANELS", "View", "overview", "trace_page", "layout", "login_page", "NONE"]
@@ -63,6 +64,8 @@ class View:
     recent: list[dict[str, Any]]  # calls, when the view is scoped
     costly: list[dict[str, Any]]
     anomalies: list[dict[str, Any]] = field(default_factory=list)  # otel_costs_collector/anomalies, newest first
+    repriced: list[dict[str, Any]] = field(default_factory=list)  # days re-priced (otel_costs_collector/reprice)
+    admin: bool = True
 
 
 def _q(params: dict[str, str], **change: str | None) -> str:
@@ -112,7 +115,17 @@ def overview(view: View) -> str:
             _kpi("Failed calls", f"{errors:,}", "errors", warn=bool(errors)),
         )
     )
-    out.extend(_problems(view.problems))
+    out.extend(
+        _problems(
+            view.problems,
+            fix_command(
+                view.start.astimezone(timezone.utc),
+                view.end.astimezone(timezone.utc),
+                [m for p in view.problems if p["status"] == "unpriced" for m in p["models"]],
+            ),
+        )
+    )
+    out.extend(repriced_notes(view.repriced, view.admin))
     out.extend(f'<p class="warn" role="alert" data-testid="notice">{escape(line)}</p>' for line in view.notices)
     if view.statuses:
         out.append(_budgets(view.statuses))
@@ -162,7 +175,7 @@ def _range_line(view: View) -> str:
     return f'<p class="range" data-testid="range">{start} → {end} {escape(view.tz)} (end excluded)</p>'
 
 
-def _problems(problems: list[dict[str, Any]]) -> list[str]:
+def _problems(problems: list[dict[str, Any]], fix: str) -> list[str]:
     out = []
     for p in problems:
         n, models = p["calls"], ", ".join(escape(_name(m)) for m in p["models"])
@@ -170,7 +183,8 @@ def _problems(problems: list[dict[str, Any]]) -> list[str]:
         if p["status"] == "unpriced":
             text = (
                 f"<strong>{n:,} call{plural} with no known price</strong> ({models}), not in the totals: add the "
-                "model to a price overrides file."
+                f'model to a price overrides file, then <code data-testid="fix">{escape(fix)}</code> prices '
+                "them (a dry run first with --dry-run)."
             )
         elif p["status"] == "incomplete":
             text = (

@@ -50,6 +50,7 @@ from otel_costs_collector.reports.query import (
     run_report,
 )
 from otel_costs_collector.reports.render import notice_lines, render
+from otel_costs_collector.reprice.versions import repriced_days
 from otel_costs_collector.revenue.margin import MarginError, MarginQuery, run_margin, tenant_days
 
 __all__ = ["add_dashboard_routes", "PANELS"]
@@ -140,6 +141,10 @@ def add_dashboard_routes(
                 recent=run_calls(db, database, recent)["calls"] if recent else [],
                 costly=run_calls(db, database, costly)["calls"] if costly else [],
                 anomalies=_anomalies_for(anomalies, params, tenant),
+                repriced=repriced_days(
+                    db, database, trend.start.date(), (trend.end - timedelta(microseconds=1)).date() + timedelta(days=1)
+                ),
+                admin=tenant is None,
             )
 
         try:

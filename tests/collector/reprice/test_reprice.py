@@ -7,7 +7,10 @@ collector's own output."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import shlex
 import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -152,6 +155,15 @@ def test_unpriced_calls_get_the_override_price_everywhere_and_the_old_version_is
     assert plan["kept"] == {"unchanged": 2}  # the gpt-4o-mini calls
     assert sums(c) == before
 
+    # The dashboard names the unpriced calls and the command that prices them; it does.
+    page = httpx.get(c.http_url + "/", params={"since": "7d"}, timeout=30).text
+    fix = html.unescape(re.search(r'<code data-testid="fix">(.*?)</code>', page).group(1))
+    assert fix.startswith("otel-costs reprice --from ") and f"--model '{MODEL}' --only unpriced" in fix
+    fixed = runner.invoke(cli, [*shlex.split(fix)[1:], "--url", c.http_url, "--dry-run", "--format", "json"])
+    assert fixed.exit_code == 0, fixed.output
+    assert json.loads(fixed.stdout)["rows"] == 11
+    assert 'data-testid="repriced"' not in page
+
     table = runner.invoke(cli, [*args, "--dry-run"])
     assert table.exit_code == 0 and "dry run: nothing changed" in table.stdout and "globex" in table.stdout
 
@@ -194,6 +206,11 @@ def test_unpriced_calls_get_the_override_price_everywhere_and_the_old_version_is
     assert sorted(Decimal(call["cost_usd"]) for call in calls["calls"]) == [one] * 11
     assert tracked(c, d1) == (one * 5, one * 5)
     assert spent(c) == one * 2
+    page = httpx.get(c.http_url + "/", params={"since": "7d"}, timeout=30).text
+    notes = re.findall(r'<p class="note" data-testid="repriced">(.*?)</p>', page)
+    assert [n.split(" were re-priced")[0] for n in notes] == [f"Costs of {d}" for d in (d1, d2, today)]
+    assert all("by alice: " in n and run in n for n in notes)
+    assert "with no known price" not in page
 
     # The old version, kept; the run, recorded.
     shown = httpx.get(c.http_url + f"/v1/reprice/{run}", params={"calls": 100}, timeout=30).json()
