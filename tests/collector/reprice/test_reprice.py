@@ -11,6 +11,7 @@ import html
 import json
 import re
 import shlex
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -339,3 +340,48 @@ def test_a_bad_overrides_file_is_one_error_naming_the_entry_and_nothing_is_appli
     assert len(error.splitlines()) == 2  # the file, then its one problem
     assert sums(c) == before
     assert httpx.get(c.http_url + "/v1/reprice", timeout=30).json() == {"runs": []}
+
+
+def test_a_run_beside_live_ingestion_loses_and_doubles_nothing(start_collector, tmp_path):
+    d1 = days_back(1)
+    prices = tmp_path / "prices.toml"
+    prices.write_text(override([{"model": MODEL, "input_per_mtok": "0.4", "output_per_mtok": "1.6"}]))
+    one = cost("0.4", "1.6")
+    c = start_collector(prices_file=str(prices))
+    for _ in range(10):
+        send(c, 50, at(d1, 9), **CALL)  # priced by the SDK, which knows no price: unpriced
+    wait_stored(c, 500)
+    sent, stop = [0], threading.Event()
+
+    def feed() -> None:  # more calls of the same day, while it is re-priced
+        while not stop.is_set():
+            send(c, 10, at(d1, 13), **CALL)
+            sent[0] += 10
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        while sent[0] < 20:
+            time.sleep(0.01)
+        during = sent[0]
+        r = httpx.post(c.http_url + "/v1/reprice", json={"since": "3d", "dry_run": False}, timeout=120)
+        during = sent[0] - during
+    finally:
+        stop.set()
+        feeder.join(60)
+    assert r.status_code == 200, r.text
+    assert during > 0  # calls arrived while it ran
+    total = 500 + sent[0]
+    wait_stored(c, total)
+    # Every call stored once; rollups = raw; the calls staged got the new price, the later ones
+    # kept theirs until the next run.
+    assert c.query("SELECT count(), uniqExact(trace_id, span_id) FROM {db}.genai_spans") == [(total, total)]
+    after = sums(c)
+    assert after["raw"] == after["hourly"] == after["daily"]
+    repriced = r.json()["rows"]
+    assert 500 <= repriced <= total
+    assert after["raw"][d1] == (one * repriced, total - repriced)
+    again = httpx.post(c.http_url + "/v1/reprice", json={"since": "3d", "dry_run": False}, timeout=120).json()
+    assert again["rows"] == total - repriced
+    after = sums(c)
+    assert after["raw"] == after["hourly"] == after["daily"] == {d1: (one * total, 0)}
