@@ -18,3 +18,4 @@ FROM {db}.cost_versions
 WHERE run_id = {run:String} AND day = {day:Date}
 GROUP BY hour, tenant_id, feature, user_id, provider, model, service, operation, service_version, environment
 ORDER BY hour, tenant_id, feature, user_id, provider, model, service, operation, service_version, environment
+LIMIT {page:UInt32} OFFSET {offset:UInt64}

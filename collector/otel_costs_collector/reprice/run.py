@@ -17,6 +17,7 @@ Storage I/O on the caller's thread; one run at a time per :class:`Repricer`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -171,19 +172,17 @@ def apply_day(client: Any, db: str, entry: DayEntry, fail: Callable[[str], None]
     end = start + timedelta(days=1)
     params = {"run": entry.run_id, "day": entry.day}
     settings = dict(INSERT_SETTINGS)
-    with client.query_row_block_stream(load(__package__, "rollup_deltas", db=db), parameters=params) as stream:
-        chunk: list[list[Any]] = []
-        n = 0
-        for block in stream:
-            for row in block:
-                row = list(row)
-                row[10] &= (1 << 64) - 1  # a fall in unpriced calls, as UInt64 sums it (mod 2**64)
-                chunk.append(row)
-                if len(chunk) >= _CHUNK:
-                    _insert_deltas(client, db, chunk, f"reprice-{entry.run_id}-{entry.day}-{n}", settings)
-                    chunk, n = [], n + 1
-        if chunk:
-            _insert_deltas(client, db, chunk, f"reprice-{entry.run_id}-{entry.day}-{n}", settings)
+    text = load(__package__, "rollup_deltas", db=db)
+    for n in itertools.count():  # pages of a total order: the same pages, and tokens, when repeated
+        rows = [
+            list(r) for r in client.query(text, parameters={**params, "page": _CHUNK, "offset": n * _CHUNK}).result_rows
+        ]
+        for row in rows:
+            row[10] &= (1 << 64) - 1  # a fall in unpriced calls, as UInt64 sums it (mod 2**64)
+        if rows:
+            _insert_deltas(client, db, rows, f"reprice-{entry.run_id}-{entry.day}-{n}", settings)
+        if len(rows) < _CHUNK:
+            break
     fail("rollups")
     for s in range(entry.slices):
         name = f"reprice_join_{entry.run_id}_{entry.day:%Y%m%d}_{s}"
@@ -261,52 +260,35 @@ def _slice(
     summary: Summary,
     entry: DayEntry | None,
 ) -> None:
-    """Price one slice of one day into ``summary``; stage its changes when ``entry`` is given."""
+    """Price one slice of one day into ``summary``; stage its changes when ``entry`` is given.
+    Read a page at a time (a query each, so chDB may write between them): memory is a page's."""
     start = datetime.combine(day, datetime.min.time())
-    params = {**_filter(request, start, start + timedelta(days=1)), "slices": slices, "slice": s}
-    staged: list[list[Any]] = []
-    held: tuple | None = None  # the previous row: a call's copies with different values are left alone
-    conflicted = ""
-
-    def take(row: tuple) -> None:
-        version = Version(tuple(row[21:28]), row[28], row[29], row[30], row[31], row[32], row[33])
-        stored = Stored(row[2], row[6], row[12], row[13], row[9], *row[14:21], version)  # type: ignore[call-arg]
-        new = reprice(pricer, stored)
-        copies = int(row[34])
-        if isinstance(new, Kept):
-            summary.keep(new.reason, copies)
+    params = {**_filter(request, start, start + timedelta(days=1)), "slices": slices, "slice": s, "page": _CHUNK}
+    text = load(__package__, "candidate_rows", db=db)
+    after = ("", "")
+    while True:
+        rows = client.query(text, parameters={**params, "after_trace": after[0], "after_span": after[1]}).result_rows
+        staged: list[list[Any]] = []
+        for row in rows:
+            copies = int(row[34])
+            if row[35] > 1:  # the call's copies say different things: which one to price is unknown
+                summary.keep("copies differ", copies)
+                continue
+            version = Version(tuple(row[21:28]), row[28], row[29], row[30], row[31], row[32], row[33])
+            stored = Stored(row[2], row[6], row[12], row[13], row[9], *row[14:21], version)  # type: ignore[call-arg]
+            new = reprice(pricer, stored)
+            if isinstance(new, Kept):
+                summary.keep(new.reason, copies)
+                continue
+            summary.add(day, row[7], row[3], copies, version.costs[-1], new.costs[-1])
+            if entry is not None:
+                identity = [entry.run_id, day, s, row[0], row[1], row[2], copies, *row[3:12]]
+                staged.append([*identity, *version.costs, *version[1:], *new.costs, *new[1:]])
+        if staged:
+            client.insert(f"`{db}`.cost_versions", staged, column_names=_ALL_STAGE)
+        if len(rows) < _CHUNK:
             return
-        summary.add(day, row[7], row[3], copies, stored.version.costs[-1], new.costs[-1])
-        if entry is not None:
-            old = stored.version
-            identity = [entry.run_id, day, s, row[0], row[1], row[2], copies, *row[3:12]]
-            staged.append([*identity, *old.costs, *old[1:], *new.costs, *new[1:]])
-            if len(staged) >= _CHUNK:
-                _stage(client, db, staged)
-
-    with client.query_row_block_stream(load(__package__, "candidate_rows", db=db), parameters=params) as stream:
-        for block in stream:
-            for row in block:
-                key = row[0] + row[1]
-                if held is not None and held[0] + held[1] == key:
-                    summary.keep("copies differ", int(held[34]) + int(row[34]))
-                    conflicted, held = key, None
-                    continue
-                if key == conflicted:
-                    summary.keep("copies differ", int(row[34]))
-                    continue
-                if held is not None:
-                    take(held)
-                held = row
-        if held is not None:
-            take(held)
-    if staged:
-        _stage(client, db, staged)
-
-
-def _stage(client: Any, db: str, rows: list[list[Any]]) -> None:
-    client.insert(f"`{db}`.cost_versions", rows, column_names=_ALL_STAGE)
-    rows.clear()
+        after = (rows[-1][0], rows[-1][1])
 
 
 def _insert_deltas(client: Any, db: str, rows: list[list[Any]], token: str, settings: dict[str, Any]) -> None:

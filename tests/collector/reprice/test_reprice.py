@@ -385,3 +385,27 @@ def test_a_run_beside_live_ingestion_loses_and_doubles_nothing(start_collector, 
     assert again["rows"] == total - repriced
     after = sums(c)
     assert after["raw"] == after["hourly"] == after["daily"] == {d1: (one * total, 0)}
+
+
+def test_copies_of_a_call_are_each_repriced_and_copies_that_differ_are_left_alone(start_collector, tmp_path):
+    d1 = days_back(1)
+    prices = tmp_path / "prices.toml"
+    prices.write_text(override([{"model": MODEL, "input_per_mtok": "0.4", "output_per_mtok": "1.6"}]))
+    c = start_collector(prices_file=str(prices))
+    send(c, 3, at(d1, 9), **CALL)
+    wait_stored(c, 3)
+    first, second, _ = [r[0] for r in c.query("SELECT span_id FROM {db}.genai_spans ORDER BY span_id")]
+    # A call stored twice (as a replay outside the deduplication window would), and one whose
+    # second copy says other tokens: both through the raw table's insert, so the rollups hold them.
+    copy = (
+        "INSERT INTO {db}.genai_spans SELECT * REPLACE ({{n:UInt64}} AS input_tokens)"
+        " FROM {db}.genai_spans WHERE span_id = {{s:String}}"
+    )
+    c.collector.client.command(copy.format(db=c.db), parameters={"n": IN, "s": first})
+    c.collector.client.command(copy.format(db=c.db), parameters={"n": IN * 2, "s": second})
+    wait_stored(c, 5)
+    r = httpx.post(c.http_url + "/v1/reprice", json={"since": "3d", "dry_run": False}, timeout=60).json()
+    assert r["rows"] == 3 and r["kept"] == {"copies differ": 2}
+    assert Decimal(r["difference"]) == cost("0.4", "1.6") * 3
+    after = sums(c)
+    assert after["raw"] == after["hourly"] == after["daily"] == {d1: (cost("0.4", "1.6") * 3, 2)}
