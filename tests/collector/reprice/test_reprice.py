@@ -228,6 +228,12 @@ def test_unpriced_calls_get_the_override_price_everywhere_and_the_old_version_is
         (run, 11, one * 11)
     ]
 
+    shown_table = runner.invoke(cli, ["reprice", "--url", c.http_url, "--show", run, "--calls", "2"])
+    assert shown_table.exit_code == 0, shown_table.output
+    assert f"run {run} by alice" in shown_table.stdout and "(unpriced) -> " in shown_table.stdout
+    listed = runner.invoke(cli, ["reprice", "--url", c.http_url, "--history"])
+    assert listed.exit_code == 0 and run in listed.stdout and "done" in listed.stdout
+
     # Again: nothing left to change.
     again = runner.invoke(cli, [*args, "--format", "json"])
     assert again.exit_code == 0, again.output
@@ -278,6 +284,10 @@ def test_a_price_change_inside_the_range_prices_each_call_with_its_own(start_col
     )
     assert out.exit_code == 0, out.output
     assert "applied" in out.stdout
+    runs = CliRunner().invoke(
+        cli, ["reprice", "--storage", storage, "--database", database, "--history", "--format", "json"]
+    )
+    assert [(r["state"], r["rows"], r["days"]) for r in json.loads(runs.stdout)["runs"]] == [("done", 5, 2)]
     c = start_collector()
     rows = c.query("SELECT toDate(timestamp), cost_total, pricing_source FROM {db}.genai_spans ORDER BY timestamp")
     assert [(d, total, source.rsplit(" ", 1)[1]) for d, total, source in rows] == [
