@@ -150,7 +150,7 @@ def render_result(doc: dict[str, Any]) -> str:
     money = {k: Decimal(doc[k]) for k in ("cost_before", "cost_after", "difference")}
     foot = {"day": "total", "rows": doc["rows"], **money}
     head = "dry run: nothing changed" if doc["dry_run"] else f"run {doc['run']}: applied"
-    lines = [f"{head} ({doc['from']} .. {doc['to']}, only {doc['only']}, prices {doc['prices']})"]
+    lines = [f"{head} ({doc['from']} to {doc['to']} UTC, end excluded; only {doc['only']}; prices {doc['prices']})"]
     if changes:
         lines.append(table_text(changes, _CHANGE_COLUMNS, numeric=_CHANGE_COLUMNS[3:], foot=foot))
     else:

@@ -68,7 +68,7 @@ class RunEntry:
             "started_at": _aware(self.started_at).isoformat(),
             "by": self.actor,
             "from": self.day_from.isoformat(),
-            "to": self.day_to.isoformat(),
+            "to": (self.day_to + timedelta(days=1)).isoformat(),  # exclusive, as given
             "model": self.model or None,
             "only": self.only,
             "prices": self.prices,

@@ -10,13 +10,11 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Context, Decimal, localcontext
 from typing import Any, Mapping
 
-from otel_costs_collector.reports.query import ReportError, ReportQuery
+from otel_costs_collector.reconcile.report import ReconcileError, ReconcileQuery
 from otel_costs_collector.reprice.prices import ONLY
 
-__all__ = ["EXACT", "MAX_DAYS", "money", "MAX_GROUPS", "RepriceError", "RepriceRequest", "Summary"]
+__all__ = ["EXACT", "money", "MAX_GROUPS", "RepriceError", "RepriceRequest", "Summary"]
 
-#: The most days one run covers (the raw rows' TTL is 90 days by default).
-MAX_DAYS = 400
 #: The most (day, model, tenant) groups a summary lists; its totals always count every call.
 MAX_GROUPS = 10_000
 _FIELDS = {"since", "from", "to", "model", "only", "dry_run", "by"}
@@ -54,14 +52,13 @@ class RepriceRequest:
         RepriceError naming every problem."""
         problems = [f"unknown field {name!r}" for name in sorted(set(params) - _FIELDS)]
         times = {k: str(params[k]) for k in ("since", "from", "to") if params.get(k) not in (None, "")}
-        start = end = None
+        days = None
         if not times:
             problems.append("say which days: since (like 30d) or from/to (ISO dates)")
         else:
-            try:
-                query = ReportQuery.parse(times, now)
-                start, end = query.start, query.end
-            except ReportError as exc:
+            try:  # whole UTC days, as reconciliation and margins take them
+                days = ReconcileQuery.parse(times, now)
+            except ReconcileError as exc:
                 problems.append(str(exc))
         only = str(params.get("only") or "all")
         if only not in ONLY:
@@ -72,19 +69,17 @@ class RepriceRequest:
         dry_run = params.get("dry_run", True)
         if isinstance(dry_run, str):
             dry_run = dry_run.lower() not in ("0", "false", "no")
+        elif not isinstance(dry_run, bool):
+            problems.append("dry_run must be true or false")
         actor = str(params.get("by") or "api")
         if not _ACTOR.match(actor):
             problems.append("by must be a name (letters, digits, . @ : + - and spaces; at most 128)")
         day_from = day_to = date.min
-        if start is not None and end is not None:
-            day_from = start.astimezone(timezone.utc).date()
-            day_to = (end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
-            today = (now or datetime.now(timezone.utc)).date()
-            day_to = min(day_to, today)
-            if (day_to - day_from).days + 1 > MAX_DAYS:
-                problems.append(f"at most {MAX_DAYS} days a run")
+        if days is not None:
+            today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+            day_from, day_to = days.start, min(days.end - timedelta(days=1), today)
             if day_to < day_from:
-                problems.append("the range ends before it starts")
+                problems.append("the range starts after today")
         if problems:
             raise RepriceError("; ".join(problems))
         return cls(day_from, day_to, model, only, bool(dry_run), actor)
@@ -99,7 +94,7 @@ class RepriceRequest:
     def doc(self) -> dict[str, Any]:
         return {
             "from": self.day_from.isoformat(),
-            "to": self.day_to.isoformat(),
+            "to": (self.day_to + timedelta(days=1)).isoformat(),  # exclusive, as given
             "model": self.model or None,
             "only": self.only,
             "dry_run": self.dry_run,

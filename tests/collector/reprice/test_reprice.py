@@ -24,7 +24,7 @@ from genai_prices import Usage, calc_price
 from otel_costs_collector.cli.main import main as cli
 
 from ..budgets.test_budgets import send
-from ..reconcile.test_reconcile import fake, reconciling  # noqa: F401 (fixture)
+from ..reconcile.test_reconcile import fake, reconciling, wait_for_rollups  # noqa: F401 (fixture)
 from ..spans import SEMCONV
 
 MODEL = "acme-llm-7b"  # no price list knows it: the SDK stores its calls unpriced
@@ -67,15 +67,6 @@ def _not_at_midnight():
         time.sleep((midnight - now).total_seconds() + 1)
 
 
-def wait_stored(c, calls: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if c.query("SELECT sum(calls) FROM {db}.genai_costs_daily")[0][0] == calls:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the rollups never held every call")
-
-
 #: Per UTC day: cost and unpriced calls in the raw rows (the counted ones) and in each rollup.
 SUMS_SQL = {
     "raw": "SELECT toDate(timestamp) AS d, sum(cost_total), countIf(pricing_status NOT IN ('priced', 'overridden'))"
@@ -104,7 +95,7 @@ def test_unpriced_calls_get_the_override_price_everywhere_and_the_old_version_is
     send(c, 4, at(d2, 10), **{**CALL, "tenant.id": "acme"})
     send(c, 2, at(d2, 10), **{"tenant.id": "acme"})  # gpt-4o-mini, priced when stored
     send(c, 2, at(today, 0) + timedelta(seconds=1), **{**CALL, "tenant.id": "acme"})  # today: acme's budget
-    wait_stored(c, 13)
+    wait_for_rollups(c, 13)
     assert c.query(
         "SELECT DISTINCT pricing_status, priced_by FROM {db}.genai_spans WHERE request_model = {{m:String}}", m=MODEL
     ) == [("unpriced", "sdk")]
@@ -264,7 +255,7 @@ def test_a_price_change_inside_the_range_prices_each_call_with_its_own(start_col
     c = start_collector()
     send(c, 2, at(d1, 12), **{**CALL, "tenant.id": "acme"})
     send(c, 3, at(d2, 12), **{**CALL, "tenant.id": "acme"})
-    wait_stored(c, 5)
+    wait_for_rollups(c, 5)
     c.stop()
     # The negotiated rate changes at the start of d2: calls before keep the old one.
     prices = tmp_path / "prices.toml"
@@ -340,7 +331,7 @@ def test_a_bad_overrides_file_is_one_error_naming_the_entry_and_nothing_is_appli
     prices.write_text(override([{"model": MODEL, "input_per_mtok": 1, "output_per_mtok": 2}]))
     c = start_collector(prices_file=str(prices))
     send(c, 2, at(days_back(1), 12), **CALL)
-    wait_stored(c, 2)
+    wait_for_rollups(c, 2)
     before = sums(c)
     prices.write_text(override(entries))  # edited while the collector runs: read again by the re-price
     r = httpx.post(c.http_url + "/v1/reprice", json={"since": "7d", "dry_run": False}, timeout=60)
@@ -360,7 +351,7 @@ def test_a_run_beside_live_ingestion_loses_and_doubles_nothing(start_collector, 
     c = start_collector(prices_file=str(prices))
     for _ in range(10):
         send(c, 50, at(d1, 9), **CALL)  # priced by the SDK, which knows no price: unpriced
-    wait_stored(c, 500)
+    wait_for_rollups(c, 500)
     sent, stop = [0], threading.Event()
 
     def feed() -> None:  # more calls of the same day, while it is re-priced
@@ -382,7 +373,7 @@ def test_a_run_beside_live_ingestion_loses_and_doubles_nothing(start_collector, 
     assert r.status_code == 200, r.text
     assert during > 0  # calls arrived while it ran
     total = 500 + sent[0]
-    wait_stored(c, total)
+    wait_for_rollups(c, total)
     # Every call stored once; rollups = raw; the calls staged got the new price, the later ones
     # kept theirs until the next run.
     assert c.query("SELECT count(), uniqExact(trace_id, span_id) FROM {db}.genai_spans") == [(total, total)]
@@ -403,7 +394,7 @@ def test_copies_of_a_call_are_each_repriced_and_copies_that_differ_are_left_alon
     prices.write_text(override([{"model": MODEL, "input_per_mtok": "0.4", "output_per_mtok": "1.6"}]))
     c = start_collector(prices_file=str(prices))
     send(c, 3, at(d1, 9), **CALL)
-    wait_stored(c, 3)
+    wait_for_rollups(c, 3)
     first, second, _ = [r[0] for r in c.query("SELECT span_id FROM {db}.genai_spans ORDER BY span_id")]
     # A call stored twice (as a replay outside the deduplication window would), and one whose
     # second copy says other tokens: both through the raw table's insert, so the rollups hold them.
@@ -413,7 +404,7 @@ def test_copies_of_a_call_are_each_repriced_and_copies_that_differ_are_left_alon
     )
     c.collector.client.command(copy.format(db=c.db), parameters={"n": IN, "s": first})
     c.collector.client.command(copy.format(db=c.db), parameters={"n": IN * 2, "s": second})
-    wait_stored(c, 5)
+    wait_for_rollups(c, 5)
     r = httpx.post(c.http_url + "/v1/reprice", json={"since": "3d", "dry_run": False}, timeout=60).json()
     assert r["rows"] == 3 and r["kept"] == {"copies differ": 2}
     assert Decimal(r["difference"]) == cost("0.4", "1.6") * 3
