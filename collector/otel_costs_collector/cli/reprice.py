@@ -111,26 +111,15 @@ def _history(source: Any) -> dict[str, Any]:
 
 def _show(source: Any, run_id: str, calls: int) -> dict[str, Any]:
     from otel_costs_collector.cli.source import Api, NoData
-    from otel_costs_collector.reprice.journal import history, run_days
-    from otel_costs_collector.reprice.versions import run_calls, run_changes
+    from otel_costs_collector.reprice.versions import run_doc
 
     if isinstance(source, Api):
         query = f"?{urllib.parse.urlencode({'calls': calls})}" if calls else ""
         return source.call("GET", f"/v1/reprice/{urllib.parse.quote(run_id, safe='')}{query}")
-
-    def read(client: Any) -> dict[str, Any]:
-        found = history(client, source.database, 1, run_id)
-        if not found:
-            raise NoData(f"no re-price run {run_id!r}: `otel-costs reprice --history` lists them")
-        doc = found[0].doc()
-        days = run_days(client, source.database, run_id)
-        doc["days"] = [{"day": d.day.isoformat(), "state": d.state, "rows": d.rows} for d in days]
-        doc["changes"] = run_changes(client, source.database, run_id)
-        if calls:
-            doc["calls"] = run_calls(client, source.database, run_id, min(calls, 10_000))
-        return doc
-
-    return source.run(read)
+    doc = source.run(lambda client: run_doc(client, source.database, run_id, calls))
+    if doc is None:
+        raise NoData(f"no re-price run {run_id!r}: `otel-costs reprice --history` lists them")
+    return doc
 
 
 def _actor() -> str:

@@ -13,16 +13,14 @@ from aiohttp import web
 
 from otel_costs.overrides import PriceOverridesError
 from otel_costs_collector.auth import TokenAuth, admin_refusal
-from otel_costs_collector.reprice.journal import history, run_days
+from otel_costs_collector.reprice.journal import history
 from otel_costs_collector.reprice.plan import RepriceError, RepriceRequest
 from otel_costs_collector.reprice.run import Busy, Repricer
-from otel_costs_collector.reprice.versions import run_calls, run_changes
+from otel_costs_collector.reprice.versions import MAX_CALLS, run_doc
 
 __all__ = ["add_reprice_routes"]
 
 _log = logging.getLogger("otel_costs.collector")
-#: The most calls ``?calls=`` lists.
-MAX_CALLS = 10_000
 
 
 def add_reprice_routes(
@@ -90,22 +88,8 @@ def add_reprice_routes(
         except ValueError:
             return _error(400, "calls must be a number")
 
-        def read() -> dict[str, Any] | None:
-            c = client()
-            found = history(c, database, 1, run_id)
-            if not found:
-                return None
-            doc = found[0].doc()
-            doc["days"] = [
-                {"day": d.day.isoformat(), "state": d.state, "rows": d.rows} for d in run_days(c, database, run_id)
-            ]
-            doc["changes"] = run_changes(c, database, run_id)
-            if calls:
-                doc["calls"] = run_calls(c, database, run_id, calls)
-            return doc
-
         try:
-            doc = await asyncio.to_thread(read)
+            doc = await asyncio.to_thread(lambda: run_doc(client(), database, run_id, calls))
         except Exception as exc:
             _log.error("re-price run query failed: %s", exc)
             return _error(503, "storage is unavailable; try again")

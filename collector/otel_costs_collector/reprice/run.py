@@ -204,11 +204,8 @@ def recover(client: Any, db: str, only: str = "", note: str = "") -> list[RunEnt
     """Finish or roll back what runs whose process is gone left (``only``: that run, whatever
     its owner): a day staged is rolled back (its staged versions deleted), a day being applied
     is applied again. Returns the runs recovered, now ``interrupted``."""
+    # (This process's own runs count as gone: one that is running holds the Repricer's lock.)
     runs = [r for r in stale_runs(client, db) if not only or r.run_id == only]
-    if only and not runs:
-        from otel_costs_collector.reprice.journal import history
-
-        runs = [r for r in history(client, db, run_id=only) if r.state == "running"]
     if runs:  # an update a killed run left unfinished is redone below, with its new versions staged again
         client.command(load(__package__, "kill_mutations"), parameters={"db": db})
     for run in runs:

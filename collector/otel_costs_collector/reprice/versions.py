@@ -7,13 +7,30 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from otel_costs_collector.reprice.journal import history, run_days
 from otel_costs_collector.reprice.plan import EXACT, money
 from otel_costs_collector.sql import load
 
-__all__ = ["repriced_days", "run_calls", "run_changes"]
+__all__ = ["MAX_CALLS", "repriced_days", "run_calls", "run_changes", "run_doc"]
 
 #: The most (day, model, tenant) groups a run's changes list.
 MAX_CHANGES = 10_000
+#: The most calls a run's document lists.
+MAX_CALLS = 10_000
+
+
+def run_doc(client: Any, db: str, run_id: str, calls: int = 0) -> dict[str, Any] | None:
+    """One run as ``GET /v1/reprice/{run}`` shows it: the run, its days, its changes per day,
+    model and tenant, and its first ``calls`` calls' old and new versions; None when unknown."""
+    found = history(client, db, 1, run_id)
+    if not found:
+        return None
+    doc = found[0].doc()
+    doc["days"] = [{"day": d.day.isoformat(), "state": d.state, "rows": d.rows} for d in run_days(client, db, run_id)]
+    doc["changes"] = run_changes(client, db, run_id)
+    if calls:
+        doc["calls"] = run_calls(client, db, run_id, min(calls, MAX_CALLS))
+    return doc
 
 
 def run_changes(client: Any, db: str, run_id: str) -> list[dict[str, Any]]:
