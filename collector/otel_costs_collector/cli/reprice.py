@@ -76,7 +76,7 @@ def reprice(
 def _direct(source: Any, body: dict[str, Any], prices_file: str | None) -> dict[str, Any]:
     from otel_costs.overrides import PriceOverridesError
     from otel_costs_collector.reprice.plan import RepriceError, RepriceRequest
-    from otel_costs_collector.reprice.run import Repricer
+    from otel_costs_collector.reprice.run import Busy, Repricer
 
     try:
         asked = RepriceRequest.parse(body)
@@ -88,15 +88,19 @@ def _direct(source: Any, body: dict[str, Any], prices_file: str | None) -> dict[
         if shown:
             click.echo(f"\r\033[K{line}", nl=False, err=True)
 
-    def run(client: Any) -> dict[str, Any]:
-        return Repricer(lambda: client, source.database, prices_file).run(asked, progress)
+    def run(client: Any) -> dict[str, Any] | str:
+        try:
+            return Repricer(lambda: client, source.database, prices_file).run(asked, progress)
+        except Busy as exc:  # (not a storage failure: said as it is)
+            return str(exc)
+        except PriceOverridesError as exc:
+            return f"the price overrides file does not load, nothing was re-priced: {exc}"
 
-    try:
-        doc = source.run(run)
-    except PriceOverridesError as exc:
-        _fail(f"the price overrides file does not load, nothing was re-priced: {exc}")
+    doc = source.run(run)
     if shown:
-        click.echo("", err=True)
+        click.echo("", err=True)  # the end of the progress line
+    if isinstance(doc, str):
+        _fail(doc)
     return doc
 
 

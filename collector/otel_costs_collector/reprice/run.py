@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from otel_costs.pricing import Pricer
-from otel_costs_collector.reprice.journal import DayEntry, RunEntry, owner, run_days, stale_runs
+from otel_costs_collector.reprice.journal import DayEntry, RunEntry, history, owner, run_days, stale_runs
 from otel_costs_collector.reprice.plan import EXACT, RepriceRequest, Summary
 from otel_costs_collector.reprice.prices import STATUSES, Kept, Stored, Version, reprice
 from otel_costs_collector.sql import load
@@ -92,6 +92,9 @@ class Repricer:
             pricer = Pricer(self._prices_file)
             client = self._client()
             recovered = recover(client, self._db)
+            running = [r for r in history(client, self._db, limit=100) if r.state == "running"]
+            if running:  # another process's, alive (two runs of one day would correct its rollups twice)
+                raise Busy(f"re-price {running[0].run_id} is running ({running[0].owner}); wait for it to finish")
             return self._run(client, pricer, request, progress or (lambda _: None), recovered)
         finally:
             self._lock.release()
@@ -116,9 +119,9 @@ class Repricer:
                 entry = DayEntry(run.run_id, day, "staging", slices) if run else None
                 before_rows, before, after = summary.rows, summary.before, summary.after
                 for s in range(slices):
-                    _slice(client, self._db, request, pricer, day, slices, s, summary, entry)
                     where = f"{day} ({i}/{len(days)} days, slice {s + 1}/{slices})"
-                    progress(f"{where}: {summary.rows:,} calls to re-price")
+                    _slice(client, self._db, request, pricer, day, slices, s, summary, entry)
+                    progress(f"{where}: {summary.rows:,} calls to re-price, {sum(summary.kept.values()):,} kept")
                 if run is None or entry is None or summary.rows == before_rows:
                     continue
                 entry.rows = summary.rows - before_rows

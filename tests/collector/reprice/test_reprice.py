@@ -268,7 +268,15 @@ def test_a_price_change_inside_the_range_prices_each_call_with_its_own(start_col
             ]
         ).replace(f'"{d2.isoformat()}"', d2.isoformat())  # TOML dates
     )
-    # Directly on storage, no collector running.
+    # Directly on storage, no collector running: a file that does not load is one error, nothing done.
+    bad = tmp_path / "bad.toml"
+    bad.write_text(override([{"model": MODEL, "id": "x", "input_per_mtok": "-1", "output_per_mtok": "1"}]))
+    refused = CliRunner().invoke(
+        cli, ["reprice", "--storage", storage, "--database", database, "--prices-file", str(bad), "--since", "7d"]
+    )
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: the price overrides file does not load, nothing was re-priced")
+    assert "id 'x'" in refused.stderr
     out = CliRunner().invoke(
         cli,
         ["reprice", "--storage", storage, "--database", database, "--prices-file", str(prices), "--since", "7d"],
