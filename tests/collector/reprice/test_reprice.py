@@ -396,7 +396,7 @@ def test_a_run_beside_live_ingestion_loses_and_doubles_nothing(start_collector, 
     assert after["raw"] == after["hourly"] == after["daily"] == {d1: (one * total, 0)}
 
 
-def test_copies_of_a_call_are_each_repriced_and_copies_that_differ_are_left_alone(start_collector, tmp_path):
+def test_copies_are_each_repriced_differing_copies_and_billed_costs_left_alone(start_collector, tmp_path):
     d1 = days_back(1)
     prices = tmp_path / "prices.toml"
     prices.write_text(override([{"model": MODEL, "input_per_mtok": "0.4", "output_per_mtok": "1.6"}]))
@@ -404,6 +404,8 @@ def test_copies_of_a_call_are_each_repriced_and_copies_that_differ_are_left_alon
     send(c, 3, at(d1, 9), **CALL)
     wait_for_rollups(c, 3)
     first, second, _ = [r[0] for r in c.query("SELECT span_id FROM {db}.genai_spans ORDER BY span_id")]
+    send(c, 1, at(d1, 10), **{**CALL, "otel_costs.cost.provider": "0.0042"})  # what the provider billed: kept
+    wait_for_rollups(c, 4)
     # A call stored twice (as a replay outside the deduplication window would), and one whose
     # second copy says other tokens: both through the raw table's insert, so the rollups hold them.
     copy = (
@@ -412,9 +414,12 @@ def test_copies_of_a_call_are_each_repriced_and_copies_that_differ_are_left_alon
     )
     c.collector.client.command(copy.format(db=c.db), parameters={"n": IN, "s": first})
     c.collector.client.command(copy.format(db=c.db), parameters={"n": IN * 2, "s": second})
-    wait_for_rollups(c, 5)
+    wait_for_rollups(c, 6)
     r = httpx.post(c.http_url + "/v1/reprice", json={"since": "3d", "dry_run": False}, timeout=60).json()
     assert r["rows"] == 3 and r["kept"] == {"copies differ": 2}
     assert Decimal(r["difference"]) == cost("0.4", "1.6") * 3
     after = sums(c)
-    assert after["raw"] == after["hourly"] == after["daily"] == {d1: (cost("0.4", "1.6") * 3, 2)}
+    assert after["raw"] == after["hourly"] == after["daily"] == {d1: (cost("0.4", "1.6") * 3 + Decimal("0.0042"), 2)}
+    assert c.query("SELECT cost_total, cost_source FROM {db}.genai_spans WHERE cost_source = 'provider'") == [
+        (Decimal("0.0042"), "provider")
+    ]
