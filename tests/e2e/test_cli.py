@@ -69,8 +69,12 @@ def test_bad_config_is_one_clear_error(tmp_path):
     assert "grpc_port" in out.stderr and "storage" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
+@pytest.mark.parametrize(
+    "sig, group",
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["SIGTERM", "SIGINT", "Ctrl-C"],  # Ctrl-C at a terminal: SIGINT to every process of the group
+)
+def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig, group):
     data = str(tmp_path / "data")
     grpc_port, http_port = free_port(), free_port()
     proc = subprocess.Popen(
@@ -79,6 +83,7 @@ def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OTEL_COSTS_BATCH_MAX_AGE_MS": "60000"},
+        start_new_session=group,
     )
     try:
         url = f"http://127.0.0.1:{http_port}"
@@ -99,7 +104,10 @@ def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
             )
             sender.start()
             time.sleep(1.0)
-            proc.send_signal(sig)
+            if group:
+                os.killpg(proc.pid, sig)  # the collector and its mapping workers
+            else:
+                proc.send_signal(sig)
             sender.join(30)
         assert answer["r"].status_code == 200
         _, stderr = proc.communicate(timeout=30)
@@ -110,6 +118,7 @@ def test_serve_then_a_stop_signal_flushes_and_exits(tmp_path, sig):
             proc.communicate()
     logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert [e["msg"] for e in logs][-2:] == ["stopping: flushing queued spans", "collector stopped"]
+    assert "Traceback" not in stderr
     assert count_rows(data) == 5
 
 

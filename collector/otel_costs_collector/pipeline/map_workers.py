@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -45,6 +46,10 @@ def _start(prices_file: str | None, parent: int, raw_ttl_days: int | None) -> No
     from otel_costs_collector.memory import quiet_gc, return_large_buffers
 
     return_large_buffers()
+    # Ctrl-C at a terminal reaches every process of the group: the collector stops, flushing
+    # what it holds, and closes its workers; a worker interrupted on its own would only print
+    # a traceback and lose the batch it maps.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     _pricer = Pricer(prices_file)
     quiet_gc()

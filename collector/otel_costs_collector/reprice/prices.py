@@ -7,7 +7,7 @@ What a re-price may change, and what it leaves alone, is decided here:
   call counted on another span or an aggregate (their rows stay uncounted), never a call whose
   usage was unreadable or partial;
 * a call keeps its old version when the new one is the same, when no price is known now
-  (a known cost never becomes unknown), and when the price table it was priced with is the one
+  (still unpriced; and a known cost never becomes unknown), and when the price table it was priced with is the one
   used now yet the cost differs: then the call was priced with facts the table does not store
   (audio or image tokens, the provider's modality split) and pricing its stored tokens would
   be wrong.
@@ -67,7 +67,8 @@ class Stored(NamedTuple):
 
 
 class Kept(NamedTuple):
-    """Why a call keeps its version (``reason``: "unchanged", "no price", "facts not stored")."""
+    """Why a call keeps its version (``reason``: "unchanged", "still unpriced", "no price now",
+    "facts not stored"; reprice/run.py adds "copies differ")."""
 
     reason: str
 
@@ -96,7 +97,7 @@ def reprice(pricer: Pricer, stored: Stored) -> Version | Kept:
     cost = pricer.estimate(usage, stored.at_ns)
     costs, status, source, model, error, new_tier, _ = price_columns(cost)
     if status not in _KNOWN:
-        return Kept("unchanged" if old.status == PricingStatus.UNPRICED.value else "no price")
+        return Kept("still unpriced" if old.status == PricingStatus.UNPRICED.value else "no price now")
     new = Version(costs, status.value, source, model, error, "collector", new_tier)
     if new.costs == old.costs and new.status == old.status:  # a newer table, the same money: not touched
         return Kept("unchanged")

@@ -42,9 +42,9 @@ def mini_costs(total: Decimal) -> tuple:
 @pytest.mark.parametrize(
     "row, expected",
     [
-        (stored("nobody-knows", ZERO, "unpriced", ""), Kept("unchanged")),
+        (stored("nobody-knows", ZERO, "unpriced", ""), Kept("still unpriced")),
         # A known cost never becomes unknown.
-        (stored("was-known", mini_costs(Decimal("0.1")), "priced", "genai-prices 0.0.1"), Kept("no price")),
+        (stored("was-known", mini_costs(Decimal("0.1")), "priced", "genai-prices 0.0.1"), Kept("no price now")),
         # Priced with today's very table, yet another cost: facts the row does not hold (audio tokens…).
         (stored("gpt-4o-mini", mini_costs(Decimal("0.5")), "priced", PRICER.source), Kept("facts not stored")),
     ],
