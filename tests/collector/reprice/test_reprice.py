@@ -125,6 +125,11 @@ def test_unpriced_calls_get_the_override_price_everywhere_and_the_old_version_is
     assert httpx.put(c.http_url + "/v1/budgets/acme-daily", json=budget, timeout=30).status_code == 200
     assert tracked(c, d1) == (one * 5, Decimal(0))  # billed, tracked
     assert spent(c) == 0
+    end = today + timedelta(days=1)
+    line = {"id": "acme-1", "tenant": "acme", "amount": "10", "currency": "USD", "period_start": d1.isoformat(),
+            "period_end": end.isoformat()}  # fmt: skip
+    assert httpx.put(c.http_url + "/v1/revenue", json=[line], timeout=30).json() == {"imported": 1, "problems": []}
+    assert margin_cost(c, d1, end) == KNOWN * 2
 
     runner = CliRunner()
     args = ["reprice", "--url", c.http_url, "--from", d1.isoformat(), "--to", (today + timedelta(days=1)).isoformat()]
@@ -198,6 +203,7 @@ def test_unpriced_calls_get_the_override_price_everywhere_and_the_old_version_is
     assert sorted(Decimal(call["cost_usd"]) for call in calls["calls"]) == [one] * 11
     assert tracked(c, d1) == (one * 5, one * 5)
     assert spent(c) == one * 2
+    assert margin_cost(c, d1, end) == one * 9 + KNOWN * 2
     page = httpx.get(c.http_url + "/", params={"since": "7d"}, timeout=30).text
     notes = re.findall(r'<p class="note" data-testid="repriced">(.*?)</p>', page)
     assert [n.split(" were re-priced")[0] for n in notes] == [f"Costs of {d}" for d in (d1, d2, today)]
@@ -242,6 +248,14 @@ def tracked(c, day: date) -> tuple[Decimal, Decimal]:
     assert r.status_code == 200, r.text
     row = next(r for r in r.json() if r["model"] == MODEL)
     return Decimal(row["billed_usd"]), Decimal(row["tracked_usd"])
+
+
+def margin_cost(c, start: date, end: date) -> Decimal:
+    """acme's AI cost beside its revenue (/v1/margin)."""
+    r = httpx.get(c.http_url + "/v1/margin", params={"from": start.isoformat(), "to": end.isoformat()}, timeout=30)
+    assert r.status_code == 200, r.text
+    (row,) = [row for row in r.json()["rows"] if row["tenant"] == "acme"]
+    return Decimal(row["ai_cost_usd"])
 
 
 def spent(c) -> Decimal:
