@@ -1,7 +1,6 @@
--- One page of one slice of one UTC day's candidate calls, a row per call after the key
--- {after_trace}/{after_span}: a slice is a hash bucket of the call's identity. A call stored
--- more than once is one row with its copies counted (the rollups hold each copy); copies that
--- differ (variants > 1) are left alone by reprice/run.py.
+-- One bucket of one UTC day's candidate calls (a bucket: a hash of the call's identity), a row
+-- per call. A call stored more than once is one row with its copies counted (the rollups hold
+-- each copy); copies that differ (variants > 1) are left alone by reprice/run.py.
 SELECT
     trace_id, span_id, any(toUnixTimestamp64Nano(timestamp)) AS at_ns,
     any(tenant_id), any(feature), any(user_id), any(provider),
@@ -22,8 +21,5 @@ FROM {db}.genai_spans
 WHERE timestamp >= {start:DateTime64(9, 'UTC')} AND timestamp < {end:DateTime64(9, 'UTC')}
   AND has({statuses:Array(String)}, pricing_status) AND cost_source != 'provider'
   AND ({model:String} = '' OR if(response_model != '', response_model, request_model) = {model:String})
-  AND cityHash64(trace_id, span_id) % {slices:UInt32} = {slice:UInt32}
-  AND (trace_id, span_id) > ({after_trace:String}, {after_span:String})
+  AND cityHash64(trace_id, span_id) % {buckets:UInt32} = {bucket:UInt32}
 GROUP BY trace_id, span_id
-ORDER BY trace_id, span_id
-LIMIT {page:UInt32}

@@ -1,9 +1,10 @@
 """A re-price run: the stored calls of whole UTC days priced again with the price table as it is
 now, day by day.
 
-Per day: its candidate calls are read in slices (hash buckets of the call's identity, at most
-:data:`SLICE_ROWS` each, so memory stays bounded on any number of rows), priced
-(reprice/prices.py) and the changed ones staged in ``cost_versions`` (old and new version);
+Per day: its candidate calls are read in buckets (by a hash of the call's identity, about
+:data:`BUCKET_ROWS` each, a query each, so memory stays bounded on any number of calls), priced
+(reprice/prices.py) and the changed ones staged in ``cost_versions`` (old and new version), in
+slices of at most :data:`SLICE_ROWS` (each bucket in one);
 then the day is applied: the hourly rollup (and through its view the daily one) takes the
 difference per key, in inserts ClickHouse deduplicates by token, and the raw rows are set to
 their new version (an idempotent ``ALTER TABLE … UPDATE`` per slice, waited for). The journal
@@ -36,13 +37,15 @@ from otel_costs_collector.reprice.prices import STATUSES, Kept, Stored, Version,
 from otel_costs_collector.sql import load
 from otel_costs_collector.storage.insert import INSERT_SETTINGS
 
-__all__ = ["FAILPOINT_ENV", "SLICE_ROWS", "Busy", "Repricer", "prices_label", "recover"]
+__all__ = ["BUCKET_ROWS", "FAILPOINT_ENV", "SLICE_ROWS", "Busy", "Repricer", "prices_label", "recover"]
 
 _log = logging.getLogger("otel_costs.collector")
 #: The most candidate calls one slice holds (ClickHouse keeps a slice's new versions in memory
 #: while its raw rows are updated).
 SLICE_ROWS = 500_000
-#: Rows staged, and rollup differences inserted, per insert.
+#: About how many candidate calls one read takes (ClickHouse groups a bucket's calls in memory).
+BUCKET_ROWS = 20_000
+#: Rollup differences inserted per insert.
 _CHUNK = 20_000
 #: Tests only: ``staged``, ``rollups`` or ``rows`` — the process kills itself (SIGKILL) after
 #: that step of the first day it applies.
@@ -116,12 +119,15 @@ class Repricer:
         try:
             for i, (day, calls) in enumerate(days, 1):
                 slices = max(1, math.ceil(calls / SLICE_ROWS))
+                buckets = max(1, math.ceil(calls / BUCKET_ROWS))
                 entry = DayEntry(run.run_id, day, "staging", slices) if run else None
                 before_rows, before, after = summary.rows, summary.before, summary.after
-                for s in range(slices):
-                    where = f"{day} ({i}/{len(days)} days, slice {s + 1}/{slices})"
-                    _slice(client, self._db, request, pricer, day, slices, s, summary, entry)
-                    progress(f"{where}: {summary.rows:,} calls to re-price, {sum(summary.kept.values()):,} kept")
+                for b in range(buckets):
+                    _bucket(client, self._db, request, pricer, day, buckets, b, summary, entry)
+                    if b % 10 == 9 or b == buckets - 1:
+                        where = f"{day} ({i}/{len(days)} days, {(b + 1) / buckets:.0%})"
+                        kept = sum(summary.kept.values())
+                        progress(f"{where}: {summary.rows:,} calls to re-price, {kept:,} kept")
                 if run is None or entry is None or summary.rows == before_rows:
                     continue
                 entry.rows = summary.rows - before_rows
@@ -249,46 +255,40 @@ def _filter(request: RepriceRequest, start: datetime, end: datetime) -> dict[str
     return {"start": start, "end": end, "statuses": list(STATUSES[request.only]), "model": request.model}
 
 
-def _slice(
+def _bucket(
     client: Any,
     db: str,
     request: RepriceRequest,
     pricer: Pricer,
     day: date,
-    slices: int,
-    s: int,
+    buckets: int,
+    b: int,
     summary: Summary,
     entry: DayEntry | None,
 ) -> None:
-    """Price one slice of one day into ``summary``; stage its changes when ``entry`` is given.
-    Read a page at a time (a query each, so chDB may write between them): memory is a page's."""
+    """Price one bucket of one day into ``summary``; stage its changes when ``entry`` is given,
+    in slice ``b % entry.slices``."""
     start = datetime.combine(day, datetime.min.time())
-    params = {**_filter(request, start, start + timedelta(days=1)), "slices": slices, "slice": s, "page": _CHUNK}
-    text = load(__package__, "candidate_rows", db=db)
-    after = ("", "")
-    while True:
-        rows = client.query(text, parameters={**params, "after_trace": after[0], "after_span": after[1]}).result_rows
-        staged: list[list[Any]] = []
-        for row in rows:
-            copies = int(row[34])
-            if row[35] > 1:  # the call's copies say different things: which one to price is unknown
-                summary.keep("copies differ", copies)
-                continue
-            version = Version(tuple(row[21:28]), row[28], row[29], row[30], row[31], row[32], row[33])
-            stored = Stored(row[2], row[6], row[12], row[13], row[9], *row[14:21], version)  # type: ignore[call-arg]
-            new = reprice(pricer, stored)
-            if isinstance(new, Kept):
-                summary.keep(new.reason, copies)
-                continue
-            summary.add(day, row[7], row[3], copies, version.costs[-1], new.costs[-1])
-            if entry is not None:
-                identity = [entry.run_id, day, s, row[0], row[1], row[2], copies, *row[3:12]]
-                staged.append([*identity, *version.costs, *version[1:], *new.costs, *new[1:]])
-        if staged:
-            client.insert(f"`{db}`.cost_versions", staged, column_names=_ALL_STAGE)
-        if len(rows) < _CHUNK:
-            return
-        after = (rows[-1][0], rows[-1][1])
+    params = {**_filter(request, start, start + timedelta(days=1)), "buckets": buckets, "bucket": b}
+    rows = client.query(load(__package__, "candidate_rows", db=db), parameters=params).result_rows
+    staged: list[list[Any]] = []
+    for row in rows:
+        copies = int(row[34])
+        if row[35] > 1:  # the call's copies say different things: which one to price is unknown
+            summary.keep("copies differ", copies)
+            continue
+        version = Version(tuple(row[21:28]), row[28], row[29], row[30], row[31], row[32], row[33])
+        stored = Stored(row[2], row[6], row[12], row[13], row[9], *row[14:21], version)  # type: ignore[call-arg]
+        new = reprice(pricer, stored)
+        if isinstance(new, Kept):
+            summary.keep(new.reason, copies)
+            continue
+        summary.add(day, row[7], row[3], copies, version.costs[-1], new.costs[-1])
+        if entry is not None:
+            identity = [entry.run_id, day, b % entry.slices, row[0], row[1], row[2], copies, *row[3:12]]
+            staged.append([*identity, *version.costs, *version[1:], *new.costs, *new[1:]])
+    if staged:
+        client.insert(f"`{db}`.cost_versions", staged, column_names=_ALL_STAGE)
 
 
 def _insert_deltas(client: Any, db: str, rows: list[list[Any]], token: str, settings: dict[str, Any]) -> None:
