@@ -95,9 +95,11 @@ class DayEntry:
     cost_before: Decimal = Decimal(0)
     cost_after: Decimal = Decimal(0)
     updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    journalled: bool = field(default=False, compare=False)  # written at least once
 
     def write(self, client: Any, db: str, state: str) -> None:
         self.state = state
+        self.journalled = True
         self.updated_at = _later(self.updated_at)
         client.insert(f"`{db}`.reprice_days", [[getattr(self, c) for c in _DAY_COLUMNS]], column_names=_DAY_COLUMNS)
 
@@ -111,7 +113,7 @@ def history(client: Any, db: str, limit: int = 50, run_id: str = "") -> list[Run
 def run_days(client: Any, db: str, run_id: str) -> list[DayEntry]:
     """A run's days in day order, each in its newest state."""
     result = client.query(load(__package__, "run_days", db=db), parameters={"run": run_id})
-    return [DayEntry(**dict(zip(_DAY_COLUMNS, row))) for row in result.result_rows]
+    return [DayEntry(**dict(zip(_DAY_COLUMNS, row)), journalled=True) for row in result.result_rows]
 
 
 def stale_runs(client: Any, db: str, now: datetime | None = None) -> list[RunEntry]:

@@ -47,8 +47,8 @@ SLICE_ROWS = 500_000
 BUCKET_ROWS = 20_000
 #: Rollup differences inserted per insert.
 _CHUNK = 20_000
-#: Tests only: ``staged``, ``rollups`` or ``rows`` — the process kills itself (SIGKILL) after
-#: that step of the first day it applies.
+#: Tests only: ``staging``, ``staged``, ``rollups`` or ``rows`` — the process kills itself
+#: (SIGKILL) after that step (staging: a bucket's staged insert) of the first day it reaches.
 FAILPOINT_ENV = "OTEL_COSTS_FAILPOINT_REPRICE"
 _STAGE_COLUMNS = (
     "run_id day slice trace_id span_id timestamp copies tenant_id feature user_id provider model service "
@@ -115,7 +115,6 @@ class Repricer:
                 request.day_to, request.model, request.only, label,
             )  # fmt: skip
             run.write(client, self._db)
-        applied: list[dict[str, Any]] = []
         try:
             for i, (day, calls) in enumerate(days, 1):
                 slices = max(1, math.ceil(calls / SLICE_ROWS))
@@ -123,7 +122,7 @@ class Repricer:
                 entry = DayEntry(run.run_id, day, "staging", slices) if run else None
                 before_rows, before, after = summary.rows, summary.before, summary.after
                 for b in range(buckets):
-                    _bucket(client, self._db, request, pricer, day, buckets, b, summary, entry)
+                    _bucket(client, self._db, request, pricer, day, buckets, b, summary, entry, self._fail)
                     if b % 10 == 9 or b == buckets - 1:
                         where = f"{day} ({i}/{len(days)} days, {(b + 1) / buckets:.0%})"
                         kept = sum(summary.kept.values())
@@ -142,7 +141,6 @@ class Repricer:
                 run.cost_before = EXACT.add(run.cost_before, entry.cost_before)
                 run.cost_after = EXACT.add(run.cost_after, entry.cost_after)
                 run.write(client, self._db)  # also the run's heartbeat
-                applied.append({"day": day.isoformat(), "rows": entry.rows})
         except BaseException as exc:
             if run is not None:
                 _log.error("re-price %s stopped: %s; finishing or rolling back its days", run.run_id, exc)
@@ -265,6 +263,7 @@ def _bucket(
     b: int,
     summary: Summary,
     entry: DayEntry | None,
+    fail: Callable[[str], None],
 ) -> None:
     """Price one bucket of one day into ``summary``; stage its changes when ``entry`` is given,
     in slice ``b % entry.slices``."""
@@ -288,7 +287,11 @@ def _bucket(
             identity = [entry.run_id, day, b % entry.slices, row[0], row[1], row[2], copies, *row[3:12]]
             staged.append([*identity, *version.costs, *version[1:], *new.costs, *new[1:]])
     if staged:
+        assert entry is not None
+        if not entry.journalled:  # before its first staged call: a crash now is rolled back
+            entry.write(client, db, "staging")
         client.insert(f"`{db}`.cost_versions", staged, column_names=_ALL_STAGE)
+        fail("staging")
 
 
 def _insert_deltas(client: Any, db: str, rows: list[list[Any]], token: str, settings: dict[str, Any]) -> None:

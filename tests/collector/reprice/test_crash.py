@@ -58,7 +58,8 @@ def wait_calls(url: str, calls: int) -> None:
 @pytest.mark.parametrize(
     "step, d1_new",
     [
-        ("staged", False),  # killed after d1's new versions were staged: rolled back
+        ("staging", False),  # killed while d1's new versions were being staged: rolled back
+        ("staged", False),  # after d1's new versions were staged: rolled back
         ("rollups", True),  # after the rollups took d1's difference, before its raw rows: finished
         ("rows", True),  # after the raw rows, before the journal said so: finished, rollups once
     ],
