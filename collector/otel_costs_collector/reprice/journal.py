@@ -104,9 +104,11 @@ class DayEntry:
         client.insert(f"`{db}`.reprice_days", [[getattr(self, c) for c in _DAY_COLUMNS]], column_names=_DAY_COLUMNS)
 
 
-def history(client: Any, db: str, limit: int = 50, run_id: str = "") -> list[RunEntry]:
-    """The newest runs first (at most ``limit``), or the one named ``run_id``."""
-    result = client.query(load(__package__, "runs_list", db=db), parameters={"limit": limit, "run": run_id})
+def history(client: Any, db: str, limit: int = 50, run_id: str = "", state: str = "") -> list[RunEntry]:
+    """The newest runs first (at most ``limit``), or the one named ``run_id``; in ``state``
+    when given."""
+    params = {"limit": limit, "run": run_id, "state": state}
+    result = client.query(load(__package__, "runs_list", db=db), parameters=params)
     return [RunEntry(**dict(zip(_RUN_COLUMNS, row))) for row in result.result_rows]
 
 
@@ -122,9 +124,7 @@ def stale_runs(client: Any, db: str, now: datetime | None = None) -> list[RunEnt
     now = now or datetime.now(timezone.utc)
     host = socket.gethostname()
     found = []
-    for run in history(client, db, limit=1000):
-        if run.state != "running":
-            continue
+    for run in history(client, db, limit=1000, state="running"):
         run_host, _, pid = run.owner.rpartition(":")
         if run_host == host:
             if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)):

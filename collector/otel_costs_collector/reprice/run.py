@@ -95,7 +95,7 @@ class Repricer:
             pricer = Pricer(self._prices_file)
             client = self._client()
             recovered = recover(client, self._db)
-            running = [r for r in history(client, self._db, limit=100) if r.state == "running"]
+            running = history(client, self._db, limit=1, state="running")
             if running:  # another process's, alive (two runs of one day would correct its rollups twice)
                 raise Busy(f"re-price {running[0].run_id} is running ({running[0].owner}); wait for it to finish")
             return self._run(client, pricer, request, progress or (lambda _: None), recovered)
