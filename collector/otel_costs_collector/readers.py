@@ -6,6 +6,7 @@ forecasts, re-pricing, and the dashboard; and the jobs they run every few second
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Callable
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from otel_costs_collector.reprice.api import add_reprice_routes
 from otel_costs_collector.reprice.run import Repricer
 from otel_costs_collector.revenue.api import add_revenue_routes
 from otel_costs_collector.revenue.puller import RevenuePuller
+from otel_costs_collector.storage.client import open_client
 
 __all__ = ["Readers"]
 
@@ -82,7 +84,9 @@ class Readers:
         )
         self.jobs["anomalies"] = Periodic("anomaly evaluation", self._anomalies, cfg.anomaly_interval_s)
         # Re-pricing updates rows in place (ALTER … UPDATE): on one server or chDB, not a cluster yet.
-        self.repricer = None if cfg.cluster else Repricer(client, cfg.db, cfg.prices_file, live_prices)
+        # A run has a connection of its own (chDB: a handle on the one engine): queries never wait behind it.
+        connect = partial(open_client, cfg.target)
+        self.repricer = None if cfg.cluster else Repricer(connect, cfg.db, cfg.prices_file, live_prices, owns=True)
         self.revenue: RevenuePuller | None = None  # pulls Stripe when a key is set
         if cfg.stripe_key:
             self.revenue = RevenuePuller(

@@ -79,10 +79,15 @@ def prices_label(pricer: Pricer) -> str:
 
 class Repricer:
     """Runs re-prices on ``client()``'s storage, one at a time (thread-safe: a second caller
-    gets :class:`Busy`). ``prices_file``: the overrides file, read again at each run."""
+    gets :class:`Busy`). ``prices_file``: the overrides file, read again at each run.
+    ``owns``: ``client()`` opens a connection of the run's own, closed after it (a collector's
+    queries then never wait behind a re-price's updates)."""
 
-    def __init__(self, client: Callable[[], Any], db: str, prices_file: str | None, live_prices: str = ""):
+    def __init__(
+        self, client: Callable[[], Any], db: str, prices_file: str | None, live_prices: str = "", owns: bool = False
+    ):
         self._client, self._db, self._prices_file, self._live = client, db, prices_file, live_prices
+        self._owns = owns
         self._lock = threading.Lock()
         self._failpoint = os.environ.get(FAILPOINT_ENV, "")
 
@@ -94,11 +99,15 @@ class Repricer:
         try:
             pricer = Pricer(self._prices_file)
             client = self._client()
-            recovered = recover(client, self._db)
-            running = history(client, self._db, limit=1, state="running")
-            if running:  # another process's, alive (two runs of one day would correct its rollups twice)
-                raise Busy(f"re-price {running[0].run_id} is running ({running[0].owner}); wait for it to finish")
-            return self._run(client, pricer, request, progress or (lambda _: None), recovered)
+            try:
+                recovered = recover(client, self._db)
+                running = history(client, self._db, limit=1, state="running")
+                if running:  # another process's, alive (two runs of a day would correct its rollups twice)
+                    raise Busy(f"re-price {running[0].run_id} is running ({running[0].owner}); wait for it to finish")
+                return self._run(client, pricer, request, progress or (lambda _: None), recovered)
+            finally:
+                if self._owns:
+                    client.close()
         finally:
             self._lock.release()
 
