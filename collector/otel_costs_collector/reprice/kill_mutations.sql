@@ -1,2 +1,4 @@
--- Raw-row updates a killed re-price left unfinished: stopped, then redone by reprice/run.py.
-KILL MUTATION WHERE database = {db:String} AND table = 'genai_spans' AND command LIKE '%reprice_join_%' AND is_done = 0 SYNC
+-- Raw-row updates a killed re-price ({run}) left unfinished: stopped, then redone by
+-- reprice/run.py. Only that run's: another process's live run keeps its own.
+KILL MUTATION WHERE database = {db:String} AND table = 'genai_spans' AND is_done = 0
+    AND position(command, concat('reprice_join_', {run:String}, '_')) > 0 SYNC

@@ -222,9 +222,9 @@ def recover(client: Any, db: str, only: str = "", note: str = "") -> list[RunEnt
     is applied again. Returns the runs recovered, now ``interrupted``."""
     # (This process's own runs count as gone: one that is running holds the Repricer's lock.)
     runs = [r for r in stale_runs(client, db) if not only or r.run_id == only]
-    if runs:  # an update a killed run left unfinished is redone below, with its new versions staged again
-        client.command(load(__package__, "kill_mutations"), parameters={"db": db})
     for run in runs:
+        # An update the killed run left unfinished is redone below, from its staged versions.
+        client.command(load(__package__, "kill_mutations"), parameters={"db": db, "run": run.run_id})
         applied = rolled_back = 0
         run.days, run.rows, run.cost_before, run.cost_after = 0, 0, Decimal(0), Decimal(0)
         for entry in run_days(client, db, run.run_id):
