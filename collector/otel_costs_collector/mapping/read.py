@@ -3,15 +3,13 @@ reads (a span's other attributes are never decoded, which is most of the mapping
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from otel_costs import conventions as cv
 
-__all__ = ["READ_NAMES", "RESOURCE_READ_NAMES", "SCALAR_KINDS", "attributes_of", "text_of", "value_of"]
-
-SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+__all__ = ["READ_NAMES", "RESOURCE_READ_NAMES", "text_of", "value_of"]
 
 
 def value_of(v: AnyValue) -> Any:
@@ -37,10 +35,6 @@ def value_of(v: AnyValue) -> Any:
 def text_of(value: Any) -> str:
     """An attribute's value if it is a string, else ""."""
     return value if isinstance(value, str) else ""
-
-
-def attributes_of(kvs: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: value_of(kv.value) for kv in kvs}
 
 
 def _read_names() -> frozenset[str]:

@@ -17,14 +17,13 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from otel_costs import conventions as cv
 from otel_costs.attribution import MAX_VALUE_LENGTH
 from otel_costs.pricing import Cost, Pricer, PricingStatus
 from otel_costs.usage import TokenUsage, UsageError, has_facts, read_usage
 from otel_costs_collector.mapping.attribution import attribution_of, tags_of
-from otel_costs_collector.mapping.read import READ_NAMES, SCALAR_KINDS, attributes_of, text_of, value_of
+from otel_costs_collector.mapping.otlp import BadValue, as_read, value
+from otel_costs_collector.mapping.read import READ_NAMES, text_of
 from otel_costs_collector.mapping.sdk_cost import sdk_cost, too_fine
 from otel_costs_collector.storage.columns import N_COSTS, SPAN_ID, TRACE_ID
 
@@ -119,13 +118,14 @@ def oldest_ns(raw_ttl_days: int | None) -> int:
     return time.time_ns() - raw_ttl_days * 86_400_000_000_000 if raw_ttl_days else 0
 
 
-def span_count(request: ExportTraceServiceRequest) -> int:
-    """How many spans a request holds, whatever they are."""
+def span_count(request: Any) -> int:
+    """How many spans a request (an ExportTraceServiceRequest, or as mapping.otlp reads it)
+    holds, whatever they are."""
     return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
 def map_request(
-    request: ExportTraceServiceRequest,
+    request: Any,
     pricer: Pricer,
     tenant: str | None = None,
     *,
@@ -133,7 +133,8 @@ def map_request(
     token: str | None = None,
     oldest_ns: int = 0,
 ) -> MapResult:
-    """Rows for the GenAI spans of one OTLP request.
+    """Rows for the GenAI spans of one OTLP request: as :func:`otel_costs_collector.mapping.otlp.parse`
+    reads it (an official ExportTraceServiceRequest is re-read so).
 
     ``tenant``, when given (the sender's token is bound to a tenant), is stored as every
     row's tenant whatever the spans claim. Only the attributes the mapping uses are decoded
@@ -144,11 +145,13 @@ def map_request(
     drop at insert while the rollups kept them: the two report sources would disagree).
 
     Non-GenAI spans are counted in ``non_genai`` and dropped; a GenAI span the request
-    already held (same trace and span id) in ``repeated``, and stored once. A span that cannot be stored
-    (bad ids, no start time) is counted in ``rejected`` with a message; its batch-mates
-    are kept. Unreadable usage or an unknown model gives a *marked* row (pricing_status),
-    never a crash and never a silent $0. Never raises for any parsed request.
+    already held (same trace and span id) in ``repeated``, and stored once. A span that cannot
+    be stored (bad ids, no start time, a read attribute that is not a valid value) is counted
+    in ``rejected`` with a message; its batch-mates are kept. Unreadable usage or an unknown
+    model gives a *marked* row (pricing_status), never a crash and never a silent $0. Never
+    raises for any parsed request.
     """
+    request = as_read(request)
     result = MapResult()
     usage_names = cv.USAGE_ATTRIBUTE_NAMES
     wanted, prefixes = READ_NAMES, cv.TAG_PREFIXES
@@ -165,8 +168,9 @@ def map_request(
                 # per-span cost, so each is read once.
                 attrs = {}
                 tagged = []  # the names with a tag prefix (attribution.tags_of reads only those)
-                for kv in span.attributes:
-                    key = kv.key
+                bad = ""
+                attributes = span.attributes  # name → encoded value (mapping.otlp)
+                for key in attributes:  # (the names alone: faster than items() when few are read)
                     if key in wanted:
                         if key in wanted_tags:
                             tagged.append(key)
@@ -174,9 +178,13 @@ def map_request(
                         tagged.append(key)
                     elif not read_all:
                         continue
-                    v = kv.value
-                    kind = v.WhichOneof("value")
-                    attrs[key] = getattr(v, kind) if kind in SCALAR_KINDS else value_of(v)
+                    try:
+                        attrs[key] = value(attributes[key])
+                    except BadValue as exc:
+                        bad = f"attribute {key[:MAX_VALUE_LENGTH]!r}: {exc}"
+                if bad:
+                    result.reject(f"span {span.span_id.hex() or '?'}: {bad}")
+                    continue
                 if usage_names.isdisjoint(attrs) or attrs.get(cv.PRICING_STATUS) == _COUNTED_ELSEWHERE:
                     # Not an LLM call, or one whose cost another span of the request carries.
                     result.non_genai += 1
@@ -201,7 +209,7 @@ def map_request(
                     continue
                 seen.add(ids)
                 if resource is None:
-                    resource = _Resource(attributes_of(resource_spans.resource.attributes))
+                    resource = _Resource(_resource_attributes(resource_spans.resource.attributes))
                 if not scope_name:
                     scope_name = scope_spans.scope.name[:MAX_VALUE_LENGTH]
                 try:
@@ -223,6 +231,18 @@ def map_request(
         for row in rows:
             row.append(token)
     return result
+
+
+def _resource_attributes(attributes: Any) -> dict[str, Any]:
+    """A resource's attributes, decoded (one that is not a valid value is left out: the
+    resource's spans are kept)."""
+    decoded = {}
+    for key, raw in attributes.items():
+        try:
+            decoded[key] = value(raw)
+        except BadValue:
+            continue
+    return decoded
 
 
 class _Resource:

@@ -106,12 +106,11 @@ def split(data: bytes) -> list[Record]:
 
 def parse(record: Record) -> Any:
     """The ExportTraceServiceRequest of a record. Raises Damaged when it is not one."""
-    from google.protobuf.message import DecodeError
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from otel_costs_collector.mapping import otlp
 
     try:
-        return ExportTraceServiceRequest.FromString(record.request)
-    except DecodeError as exc:
+        return otlp.parse(record.request)
+    except otlp.DecodeError as exc:
         raise Damaged(f"record is not OTLP: {exc}") from exc
 
 

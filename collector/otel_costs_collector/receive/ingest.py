@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from otel_costs.pricing import Pricer
 from otel_costs_collector.config import HELD_COPIES
+from otel_costs_collector.mapping import otlp
 from otel_costs_collector.mapping.rows import map_request, oldest_ns
 from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.pipeline import batch_file
@@ -140,7 +139,7 @@ class Ingest:
     def _assess(self, body: bytes, tenant: str | None) -> Outcome:
         return Outcome.of(
             map_request(
-                ExportTraceServiceRequest.FromString(body),
+                otlp.parse(body),
                 self._pricer,
                 tenant,
                 oldest_ns=oldest_ns(self._raw_ttl_days),

@@ -20,6 +20,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.mapping import otlp
 from otel_costs_collector.mapping.rows import span_count
 from otel_costs_collector.receive.ingest import Ingest, NotStored, Overloaded
 
@@ -108,7 +109,7 @@ class TraceService:
             await self._unavailable(context, exc)
         try:
             try:
-                spans = span_count(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+                spans = span_count(otlp.parse(body))  # as the mapping will read it
             except DecodeError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP ExportTraceServiceRequest: {exc}")
             try:

@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from otel_costs import __version__
 from otel_costs_collector.auth import TokenAuth
+from otel_costs_collector.mapping import otlp
 from otel_costs_collector.mapping.rows import span_count
 from otel_costs_collector.metrics import Metrics
 from otel_costs_collector.receive.ingest import Ingest, NotStored, Overloaded
@@ -138,9 +139,8 @@ def build_app(
                     parsed = parse_otlp_json(body)
                     body = parsed.SerializeToString()
                 else:
-                    parsed = ExportTraceServiceRequest()
                     try:
-                        parsed.ParseFromString(body)
+                        parsed = otlp.parse(body)  # as the mapping will read it
                     except DecodeError as exc:
                         raise BadRequest(400, f"body is not an OTLP protobuf message: {exc}") from None
                 spans = span_count(parsed)
