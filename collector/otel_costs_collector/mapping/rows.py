@@ -157,6 +157,7 @@ def map_request(
     wanted, prefixes = READ_NAMES, cv.TAG_PREFIXES
     wanted_tags = _READ_TAGS
     rows = result.rows
+    known = _KNOWN
     seen: set[bytes] = set()
     for resource_spans in request.resource_spans:
         resource: _Resource | None = None
@@ -178,10 +179,19 @@ def map_request(
                         tagged.append(key)
                     elif not read_all:
                         continue
-                    try:
-                        attrs[key] = value(attributes[key])
-                    except BadValue as exc:
-                        bad = f"attribute {key[:MAX_VALUE_LENGTH]!r}: {exc}"
+                    raw = attributes[key]
+                    decoded = known.get(raw, _UNKNOWN)  # most values repeat: model, provider, status
+                    if decoded is _UNKNOWN:
+                        try:
+                            decoded = value(raw)
+                        except BadValue as exc:
+                            bad = f"attribute {key[:MAX_VALUE_LENGTH]!r}: {exc}"
+                            continue
+                        if len(raw) <= _KNOWN_BYTES and type(decoded) in _IMMUTABLE:
+                            if len(known) >= _MAX_KNOWN:
+                                known.clear()  # the values are the senders': memory stays bounded
+                            known[raw] = decoded
+                    attrs[key] = decoded
                 if bad:
                     result.reject(f"span {span.span_id.hex() or '?'}: {bad}")
                     continue
@@ -382,6 +392,14 @@ def _row(
 
 
 _COUNTED_ELSEWHERE = PricingStatus.COUNTED_ELSEWHERE.value
+# Encoded attribute values already decoded (mapping.otlp.value), shared by every request of
+# the process: most of a span's values repeat across spans. Only short immutable ones, at most
+# _MAX_KNOWN (then forgotten at once): memory stays bounded whatever senders send.
+_KNOWN: dict[bytes, Any] = {}
+_KNOWN_BYTES = 64
+_MAX_KNOWN = 16_384
+_IMMUTABLE = frozenset({str, int, float, bool})
+_UNKNOWN = object()
 # Names the mapping reads that are tags too (OpenLLMetry's association properties that name
 # the user or tenant).
 _READ_TAGS = frozenset(name for name in READ_NAMES if name.startswith(cv.TAG_PREFIXES))

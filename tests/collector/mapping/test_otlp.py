@@ -16,9 +16,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from otel_costs.pricing import Pricer
-from otel_costs_collector.mapping import otlp
+from otel_costs_collector.mapping import otlp, rows
 from otel_costs_collector.mapping.read import value_of
 from otel_costs_collector.mapping.rows import map_request, span_count
+from otel_costs_collector.storage.columns import USER
 
 from ..spans import SEMCONV, any_value, build, sdk_request
 
@@ -43,7 +44,7 @@ scalars = st.one_of(
     st.booleans(),
     st.binary(max_size=20),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=8)
+values = st.recursive(scalars, lambda inner: st.lists(inner, min_size=1, max_size=4), max_leaves=8)
 
 
 @settings(max_examples=400, deadline=None)
@@ -67,6 +68,7 @@ def test_a_value_reads_as_the_official_schema_reads_it(v) -> None:
         AnyValue(bool_value=False),
         AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key="a", value=AnyValue(int_value=1))])),
         AnyValue(array_value=ArrayValue(values=[AnyValue(string_value="x"), AnyValue()])),
+        AnyValue(array_value=ArrayValue()),
     ],
     ids=repr,
 )
@@ -159,3 +161,21 @@ def test_the_copy_declares_every_official_field_but_events_and_links() -> None:
         k: n for k, n in official.items() if k not in ("events", "links")
     }
     assert lite_span.fields_by_name["attributes"].message_type.GetOptions().map_entry
+
+
+def test_decoded_values_are_remembered_and_bounded(monkeypatch) -> None:
+    """Values repeat across spans, so their decoding is remembered: never in place of another
+    value, and never more than the bound."""
+    monkeypatch.setattr(rows, "_MAX_KNOWN", 8)
+    rows._KNOWN.clear()
+    users = [f"u{i}" for i in range(40)] + [True, 1, 1.0, "1"]
+    request = build([({**SEMCONV, "user.id": u}, 16, 8, NOW + i, NOW + i + 1) for i, u in enumerate(users)])
+    for _ in range(2):  # decoded, then remembered
+        result = map_request(otlp.parse(request.SerializeToString()), Pricer())
+        # (an integer user id is a user; a boolean or a float is not)
+        assert [row[USER] for row in result.rows] == [f"u{i}" for i in range(40)] + ["", "1", "", "1"]
+        assert 0 < len(rows._KNOWN) <= 8
+    # A value longer than what is remembered is decoded each time.
+    rows._KNOWN.clear()
+    map_request(build([({**SEMCONV, "user.id": "u" * 100}, 16, 8, NOW, NOW + 1)]), Pricer())
+    assert AnyValue(string_value="u" * 100).SerializeToString() not in rows._KNOWN
