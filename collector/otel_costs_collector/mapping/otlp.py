@@ -38,7 +38,7 @@ class BadValue(ValueError):
 
 
 _F = descriptor_pb2.FieldDescriptorProto
-# (file, message, fields left undecoded): a span's events and links are never read.
+# Message → its fields left undeclared (kept as unknown bytes): a span's events and links are never read.
 _UNREAD = {"Span": ("events", "links")}
 
 
@@ -109,7 +109,7 @@ def value(raw: bytes) -> Any:
                 raise BadValue("a string value is not UTF-8") from None
     elif tag == 24:  # int_value (a varint)
         result = shift = 0
-        for i in range(1, n):
+        for i in range(1, min(n, 11)):  # a varint has at most ten bytes
             byte = raw[i]
             result |= (byte & 0x7F) << shift
             shift += 7

@@ -23,7 +23,7 @@ from otel_costs.pricing import Cost, Pricer, PricingStatus
 from otel_costs.usage import TokenUsage, UsageError, has_facts, read_usage
 from otel_costs_collector.mapping.attribution import attribution_of, tags_of
 from otel_costs_collector.mapping.otlp import BadValue, as_read, value
-from otel_costs_collector.mapping.read import READ_NAMES, text_of
+from otel_costs_collector.mapping.read import READ_NAMES, RESOURCE_READ_NAMES, text_of
 from otel_costs_collector.mapping.sdk_cost import sdk_cost, too_fine
 from otel_costs_collector.storage.columns import N_COSTS, SPAN_ID, TRACE_ID
 
@@ -219,7 +219,10 @@ def map_request(
                     continue
                 seen.add(ids)
                 if resource is None:
-                    resource = _Resource(_resource_attributes(resource_spans.resource.attributes))
+                    resource = _Resource(resource_spans.resource.attributes, read_all)
+                if resource.bad:
+                    result.reject(f"span {span.span_id.hex() or '?'}: {resource.bad}")
+                    continue
                 if not scope_name:
                     scope_name = scope_spans.scope.name[:MAX_VALUE_LENGTH]
                 try:
@@ -243,24 +246,22 @@ def map_request(
     return result
 
 
-def _resource_attributes(attributes: Any) -> dict[str, Any]:
-    """A resource's attributes, decoded (one that is not a valid value is left out: the
-    resource's spans are kept)."""
-    decoded = {}
-    for key, raw in attributes.items():
-        try:
-            decoded[key] = value(raw)
-        except BadValue:
-            continue
-    return decoded
-
-
 class _Resource:
-    """A resource's attributes and what every span under it shares."""
+    """A resource's attributes and what every span under it shares. ``bad``: why a value the
+    mapping reads is not one ("" when all are): its calls are rejected, not stored without it
+    (a tenant left out would be a silently wrong attribution)."""
 
-    __slots__ = ("attrs", "service", "tags", "version", "environment")
+    __slots__ = ("attrs", "bad", "service", "tags", "version", "environment")
 
-    def __init__(self, attrs: dict[str, Any]):
+    def __init__(self, attributes: Any, read_all: bool = False):
+        attrs: dict[str, Any] = {}
+        self.bad = ""
+        for key in attributes:  # only the names the mapping reads are decoded
+            if read_all or key in RESOURCE_READ_NAMES or key.startswith(cv.TAG_PREFIXES):
+                try:
+                    attrs[key] = value(attributes[key])
+                except BadValue as exc:
+                    self.bad = f"resource attribute {key[:MAX_VALUE_LENGTH]!r}: {exc}"
         self.attrs = attrs
         self.service = text_of(attrs.get("service.name")) or "unknown_service"
         self.tags = tags_of(attrs)

@@ -19,7 +19,7 @@ from otel_costs.pricing import Pricer
 from otel_costs_collector.mapping import otlp, rows
 from otel_costs_collector.mapping.read import value_of
 from otel_costs_collector.mapping.rows import map_request, span_count
-from otel_costs_collector.storage.columns import USER
+from otel_costs_collector.storage.columns import COLUMNS, USER
 
 from ..spans import SEMCONV, any_value, build, sdk_request
 
@@ -93,9 +93,17 @@ def test_encodings_another_encoder_may_write(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [b"\x0a\x02\xff\xfe", b"\x0a\x05ab", b"\x18\x80", b"\x0a" + b"\x80\x01" + b"\xff" * 128]
+    "raw",
+    [
+        b"\x0a\x02\xff\xfe",
+        b"\x0a\x05ab",
+        b"\x18\x80",
+        b"\x0a" + b"\x80\x01" + b"\xff" * 128,
+        b"\x18" + b"\xff" * (1 << 20),
+    ],
 )
 def test_a_value_that_is_not_one_raises(raw: bytes) -> None:
+    """(The last: a varint that never ends, a megabyte long: refused by upb, not walked.)"""
     with pytest.raises(otlp.BadValue):
         otlp.value(raw)
 
@@ -179,3 +187,23 @@ def test_decoded_values_are_remembered_and_bounded(monkeypatch) -> None:
     rows._KNOWN.clear()
     map_request(build([({**SEMCONV, "user.id": "u" * 100}, 16, 8, NOW, NOW + 1)]), Pricer())
     assert AnyValue(string_value="u" * 100).SerializeToString() not in rows._KNOWN
+
+
+@pytest.mark.parametrize(("name", "rejected"), [("tenant.id", 2), ("process.command", 0)])
+def test_a_bad_resource_value_rejects_its_calls_only_when_read(name: str, rejected: int) -> None:
+    """A tenant on the resource that cannot be read must not leave its calls stored without a
+    tenant: they are rejected, named. A resource value the mapping never reads is not decoded."""
+    request = build(
+        [(SEMCONV, 16, 8, NOW, NOW + 1), (SEMCONV, 16, 8, NOW, NOW + 1)],
+        resource={"service.name": "svc", name: "zz-marker"},
+    )
+    body = request.SerializeToString()
+    marker = AnyValue(string_value="zz-marker").SerializeToString()
+    result = map_request(otlp.parse(body.replace(marker, b"\x0a\x09\xff" + b"z" * 8)), Pricer())
+    assert (result.rejected, len(result.rows)) == (rejected, 2 - rejected)
+    if rejected:
+        assert result.errors == [
+            f"span {s}: resource attribute {name!r}: a string value is not UTF-8" for s in ("01" * 8, "02" * 8)
+        ]
+    else:
+        assert [row[COLUMNS.index("service")] for row in result.rows] == ["svc", "svc"]
